@@ -1,0 +1,139 @@
+//! `vitscape bench`: cells per second and achieved GFLOP/s of a fixed tiny ViT on a fixed eval
+//! set, for each available burn backend. Figures go to BENCHMARKS.md with the command and machine.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+
+use vitscape::arch::{Head, Pool, PosEmbed, VitConfig};
+use vitscape::checkpoint::LoadedCheckpoint;
+use vitscape::data::ImageSet;
+use vitscape::model::random_state;
+use vitscape::objective::{Evaluator, Objective};
+use vitscape::setup::Model;
+
+use super::DeviceChoice;
+
+/// Flags of `vitscape bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Backends to measure (default: flex and ndarray, plus wgpu when built with it).
+    #[arg(long, value_enum, num_args = 1..)]
+    pub devices: Vec<DeviceChoice>,
+    /// Images per cell.
+    #[arg(long, default_value_t = 256)]
+    pub images: usize,
+    /// Cells timed per backend (after one warm-up cell).
+    #[arg(long, default_value_t = 10)]
+    pub cells: usize,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+}
+
+/// The benchmark model: 28×28 greyscale, patch 7, width 64, depth 4, 4 heads, MLP 256, cls token.
+pub fn bench_config() -> VitConfig {
+    VitConfig {
+        img_size: 28,
+        patch_size: 7,
+        in_chans: 1,
+        embed_dim: 64,
+        depth: 4,
+        num_heads: 4,
+        mlp_hidden: 256,
+        qkv_bias: true,
+        patch_bias: true,
+        class_token: true,
+        pos_embed: PosEmbed::WithClass,
+        final_norm: true,
+        fc_norm: false,
+        pool: Pool::Token,
+        head: Some(Head::Linear { num_classes: 10 }),
+        decoder: None,
+    }
+}
+
+/// `vitscape bench`.
+pub fn run(args: BenchArgs) -> Result<()> {
+    let config = bench_config();
+    let state = random_state(&config, 0);
+    let model = Model::new(
+        LoadedCheckpoint {
+            state,
+            sha256: String::new(),
+            branch: None,
+            skipped: Vec::new(),
+        },
+        Default::default(),
+    )?;
+    // Deterministic pseudo-images and labels: the cost does not depend on pixel values.
+    let n = args.images;
+    let pixels: Vec<f32> = (0..n * 28 * 28)
+        .map(|i| ((i * 7919) % 255) as f32 / 255.0 - 0.5)
+        .collect();
+    let images = ImageSet {
+        pixels,
+        labels: Some((0..n).map(|i| (i % 10) as i64).collect()),
+        class_names: Vec::new(),
+        n,
+        c: 1,
+        h: 28,
+        w: 28,
+    };
+    let d1 = vitscape::directions::gaussian(&model.layout, 1, 0);
+    let d2 = vitscape::directions::gaussian(&model.layout, 1, 1);
+    let mut devices = args.devices.clone();
+    if devices.is_empty() {
+        devices = vec![DeviceChoice::Flex, DeviceChoice::Ndarray];
+        if cfg!(feature = "wgpu") {
+            devices.push(DeviceChoice::Wgpu);
+        }
+    }
+    let flops_per_cell = config.flops_per_image() * n as f64;
+    println!(
+        "model: ViT 28×28/7, D=64, depth 4, heads 4, MLP 256 ({} parameters); {n} images per cell, batch {}; {:.1} MFLOP per cell",
+        model.layout.total,
+        args.batch_size,
+        flops_per_cell / 1e6
+    );
+    println!("| backend | cells/s | ms/cell | GFLOP/s | first cell (ms) |");
+    println!("|---|---|---|---|---|");
+    for choice in devices {
+        let device = match choice.device() {
+            Ok(d) => d,
+            Err(e) => {
+                println!("| {choice:?} | unavailable: {e} | | | |");
+                continue;
+            }
+        };
+        let evaluator = Evaluator::new(
+            &device,
+            config,
+            &model.theta,
+            &[d1.clone(), d2.clone()],
+            Default::default(),
+            &images,
+            Objective::Classification,
+            args.batch_size,
+            None,
+        )?;
+        let t0 = Instant::now();
+        evaluator.eval(&[0.0, 0.0])?;
+        let first_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        for i in 0..args.cells {
+            let a = i as f64 / args.cells.max(1) as f64 - 0.5;
+            evaluator.eval(&[a, -a])?;
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let cps = args.cells as f64 / secs;
+        println!(
+            "| {} | {cps:.2} | {:.1} | {:.2} | {first_ms:.0} |",
+            format!("{choice:?}").to_lowercase(),
+            1e3 / cps,
+            flops_per_cell * cps / 1e9
+        );
+    }
+    Ok(())
+}

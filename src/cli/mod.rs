@@ -1,0 +1,84 @@
+//! Command-line front end (native only): parses flags into a `SweepSpec`, loads files, runs the
+//! core and writes outputs. Errors are reported once, here, with `anyhow` context.
+
+mod bench;
+mod sweep;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Loss landscapes of Vision Transformers.
+#[derive(Parser, Debug)]
+#[command(name = "vitscape", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Compute a 1-D or 2-D loss landscape around a checkpoint.
+    Sweep(Box<sweep::SweepArgs>),
+    /// Show the architecture vitscape infers from a checkpoint.
+    Inspect(sweep::InspectArgs),
+    /// Measure cells per second and GFLOP/s on the available backends.
+    Bench(bench::BenchArgs),
+}
+
+/// Entry point.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sweep(args) => sweep::run(*args),
+        Command::Inspect(args) => sweep::inspect(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Which burn device to compute on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceChoice {
+    /// burn's pure-Rust CPU backend (default).
+    Flex,
+    /// burn's ndarray CPU backend.
+    Ndarray,
+    /// Native wgpu over Vulkan (lavapipe without a GPU); needs `--features wgpu`.
+    Wgpu,
+}
+
+impl DeviceChoice {
+    /// Create the device.
+    pub fn device(self) -> anyhow::Result<burn::tensor::Device> {
+        match self {
+            DeviceChoice::Flex => Ok(burn::tensor::Device::flex()),
+            #[allow(deprecated)]
+            DeviceChoice::Ndarray => Ok(burn::tensor::Device::ndarray()),
+            DeviceChoice::Wgpu => wgpu_device(),
+        }
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_device() -> anyhow::Result<burn::tensor::Device> {
+    use burn::tensor::Device;
+    let (device, _) = Device::wgpu_options()
+        .graphics_api(burn::tensor::WgpuBackend::Vulkan)
+        .init_with_setup()
+        .map_err(|e| anyhow::anyhow!("could not start wgpu over Vulkan: {e:?}"))?;
+    Ok(device)
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_device() -> anyhow::Result<burn::tensor::Device> {
+    anyhow::bail!(
+        "this vitscape was built without wgpu; rebuild with `cargo build --release --features wgpu`"
+    )
+}

@@ -1,0 +1,20 @@
+//! vitscape: loss landscapes of Vision Transformers (supervised, MAE, RC-MAE).
+//!
+//! The core (everything in this library) is target-neutral: it builds for native and wasm32 and is
+//! tested natively on burn's CPU backend. See `ARCHITECTURE.md` for one line per module.
+
+pub mod arch;
+pub mod checkpoint;
+pub mod data;
+pub mod directions;
+pub mod error;
+pub mod model;
+pub mod objective;
+pub mod plot;
+pub mod setup;
+pub mod spec;
+pub mod surface;
+pub mod sweep;
+
+/// This crate's version, recorded in every output.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,626 @@
+//! Objectives evaluated at every grid cell (METHODS §3): classification (mean cross-entropy and
+//! top-1 accuracy), MAE masked reconstruction and RC-MAE reconstruction + γ·consistency.
+//!
+//! Everything that does not depend on θ — images, labels, masks, reconstruction targets, the
+//! fixed teacher's predictions — is prepared once on the device ([`Evaluator::new`]); a cell
+//! then costs one weight update and one forward per batch.
+
+use std::collections::{BTreeMap, HashMap};
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::arch::VitConfig;
+use crate::data::ImageSet;
+use crate::error::{ArchError, Error};
+use crate::model::{Layout, Vit, Weights, upload, upload_int};
+use crate::surface::{ACCURACY, LOSS};
+
+/// Metric name of the RC-MAE reconstruction term.
+pub const RECONSTRUCTION: &str = "reconstruction";
+/// Metric name of the RC-MAE consistency term.
+pub const CONSISTENCY: &str = "consistency";
+
+/// Per-image mask noise, `[n, L]` uniform in [0, 1): one fixed mask per image for a whole sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaskNoise {
+    /// Values, row-major `[n, L]`.
+    pub values: Vec<f32>,
+    /// Images.
+    pub n: usize,
+    /// Patches per image.
+    pub l: usize,
+}
+
+impl MaskNoise {
+    /// Seeded noise (ChaCha8, stream 0).
+    pub fn seeded(n: usize, l: usize, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let values = (0..n * l).map(|_| rng.random::<f32>()).collect();
+        Self { values, n, l }
+    }
+}
+
+/// Masking derived from noise exactly as MAE's `random_masking`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaskIndices {
+    /// Patches kept per image, ⌊L(1 − r)⌋.
+    pub keep: usize,
+    /// `[n, keep]` indices of kept patches (ascending noise).
+    pub ids_keep: Vec<i64>,
+    /// `[n, L]` inverse permutation of the argsort.
+    pub ids_restore: Vec<i64>,
+    /// `[n, L]` 1 on removed patches, 0 on kept ones, in the original patch order.
+    pub mask: Vec<f32>,
+}
+
+/// Patches kept for a given count and mask ratio, as Python's `int(L * (1 - r))`.
+pub fn kept_patches(l: usize, mask_ratio: f64) -> usize {
+    (l as f64 * (1.0 - mask_ratio)).floor() as usize
+}
+
+/// Argsort each noise row ascending, keep the first ⌊L(1 − r)⌋, build the restore permutation
+/// and the binary mask (MAE `random_masking`).
+pub fn mask_indices(noise: &MaskNoise, mask_ratio: f64) -> MaskIndices {
+    let l = noise.l;
+    let keep = kept_patches(l, mask_ratio).min(l);
+    let mut ids_keep = Vec::with_capacity(noise.n * keep);
+    let mut ids_restore = vec![0_i64; noise.n * l];
+    let mut mask = vec![1.0_f32; noise.n * l];
+    for i in 0..noise.n {
+        let row = &noise.values[i * l..(i + 1) * l];
+        // ids_shuffle = argsort(noise): small noise is kept.
+        let mut order: Vec<usize> = (0..l).collect();
+        order.sort_by(|&a, &b| row[a].total_cmp(&row[b]));
+        // ids_restore = argsort(ids_shuffle): the rank of each patch in the shuffle.
+        for (rank, &patch) in order.iter().enumerate() {
+            ids_restore[i * l + patch] = rank as i64;
+        }
+        for &patch in &order[..keep] {
+            ids_keep.push(patch as i64);
+            mask[i * l + patch] = 0.0;
+        }
+    }
+    MaskIndices {
+        keep,
+        ids_keep,
+        ids_restore,
+        mask,
+    }
+}
+
+/// MAE `patchify`: `[n, C, H, W]` → `[n, L, p·p·C]` with values ordered (row in patch, column in
+/// patch, channel) — the layout `decoder_pred` predicts. With `norm_pix`, each patch becomes
+/// (x − mean)/sqrt(var + 1e-6) with the unbiased variance.
+pub fn patchify_targets(images: &ImageSet, p: usize, norm_pix: bool) -> Vec<f32> {
+    let (n, c, h, w) = (images.n, images.c, images.h, images.w);
+    let (gh, gw) = (h / p, w / p);
+    let dim = p * p * c;
+    let mut out = Vec::with_capacity(n * gh * gw * dim);
+    for i in 0..n {
+        for gy in 0..gh {
+            for gx in 0..gw {
+                let start = out.len();
+                for py in 0..p {
+                    for px in 0..p {
+                        for ch in 0..c {
+                            let y = gy * p + py;
+                            let x = gx * p + px;
+                            out.push(images.pixels[((i * c + ch) * h + y) * w + x]);
+                        }
+                    }
+                }
+                if norm_pix {
+                    let patch = &mut out[start..];
+                    let len = patch.len() as f64;
+                    let mean = patch.iter().map(|v| f64::from(*v)).sum::<f64>() / len;
+                    let var = patch
+                        .iter()
+                        .map(|v| (f64::from(*v) - mean).powi(2))
+                        .sum::<f64>()
+                        / (len - 1.0).max(1.0);
+                    let denom = (var + 1e-6).sqrt();
+                    for v in patch.iter_mut() {
+                        *v = ((f64::from(*v) - mean) / denom) as f32;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The objective with its θ-independent settings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Objective {
+    /// Mean cross-entropy and accuracy; needs labels and a head.
+    Classification,
+    /// MAE reconstruction with fixed masks.
+    Mae {
+        /// Mask ratio r.
+        mask_ratio: f64,
+        /// Normalised-pixel targets.
+        norm_pix_loss: bool,
+        /// The fixed mask noise, one row per image.
+        noise: MaskNoise,
+    },
+    /// RC-MAE: reconstruction + γ·consistency with a fixed teacher.
+    RcMae {
+        /// Mask ratio r.
+        mask_ratio: f64,
+        /// Normalised-pixel targets.
+        norm_pix_loss: bool,
+        /// The fixed mask noise.
+        noise: MaskNoise,
+        /// Consistency weight.
+        gamma: f64,
+    },
+}
+
+impl Objective {
+    /// Names of the metrics a cell reports, [`LOSS`] first.
+    pub fn metric_names(&self) -> Vec<&'static str> {
+        match self {
+            Objective::Classification => vec![LOSS, ACCURACY],
+            Objective::Mae { .. } => vec![LOSS],
+            Objective::RcMae { .. } => vec![LOSS, RECONSTRUCTION, CONSISTENCY],
+        }
+    }
+}
+
+/// A fixed teacher network for RC-MAE.
+pub struct Teacher {
+    /// Its architecture (must match the student's).
+    pub config: VitConfig,
+    /// Its flat parameters.
+    pub theta: Vec<f32>,
+}
+
+struct Batch {
+    images: Tensor<4>,
+    size: usize,
+    labels: Option<Tensor<1, Int>>,
+    masked: Option<MaskedBatch>,
+}
+
+struct MaskedBatch {
+    ids_keep: Tensor<3, Int>,
+    ids_restore: Tensor<3, Int>,
+    target: Tensor<3>,
+    mask: Tensor<2>,
+    teacher_pred: Option<Tensor<3>>,
+}
+
+/// Evaluates an objective at any point θ* + Σ cᵢ·dᵢ.
+pub struct Evaluator {
+    device: Device,
+    config: VitConfig,
+    layout: Layout,
+    theta: Tensor<1>,
+    directions: Vec<Tensor<1>>,
+    buffers: HashMap<String, Tensor<1>>,
+    batches: Vec<Batch>,
+    objective: Objective,
+    images: usize,
+    masked_total: f64,
+}
+
+fn slice_images(images: &ImageSet, start: usize, size: usize, device: &Device) -> Tensor<4> {
+    let per = images.c * images.h * images.w;
+    let data = images.pixels[start * per..(start + size) * per].to_vec();
+    Tensor::from_data(
+        TensorData::new(data, [size, images.c, images.h, images.w]),
+        device,
+    )
+}
+
+fn expand_ids(ids: &[i64], b: usize, k: usize, width: usize, device: &Device) -> Tensor<3, Int> {
+    upload_int(ids.to_vec(), [b, k, 1], device).expand([b, k, width])
+}
+
+impl Evaluator {
+    /// Prepare data, masks, targets and (for RC-MAE) the teacher's predictions on `device`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        device: &Device,
+        config: VitConfig,
+        theta: &[f32],
+        directions: &[Vec<f32>],
+        buffers: HashMap<String, Tensor<1>>,
+        images: &ImageSet,
+        objective: Objective,
+        batch_size: usize,
+        teacher: Option<&Teacher>,
+    ) -> Result<Self, Error> {
+        let layout = Layout::new(&config);
+        if theta.len() != layout.total {
+            return Err(ArchError::Invalid(format!(
+                "θ has {} values, the architecture {}",
+                theta.len(),
+                layout.total
+            ))
+            .into());
+        }
+        for (i, d) in directions.iter().enumerate() {
+            if d.len() != layout.total {
+                return Err(ArchError::Invalid(format!(
+                    "direction {i} has {} values, the model {}",
+                    d.len(),
+                    layout.total
+                ))
+                .into());
+            }
+        }
+        if images.c != config.in_chans || images.h != config.img_size || images.w != config.img_size
+        {
+            return Err(ArchError::Invalid(format!(
+                "images are {}×{} with {} channel(s); the model expects {s}×{s} with {} channel(s)",
+                images.h,
+                images.w,
+                images.c,
+                config.in_chans,
+                s = config.img_size
+            ))
+            .into());
+        }
+        let batch_size = batch_size.max(1);
+        let mut masked_total = 0.0;
+        let (masking, targets) = match &objective {
+            Objective::Classification => {
+                if images.labels.is_none() {
+                    return Err(Error::Spec(crate::error::SpecError::Field {
+                        field: "loss".into(),
+                        reason: "the classification loss needs labelled images (class sub-folders)"
+                            .into(),
+                    }));
+                }
+                if config.head.is_none() {
+                    return Err(ArchError::Missing {
+                        name: "head.weight".into(),
+                        why: "the classification loss needs a classifier head".into(),
+                    }
+                    .into());
+                }
+                (None, None)
+            }
+            Objective::Mae {
+                mask_ratio,
+                norm_pix_loss,
+                noise,
+            }
+            | Objective::RcMae {
+                mask_ratio,
+                norm_pix_loss,
+                noise,
+                ..
+            } => {
+                if config.decoder.is_none() {
+                    return Err(ArchError::Missing {
+                        name: "decoder_embed.weight".into(),
+                        why: "the reconstruction loss needs the MAE decoder (a pre-training checkpoint)".into(),
+                    }
+                    .into());
+                }
+                if noise.n != images.n || noise.l != config.num_patches() {
+                    return Err(ArchError::Invalid(format!(
+                        "mask noise is {}×{}, expected {}×{} (images × patches)",
+                        noise.n,
+                        noise.l,
+                        images.n,
+                        config.num_patches()
+                    ))
+                    .into());
+                }
+                let idx = mask_indices(noise, *mask_ratio);
+                if idx.keep == 0 || idx.keep == noise.l {
+                    return Err(ArchError::Invalid(format!(
+                        "mask ratio {mask_ratio} keeps {} of {} patches; at least one must be kept and one masked",
+                        idx.keep, noise.l
+                    ))
+                    .into());
+                }
+                let targets = patchify_targets(images, config.patch_size, *norm_pix_loss);
+                (Some(idx), Some(targets))
+            }
+        };
+        let teacher_weights = match (&objective, teacher) {
+            (Objective::RcMae { .. }, Some(t)) => {
+                if t.config != config {
+                    return Err(ArchError::Invalid(
+                        "the RC-MAE teacher's architecture differs from the student's".into(),
+                    )
+                    .into());
+                }
+                Some(Weights::from_flat(
+                    &layout,
+                    &upload(&t.theta, device),
+                    &HashMap::new(),
+                ))
+            }
+            (Objective::RcMae { .. }, None) => {
+                return Err(ArchError::Missing {
+                    name: "teacher".into(),
+                    why: "the RC-MAE loss needs a teacher checkpoint".into(),
+                }
+                .into());
+            }
+            _ => None,
+        };
+        let mut batches = Vec::new();
+        let l = config.num_patches();
+        let pd = config.patch_dim();
+        let mut start = 0;
+        while start < images.n {
+            let size = batch_size.min(images.n - start);
+            let images_t = slice_images(images, start, size, device);
+            let labels = images
+                .labels
+                .as_ref()
+                .map(|labels| upload_int(labels[start..start + size].to_vec(), [size], device));
+            let masked = match (&masking, &targets) {
+                (Some(idx), Some(targets)) => {
+                    let keep = idx.keep;
+                    let ids_keep = expand_ids(
+                        &idx.ids_keep[start * keep..(start + size) * keep],
+                        size,
+                        keep,
+                        config.embed_dim,
+                        device,
+                    );
+                    let dd = config.decoder.map(|d| d.embed_dim).unwrap_or(1);
+                    let ids_restore = expand_ids(
+                        &idx.ids_restore[start * l..(start + size) * l],
+                        size,
+                        l,
+                        dd,
+                        device,
+                    );
+                    let target = Tensor::from_data(
+                        TensorData::new(
+                            targets[start * l * pd..(start + size) * l * pd].to_vec(),
+                            [size, l, pd],
+                        ),
+                        device,
+                    );
+                    let mask_rows = idx.mask[start * l..(start + size) * l].to_vec();
+                    let masked_count: f64 = mask_rows.iter().map(|v| f64::from(*v)).sum();
+                    masked_total += masked_count;
+                    let mask = Tensor::from_data(TensorData::new(mask_rows, [size, l]), device);
+                    let teacher_pred = match &teacher_weights {
+                        Some(w) => {
+                            let vit = Vit {
+                                config: &config,
+                                weights: w,
+                            };
+                            let latent =
+                                vit.forward_encoder_masked(images_t.clone(), ids_keep.clone())?;
+                            Some(vit.forward_decoder(latent, ids_restore.clone())?)
+                        }
+                        None => None,
+                    };
+                    Some(MaskedBatch {
+                        ids_keep,
+                        ids_restore,
+                        target,
+                        mask,
+                        teacher_pred,
+                    })
+                }
+                _ => None,
+            };
+            batches.push(Batch {
+                images: images_t,
+                size,
+                labels,
+                masked,
+            });
+            start += size;
+        }
+        Ok(Self {
+            device: device.clone(),
+            theta: upload(theta, device),
+            directions: directions.iter().map(|d| upload(d, device)).collect(),
+            layout,
+            config,
+            buffers,
+            batches,
+            objective,
+            images: images.n,
+            masked_total,
+        })
+    }
+
+    /// The objective.
+    pub fn objective(&self) -> &Objective {
+        &self.objective
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> &VitConfig {
+        &self.config
+    }
+
+    /// Number of images per cell.
+    pub fn images(&self) -> usize {
+        self.images
+    }
+
+    /// The device.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// θ* + Σ cᵢ·dᵢ on the device (always from the pristine θ*).
+    pub fn point(&self, coeffs: &[f64]) -> Tensor<1> {
+        let mut theta = self.theta.clone();
+        for (c, d) in coeffs.iter().zip(&self.directions) {
+            if *c != 0.0 {
+                theta = theta + d.clone().mul_scalar(*c);
+            }
+        }
+        theta
+    }
+
+    /// Evaluate the raw sums at a point, left on the device (for asynchronous read-back):
+    /// classification `[Σ CE, Σ correct]`, MAE `[Σ masked patch MSE]`, RC-MAE
+    /// `[Σ masked recon MSE, Σ masked consistency MSE]`.
+    pub fn sums_at(&self, coeffs: &[f64]) -> Result<Tensor<1>, Error> {
+        let flat = self.point(coeffs);
+        self.sums_with(&flat)
+    }
+
+    /// Same as [`Evaluator::sums_at`] for an explicit flat parameter vector on the device.
+    pub fn sums_with(&self, flat: &Tensor<1>) -> Result<Tensor<1>, Error> {
+        let weights = Weights::from_flat(&self.layout, flat, &self.buffers);
+        let vit = Vit {
+            config: &self.config,
+            weights: &weights,
+        };
+        let mut totals: Option<Tensor<1>> = None;
+        for batch in &self.batches {
+            let sums = match (&self.objective, &batch.masked, &batch.labels) {
+                (Objective::Classification, _, Some(labels)) => {
+                    let logits = vit.forward(batch.images.clone())?;
+                    classification_sums(logits, labels.clone(), batch.size)
+                }
+                (Objective::Mae { .. } | Objective::RcMae { .. }, Some(m), _) => {
+                    let latent =
+                        vit.forward_encoder_masked(batch.images.clone(), m.ids_keep.clone())?;
+                    let pred = vit.forward_decoder(latent, m.ids_restore.clone())?;
+                    let recon = masked_mse_sum(pred.clone(), m.target.clone(), m.mask.clone());
+                    match &m.teacher_pred {
+                        Some(t) => Tensor::cat(
+                            vec![recon, masked_mse_sum(pred, t.clone(), m.mask.clone())],
+                            0,
+                        ),
+                        None => recon,
+                    }
+                }
+                _ => {
+                    return Err(ArchError::Invalid(
+                        "batch was prepared for a different objective".into(),
+                    )
+                    .into());
+                }
+            };
+            totals = Some(match totals {
+                Some(t) => t + sums,
+                None => sums,
+            });
+        }
+        totals.ok_or_else(|| ArchError::Invalid("no images to evaluate".into()).into())
+    }
+
+    /// Turn read-back sums into named metrics (means).
+    pub fn finish(&self, sums: &[f32]) -> BTreeMap<String, f64> {
+        let s = |i: usize| sums.get(i).map(|v| f64::from(*v)).unwrap_or(f64::NAN);
+        let n = self.images as f64;
+        let m = self.masked_total.max(1.0);
+        let mut out = BTreeMap::new();
+        match &self.objective {
+            Objective::Classification => {
+                out.insert(LOSS.to_string(), s(0) / n);
+                out.insert(ACCURACY.to_string(), s(1) / n);
+            }
+            Objective::Mae { .. } => {
+                out.insert(LOSS.to_string(), s(0) / m);
+            }
+            Objective::RcMae { gamma, .. } => {
+                let recon = s(0) / m;
+                let cons = s(1) / m;
+                out.insert(RECONSTRUCTION.to_string(), recon);
+                out.insert(CONSISTENCY.to_string(), cons);
+                out.insert(LOSS.to_string(), recon + gamma * cons);
+            }
+        }
+        out
+    }
+
+    /// Evaluate and read back synchronously (native only; the browser reads asynchronously).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn eval(&self, coeffs: &[f64]) -> Result<BTreeMap<String, f64>, Error> {
+        let sums = read_vec(self.sums_at(coeffs)?)?;
+        Ok(self.finish(&sums))
+    }
+}
+
+/// Read a small tensor back to the host synchronously.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_vec(t: Tensor<1>) -> Result<Vec<f32>, Error> {
+    t.into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| Error::Backend(format!("{e:?}")))
+}
+
+/// `[Σ cross-entropy, Σ correct]` over a batch.
+fn classification_sums(logits: Tensor<2>, labels: Tensor<1, Int>, size: usize) -> Tensor<1> {
+    let log_probs = burn::tensor::activation::log_softmax(logits.clone(), 1);
+    let picked = log_probs.gather(1, labels.clone().reshape([size, 1]));
+    let ce = picked.sum().neg();
+    let predicted = logits.argmax(1).reshape([size]);
+    let correct = predicted.equal(labels).float().sum();
+    Tensor::cat(vec![ce.reshape([1]), correct.reshape([1])], 0)
+}
+
+/// Σ over masked patches of the per-patch mean squared error.
+fn masked_mse_sum(pred: Tensor<3>, target: Tensor<3>, mask: Tensor<2>) -> Tensor<1> {
+    let [b, l, _] = pred.dims();
+    let per_patch = (pred - target).powi_scalar(2).mean_dim(2).reshape([b, l]);
+    (per_patch * mask).sum().reshape([1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masking_keeps_floor_and_restores_order() {
+        let noise = MaskNoise::seeded(5, 16, 3);
+        let idx = mask_indices(&noise, 0.75);
+        assert_eq!(idx.keep, 4);
+        for i in 0..5 {
+            let row = &idx.mask[i * 16..(i + 1) * 16];
+            assert_eq!(row.iter().filter(|v| **v == 0.0).count(), 4);
+            // Kept ids are unmasked and have the smallest noise.
+            for &k in &idx.ids_keep[i * 4..(i + 1) * 4] {
+                assert_eq!(row[k as usize], 0.0);
+            }
+            // restore ∘ shuffle = identity: the patch at shuffled rank r has restore value r.
+            let restore = &idx.ids_restore[i * 16..(i + 1) * 16];
+            let mut seen = restore.to_vec();
+            seen.sort();
+            assert_eq!(seen, (0..16).collect::<Vec<i64>>());
+            for (rank, &k) in idx.ids_keep[i * 4..(i + 1) * 4].iter().enumerate() {
+                assert_eq!(restore[k as usize], rank as i64);
+            }
+        }
+        assert_eq!(kept_patches(49, 0.75), 12);
+        assert_eq!(kept_patches(10, 0.9), 1);
+    }
+
+    #[test]
+    fn patchify_order_and_norm_pix() {
+        // One 2-channel 2×2 image, patch 2: values ordered (row, col, channel).
+        let images = ImageSet {
+            pixels: vec![1.0, 2.0, 3.0, 4.0, 10.0, 20.0, 30.0, 40.0],
+            labels: None,
+            class_names: vec![],
+            n: 1,
+            c: 2,
+            h: 2,
+            w: 2,
+        };
+        assert_eq!(
+            patchify_targets(&images, 2, false),
+            vec![1.0, 10.0, 2.0, 20.0, 3.0, 30.0, 4.0, 40.0]
+        );
+        let normed = patchify_targets(&images, 2, true);
+        let mean: f32 = normed.iter().sum::<f32>() / 8.0;
+        let var: f32 = normed.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 7.0;
+        assert!(
+            mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4,
+            "{mean} {var}"
+        );
+    }
+}

@@ -1,0 +1,236 @@
+//! From a `SweepSpec` and loaded inputs to a ready [`Evaluator`]: the model's architecture and
+//! θ*, the directions (drawn, read or interpolated), the objective with its fixed masks, and the
+//! facts every output records (direction cosine and norms, parameter count...). Target-neutral:
+//! the CLI and the browser worker both call it with bytes they obtained their own way.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::Device;
+use serde_json::json;
+
+use crate::arch::{self, HeadCounts, VitConfig};
+use crate::checkpoint::{LoadedCheckpoint, StateDict};
+use crate::data::ImageSet;
+use crate::directions::{self, Scope};
+use crate::error::{ArchError, DirectionError, Error};
+use crate::model::{Layout, upload_buffers};
+use crate::objective::{Evaluator, MaskNoise, Objective, Teacher};
+use crate::spec::{CheckpointRef, DirectionSource, LossSpec, SweepSpec};
+
+/// A checkpoint turned into an architecture and a flat θ.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// The adapted checkpoint.
+    pub checkpoint: LoadedCheckpoint,
+    /// Its inferred architecture.
+    pub config: VitConfig,
+    /// Parameter layout.
+    pub layout: Layout,
+    /// θ*, flat.
+    pub theta: Vec<f32>,
+}
+
+impl Model {
+    /// Infer the architecture (head counts from `heads`, else metadata, else defaults) and flatten.
+    pub fn new(checkpoint: LoadedCheckpoint, heads: HeadCounts) -> Result<Self, Error> {
+        let config = arch::infer(&checkpoint.state, heads)?;
+        let layout = Layout::new(&config);
+        let theta = layout.flatten(&checkpoint.state)?;
+        Ok(Self {
+            checkpoint,
+            config,
+            layout,
+            theta,
+        })
+    }
+
+    /// The reference a spec records for this model.
+    pub fn reference(&self, name: &str) -> CheckpointRef {
+        CheckpointRef {
+            name: name.to_string(),
+            sha256: self.checkpoint.sha256.clone(),
+            branch: self.checkpoint.branch,
+            num_heads: self.config.num_heads,
+            decoder_num_heads: self.config.decoder.map(|d| d.num_heads),
+        }
+    }
+
+    /// Head counts as recorded in a reference.
+    pub fn heads_of(reference: &CheckpointRef) -> HeadCounts {
+        HeadCounts {
+            encoder: Some(reference.num_heads),
+            decoder: reference.decoder_num_heads,
+        }
+    }
+}
+
+/// Inputs a sweep may need besides the centre model.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    /// RC-MAE teacher (fixed).
+    pub teacher: Option<Model>,
+    /// Interpolation target.
+    pub target: Option<Model>,
+    /// Direction files (x, optional y), already parsed.
+    pub direction_files: Option<(StateDict, Option<StateDict>)>,
+}
+
+/// Directions plus facts about them.
+#[derive(Debug, Clone)]
+pub struct Directions {
+    /// One flat vector per axis.
+    pub vectors: Vec<Vec<f32>>,
+    /// Facts for `surface.info` (cosine, norms).
+    pub info: BTreeMap<String, serde_json::Value>,
+}
+
+/// Build the directions a spec asks for.
+pub fn directions(spec: &SweepSpec, model: &Model, extras: &Extras) -> Result<Directions, Error> {
+    let axes = if spec.grid.y.is_some() { 2 } else { 1 };
+    let layout = &model.layout;
+    let scope = Scope {
+        include_rank1: spec.directions.include_rank1,
+        include_pos_embed: spec.directions.include_pos_embed,
+    };
+    let vectors: Vec<Vec<f32>> = match &spec.directions.source {
+        DirectionSource::Random { seed } => (0..axes)
+            .map(|axis| {
+                let mut d = directions::gaussian(layout, *seed, axis as u64);
+                directions::normalise(
+                    &mut d,
+                    &model.theta,
+                    layout,
+                    spec.directions.normalisation,
+                    scope,
+                );
+                d
+            })
+            .collect(),
+        DirectionSource::Files { .. } => {
+            let (x, y) = extras.direction_files.as_ref().ok_or_else(|| {
+                DirectionError::Unusable("x".into(), "no direction file was given".into())
+            })?;
+            let mut out = vec![directions::from_state_dict(layout, x)?];
+            if axes == 2 {
+                let y = y.as_ref().ok_or_else(|| {
+                    DirectionError::Unusable(
+                        "y".into(),
+                        "a 2-D sweep needs a second direction file".into(),
+                    )
+                })?;
+                out.push(directions::from_state_dict(layout, y)?);
+            }
+            out
+        }
+        DirectionSource::Interpolate { .. } => {
+            let target = extras.target.as_ref().ok_or_else(|| {
+                DirectionError::Unusable("x".into(), "no target checkpoint was given".into())
+            })?;
+            if target.config != model.config {
+                return Err(ArchError::Invalid(format!(
+                    "cannot interpolate between different architectures ({} vs {} parameters)",
+                    model.layout.total, target.layout.total
+                ))
+                .into());
+            }
+            vec![directions::difference(&target.theta, &model.theta)]
+        }
+    };
+    for (i, v) in vectors.iter().enumerate() {
+        if v.iter().any(|x| !x.is_finite()) {
+            return Err(DirectionError::Unusable(
+                axis_name(i).into(),
+                "holds NaN or infinity".into(),
+            )
+            .into());
+        }
+        if v.iter().all(|x| *x == 0.0) {
+            return Err(DirectionError::Unusable(
+                axis_name(i).into(),
+                "is zero everywhere (nothing to perturb with these settings)".into(),
+            )
+            .into());
+        }
+    }
+    let mut info = BTreeMap::new();
+    info.insert(
+        "theta_norm".into(),
+        json!(directions::l2_norm(&model.theta)),
+    );
+    for (i, v) in vectors.iter().enumerate() {
+        info.insert(
+            format!("direction_{}_norm", axis_name(i)),
+            json!(directions::l2_norm(v)),
+        );
+    }
+    if vectors.len() == 2 {
+        info.insert(
+            "direction_cosine".into(),
+            json!(directions::cosine(&vectors[0], &vectors[1])),
+        );
+    }
+    Ok(Directions { vectors, info })
+}
+
+fn axis_name(i: usize) -> &'static str {
+    if i == 0 { "x" } else { "y" }
+}
+
+/// The objective a spec asks for, with masks drawn for `n` images.
+pub fn objective(spec: &SweepSpec, config: &VitConfig, n: usize) -> Objective {
+    match &spec.loss {
+        LossSpec::Classification => Objective::Classification,
+        LossSpec::Mae(m) => Objective::Mae {
+            mask_ratio: m.mask_ratio,
+            norm_pix_loss: m.norm_pix_loss,
+            noise: MaskNoise::seeded(n, config.num_patches(), m.mask_seed),
+        },
+        LossSpec::RcMae { mask, gamma, .. } => Objective::RcMae {
+            mask_ratio: mask.mask_ratio,
+            norm_pix_loss: mask.norm_pix_loss,
+            noise: MaskNoise::seeded(n, config.num_patches(), mask.mask_seed),
+            gamma: f64::from(*gamma),
+        },
+    }
+}
+
+/// Everything a sweep needs, prepared.
+pub struct Prepared {
+    /// The evaluator (data, masks, targets on the device).
+    pub evaluator: Evaluator,
+    /// The directions used.
+    pub directions: Directions,
+}
+
+/// Validate the spec, build directions and objective, and prepare the evaluator on `device`.
+pub fn prepare(
+    spec: &SweepSpec,
+    model: &Model,
+    extras: &Extras,
+    images: &ImageSet,
+    device: &Device,
+) -> Result<Prepared, Error> {
+    spec.validate()?;
+    let directions = directions(spec, model, extras)?;
+    let objective = objective(spec, &model.config, images.n);
+    let teacher = extras.teacher.as_ref().map(|t| Teacher {
+        config: t.config,
+        theta: t.theta.clone(),
+    });
+    let buffers = upload_buffers(&model.config, &model.checkpoint.state, device)?;
+    let evaluator = Evaluator::new(
+        device,
+        model.config,
+        &model.theta,
+        &directions.vectors,
+        buffers,
+        images,
+        objective,
+        spec.batch_size,
+        teacher.as_ref(),
+    )?;
+    Ok(Prepared {
+        evaluator,
+        directions,
+    })
+}

@@ -1,0 +1,125 @@
+//! A computed landscape as explicit data: the spec that produced it, its axes, and every named
+//! metric stored `[iy][ix]` with `None` for cells not yet computed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{Axis, SweepSpec};
+
+/// One metric over the grid, `[iy][ix]`; `None` = not computed yet.
+pub type Grid2 = Vec<Vec<Option<f64>>>;
+
+/// Name of the metric every surface carries: the objective's value.
+pub const LOSS: &str = "loss";
+/// Top-1 accuracy (fraction in [0, 1]), present when the data has labels and the loss classifies.
+pub const ACCURACY: &str = "accuracy";
+
+/// A (possibly partial) loss surface: what `surface.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Surface {
+    /// Everything needed to recompute this surface.
+    pub spec: SweepSpec,
+    /// vitscape version that computed it.
+    pub vitscape_version: String,
+    /// The α values (x axis, columns).
+    pub x: Vec<f64>,
+    /// The β values (y axis, rows); a single `0.0` for a 1-D sweep.
+    pub y: Vec<f64>,
+    /// Named metrics, each `[iy][ix]`. Always holds [`LOSS`].
+    pub metrics: BTreeMap<String, Grid2>,
+    /// Facts about the run that are not per cell (direction cosine, norms, data description...).
+    pub info: BTreeMap<String, serde_json::Value>,
+}
+
+impl Surface {
+    /// An empty surface (no cell computed) for the given spec and metric names.
+    pub fn empty(spec: SweepSpec, metric_names: &[&str]) -> Self {
+        let x = spec.grid.x.values();
+        let y = match &spec.grid.y {
+            Some(axis) => axis.values(),
+            None => vec![0.0],
+        };
+        let metrics = metric_names
+            .iter()
+            .map(|name| (name.to_string(), vec![vec![None; x.len()]; y.len()]))
+            .collect();
+        Self {
+            spec,
+            vitscape_version: crate::VERSION.to_string(),
+            x,
+            y,
+            metrics,
+            info: BTreeMap::new(),
+        }
+    }
+
+    /// True for a 1-D sweep (a single row).
+    pub fn is_1d(&self) -> bool {
+        self.spec.grid.y.is_none()
+    }
+
+    /// The loss grid.
+    pub fn loss(&self) -> &Grid2 {
+        &self.metrics[LOSS]
+    }
+
+    /// Number of computed cells / total cells.
+    pub fn progress(&self) -> (usize, usize) {
+        let grid = self.loss();
+        let total = self.x.len() * self.y.len();
+        let done = grid.iter().flatten().filter(|v| v.is_some()).count();
+        (done, total)
+    }
+
+    /// Finite (min, max) of a metric over computed cells.
+    pub fn range(&self, metric: &str) -> Option<(f64, f64)> {
+        let grid = self.metrics.get(metric)?;
+        let mut it = grid
+            .iter()
+            .flatten()
+            .flatten()
+            .copied()
+            .filter(|v| v.is_finite());
+        let first = it.next()?;
+        Some(it.fold((first, first), |(lo, hi), v| (lo.min(v), hi.max(v))))
+    }
+
+    /// CSV with one row per cell: `alpha,beta,<metric>...` (empty field = not computed).
+    pub fn to_csv(&self) -> String {
+        let names: Vec<&String> = self.metrics.keys().collect();
+        let mut out = String::from("alpha,beta");
+        for name in &names {
+            out.push(',');
+            out.push_str(name);
+        }
+        out.push('\n');
+        for (iy, beta) in self.y.iter().enumerate() {
+            for (ix, alpha) in self.x.iter().enumerate() {
+                out.push_str(&format!("{alpha},{beta}"));
+                for name in &names {
+                    out.push(',');
+                    if let Some(v) = self.metrics[*name][iy][ix] {
+                        out.push_str(&format!("{v}"));
+                    }
+                }
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+/// Cell coordinates on a grid, row-major.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cell {
+    /// Column (α index).
+    pub ix: usize,
+    /// Row (β index).
+    pub iy: usize,
+}
+
+/// Values of an axis, helper used by plots.
+pub fn axis_values(axis: &Axis) -> Vec<f64> {
+    axis.values()
+}

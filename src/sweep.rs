@@ -1,0 +1,189 @@
+//! Running a sweep: the order cells are visited in (row-major or coarse-to-fine), evaluation of
+//! each cell from the pristine θ*, progress events, cancellation, and resuming a partial surface.
+//! Reading results back is synchronous natively; the browser's worker drives the same pieces
+//! asynchronously.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, SpecError};
+use crate::spec::SweepSpec;
+use crate::surface::{Cell, Surface};
+
+/// Reported after every computed cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// Cells computed so far (including any resumed ones).
+    pub done: usize,
+    /// Cells in the grid.
+    pub total: usize,
+    /// The cell just computed.
+    pub cell: Cell,
+    /// Its metrics.
+    pub values: BTreeMap<String, f64>,
+}
+
+/// What the progress callback wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Keep going.
+    Continue,
+    /// Stop now; the surface keeps what was computed.
+    Cancel,
+}
+
+/// Every cell, row by row (`iy` outer, `ix` inner).
+pub fn row_major(nx: usize, ny: usize) -> Vec<Cell> {
+    (0..ny)
+        .flat_map(|iy| (0..nx).map(move |ix| Cell { ix, iy }))
+        .collect()
+}
+
+/// Every cell, coarse to fine: first a sparse lattice (stride a power of two), then each finer
+/// lattice's new cells, so a rough picture of the whole plane appears early.
+pub fn coarse_to_fine(nx: usize, ny: usize) -> Vec<Cell> {
+    let mut stride = 1;
+    while stride * 2 < nx.max(ny) {
+        stride *= 2;
+    }
+    let mut seen = vec![false; nx * ny];
+    let mut out = Vec::with_capacity(nx * ny);
+    loop {
+        for iy in (0..ny).step_by(stride) {
+            for ix in (0..nx).step_by(stride) {
+                if !seen[iy * nx + ix] {
+                    seen[iy * nx + ix] = true;
+                    out.push(Cell { ix, iy });
+                }
+            }
+        }
+        if stride == 1 {
+            break;
+        }
+        stride /= 2;
+    }
+    out
+}
+
+/// The direction coefficients of a cell: `[α]` for 1-D, `[α, β]` for 2-D.
+pub fn coefficients(surface: &Surface, cell: Cell) -> Vec<f64> {
+    let alpha = surface.x[cell.ix];
+    if surface.is_1d() {
+        vec![alpha]
+    } else {
+        vec![alpha, surface.y[cell.iy]]
+    }
+}
+
+/// Store a cell's metrics in the surface.
+pub fn record(surface: &mut Surface, cell: Cell, values: &BTreeMap<String, f64>) {
+    for (name, v) in values {
+        if let Some(grid) = surface.metrics.get_mut(name)
+            && let Some(slot) = grid.get_mut(cell.iy).and_then(|row| row.get_mut(cell.ix))
+        {
+            *slot = Some(*v);
+        }
+    }
+}
+
+/// True when the cell's loss is already known (resumed surfaces).
+pub fn is_done(surface: &Surface, cell: Cell) -> bool {
+    surface
+        .loss()
+        .get(cell.iy)
+        .and_then(|row| row.get(cell.ix))
+        .is_some_and(Option::is_some)
+}
+
+/// Evaluate every missing cell in `order`, calling `on_cell` after each.
+///
+/// Returns `Err(Error::Cancelled)` when the callback cancels; the surface keeps every cell
+/// computed up to then.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn run(
+    evaluator: &crate::objective::Evaluator,
+    surface: &mut Surface,
+    order: &[Cell],
+    on_cell: &mut dyn FnMut(&Surface, &Progress) -> Control,
+) -> Result<(), Error> {
+    let (mut done, total) = surface.progress();
+    for &cell in order {
+        if is_done(surface, cell) {
+            continue;
+        }
+        let values = evaluator.eval(&coefficients(surface, cell))?;
+        record(surface, cell, &values);
+        done += 1;
+        let progress = Progress {
+            done,
+            total,
+            cell,
+            values,
+        };
+        if on_cell(surface, &progress) == Control::Cancel {
+            return Err(Error::Cancelled);
+        }
+    }
+    Ok(())
+}
+
+/// Check that a partial surface was computed with `spec` (batch size aside, which only affects
+/// rounding) so its cells can be kept.
+pub fn check_resumable(previous: &Surface, spec: &SweepSpec) -> Result<(), SpecError> {
+    let mut a = previous.spec.clone();
+    a.batch_size = spec.batch_size;
+    if &a != spec {
+        let old = serde_json::to_value(&previous.spec).unwrap_or_default();
+        let new = serde_json::to_value(spec).unwrap_or_default();
+        let differing: Vec<String> = match (old, new) {
+            (serde_json::Value::Object(o), serde_json::Value::Object(n)) => n
+                .iter()
+                .filter(|(k, v)| o.get(*k) != Some(*v) && k.as_str() != "batch_size")
+                .map(|(k, _)| k.clone())
+                .collect(),
+            _ => vec!["(whole spec)".into()],
+        };
+        return Err(SpecError::Field {
+            field: "resume".into(),
+            reason: format!(
+                "the partial surface was computed with different settings ({}); start a new output folder or use the same flags",
+                differing.join(", ")
+            ),
+        });
+    }
+    let rows = previous.loss().len();
+    let cols = previous.loss().first().map(Vec::len).unwrap_or(0);
+    if rows != previous.y.len() || cols != previous.x.len() {
+        return Err(SpecError::Field {
+            field: "resume".into(),
+            reason: format!(
+                "partial surface grid is {rows}×{cols} but its axes have {}×{} points",
+                previous.y.len(),
+                previous.x.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coarse_to_fine_visits_every_cell_once_corners_first() {
+        for (nx, ny) in [(1, 1), (5, 3), (41, 41), (8, 2)] {
+            let order = coarse_to_fine(nx, ny);
+            assert_eq!(order.len(), nx * ny);
+            let mut seen = std::collections::HashSet::new();
+            for c in &order {
+                assert!(c.ix < nx && c.iy < ny);
+                assert!(seen.insert((c.ix, c.iy)));
+            }
+            assert_eq!(order[0], Cell { ix: 0, iy: 0 });
+        }
+        let order = coarse_to_fine(41, 41);
+        // The first lattice has stride 32: (0,0), (32,0), (0,32), (32,32).
+        assert_eq!(order[1], Cell { ix: 32, iy: 0 });
+        assert_eq!(row_major(3, 2)[3], Cell { ix: 0, iy: 1 });
+    }
+}
