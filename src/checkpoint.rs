@@ -765,7 +765,7 @@ fn byte_len(span: &Span) -> Result<usize, CheckpointError> {
                 span.shape, span.dtype
             ))
         })?;
-    if bits % 8 != 0 {
+    if !bits.is_multiple_of(8) {
         return Err(bad(format!(
             "shape {:?} of dtype {} is not a whole number of bytes",
             span.shape, span.dtype
@@ -1053,7 +1053,7 @@ mod tests {
         state.insert("w", vec![2], vec![1.0, -2.0]);
         let bytes = write_safetensors(&state).unwrap();
         let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-        assert_eq!(header_len % 8, 0, "header padded to 8 bytes");
+        assert!(header_len.is_multiple_of(8), "header padded to 8 bytes");
         let header: Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
         assert_eq!(header["w"]["dtype"], "F32");
         assert_eq!(header["w"]["data_offsets"], serde_json::json!([0, 8]));

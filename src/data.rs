@@ -45,6 +45,7 @@ const IDX1_UBYTE_MAGIC: u32 = 0x0000_0801;
 /// Number of classes an IDX label may name (Fashion-MNIST and MNIST both have 10).
 const IDX_CLASSES: usize = 10;
 /// How deep an image folder may nest below a class folder; guards against symlink loops.
+#[cfg(not(target_arch = "wasm32"))]
 const MAX_FOLDER_DEPTH: usize = 8;
 /// File extensions read as images (compared case-insensitively).
 const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
@@ -1060,6 +1061,7 @@ mod tests {
         );
     }
 
+    #[cfg(not(target_arch = "wasm32"))] // reads files
     #[test]
     fn fashion_mnist_label_count_mismatch() {
         let dir = tempfile::tempdir().unwrap();
@@ -1082,6 +1084,7 @@ mod tests {
         assert!(err.to_string().contains("3 labels for 2 images"), "{err}");
     }
 
+    #[cfg(not(target_arch = "wasm32"))] // reads files
     #[test]
     fn fashion_mnist_missing_dir_and_file() {
         let dir = tempfile::tempdir().unwrap();
@@ -1101,6 +1104,7 @@ mod tests {
         );
     }
 
+    #[cfg(not(target_arch = "wasm32"))] // reads files
     #[test]
     fn fashion_mnist_debian_test_split() {
         let dir = std::path::Path::new(DEBIAN_FASHION_MNIST);
@@ -1240,6 +1244,7 @@ mod tests {
         );
     }
 
+    #[cfg(not(target_arch = "wasm32"))] // reads files
     #[test]
     fn image_folder_with_class_subfolders() {
         let dir = tempfile::tempdir().unwrap();
@@ -1267,6 +1272,7 @@ mod tests {
         assert!(rgb.pixels[..72].iter().all(|&v| v == 10));
     }
 
+    #[cfg(not(target_arch = "wasm32"))] // reads files
     #[test]
     fn image_folder_without_subfolders_is_unlabelled() {
         let dir = tempfile::tempdir().unwrap();
@@ -1284,6 +1290,7 @@ mod tests {
         assert!(matches!(err, DataError::NotFound { .. }), "{err}");
     }
 
+    #[cfg(not(target_arch = "wasm32"))] // reads files
     #[test]
     fn corrupt_png_error_names_the_file() {
         let dir = tempfile::tempdir().unwrap();

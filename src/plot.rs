@@ -648,38 +648,76 @@ fn scale_label(o: &PlotOptions) -> String {
 
 type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
-/// Margins of the (α, β) plane in pixels, shared by the plane and its colour bar so both align.
+/// Where the (α, β) plane goes, in pixels of the figure body: margins chosen so that one unit of
+/// α and one of β have the same length on screen (when the two ranges are within a factor 3 of
+/// each other), with the colour bar, if any, right next to the plane and the same height.
 struct PlaneLayout {
+    /// Left margin (the whole group is centred horizontally).
+    left: u32,
+    /// Top margin; the colour bar uses the same.
     top: u32,
+    /// Bottom margin below the x labels; the colour bar uses the same.
     bottom: u32,
+    /// Height of the α tick labels and title.
     x_labels: u32,
+    /// Width of the β tick labels and title.
     y_labels: u32,
+    /// Right margin of the plane's chart (gap, colour bar and spare width).
+    right: u32,
+    /// Where the colour bar's area starts (pixels from the left).
+    bar_x: u32,
 }
 
 impl PlaneLayout {
-    fn new(sz: Sizes) -> Self {
+    /// Lay out a plane of data size `span` (Δα, Δβ) in a body of `size` pixels, leaving `gap`
+    /// pixels right of the plane and `bar` pixels for a colour bar after that.
+    fn new(size: (u32, u32), span: (f64, f64), gap: u32, bar: u32, sz: Sizes) -> Self {
+        let (x_labels, y_labels) = (sz.px(58.0), sz.px(72.0));
+        let (mut left, mut top, mut bottom) = (sz.px(12.0), sz.px(12.0), sz.px(10.0));
+        let fixed_w = left + y_labels + gap + bar;
+        let fixed_h = top + bottom + x_labels;
+        let width = size.0.saturating_sub(fixed_w).max(1);
+        let height = size.1.saturating_sub(fixed_h).max(1);
+        let ratio = span.0 / span.1;
+        let mut plot_w = width;
+        if ratio.is_finite() && (1.0 / 3.0..=3.0).contains(&ratio) {
+            let want_w = f64::from(height) * ratio;
+            if want_w < f64::from(width) {
+                plot_w = want_w.round() as u32;
+                left += (width - plot_w) / 2;
+            } else {
+                let want_h = (f64::from(width) / ratio).round() as u32;
+                let extra = height.saturating_sub(want_h);
+                top += extra / 2;
+                bottom += extra - extra / 2;
+            }
+        }
+        let plane_end = left + y_labels + plot_w;
         Self {
-            top: sz.px(12.0),
-            bottom: sz.px(10.0),
-            x_labels: sz.px(58.0),
-            y_labels: sz.px(72.0),
+            left,
+            top,
+            bottom,
+            x_labels,
+            y_labels,
+            right: size.0.saturating_sub(plane_end),
+            bar_x: plane_end + gap,
         }
     }
 }
 
-/// An (α, β) chart with axes drawn later by [`finish_plane_axes`].
+/// An (α, β) chart placed by `layout`; axes are drawn later by [`finish_plane_axes`] so they end
+/// up on top of the data.
 fn plane_chart<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     x: Range<f64>,
     y: Range<f64>,
     layout: &PlaneLayout,
-    right: u32,
 ) -> Result<Chart2d<'a, DB>, PlotError> {
     ChartBuilder::on(area)
         .margin_top(layout.top)
         .margin_bottom(layout.bottom)
-        .margin_left(layout.top)
-        .margin_right(right)
+        .margin_left(layout.left)
+        .margin_right(layout.right)
         .x_label_area_size(layout.x_labels)
         .y_label_area_size(layout.y_labels)
         .build_cartesian_2d(x, y)
@@ -738,7 +776,7 @@ fn mark_centre<DB: DrawingBackend>(
         .draw_series(std::iter::once(
             EmptyElement::at((0.0, 0.0))
                 + Cross::new((0, 0), size, style)
-                + Text::new("θ*", (size, -size / 2), text),
+                + Text::new("θ*", (size + 2, -size + 2), text),
         ))
         .or_backend()?;
     let (px, py) = chart.backend_coord(&(0.0, 0.0));
@@ -765,10 +803,10 @@ pub fn draw_contour<DB: DrawingBackend>(
     let field = prepare(s, o)?;
     let sz = Sizes::of(area);
     let body = start_figure(area, &title_text(s, o, ""), sz)?;
-    let layout = PlaneLayout::new(sz);
     let (x0, x1) = (s.x[0], s.x[s.x.len() - 1]);
     let (y0, y1) = (s.y[0], s.y[s.y.len() - 1]);
-    let mut chart = plane_chart(&body, x0..x1, y0..y1, &layout, sz.px(30.0))?;
+    let layout = PlaneLayout::new(body.dim_in_pixel(), (x1 - x0, y1 - y0), sz.px(30.0), 0, sz);
+    let mut chart = plane_chart(&body, x0..x1, y0..y1, &layout)?;
 
     let levels = field.levels(o.levels);
     let thresholds: Vec<f64> = levels.iter().map(|l| l.1).collect();
@@ -839,6 +877,32 @@ struct LabelBox {
 }
 
 impl LabelBox {
+    /// Whether the segment p–q passes through the box grown by `gap` (Liang–Barsky clipping).
+    fn hit_by(&self, p: (i32, i32), q: (i32, i32), gap: i32) -> bool {
+        let (x0, y0) = (f64::from(self.x0 - gap), f64::from(self.y0 - gap));
+        let (x1, y1) = (f64::from(self.x1 + gap), f64::from(self.y1 + gap));
+        let (px, py) = (f64::from(p.0), f64::from(p.1));
+        let (dx, dy) = (f64::from(q.0) - px, f64::from(q.1) - py);
+        let (mut t0, mut t1) = (0.0f64, 1.0f64);
+        for (denominator, numerator) in
+            [(-dx, px - x0), (dx, x1 - px), (-dy, py - y0), (dy, y1 - py)]
+        {
+            if denominator == 0.0 {
+                if numerator < 0.0 {
+                    return false;
+                }
+            } else {
+                let t = numerator / denominator;
+                if denominator < 0.0 {
+                    t0 = t0.max(t);
+                } else {
+                    t1 = t1.min(t);
+                }
+            }
+        }
+        t0 <= t1
+    }
+
     fn overlaps(&self, other: &LabelBox, gap: i32) -> bool {
         self.x0 - gap < other.x1
             && other.x0 - gap < self.x1
@@ -857,16 +921,30 @@ fn place_labels<DB: DrawingBackend>(
 ) -> Result<(), PlotError> {
     let (px_range, py_range) = chart.plotting_area().get_pixel_range();
     let pad = sz.px(3.0) as i32;
+    // Every polyline in pixels, tagged (level, polyline) so a label may sit on its own line only.
+    let pixel_lines: Vec<((usize, usize), Vec<(i32, i32)>)> = lines
+        .iter()
+        .enumerate()
+        .flat_map(|(level, (_, polylines, _))| {
+            polylines
+                .iter()
+                .enumerate()
+                .map(move |(k, p)| ((level, k), p))
+        })
+        .map(|(tag, p)| (tag, p.iter().map(|q| chart.backend_coord(q)).collect()))
+        .collect();
     let mut chosen: Vec<((f64, f64), String, RGBColor, (i32, i32))> = Vec::new();
-    for (label, polylines, colour) in lines {
+    for (level, (label, polylines, colour)) in lines.iter().enumerate() {
         let style = sz.small();
         let (w, h) = chart
             .plotting_area()
             .estimate_text_size(label, &style)
             .or_backend()?;
         let (w, h) = (w as i32, h as i32);
-        for polyline in polylines.iter() {
-            let pixels: Vec<(i32, i32)> = polyline.iter().map(|p| chart.backend_coord(p)).collect();
+        for (k, polyline) in polylines.iter().enumerate() {
+            let Some((_, pixels)) = pixel_lines.iter().find(|(tag, _)| *tag == (level, k)) else {
+                continue;
+            };
             let lengths: Vec<f64> = pixels
                 .windows(2)
                 .map(|w| f64::from(w[1].0 - w[0].0).hypot(f64::from(w[1].1 - w[0].1)))
@@ -875,9 +953,8 @@ fn place_labels<DB: DrawingBackend>(
             if total < f64::from(w) * 3.0 {
                 continue;
             }
-            for fraction in [0.5, 0.3, 0.7, 0.15, 0.85, 0.4, 0.6] {
-                let Some((data, pixel)) =
-                    point_along(polyline, &pixels, &lengths, total * fraction)
+            for fraction in [0.5, 0.3, 0.7, 0.15, 0.85, 0.4, 0.6, 0.05, 0.95] {
+                let Some((data, pixel)) = point_along(polyline, pixels, &lengths, total * fraction)
                 else {
                     continue;
                 };
@@ -891,7 +968,13 @@ fn place_labels<DB: DrawingBackend>(
                     && candidate.x1 < px_range.end
                     && candidate.y0 > py_range.start
                     && candidate.y1 < py_range.end;
-                if inside && !taken.iter().any(|t| t.overlaps(&candidate, pad)) {
+                let crosses_other_line = pixel_lines.iter().any(|(tag, other)| {
+                    *tag != (level, k) && other.windows(2).any(|s| candidate.hit_by(s[0], s[1], 1))
+                });
+                if inside
+                    && !crosses_other_line
+                    && !taken.iter().any(|t| t.overlaps(&candidate, pad))
+                {
                     taken.push(candidate);
                     chosen.push((data, label.clone(), *colour, (w, h)));
                     break;
@@ -973,14 +1056,14 @@ pub fn draw_heatmap<DB: DrawingBackend>(
     let field = prepare(s, o)?;
     let sz = Sizes::of(area);
     let body = start_figure(area, &title_text(s, o, ""), sz)?;
-    let layout = PlaneLayout::new(sz);
-    let (w, _) = body.dim_in_pixel();
-    let bar_width = sz.px(135.0).min(w / 3);
-    let (main, bar) = body.split_horizontally(w - bar_width);
     let (ex, ey) = (cell_edges(&s.x), cell_edges(&s.y));
     let x_range = ex[0]..ex[ex.len() - 1];
     let y_range = ey[0]..ey[ey.len() - 1];
-    let mut chart = plane_chart(&main, x_range, y_range, &layout, sz.px(8.0))?;
+    let span = (x_range.end - x_range.start, y_range.end - y_range.start);
+    let (w, _) = body.dim_in_pixel();
+    let bar_width = sz.px(COLOUR_BAR + COLOUR_BAR_LABELS);
+    let layout = PlaneLayout::new(body.dim_in_pixel(), span, sz.px(20.0), bar_width, sz);
+    let mut chart = plane_chart(&body, x_range, y_range, &layout)?;
 
     // Cells, anchored at their top-left corner and one pixel wider and taller than their share,
     // so neighbours overlap instead of leaving anti-aliasing seams.
@@ -1011,9 +1094,31 @@ pub fn draw_heatmap<DB: DrawingBackend>(
     }
     mark_centre(&mut chart, WHITE, sz)?;
     finish_plane_axes(&mut chart, sz)?;
+    let bar = body.margin(
+        0,
+        0,
+        layout.bar_x,
+        w.saturating_sub(layout.bar_x + bar_width),
+    );
     colour_bar(&bar, &field, &scale_label(o), &layout, sz)?;
     area.present().or_backend()
 }
+
+/// Round tick values for a log axis over `[lo, hi]` (`lo > 0`): plotters' own log ticks are
+/// powers of ten only, too few for ranges under two decades.
+fn log_ticks(lo: f64, hi: f64, count: usize) -> Vec<f64> {
+    let ticks = contour_levels(lo, hi, count, true);
+    if ticks.len() >= 2 {
+        ticks
+    } else {
+        vec![lo, hi]
+    }
+}
+
+/// Width of the colour bar itself (pixels at scale 1).
+const COLOUR_BAR: f64 = 22.0;
+/// Width of the colour bar's tick labels and title (pixels at scale 1).
+const COLOUR_BAR_LABELS: f64 = 82.0;
 
 /// A vertical colour bar whose bar spans exactly the plot height given by `layout`.
 fn colour_bar<DB: DrawingBackend>(
@@ -1024,7 +1129,8 @@ fn colour_bar<DB: DrawingBackend>(
     sz: Sizes,
 ) -> Result<(), PlotError> {
     if field.log {
-        let range = (field.value(field.lo)..field.value(field.hi)).log_scale();
+        let (lo, hi) = (field.value(field.lo), field.value(field.hi));
+        let range = (lo..hi).log_scale().with_key_points(log_ticks(lo, hi, 6));
         colour_bar_on(area, range, field, label, layout, sz)
     } else {
         colour_bar_on(area, field.lo..field.hi, field, label, layout, sz)
@@ -1045,14 +1151,11 @@ where
     YR: AsRangedCoord<Value = f64>,
     YR::CoordDescType: ValueFormatter<f64>,
 {
-    let (w, _) = area.dim_in_pixel();
-    let bar = sz.px(22.0);
     let mut chart = ChartBuilder::on(area)
         .margin_top(layout.top)
         .margin_bottom(layout.bottom)
-        .margin_left(sz.px(14.0))
         .x_label_area_size(layout.x_labels)
-        .right_y_label_area_size(w.saturating_sub(bar + sz.px(14.0)))
+        .right_y_label_area_size(sz.px(COLOUR_BAR_LABELS))
         .build_cartesian_2d(0.0..1.0, y_range)
         .or_backend()?;
     const STEPS: usize = 256;
@@ -1188,33 +1291,39 @@ pub fn draw_surface3d<DB: DrawingBackend>(
         }
     }
 
-    // Axis titles at the middle of the floor edges nearest the viewer's default side.
+    // Axis titles beside the edges plotters labels: the floor edges nearest the viewer, and the
+    // nearer of the two vertical edges at the sides.
+    let depth = |x: f64, v: f64, z: f64| chart.as_coord_spec().projected_depth(&x, &v, &z);
+    let (xm, ym) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+    let nearer =
+        |a: f64, b: f64, at: &dyn Fn(f64) -> i32| if at(a) <= at(b) { (a, b) } else { (b, a) };
+    let (near_y, far_y) = nearer(y0, y1, &|y| depth(xm, data_lo, y));
+    let (near_x, far_x) = nearer(x0, x1, &|x| depth(x, data_lo, ym));
+    let push = 0.3;
+    let alpha_at = (xm, data_lo, near_y + (near_y - far_y) * push);
+    let beta_at = (near_x + (near_x - far_x) * push, data_lo, ym);
+    let mut corners = [(x0, y0), (x1, y0), (x0, y1), (x1, y1)];
+    corners.sort_by_key(|(x, y)| depth(*x, data_lo, *y));
+    let side = [corners[1], corners[2]];
+    let (vx, vy) = side
+        .into_iter()
+        .min_by_key(|(x, y)| {
+            let (_, top) = chart.as_coord_spec().translate(&(*x, data_hi, *y));
+            (depth(*x, data_lo, *y) + depth(*x, data_hi, *y), top)
+        })
+        .unwrap_or(corners[0]);
     let desc = sz.desc().pos(Pos::new(HPos::Center, VPos::Center));
     let value_label = if field.log {
         format!("log₁₀ {}", o.metric)
     } else {
         o.metric.clone()
     };
-    let below = data_lo - (data_hi - data_lo) * 0.22;
-    let outside_x = x1 + (x1 - x0) * 0.2;
-    let outside_y = y0 - (y1 - y0) * 0.2;
+    let lift = -(sz.px(16.0) as i32);
     chart
         .draw_series([
-            Text::new(
-                "α".to_string(),
-                ((x0 + x1) / 2.0, below, outside_y),
-                desc.clone(),
-            ),
-            Text::new(
-                "β".to_string(),
-                (outside_x, below, (y0 + y1) / 2.0),
-                desc.clone(),
-            ),
-            Text::new(
-                value_label,
-                (x0, data_hi + (data_hi - data_lo) * 0.12, y1),
-                desc,
-            ),
+            EmptyElement::at(alpha_at) + Text::new("α".to_string(), (0, 0), desc.clone()),
+            EmptyElement::at(beta_at) + Text::new("β".to_string(), (0, 0), desc.clone()),
+            EmptyElement::at((vx, data_hi, vy)) + Text::new(value_label, (0, lift), desc),
         ])
         .or_backend()?;
     area.present().or_backend()
@@ -1299,13 +1408,15 @@ pub fn draw_line<DB: DrawingBackend>(
             (lo, hi)
         };
         let pad = (hi / lo).powf(0.05);
+        let range = (lo / pad..hi * pad).log_scale();
+        let ticks = log_ticks(lo / pad, hi * pad, 8);
         line_chart(
             &body,
             s,
             o,
             &main,
             accuracy.as_ref(),
-            (lo / pad..hi * pad).log_scale(),
+            range.with_key_points(ticks),
             sz,
         )?;
     } else {
@@ -1380,6 +1491,20 @@ where
         .set_all_tick_mark_size(sz.px(5.0))
         .draw()
         .or_backend()?;
+    if accuracy.is_some() {
+        // The primary mesh labels every y label area; clear the right one for the accuracy axis.
+        // Down to just below the plot, so the last α tick label stays.
+        let (x_pixels, y_pixels) = chart.plotting_area().get_pixel_range();
+        let (base, (w, _)) = (plot.get_base_pixel(), plot.dim_in_pixel());
+        plot.draw(&Rectangle::new(
+            [
+                (x_pixels.end + 1 - base.0, 0),
+                (w as i32, y_pixels.end + 3 - base.1),
+            ],
+            WHITE.filled(),
+        ))
+        .or_backend()?;
+    }
     let y = chart.y_range();
     if x0 < 0.0 && 0.0 < x1 {
         chart
@@ -1532,16 +1657,29 @@ const FIGURE_SIZE: (u32, u32) = (900, 720);
 #[cfg(not(target_arch = "wasm32"))]
 const LINE_SIZE: (u32, u32) = (900, 560);
 
-/// Draw into `dir/name.png`.
+/// Draw into `dir/name.png`. The figure is drawn at twice the size and scaled down, because the
+/// bitmap backend does not anti-alias lines wider than one pixel; every size in a figure is
+/// relative to the area, so the result matches a direct drawing, only smoother.
 #[cfg(not(target_arch = "wasm32"))]
 fn save_png(
     dir: &std::path::Path,
     name: &str,
-    size: (u32, u32),
+    (w, h): (u32, u32),
     draw: impl Fn(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), PlotError>,
 ) -> Result<std::path::PathBuf, PlotError> {
+    const SUPERSAMPLE: u32 = 2;
     let path = dir.join(format!("{name}.png"));
-    draw(&BitMapBackend::new(&path, size).into_drawing_area())?;
+    let (big_w, big_h) = (w * SUPERSAMPLE, h * SUPERSAMPLE);
+    let mut pixels = vec![0u8; (big_w * big_h * 3) as usize];
+    draw(&BitMapBackend::with_buffer(&mut pixels, (big_w, big_h)).into_drawing_area())?;
+    let big = image::RgbImage::from_raw(big_w, big_h, pixels)
+        .ok_or_else(|| PlotError::Backend("bitmap buffer has the wrong size".into()))?;
+    image::imageops::resize(&big, w, h, image::imageops::FilterType::Triangle)
+        .save(&path)
+        .map_err(|e| PlotError::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
     Ok(path)
 }
 
@@ -1976,9 +2114,9 @@ mod tests {
             |a, _| (0.91 - 0.4 * a * a).clamp(0.0, 1.0),
         );
         write_all(&one_d, &root.join("line"), &PlotOptions::default()).unwrap();
-        write_all(&s, &root.join("row"), &PlotOptions::default()).unwrap();
-        let path = root.join("row/line.png");
-        let area = BitMapBackend::new(&path, (900, 560)).into_drawing_area();
-        draw_line(&area, &s, &PlotOptions::default()).unwrap();
+        save_png(&root, "row", LINE_SIZE, |a| {
+            draw_line(a, &s, &PlotOptions::default())
+        })
+        .unwrap();
     }
 }

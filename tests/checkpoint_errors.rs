@@ -132,6 +132,14 @@ fn header_not_json() {
 }
 
 #[test]
+fn header_nested_too_deep() {
+    let header = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let (err, message) = error(&file(&header, &[]));
+    assert!(matches!(err, CheckpointError::HeaderJson(_)), "{err:?}");
+    assert_names(&message, &["recursion limit"]);
+}
+
+#[test]
 fn header_is_a_json_array() {
     let (err, message) = error(&file(r#"[{"dtype":"F32"}]"#, &[]));
     assert_eq!(

@@ -28,7 +28,7 @@ enum Command {
 
 /// Entry point.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(attach_grid_values(std::env::args().collect()));
     let result = match cli.command {
         Command::Sweep(args) => sweep::run(*args),
         Command::Inspect(args) => sweep::inspect(args),
@@ -41,6 +41,34 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--grid A [B]` takes one or two axes that start with `-` (e.g. `-1:1:41`), which clap would
+/// otherwise confuse with flags: rewrite each axis as `--grid=AXIS` before parsing.
+fn attach_grid_values(args: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut iter = args.into_iter().peekable();
+    while let Some(arg) = iter.next() {
+        if arg != "--grid" {
+            out.push(arg);
+            continue;
+        }
+        let mut taken = 0;
+        while taken < 2 {
+            match iter.peek() {
+                Some(next) if next.contains(':') && !next.starts_with("--") => {
+                    out.push(format!("--grid={next}"));
+                    iter.next();
+                    taken += 1;
+                }
+                _ => break,
+            }
+        }
+        if taken == 0 {
+            out.push(arg);
+        }
+    }
+    out
 }
 
 /// Which burn device to compute on.

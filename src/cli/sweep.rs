@@ -89,7 +89,7 @@ pub struct SweepArgs {
     #[arg(long, default_value_t = 1.0)]
     pub gamma: f32,
     /// Grid axes MIN:MAX:N — one for a 1-D sweep, two (α then β) for 2-D.
-    #[arg(long, num_args = 1..=2, allow_hyphen_values = true, default_values = ["-1:1:21", "-1:1:21"])]
+    #[arg(long, num_args = 1, action = clap::ArgAction::Append, allow_hyphen_values = true, default_values = ["-1:1:21", "-1:1:21"])]
     pub grid: Vec<String>,
     /// Seed of the random directions.
     #[arg(long, default_value_t = 0)]
@@ -227,6 +227,12 @@ fn build_spec(
     teacher: Option<&Model>,
     target: Option<&Model>,
 ) -> Result<SweepSpec> {
+    if args.grid.len() > 2 {
+        bail!(
+            "--grid takes one axis (1-D) or two (2-D), got {}",
+            args.grid.len()
+        );
+    }
     let mut axes = args
         .grid
         .iter()

@@ -1,0 +1,353 @@
+//! The `vitscape` binary end to end, as a user runs it: outputs, direction reuse, resume,
+//! interpolation, and clear errors for bad input. Uses the Debian Fashion-MNIST package that
+//! `.ci/setup` installs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn model(name: &str) -> String {
+    fixtures()
+        .join(format!("models/{name}.safetensors"))
+        .display()
+        .to_string()
+}
+
+fn vitscape(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vitscape"))
+        .args(args)
+        .output()
+        .expect("run vitscape")
+}
+
+fn ok(args: &[&str]) -> Output {
+    let out = vitscape(args);
+    assert!(
+        out.status.success(),
+        "vitscape {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = vitscape(args);
+    assert!(!out.status.success(), "vitscape {args:?} should fail");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+fn surface(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("surface.json")).unwrap()).unwrap()
+}
+
+fn loss_grid(s: &Value) -> Vec<Vec<Option<f64>>> {
+    serde_json::from_value(s["metrics"]["loss"].clone()).unwrap()
+}
+
+#[test]
+fn two_d_sweep_writes_every_output_and_directions_reproduce_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let out_s = out.display().to_string();
+    let ckpt = model("cls_token");
+    let base = [
+        "sweep",
+        "--checkpoint",
+        &ckpt,
+        "--data",
+        "fashion-mnist",
+        "--eval-images",
+        "48",
+        "--loss",
+        "classification",
+        "--grid",
+        "-1:1:5",
+        "0:0.5:3",
+        "--seed",
+        "123",
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--out", &out_s]);
+    let run = ok(&args);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("cosine"), "{stderr}");
+    for file in [
+        "surface.json",
+        "surface.csv",
+        "contour.png",
+        "contour.svg",
+        "heatmap.png",
+        "heatmap.svg",
+        "surface.png",
+        "direction_x.safetensors",
+        "direction_y.safetensors",
+    ] {
+        let len = std::fs::metadata(out.join(file))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(len > 100, "{file} missing or empty");
+    }
+    let s = surface(&out);
+    let grid = loss_grid(&s);
+    assert_eq!(
+        (grid.len(), grid[0].len()),
+        (3, 5),
+        "[iy][ix] with 3 β rows and 5 α columns"
+    );
+    assert!(grid.iter().flatten().all(|v| v.is_some_and(f64::is_finite)));
+    let acc: Vec<Vec<Option<f64>>> =
+        serde_json::from_value(s["metrics"]["accuracy"].clone()).unwrap();
+    assert!(
+        acc.iter()
+            .flatten()
+            .all(|v| v.is_some_and(|a| (0.0..=1.0).contains(&a)))
+    );
+    // The spec records what was run, including the checkpoint's hash.
+    let bytes = std::fs::read(&ckpt).unwrap();
+    assert_eq!(
+        s["spec"]["checkpoint"]["sha256"],
+        vitscape::checkpoint::sha256_hex(&bytes)
+    );
+    assert_eq!(s["spec"]["directions"]["source"]["seed"], 123);
+    assert_eq!(s["spec"]["data"]["eval_images"], 48);
+    assert_eq!(s["vitscape_version"], env!("CARGO_PKG_VERSION"));
+    let csv = std::fs::read_to_string(out.join("surface.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 15);
+    assert!(csv.starts_with("alpha,beta,accuracy,loss"));
+
+    // Reusing the exported directions reproduces the surface exactly.
+    let again = tmp.path().join("again");
+    let again_s = again.display().to_string();
+    let dx = out.join("direction_x.safetensors").display().to_string();
+    let dy = out.join("direction_y.safetensors").display().to_string();
+    let mut args = base.to_vec();
+    args.extend(["--directions", &dx, &dy, "--out", &again_s]);
+    ok(&args);
+    assert_eq!(loss_grid(&surface(&again)), grid);
+    assert_eq!(
+        surface(&again)["spec"]["directions"]["source"]["kind"],
+        "files"
+    );
+
+    // An existing output is never overwritten silently...
+    let mut args = base.to_vec();
+    args.extend(["--out", &out_s]);
+    let err = fails(&args);
+    assert!(
+        err.contains("already exists") && err.contains("--resume"),
+        "{err}"
+    );
+    // ...and a resumed run computes only missing cells, with the same numbers.
+    let mut partial = surface(&out);
+    partial["metrics"]["loss"][2][4] = Value::Null;
+    partial["metrics"]["accuracy"][2][4] = Value::Null;
+    partial["metrics"]["loss"][0][0] = Value::Null;
+    partial["metrics"]["accuracy"][0][0] = Value::Null;
+    std::fs::write(out.join("surface.json"), partial.to_string()).unwrap();
+    args.push("--resume");
+    ok(&args);
+    assert_eq!(loss_grid(&surface(&out)), grid);
+    // Resuming with other settings is refused with the reason.
+    let mut other = base.to_vec();
+    let last = other.len() - 1;
+    other[last] = "124";
+    other.extend(["--out", &out_s, "--resume"]);
+    let err = fails(&other);
+    assert!(err.contains("different settings"), "{err}");
+}
+
+#[test]
+fn interpolation_between_two_mae_checkpoints_hits_both_ends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let line = tmp.path().join("line").display().to_string();
+    let (a, b) = (model("mae"), model("mae_teacher"));
+    let common = [
+        "--data",
+        "fashion-mnist",
+        "--eval-images",
+        "32",
+        "--loss",
+        "mae",
+        "--mask-seed",
+        "3",
+    ];
+    let mut args = vec![
+        "sweep",
+        "--checkpoint",
+        &a,
+        "--interpolate",
+        &b,
+        "--grid",
+        "-0.5:1.5:5",
+    ];
+    args.extend(common);
+    args.extend(["--out", &line]);
+    ok(&args);
+    let s = surface(Path::new(&line));
+    let grid = loss_grid(&s);
+    assert_eq!(grid.len(), 1);
+    assert_eq!(s["x"], serde_json::json!([-0.5, 0.0, 0.5, 1.0, 1.5]));
+    assert!(Path::new(&line).join("line.png").exists());
+    assert!(Path::new(&line).join("line.svg").exists());
+    assert!(Path::new(&line).join("masks.safetensors").exists());
+    // α = 1 is the other checkpoint: its own loss with the same images and masks.
+    let end = tmp.path().join("end").display().to_string();
+    let mut args = vec![
+        "sweep",
+        "--checkpoint",
+        &b,
+        "--grid",
+        "0:1:2",
+        "--seed",
+        "1",
+    ];
+    args.extend(common);
+    args.extend(["--out", &end]);
+    ok(&args);
+    let theirs = loss_grid(&surface(Path::new(&end)))[0][0].unwrap();
+    let ours = grid[0][3].unwrap();
+    assert!((ours - theirs).abs() / theirs < 1e-4, "{ours} vs {theirs}");
+}
+
+#[test]
+fn rcmae_sweep_reports_reconstruction_and_consistency() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("rc").display().to_string();
+    let (student, teacher) = (model("mae"), model("mae_teacher"));
+    ok(&[
+        "sweep",
+        "--checkpoint",
+        &student,
+        "--teacher",
+        &teacher,
+        "--loss",
+        "rcmae",
+        "--eval-images",
+        "16",
+        "--grid",
+        "-1:1:3",
+        "-1:1:3",
+        "--out",
+        &out,
+        "--no-plots",
+    ]);
+    let s = surface(Path::new(&out));
+    let total = s["metrics"]["loss"][1][1].as_f64().unwrap();
+    let recon = s["metrics"]["reconstruction"][1][1].as_f64().unwrap();
+    let cons = s["metrics"]["consistency"][1][1].as_f64().unwrap();
+    assert!((total - (recon + cons)).abs() < 1e-9 * total.abs().max(1.0));
+    assert!(cons > 0.0);
+    assert_eq!(s["spec"]["loss"]["kind"], "rc-mae");
+}
+
+#[test]
+fn bad_inputs_get_clear_messages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("x").display().to_string();
+    // Truncated checkpoint.
+    let bytes = std::fs::read(model("cls_token")).unwrap();
+    let cut = tmp.path().join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let cut = cut.display().to_string();
+    let err = fails(&["sweep", "--checkpoint", &cut, "--out", &out]);
+    assert!(err.contains("cut.safetensors"), "{err}");
+    // Classification on a checkpoint without a head.
+    let mae = model("mae");
+    let err = fails(&[
+        "sweep",
+        "--checkpoint",
+        &mae,
+        "--eval-images",
+        "8",
+        "--out",
+        &out,
+    ]);
+    assert!(err.contains("head.weight"), "{err}");
+    // RC-MAE without a teacher.
+    let err = fails(&[
+        "sweep",
+        "--checkpoint",
+        &mae,
+        "--loss",
+        "rcmae",
+        "--out",
+        &out,
+    ]);
+    assert!(err.contains("--teacher"), "{err}");
+    // A malformed grid axis.
+    let ckpt = model("cls_token");
+    let err = fails(&[
+        "sweep",
+        "--checkpoint",
+        &ckpt,
+        "--grid",
+        "1:-1:5",
+        "--out",
+        &out,
+    ]);
+    assert!(err.contains("1:-1:5"), "{err}");
+    // More images than the split has.
+    let err = fails(&[
+        "sweep",
+        "--checkpoint",
+        &ckpt,
+        "--eval-images",
+        "20000",
+        "--out",
+        &out,
+    ]);
+    assert!(err.contains("20000"), "{err}");
+    // Heads that do not divide the width.
+    let err = fails(&[
+        "sweep",
+        "--checkpoint",
+        &ckpt,
+        "--heads",
+        "3",
+        "--out",
+        &out,
+    ]);
+    assert!(err.contains("3 attention heads"), "{err}");
+    // Directions of another architecture.
+    let mae_dir = fixtures()
+        .join("exports/mae/direction_x.safetensors")
+        .display()
+        .to_string();
+    let err = fails(&[
+        "sweep",
+        "--checkpoint",
+        &ckpt,
+        "--grid",
+        "-1:1:3",
+        "--directions",
+        &mae_dir,
+        "--out",
+        &out,
+    ]);
+    assert!(
+        err.contains("head.weight") || err.contains("decoder"),
+        "{err}"
+    );
+}
+
+#[test]
+fn inspect_reports_the_inferred_architecture() {
+    let out = ok(&["inspect", &model("avgpool_fcnorm")]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let arch = &report["architecture"];
+    assert_eq!(arch["embed_dim"], 32);
+    assert_eq!(arch["depth"], 2);
+    assert_eq!(arch["patch_size"], 7);
+    assert_eq!(arch["img_size"], 28);
+    assert_eq!(arch["pool"], "avg");
+    assert_eq!(arch["fc_norm"], true);
+    assert_eq!(arch["final_norm"], false);
+    assert_eq!(report["parameters"], 19658);
+}

@@ -1,0 +1,246 @@
+//! Invariants of the sweep that need no reference implementation: the centre of a sweep is the
+//! unperturbed loss (checked against PyTorch's number), a non-square grid is stored `[iy][ix]`
+//! with α along columns, cells are computed from pristine weights whatever the visiting order,
+//! and directions survive a safetensors round trip.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use vitscape::arch::HeadCounts;
+use vitscape::checkpoint;
+use vitscape::directions::{self, Scope};
+use vitscape::objective::{Evaluator, Objective};
+use vitscape::setup::Model;
+use vitscape::spec::*;
+use vitscape::surface::Surface;
+use vitscape::sweep::{self, Control};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn model(name: &str) -> Model {
+    let loaded =
+        checkpoint::read_file(&fixtures().join(format!("models/{name}.safetensors")), None)
+            .unwrap();
+    Model::new(loaded, HeadCounts::default()).unwrap()
+}
+
+fn export_images() -> vitscape::data::ImageSet {
+    let bytes = std::fs::read(fixtures().join("exports/cls_token/eval_data.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let images = st.tensor("images").unwrap();
+    let labels = st.tensor("labels").unwrap();
+    vitscape::data::ImageSet {
+        pixels: images
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        labels: Some(
+            labels
+                .data()
+                .chunks_exact(8)
+                .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+                .collect(),
+        ),
+        class_names: vec![],
+        n: images.shape()[0],
+        c: 1,
+        h: 28,
+        w: 28,
+    }
+}
+
+fn spec(x: Axis, y: Option<Axis>) -> SweepSpec {
+    SweepSpec {
+        version: SPEC_VERSION,
+        checkpoint: CheckpointRef {
+            name: "cls_token".into(),
+            sha256: String::new(),
+            branch: None,
+            num_heads: 2,
+            decoder_num_heads: None,
+        },
+        data: DataSpec {
+            source: DataSource::Embedded {
+                name: "fixture".into(),
+                sha256: String::new(),
+            },
+            eval_images: 64,
+            subset_seed: 5,
+            mean: vec![0.286],
+            std: vec![0.353],
+        },
+        loss: LossSpec::Classification,
+        directions: DirectionSpec {
+            source: DirectionSource::Random { seed: 9 },
+            normalisation: Normalisation::Filter,
+            include_rank1: false,
+            include_pos_embed: false,
+        },
+        grid: GridSpec { x, y },
+        batch_size: 32,
+    }
+}
+
+fn evaluator(model: &Model) -> Evaluator {
+    let scope = Scope {
+        include_rank1: false,
+        include_pos_embed: false,
+    };
+    let dirs: Vec<Vec<f32>> = (0..2)
+        .map(|axis| {
+            let mut d = directions::gaussian(&model.layout, 9, axis);
+            directions::normalise(
+                &mut d,
+                &model.theta,
+                &model.layout,
+                Normalisation::Filter,
+                scope,
+            );
+            d
+        })
+        .collect();
+    Evaluator::new(
+        &Device::flex(),
+        model.config,
+        &model.theta,
+        &dirs,
+        Default::default(),
+        &export_images(),
+        Objective::Classification,
+        32,
+        None,
+    )
+    .unwrap()
+}
+
+#[test]
+fn three_by_five_grid_orientation_and_centre() {
+    let model = model("cls_token");
+    let ev = evaluator(&model);
+    let x = Axis {
+        min: -1.0,
+        max: 1.0,
+        n: 5,
+    };
+    let y = Axis {
+        min: -0.5,
+        max: 0.5,
+        n: 3,
+    };
+    let mut surface = Surface::empty(spec(x, Some(y)), &ev.objective().metric_names());
+    // Visit coarse-to-fine: the order must not matter, every cell starts from pristine θ*.
+    let order = sweep::coarse_to_fine(5, 3);
+    sweep::run(&ev, &mut surface, &order, &mut |_, _| Control::Continue).unwrap();
+    let loss = surface.loss();
+    assert_eq!(loss.len(), 3, "rows are β");
+    assert_eq!(loss[0].len(), 5, "columns are α");
+    // Centre = unperturbed loss, as PyTorch computed it for this model and these images.
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("reference_losses.json")).unwrap(),
+    )
+    .unwrap();
+    let torch_centre = reference["models"]["cls_token"][0]["loss"]
+        .as_f64()
+        .unwrap();
+    let centre = loss[1][2].unwrap();
+    assert!(
+        (centre - torch_centre).abs() / torch_centre < 1e-4,
+        "{centre} vs {torch_centre}"
+    );
+    // Cell (ix = 4, iy = 0) is α = 1, β = −0.5, and not the transposed point.
+    let corner = ev.eval(&[1.0, -0.5]).unwrap()["loss"];
+    let transposed = ev.eval(&[-0.5, 1.0]).unwrap()["loss"];
+    assert_eq!(loss[0][4], Some(corner));
+    assert!(
+        (corner - transposed).abs() > 1e-4,
+        "test would not see a transpose"
+    );
+    assert_eq!(surface.x, vec![-1.0, -0.5, 0.0, 0.5, 1.0]);
+    assert_eq!(surface.y, vec![-0.5, 0.0, 0.5]);
+    // Re-evaluating a cell later gives the same number (nothing accumulated in θ).
+    assert_eq!(ev.eval(&[1.0, -0.5]).unwrap()["loss"], corner);
+}
+
+#[test]
+fn cancelling_keeps_computed_cells_and_resume_completes_them() {
+    let model = model("cls_token");
+    let ev = evaluator(&model);
+    let x = Axis {
+        min: 0.0,
+        max: 1.0,
+        n: 4,
+    };
+    let mut partial = Surface::empty(spec(x, None), &ev.objective().metric_names());
+    let order = sweep::row_major(4, 1);
+    let result = sweep::run(&ev, &mut partial, &order, &mut |_, p| {
+        if p.done == 2 {
+            Control::Cancel
+        } else {
+            Control::Continue
+        }
+    });
+    assert!(matches!(result, Err(vitscape::error::Error::Cancelled)));
+    assert_eq!(partial.progress(), (2, 4));
+    // A range may start at 0; the first cell is then the unperturbed model.
+    assert_eq!(partial.x[0], 0.0);
+    let text = serde_json::to_string(&partial).unwrap();
+    let mut resumed: Surface = serde_json::from_str(&text).unwrap();
+    sweep::check_resumable(&resumed, &partial.spec).unwrap();
+    let mut calls = 0;
+    sweep::run(&ev, &mut resumed, &order, &mut |_, _| {
+        calls += 1;
+        Control::Continue
+    })
+    .unwrap();
+    assert_eq!(calls, 2, "only the missing cells are computed");
+    let mut full = Surface::empty(partial.spec.clone(), &ev.objective().metric_names());
+    sweep::run(&ev, &mut full, &order, &mut |_, _| Control::Continue).unwrap();
+    assert_eq!(resumed.metrics, full.metrics);
+    // A different spec cannot resume.
+    let mut other = partial.spec.clone();
+    other.directions.source = DirectionSource::Random { seed: 10 };
+    let err = sweep::check_resumable(&resumed, &other)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("directions"), "{err}");
+}
+
+#[test]
+fn directions_round_trip_through_safetensors_files() {
+    let model = model("mae");
+    let mut d = directions::gaussian(&model.layout, 4, 0);
+    let scope = Scope {
+        include_rank1: true,
+        include_pos_embed: false,
+    };
+    directions::normalise(
+        &mut d,
+        &model.theta,
+        &model.layout,
+        Normalisation::Filter,
+        scope,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.safetensors");
+    let state = directions::to_state_dict(&model.layout, &d, &[("axis", "x".into())]);
+    checkpoint::write_file(&path, &state).unwrap();
+    let back = checkpoint::read_file(&path, None).unwrap();
+    assert_eq!(
+        back.state.metadata.get("axis").map(String::as_str),
+        Some("x")
+    );
+    assert_eq!(
+        directions::from_state_dict(&model.layout, &back.state).unwrap(),
+        d
+    );
+    // Names and PyTorch shapes are the checkpoint's own.
+    for (name, tensor) in &back.state.tensors {
+        assert_eq!(
+            &model.checkpoint.state.tensors[name].shape, &tensor.shape,
+            "{name}"
+        );
+    }
+}
