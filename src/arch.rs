@@ -273,21 +273,21 @@ impl VitConfig {
 
     /// Check head counts divide the widths.
     pub fn validate(&self) -> Result<(), ArchError> {
-        if self.num_heads == 0 || self.embed_dim % self.num_heads != 0 {
+        if self.num_heads == 0 || !self.embed_dim.is_multiple_of(self.num_heads) {
             return Err(ArchError::Invalid(format!(
                 "{} attention heads do not divide embed dim {}",
                 self.num_heads, self.embed_dim
             )));
         }
         if let Some(dec) = &self.decoder
-            && (dec.num_heads == 0 || dec.embed_dim % dec.num_heads != 0)
+            && (dec.num_heads == 0 || !dec.embed_dim.is_multiple_of(dec.num_heads))
         {
             return Err(ArchError::Invalid(format!(
                 "{} decoder heads do not divide decoder embed dim {}",
                 dec.num_heads, dec.embed_dim
             )));
         }
-        if self.patch_size == 0 || self.img_size % self.patch_size != 0 {
+        if self.patch_size == 0 || !self.img_size.is_multiple_of(self.patch_size) {
             return Err(ArchError::Invalid(format!(
                 "patch size {} does not divide image size {}",
                 self.patch_size, self.img_size
@@ -431,6 +431,15 @@ pub fn infer(state: &StateDict, heads: HeadCounts) -> Result<VitConfig, ArchErro
                 }
                 (None, true) => (PosEmbed::WithClass, tokens - 1),
                 (None, false) if isqrt(tokens).is_some() => (PosEmbed::PatchesOnly, tokens),
+                (None, false) if !class_token && tokens >= 1 && isqrt(tokens - 1).is_some() => {
+                    return Err(ArchError::Missing {
+                        name: "cls_token".into(),
+                        why: format!(
+                            "pos_embed has {tokens} positions, one more than the {} patches",
+                            tokens - 1
+                        ),
+                    });
+                }
                 (None, false) => {
                     return Err(ArchError::Shape {
                         name: "pos_embed".into(),
@@ -489,13 +498,13 @@ pub fn infer(state: &StateDict, heads: HeadCounts) -> Result<VitConfig, ArchErro
     };
     let num_heads = match heads.encoder {
         Some(h) => h,
-        None => metadata_usize(state, &["num_heads", "heads"])?.unwrap_or_else(|| {
-            if d % DEFAULT_HEAD_DIM == 0 {
+        None => metadata_usize(state, &["num_heads", "heads"])?.unwrap_or(
+            if d.is_multiple_of(DEFAULT_HEAD_DIM) {
                 d / DEFAULT_HEAD_DIM
             } else {
                 1
-            }
-        }),
+            },
+        ),
     };
     let config = VitConfig {
         img_size: grid * p,

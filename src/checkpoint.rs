@@ -595,13 +595,15 @@ struct Span {
 fn parse_header(text: &str, data_len: usize) -> Result<Header, CheckpointError> {
     let entries = match serde_json::from_str::<Entries>(text) {
         Ok(Entries(entries)) => entries,
-        // Say what the header is when it is JSON but not an object.
+        // Parse again as any JSON value to tell "not JSON" (with the syntax error's position)
+        // from "JSON but not an object".
         Err(e) => {
             return Err(match serde_json::from_str::<Value>(text) {
                 Ok(value) if !value.is_object() => CheckpointError::HeaderNotObject {
                     found: json_kind(&value).to_owned(),
                 },
-                _ => CheckpointError::HeaderJson(e.to_string()),
+                Ok(_) => CheckpointError::HeaderJson(e.to_string()),
+                Err(syntax) => CheckpointError::HeaderJson(syntax.to_string()),
             });
         }
     };

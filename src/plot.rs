@@ -314,10 +314,16 @@ fn trim_zeros(text: &str) -> &str {
 // Iso-lines
 // ---------------------------------------------------------------------------------------------
 
+/// A polyline in (α, β) axis coordinates.
+pub type Polyline = Vec<(f64, f64)>;
+
+/// The iso-lines of one level: `(level, polylines)`.
+pub type IsoLines = (f64, Vec<Polyline>);
+
 /// Iso-lines of a metric in (α, β) axis coordinates: one entry per level, each a list of
 /// polylines. Only cells whose four corners are computed contribute, so a partial surface gives
 /// partial lines; a metric that is absent, 1-D, or has no fully computed cell gives no entries.
-pub fn iso_lines(s: &Surface, metric: &str, levels: &[f64]) -> Vec<(f64, Vec<Vec<(f64, f64)>>)> {
+pub fn iso_lines(s: &Surface, metric: &str, levels: &[f64]) -> Vec<IsoLines> {
     match s.metrics.get(metric) {
         Some(grid) => extract_lines(&s.x, &s.y, grid, levels),
         None => Vec::new(),
@@ -326,12 +332,7 @@ pub fn iso_lines(s: &Surface, metric: &str, levels: &[f64]) -> Vec<(f64, Vec<Vec
 
 /// Marching squares (the `contour` crate) on `grid` (`[iy][ix]`), cut where cells are incomplete,
 /// mapped from grid-index space to axis coordinates.
-fn extract_lines(
-    xs: &[f64],
-    ys: &[f64],
-    grid: &Grid2,
-    thresholds: &[f64],
-) -> Vec<(f64, Vec<Vec<(f64, f64)>>)> {
+fn extract_lines(xs: &[f64], ys: &[f64], grid: &Grid2, thresholds: &[f64]) -> Vec<IsoLines> {
     let (nx, ny) = (xs.len(), ys.len());
     if nx < 2 || ny < 2 || grid.len() != ny || grid.iter().any(|row| row.len() != nx) {
         return Vec::new();
@@ -830,10 +831,14 @@ pub fn draw_contour<DB: DrawingBackend>(
     if let Some(centre) = mark_centre(&mut chart, RGBColor(200, 30, 30), sz)? {
         taken.push(centre);
     }
-    let labelled: Vec<(String, &Vec<Vec<(f64, f64)>>, RGBColor)> = lines
+    let labelled: Vec<LabelledLines<'_>> = lines
         .iter()
         .zip(labels)
-        .map(|((t, p), label)| (label, p, darker(line_colour(*t))))
+        .map(|((t, polylines), label)| LabelledLines {
+            label,
+            polylines,
+            colour: darker(line_colour(*t)),
+        })
         .collect();
     place_labels(&mut chart, &labelled, sz, taken)?;
     finish_plane_axes(&mut chart, sz)?;
@@ -911,40 +916,51 @@ impl LabelBox {
     }
 }
 
+/// One level's lines with the text and colour of their label.
+struct LabelledLines<'a> {
+    label: String,
+    polylines: &'a [Polyline],
+    colour: RGBColor,
+}
+
+/// A label position chosen by [`place_labels`].
+struct PlacedLabel {
+    /// Centre, in axis coordinates.
+    at: (f64, f64),
+    label: String,
+    colour: RGBColor,
+    /// Text size in pixels.
+    size: (i32, i32),
+}
+
 /// Print each level's value on its lines (inline, on a white patch), at most one label per
 /// polyline, at spots along the line that stay inside the plot and clear of other labels.
 fn place_labels<DB: DrawingBackend>(
     chart: &mut Chart2d<'_, DB>,
-    lines: &[(String, &Vec<Vec<(f64, f64)>>, RGBColor)],
+    lines: &[LabelledLines<'_>],
     sz: Sizes,
     mut taken: Vec<LabelBox>,
 ) -> Result<(), PlotError> {
     let (px_range, py_range) = chart.plotting_area().get_pixel_range();
     let pad = sz.px(3.0) as i32;
-    // Every polyline in pixels, tagged (level, polyline) so a label may sit on its own line only.
-    let pixel_lines: Vec<((usize, usize), Vec<(i32, i32)>)> = lines
+    // Every polyline in pixels, `[level][polyline]`.
+    let pixel_lines: Vec<Vec<Vec<(i32, i32)>>> = lines
         .iter()
-        .enumerate()
-        .flat_map(|(level, (_, polylines, _))| {
-            polylines
+        .map(|l| {
+            l.polylines
                 .iter()
-                .enumerate()
-                .map(move |(k, p)| ((level, k), p))
+                .map(|p| p.iter().map(|q| chart.backend_coord(q)).collect())
+                .collect()
         })
-        .map(|(tag, p)| (tag, p.iter().map(|q| chart.backend_coord(q)).collect()))
         .collect();
-    let mut chosen: Vec<((f64, f64), String, RGBColor, (i32, i32))> = Vec::new();
-    for (level, (label, polylines, colour)) in lines.iter().enumerate() {
-        let style = sz.small();
+    let mut chosen: Vec<PlacedLabel> = Vec::new();
+    for (level, line) in lines.iter().enumerate() {
         let (w, h) = chart
             .plotting_area()
-            .estimate_text_size(label, &style)
+            .estimate_text_size(&line.label, &sz.small())
             .or_backend()?;
         let (w, h) = (w as i32, h as i32);
-        for (k, polyline) in polylines.iter().enumerate() {
-            let Some((_, pixels)) = pixel_lines.iter().find(|(tag, _)| *tag == (level, k)) else {
-                continue;
-            };
+        for (k, (polyline, pixels)) in line.polylines.iter().zip(&pixel_lines[level]).enumerate() {
             let lengths: Vec<f64> = pixels
                 .windows(2)
                 .map(|w| f64::from(w[1].0 - w[0].0).hypot(f64::from(w[1].1 - w[0].1)))
@@ -968,33 +984,43 @@ fn place_labels<DB: DrawingBackend>(
                     && candidate.x1 < px_range.end
                     && candidate.y0 > py_range.start
                     && candidate.y1 < py_range.end;
-                let crosses_other_line = pixel_lines.iter().any(|(tag, other)| {
-                    *tag != (level, k) && other.windows(2).any(|s| candidate.hit_by(s[0], s[1], 1))
+                // The label may sit on its own line only.
+                let crosses_other_line = pixel_lines.iter().enumerate().any(|(l, polylines)| {
+                    polylines.iter().enumerate().any(|(j, other)| {
+                        (l, j) != (level, k)
+                            && other.windows(2).any(|s| candidate.hit_by(s[0], s[1], 1))
+                    })
                 });
                 if inside
                     && !crosses_other_line
                     && !taken.iter().any(|t| t.overlaps(&candidate, pad))
                 {
                     taken.push(candidate);
-                    chosen.push((data, label.clone(), *colour, (w, h)));
+                    chosen.push(PlacedLabel {
+                        at: data,
+                        label: line.label.clone(),
+                        colour: line.colour,
+                        size: (w, h),
+                    });
                     break;
                 }
             }
         }
     }
-    for (at, label, colour, (w, h)) in chosen {
+    for placed in chosen {
+        let (w, h) = placed.size;
         let style = sz
             .small()
-            .color(&colour)
+            .color(&placed.colour)
             .pos(Pos::new(HPos::Center, VPos::Center));
         chart
             .draw_series(std::iter::once(
-                EmptyElement::at(at)
+                EmptyElement::at(placed.at)
                     + Rectangle::new(
                         [(-w / 2 - pad, -h / 2 - pad), (w / 2 + pad, h / 2 + pad)],
                         WHITE.mix(0.9).filled(),
                     )
-                    + Text::new(label, (0, 0), style),
+                    + Text::new(placed.label, (0, 0), style),
             ))
             .or_backend()?;
     }
