@@ -1237,6 +1237,7 @@ mod tests {
         ));
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     #[test]
     fn file_round_trip_and_io_errors_name_the_path() {
         let dir = tempfile::tempdir().unwrap();

@@ -596,7 +596,9 @@ mod tests {
             }
         }
         assert_eq!(kept_patches(49, 0.75), 12);
-        assert_eq!(kept_patches(10, 0.9), 1);
+        // Same float rounding as MAE's `int(L * (1 - r))`: 10 * (1 - 0.9) = 0.999… → 0.
+        assert_eq!(kept_patches(10, 0.9), 0);
+        assert_eq!(kept_patches(196, 0.75), 49);
     }
 
     #[test]

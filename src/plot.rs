@@ -11,6 +11,7 @@ use std::ops::Range;
 
 use contour::ContourBuilder;
 use plotters::coord::Shift;
+use plotters::coord::cartesian::Cartesian3d;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
 use plotters::element::DashedPathElement;
@@ -58,8 +59,8 @@ pub fn register_fonts() {
 pub struct PlotOptions {
     /// Metric to draw (default [`LOSS`]).
     pub metric: String,
-    /// Colour and contour levels on a log₁₀ scale (default false). Values ≤ 0 are clamped to the
-    /// smallest positive value.
+    /// Colour, contour levels and the value axis on a log₁₀ scale (default false). In 2-D figures
+    /// values ≤ 0 are clamped to the smallest positive value; curves leave them out.
     pub log_scale: bool,
     /// Approximate number of contour levels (default 12); the levels themselves are round numbers.
     pub levels: usize,
@@ -120,9 +121,9 @@ pub enum PlotError {
     Shape {
         /// The metric.
         metric: String,
-        /// Rows found (shortest row's length is reported as `cols`).
+        /// Rows found.
         rows: usize,
-        /// Columns found.
+        /// Length of the shortest row found.
         cols: usize,
         /// Rows expected (β points).
         ny: usize,
@@ -274,13 +275,24 @@ fn level_labels(levels: &[f64], log_scale: bool) -> Vec<String> {
         .iter()
         .map(|v| {
             let v = if v.abs() < step * 1e-6 { 0.0 } else { *v };
-            format!("{v:.decimals$}")
+            with_minus(format!("{v:.decimals$}"))
         })
         .collect()
 }
 
-/// Up to four significant figures, trailing zeros removed; scientific outside [1e-3, 1e5).
+/// A typographic minus sign instead of the hyphen Rust prints.
+fn with_minus(text: String) -> String {
+    text.replace('-', "\u{2212}")
+}
+
+/// Up to four significant figures, trailing zeros removed; scientific outside [1e-3, 1e5); a
+/// typographic minus sign.
 fn format_sig(v: f64) -> String {
+    with_minus(format_sig_ascii(v))
+}
+
+/// [`format_sig`] with a hyphen-minus.
+fn format_sig_ascii(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return if v.is_finite() {
             "0".into()
@@ -580,15 +592,18 @@ fn viridis(t: f64) -> RGBColor {
 /// Font sizes scaled to the drawing area, so a small canvas gets proportionally small text.
 #[derive(Clone, Copy)]
 struct Sizes {
-    /// Scale factor relative to a 720-pixel-high figure.
+    /// Scale factor relative to an 800-pixel-wide figure.
     scale: f64,
 }
 
 impl Sizes {
     fn of<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> Self {
+        // Width-led, so the wide 1-D figure and the squarer 2-D ones share text sizes; the
+        // height only limits very flat areas.
         let (w, h) = area.dim_in_pixel();
+        let reference = f64::from(w).min(f64::from(h) * 1.6);
         Self {
-            scale: (f64::from(w.min(h)) / 640.0).clamp(0.55, 2.5),
+            scale: (reference / 800.0).clamp(0.55, 2.5),
         }
     }
     fn px(&self, base: f64) -> u32 {
@@ -851,7 +866,7 @@ fn darker(c: RGBColor) -> RGBColor {
     RGBColor(f(c.0), f(c.1), f(c.2))
 }
 
-/// Grey italic-free note in the middle of a chart.
+/// A grey note in the middle of a chart (e.g. why it is empty).
 fn note<DB: DrawingBackend>(
     chart: &mut Chart2d<'_, DB>,
     text: &str,
@@ -1317,42 +1332,127 @@ pub fn draw_surface3d<DB: DrawingBackend>(
         }
     }
 
-    // Axis titles beside the edges plotters labels: the floor edges nearest the viewer, and the
-    // nearer of the two vertical edges at the sides.
-    let depth = |x: f64, v: f64, z: f64| chart.as_coord_spec().projected_depth(&x, &v, &z);
-    let (xm, ym) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
-    let nearer =
-        |a: f64, b: f64, at: &dyn Fn(f64) -> i32| if at(a) <= at(b) { (a, b) } else { (b, a) };
-    let (near_y, far_y) = nearer(y0, y1, &|y| depth(xm, data_lo, y));
-    let (near_x, far_x) = nearer(x0, x1, &|x| depth(x, data_lo, ym));
-    let push = 0.3;
-    let alpha_at = (xm, data_lo, near_y + (near_y - far_y) * push);
-    let beta_at = (near_x + (near_x - far_x) * push, data_lo, ym);
-    let mut corners = [(x0, y0), (x1, y0), (x0, y1), (x1, y1)];
-    corners.sort_by_key(|(x, y)| depth(*x, data_lo, *y));
-    let side = [corners[1], corners[2]];
-    let (vx, vy) = side
-        .into_iter()
-        .min_by_key(|(x, y)| {
-            let (_, top) = chart.as_coord_spec().translate(&(*x, data_hi, *y));
-            (depth(*x, data_lo, *y) + depth(*x, data_hi, *y), top)
-        })
-        .unwrap_or(corners[0]);
-    let desc = sz.desc().pos(Pos::new(HPos::Center, VPos::Center));
+    // Axis titles just outside the tick labels plotters drew.
     let value_label = if field.log {
         format!("log₁₀ {}", o.metric)
     } else {
         o.metric.clone()
     };
-    let lift = -(sz.px(16.0) as i32);
-    chart
-        .draw_series([
-            EmptyElement::at(alpha_at) + Text::new("α".to_string(), (0, 0), desc.clone()),
-            EmptyElement::at(beta_at) + Text::new("β".to_string(), (0, 0), desc.clone()),
-            EmptyElement::at((vx, data_hi, vy)) + Text::new(value_label, (0, lift), desc),
-        ])
+    let ranges = [(x0, x1), (data_lo, data_hi), (y0, y1)];
+    let tick_label = chart
+        .plotting_area()
+        .estimate_text_size("\u{2212}0.55", &sz.small())
         .or_backend()?;
+    let mut titles = Vec::new();
+    for (axis, title) in [(0, "α".to_string()), (2, "β".to_string()), (1, value_label)] {
+        let (start, end, dir) = labelled_edge(chart.plotting_area(), axis, ranges);
+        let title_size = chart
+            .plotting_area()
+            .estimate_text_size(&title, &sz.desc())
+            .or_backend()?;
+        let (anchor, offset) = if axis == 1 {
+            // The value axis is vertical: its title goes above its top end.
+            let top = if start.1 >= end.1 { start } else { end };
+            (top, (0, -(title_size.1 as i32) - sz.px(8.0) as i32))
+        } else {
+            let mid = (
+                (start.0 + end.0) / 2.0,
+                (start.1 + end.1) / 2.0,
+                (start.2 + end.2) / 2.0,
+            );
+            let tick = sz.px(5.0) as i32;
+            let (extent, own) = if dir.0 != 0 {
+                (tick_label.0 as i32, title_size.0 as i32 / 2)
+            } else {
+                (tick_label.1 as i32, title_size.1 as i32 / 2)
+            };
+            let distance = 2 * tick + extent + own + sz.px(8.0) as i32;
+            (mid, (dir.0 * distance, dir.1 * distance))
+        };
+        titles.push(
+            EmptyElement::at(anchor)
+                + Text::new(
+                    title,
+                    offset,
+                    sz.desc().pos(Pos::new(HPos::Center, VPos::Center)),
+                ),
+        );
+    }
+    chart.draw_series(titles).or_backend()?;
     area.present().or_backend()
+}
+
+/// An edge of the 3-D box, `(start, end, label direction)`: see [`labelled_edge`].
+type LabelledEdge = ((f64, f64, f64), (f64, f64, f64), (i32, i32));
+
+/// The box edge along which plotters draws the tick labels of `axis` (0 = x, 1 = y, 2 = z) and
+/// the unit pixel direction its labels point to: plotters' own choice (in `draw_axis` and
+/// `draw_axis_ticks`), recomputed so the axis titles land next to those labels.
+fn labelled_edge<X, Y, Z, DB>(
+    plotting_area: &DrawingArea<DB, Cartesian3d<X, Y, Z>>,
+    axis: usize,
+    ranges: [(f64, f64); 3],
+) -> LabelledEdge
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+    Z: Ranged<ValueType = f64>,
+    DB: DrawingBackend,
+{
+    let coord = plotting_area.as_coord_spec();
+    let point = |p: [f64; 3]| (p[0], p[1], p[2]);
+    let depth = |p: [f64; 3]| coord.projected_depth(&p[0], &p[1], &p[2]);
+    let pixel = |p: [f64; 3]| coord.translate(&point(p));
+    let low = [ranges[0].0, ranges[1].0, ranges[2].0];
+    // Each back panel sits at the far end of its axis.
+    let far: Vec<f64> = (0..3)
+        .map(|i| {
+            let mut high = low;
+            high[i] = ranges[i].1;
+            if depth(low) >= depth(high) {
+                ranges[i].0
+            } else {
+                ranges[i].1
+            }
+        })
+        .collect();
+    let mut candidates = Vec::new();
+    for i in (0..3).filter(|i| *i != axis) {
+        let j = 3 - i - axis;
+        for end_j in [ranges[j].0, ranges[j].1] {
+            let mut a = [0.0; 3];
+            a[i] = far[i];
+            a[j] = end_j;
+            a[axis] = ranges[axis].0;
+            let mut b = a;
+            b[axis] = ranges[axis].1;
+            candidates.push((a, b));
+        }
+    }
+    let (a, b) = candidates
+        .into_iter()
+        .min_by_key(|(a, b)| (depth(*a) + depth(*b), pixel(*a).1 + pixel(*b).1))
+        .unwrap_or((low, low));
+    let (begin, finish) = (pixel(a), pixel(b));
+    let along = (finish.0 - begin.0, finish.1 - begin.1);
+    let (x_pixels, y_pixels) = plotting_area.get_pixel_range();
+    let x_dir = if begin.0 < (x_pixels.start + x_pixels.end) / 2 {
+        (-1, 0)
+    } else {
+        (1, 0)
+    };
+    let y_dir = if begin.1 < (y_pixels.start + y_pixels.end) / 2 {
+        (0, -1)
+    } else {
+        (0, 1)
+    };
+    let score = |d: (i32, i32)| (d.0 * along.0 + d.1 * along.1).abs();
+    let dir = if score(x_dir) < score(y_dir) {
+        x_dir
+    } else {
+        y_dir
+    };
+    (point(a), point(b), dir)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1427,6 +1527,7 @@ pub fn draw_line<DB: DrawingBackend>(
         None => (main.lo, main.hi),
     };
     if field.log {
+        let hi = if hi > 0.0 { hi } else { main.hi };
         let (lo, hi) = (lo.max(main.lo.min(hi)), hi);
         let (lo, hi) = if hi / lo < 1.0 + 1e-9 {
             (lo / 1.5, hi * 1.5)
@@ -1653,7 +1754,8 @@ pub fn write_all(
         reason: e.to_string(),
     })?;
     let mut written = Vec::new();
-    if s.is_1d() {
+    // A "2-D" grid with a single row or column is a curve.
+    if s.is_1d() || s.x.len() < 2 || s.y.len() < 2 {
         written.push(save_png(dir, "line", LINE_SIZE, |a| draw_line(a, s, o))?);
         written.push(save_svg(dir, "line", LINE_SIZE, |a| draw_line(a, s, o))?);
     } else {
@@ -1842,6 +1944,26 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn numbers_are_short() {
+        let cases = [
+            (0.0, "0"),
+            (2.0, "2"),
+            (-0.5, "\u{2212}0.5"),
+            (0.123456, "0.1235"),
+            (1234.5678, "1235"),
+            (0.00012, "1.2e\u{2212}4"),
+            (250000.0, "2.5e5"),
+        ];
+        for (v, text) in cases {
+            assert_eq!(format_sig(v), text);
+        }
+        assert_eq!(
+            level_labels(&[-0.5, -0.25, 0.0, 0.25], false),
+            ["\u{2212}0.50", "\u{2212}0.25", "0.00", "0.25"]
+        );
     }
 
     #[test]
@@ -2140,6 +2262,14 @@ mod tests {
             |a, _| (0.91 - 0.4 * a * a).clamp(0.0, 1.0),
         );
         write_all(&one_d, &root.join("line"), &PlotOptions::default()).unwrap();
+        write_all(&one_d, &root.join("line-log"), &log).unwrap();
+        std::fs::create_dir_all(root.join("turn")).unwrap();
+        for (name, yaw, pitch) in [("a", -0.7, 0.35), ("b", 2.3, 0.6), ("c", 3.9, 0.15)] {
+            save_png(&root.join("turn"), name, FIGURE_SIZE, |a| {
+                draw_surface3d(a, &s, &PlotOptions::default(), yaw, pitch)
+            })
+            .unwrap();
+        }
         save_png(&root, "row", LINE_SIZE, |a| {
             draw_line(a, &s, &PlotOptions::default())
         })

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::{Error, SpecError};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::error::Error;
+use crate::error::SpecError;
 use crate::spec::SweepSpec;
 use crate::surface::{Cell, Surface};
 
