@@ -15,6 +15,8 @@ pub mod setup;
 pub mod spec;
 pub mod surface;
 pub mod sweep;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod train;
 
 /// This crate's version, recorded in every output.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -479,37 +479,99 @@ impl Evaluator {
         };
         let mut totals: Option<Tensor<1>> = None;
         for batch in &self.batches {
-            let sums = match (&self.objective, &batch.masked, &batch.labels) {
-                (Objective::Classification, _, Some(labels)) => {
-                    let logits = vit.forward(batch.images.clone())?;
-                    classification_sums(logits, labels.clone(), batch.size)
-                }
-                (Objective::Mae { .. } | Objective::RcMae { .. }, Some(m), _) => {
-                    let latent =
-                        vit.forward_encoder_masked(batch.images.clone(), m.ids_keep.clone())?;
-                    let pred = vit.forward_decoder(latent, m.ids_restore.clone())?;
-                    let recon = masked_mse_sum(pred.clone(), m.target.clone(), m.mask.clone());
-                    match &m.teacher_pred {
-                        Some(t) => Tensor::cat(
-                            vec![recon, masked_mse_sum(pred, t.clone(), m.mask.clone())],
-                            0,
-                        ),
-                        None => recon,
-                    }
-                }
-                _ => {
-                    return Err(ArchError::Invalid(
-                        "batch was prepared for a different objective".into(),
-                    )
-                    .into());
-                }
-            };
+            let sums = self.batch_sums(&vit, batch, false)?;
             totals = Some(match totals {
                 Some(t) => t + sums,
                 None => sums,
             });
         }
         totals.ok_or_else(|| ArchError::Invalid("no images to evaluate".into()).into())
+    }
+
+    /// Raw sums of one batch; with `autodiff`, the batch's constants are moved to the autodiff
+    /// device so gradients can flow to the weights.
+    fn batch_sums(&self, vit: &Vit<'_>, batch: &Batch, autodiff: bool) -> Result<Tensor<1>, Error> {
+        let lift3 = |t: &Tensor<3>| if autodiff { t.clone().autodiff() } else { t.clone() };
+        let images = if autodiff {
+            batch.images.clone().autodiff()
+        } else {
+            batch.images.clone()
+        };
+        Ok(match (&self.objective, &batch.masked, &batch.labels) {
+            (Objective::Classification, _, Some(labels)) => {
+                let logits = vit.forward(images)?;
+                let labels = if autodiff { labels.clone().autodiff() } else { labels.clone() };
+                classification_sums(logits, labels, batch.size)
+            }
+            (Objective::Mae { .. } | Objective::RcMae { .. }, Some(m), _) => {
+                let (keep, restore) = if autodiff {
+                    (m.ids_keep.clone().autodiff(), m.ids_restore.clone().autodiff())
+                } else {
+                    (m.ids_keep.clone(), m.ids_restore.clone())
+                };
+                let mask = if autodiff { m.mask.clone().autodiff() } else { m.mask.clone() };
+                let latent = vit.forward_encoder_masked(images, keep)?;
+                let pred = vit.forward_decoder(latent, restore)?;
+                let recon = masked_mse_sum(pred.clone(), lift3(&m.target), mask.clone());
+                match &m.teacher_pred {
+                    Some(t) => Tensor::cat(vec![recon, masked_mse_sum(pred, lift3(t), mask)], 0),
+                    None => recon,
+                }
+            }
+            _ => {
+                return Err(ArchError::Invalid(
+                    "batch was prepared for a different objective".into(),
+                )
+                .into());
+            }
+        })
+    }
+
+    /// The objective's value ([`LOSS`]) and its gradient with respect to θ at a host θ, by
+    /// burn's autodiff (one backward per batch, accumulated).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn gradient(&self, theta: &[f32]) -> Result<(f64, Vec<f32>), Error> {
+        let ad = self.device.clone().autodiff();
+        let leaf = upload(theta, &ad).require_grad();
+        let buffers = self.buffers_ad();
+        let n = self.images as f64;
+        let m = self.masked_total.max(1.0);
+        let mut grad = vec![0.0_f32; self.layout.total];
+        let mut value = 0.0;
+        for batch in &self.batches {
+            // A fresh graph per batch: burn consumes the tape on backward.
+            let weights = Weights::from_flat(&self.layout, &leaf, &buffers);
+            let vit = Vit {
+                config: &self.config,
+                weights: &weights,
+            };
+            let sums = self.batch_sums(&vit, batch, true)?;
+            let scalar = match &self.objective {
+                Objective::Classification => sums.narrow(0, 0, 1).div_scalar(n),
+                Objective::Mae { .. } => sums.div_scalar(m),
+                Objective::RcMae { gamma, .. } => {
+                    let parts = sums.div_scalar(m);
+                    parts.clone().narrow(0, 0, 1) + parts.narrow(0, 1, 1).mul_scalar(*gamma)
+                }
+            };
+            let grads = scalar.backward();
+            let g = leaf
+                .grad(&grads)
+                .ok_or_else(|| Error::Backend("autodiff returned no gradient for θ".into()))?;
+            for (acc, v) in grad.iter_mut().zip(read_vec(g)?) {
+                *acc += v;
+            }
+            value += f64::from(read_vec(scalar.inner())?.first().copied().unwrap_or(f32::NAN));
+        }
+        Ok((value, grad))
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn buffers_ad(&self) -> HashMap<String, Tensor<1>> {
+        self.buffers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().autodiff()))
+            .collect()
     }
 
     /// Turn read-back sums into named metrics (means).
@@ -554,7 +616,7 @@ pub fn read_vec(t: Tensor<1>) -> Result<Vec<f32>, Error> {
 }
 
 /// `[Σ cross-entropy, Σ correct]` over a batch.
-fn classification_sums(logits: Tensor<2>, labels: Tensor<1, Int>, size: usize) -> Tensor<1> {
+pub fn classification_sums(logits: Tensor<2>, labels: Tensor<1, Int>, size: usize) -> Tensor<1> {
     let log_probs = burn::tensor::activation::log_softmax(logits.clone(), 1);
     let picked = log_probs.gather(1, labels.clone().reshape([size, 1]));
     let ce = picked.sum().neg();
@@ -564,7 +626,7 @@ fn classification_sums(logits: Tensor<2>, labels: Tensor<1, Int>, size: usize) -
 }
 
 /// Σ over masked patches of the per-patch mean squared error.
-fn masked_mse_sum(pred: Tensor<3>, target: Tensor<3>, mask: Tensor<2>) -> Tensor<1> {
+pub fn masked_mse_sum(pred: Tensor<3>, target: Tensor<3>, mask: Tensor<2>) -> Tensor<1> {
     let [b, l, _] = pred.dims();
     let per_patch = (pred - target).powi_scalar(2).mean_dim(2).reshape([b, l]);
     (per_patch * mask).sum().reshape([1])

@@ -244,3 +244,50 @@ fn directions_round_trip_through_safetensors_files() {
         );
     }
 }
+
+/// Autodiff gradients against central differences of the loss along a direction: the training
+/// pipeline and the curvature code both stand on them.
+#[test]
+fn gradients_match_central_differences() {
+    for (name, mae) in [("cls_token", false), ("mae", true)] {
+        let model = model(name);
+        let mut d = directions::gaussian(&model.layout, 21, 0);
+        let scope = Scope {
+            include_rank1: true,
+            include_pos_embed: true,
+        };
+        directions::normalise(&mut d, &model.theta, &model.layout, Normalisation::Layer, scope);
+        let images = export_images();
+        let objective = if mae {
+            Objective::Mae {
+                mask_ratio: 0.75,
+                norm_pix_loss: true,
+                noise: vitscape::objective::MaskNoise::seeded(images.n, 16, 2),
+            }
+        } else {
+            Objective::Classification
+        };
+        let ev = Evaluator::new(
+            &Device::flex(),
+            model.config,
+            &model.theta,
+            &[d.clone()],
+            Default::default(),
+            &images,
+            objective,
+            32,
+            None,
+        )
+        .unwrap();
+        let (value, grad) = ev.gradient(&model.theta).unwrap();
+        let centre = ev.eval(&[0.0]).unwrap()["loss"];
+        assert!((value - centre).abs() < 1e-5 * centre, "{value} vs {centre}");
+        let analytic: f64 = grad.iter().zip(&d).map(|(g, v)| f64::from(*g) * f64::from(*v)).sum();
+        let eps = 1e-3;
+        let numeric = (ev.eval(&[eps]).unwrap()["loss"] - ev.eval(&[-eps]).unwrap()["loss"]) / (2.0 * eps);
+        assert!(
+            (analytic - numeric).abs() <= 0.02 * numeric.abs().max(1e-3),
+            "{name}: autodiff {analytic} vs central difference {numeric}"
+        );
+    }
+}

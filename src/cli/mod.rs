@@ -3,6 +3,7 @@
 
 mod bench;
 mod sweep;
+mod train;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,8 @@ enum Command {
     Sweep(Box<sweep::SweepArgs>),
     /// Show the architecture vitscape infers from a checkpoint.
     Inspect(sweep::InspectArgs),
+    /// Train a ViT (supervised, MAE, RC-MAE, fine-tuning, linear probing) on Fashion-MNIST.
+    Train(Box<train::TrainArgs>),
     /// Measure cells per second and GFLOP/s on the available backends.
     Bench(bench::BenchArgs),
 }
@@ -33,6 +36,7 @@ pub fn main() -> ExitCode {
         Command::Sweep(args) => sweep::run(*args),
         Command::Inspect(args) => sweep::inspect(args),
         Command::Bench(args) => bench::run(args),
+        Command::Train(args) => train::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,665 @@
+//! Training the demo models (native only): supervised ViT, MAE and RC-MAE pre-training, and
+//! fine-tuning / linear probing of a pre-trained encoder (METHODS §3, issue #3).
+//!
+//! Parameters are one flat vector (as everywhere in vitscape), so AdamW, the weight-decay mask and
+//! the RC-MAE EMA teacher are plain element-wise updates of that vector. Gradients come from
+//! burn's autodiff on the same forward functions the landscape uses.
+
+use std::collections::HashMap;
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::arch::{BN_EPS, Head, VitConfig};
+use crate::checkpoint::StateDict;
+use crate::data::ImageSet;
+use crate::directions::is_pos_embed;
+use crate::error::{ArchError, Error};
+use crate::model::{Layout, Vit, Weights, random_state, upload, upload_int};
+use crate::objective::{
+    Evaluator, MaskNoise, Objective, classification_sums, mask_indices, masked_mse_sum,
+    patchify_targets, read_vec,
+};
+
+/// How a model is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// From scratch with cross-entropy.
+    Supervised,
+    /// MAE pre-training.
+    Mae,
+    /// MAE + EMA teacher consistency.
+    Rcmae,
+    /// Pre-trained encoder + new head, all parameters trained.
+    Finetune,
+    /// Frozen encoder; BatchNorm (no affine) + linear head trained.
+    Linprobe,
+}
+
+/// Optimisation settings (recorded in every checkpoint's metadata).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrainConfig {
+    /// Method.
+    pub method: Method,
+    /// Epochs over the training images.
+    pub epochs: usize,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Linear warm-up length, in epochs.
+    pub warmup_epochs: f64,
+    /// AdamW weight decay (not applied to rank-1 tensors, tokens and position embeddings).
+    pub weight_decay: f64,
+    /// AdamW β₁.
+    pub beta1: f64,
+    /// AdamW β₂.
+    pub beta2: f64,
+    /// Seed of initialisation, shuffling, augmentation and masks.
+    pub seed: u64,
+    /// MAE mask ratio.
+    pub mask_ratio: f64,
+    /// MAE normalised-pixel targets.
+    pub norm_pix_loss: bool,
+    /// RC-MAE EMA momentum m (θ_t ← m·θ_t + (1 − m)·θ_s).
+    pub ema_momentum: f64,
+    /// Ramp m from `ema_momentum` to 1 along a cosine instead of keeping it constant.
+    pub ema_cosine: bool,
+    /// RC-MAE consistency weight γ.
+    pub gamma: f64,
+    /// Random crop (padding 2) and horizontal flip on training images.
+    pub augment: bool,
+}
+
+impl TrainConfig {
+    /// Defaults per method (AdamW β = (0.9, 0.95), warm-up + cosine).
+    pub fn defaults(method: Method) -> Self {
+        let (epochs, lr, wd) = match method {
+            Method::Supervised => (10, 1e-3, 0.05),
+            Method::Mae | Method::Rcmae => (10, 1.5e-3, 0.05),
+            Method::Finetune => (5, 5e-4, 0.05),
+            Method::Linprobe => (20, 1e-2, 0.0),
+        };
+        Self {
+            method,
+            epochs,
+            batch_size: 128,
+            lr,
+            warmup_epochs: 1.0,
+            weight_decay: wd,
+            beta1: 0.9,
+            beta2: 0.95,
+            seed: 0,
+            mask_ratio: 0.75,
+            norm_pix_loss: true,
+            ema_momentum: 0.996,
+            ema_cosine: false,
+            gamma: 1.0,
+            augment: true,
+        }
+    }
+
+    /// Learning rate at fractional epoch `e`: linear warm-up, then cosine to zero.
+    pub fn lr_at(&self, e: f64) -> f64 {
+        if e < self.warmup_epochs {
+            self.lr * e / self.warmup_epochs.max(1e-12)
+        } else {
+            let span = (self.epochs as f64 - self.warmup_epochs).max(1e-12);
+            let p = ((e - self.warmup_epochs) / span).clamp(0.0, 1.0);
+            self.lr * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
+        }
+    }
+
+    /// EMA momentum at step `k` of `total`.
+    pub fn momentum_at(&self, k: usize, total: usize) -> f64 {
+        if self.ema_cosine {
+            let p = k as f64 / total.max(1) as f64;
+            1.0 - (1.0 - self.ema_momentum) * ((std::f64::consts::PI * p).cos() + 1.0) / 2.0
+        } else {
+            self.ema_momentum
+        }
+    }
+}
+
+/// 1 where AdamW decays the parameter, 0 elsewhere: rank-1 tensors (biases, norms), tokens and
+/// position embeddings are not decayed (timm's `no_weight_decay`).
+pub fn decay_mask(layout: &Layout) -> Vec<f32> {
+    let mut mask = vec![0.0; layout.total];
+    for (p, range) in layout.slots() {
+        let token = p.name.ends_with("_token") || is_pos_embed(&p.name);
+        if p.shape.len() >= 2 && !token {
+            mask[range].fill(1.0);
+        }
+    }
+    mask
+}
+
+/// 1 where parameters train, 0 for the fixed sin-cos position embeddings (as in MAE, for every
+/// method, so the three demo models differ only in how they were trained).
+pub fn trainable_mask(layout: &Layout) -> Vec<f32> {
+    let mut mask = vec![1.0; layout.total];
+    for (p, range) in layout.slots() {
+        if is_pos_embed(&p.name) {
+            mask[range].fill(0.0);
+        }
+    }
+    mask
+}
+
+/// AdamW on a flat parameter vector.
+pub struct AdamW {
+    m: Tensor<1>,
+    v: Tensor<1>,
+    decay: Tensor<1>,
+    step: i32,
+    beta1: f64,
+    beta2: f64,
+    weight_decay: f64,
+}
+
+/// Added to √v̂.
+pub const ADAM_EPS: f64 = 1e-8;
+
+impl AdamW {
+    /// Zero moments; `decay` from [`decay_mask`].
+    pub fn new(decay: &[f32], beta1: f64, beta2: f64, weight_decay: f64, device: &Device) -> Self {
+        let zeros = Tensor::<1>::zeros([decay.len()], device);
+        Self {
+            m: zeros.clone(),
+            v: zeros,
+            decay: upload(decay, device),
+            step: 0,
+            beta1,
+            beta2,
+            weight_decay,
+        }
+    }
+
+    /// One update: θ ← θ − lr·(m̂/(√v̂ + ε) + wd·mask·θ).
+    pub fn step(&mut self, theta: Tensor<1>, grad: Tensor<1>, lr: f64) -> Tensor<1> {
+        self.step += 1;
+        self.m = self.m.clone().mul_scalar(self.beta1) + grad.clone().mul_scalar(1.0 - self.beta1);
+        self.v = self.v.clone().mul_scalar(self.beta2) + grad.powi_scalar(2).mul_scalar(1.0 - self.beta2);
+        let c1 = 1.0 - self.beta1.powi(self.step);
+        let c2 = 1.0 - self.beta2.powi(self.step);
+        let update = self.m.clone().div_scalar(c1) / self.v.clone().div_scalar(c2).sqrt().add_scalar(ADAM_EPS);
+        let decay = self.decay.clone() * theta.clone().mul_scalar(self.weight_decay);
+        theta - (update + decay).mul_scalar(lr)
+    }
+}
+
+/// θ_t ← m·θ_t + (1 − m)·θ_s.
+pub fn ema_update(teacher: Tensor<1>, student: Tensor<1>, m: f64) -> Tensor<1> {
+    teacher.mul_scalar(m) + student.mul_scalar(1.0 - m)
+}
+
+/// Random crop with `pad` pixels of padding (filled with `fill`) and horizontal flip, in place.
+pub fn augment(images: &mut [f32], c: usize, h: usize, w: usize, pad: usize, fill: &[f32], rng: &mut ChaCha8Rng) {
+    let per = c * h * w;
+    let mut buf = vec![0.0; per];
+    for img in images.chunks_mut(per) {
+        let dy = rng.random_range(0..=2 * pad) as isize - pad as isize;
+        let dx = rng.random_range(0..=2 * pad) as isize - pad as isize;
+        let flip = rng.random_bool(0.5);
+        for ch in 0..c {
+            for y in 0..h {
+                for x in 0..w {
+                    let sx = x as isize + dx;
+                    let sy = y as isize + dy;
+                    let sx = if flip { w as isize - 1 - sx } else { sx };
+                    buf[(ch * h + y) * w + x] = if sy >= 0 && sy < h as isize && sx >= 0 && sx < w as isize {
+                        img[(ch * h + sy as usize) * w + sx as usize]
+                    } else {
+                        fill.get(ch).copied().unwrap_or(0.0)
+                    };
+                }
+            }
+        }
+        img.copy_from_slice(&buf);
+    }
+}
+
+/// Per-step progress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepInfo {
+    /// Epoch (0-based).
+    pub epoch: usize,
+    /// Step within the epoch.
+    pub step: usize,
+    /// Steps per epoch.
+    pub steps: usize,
+    /// Training loss of the step.
+    pub loss: f64,
+    /// Learning rate used.
+    pub lr: f64,
+}
+
+/// End-of-epoch report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochReport {
+    /// Epoch number (1-based, epochs completed).
+    pub epoch: usize,
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Test metrics (`test_accuracy`, `test_loss` or `test_reconstruction`).
+    pub test: std::collections::BTreeMap<String, f64>,
+    /// Wall time of the epoch's training steps.
+    pub seconds: f64,
+    /// Training images per second.
+    pub images_per_sec: f64,
+}
+
+/// The model being trained.
+pub struct TrainState {
+    /// Architecture.
+    pub config: VitConfig,
+    /// Layout of θ.
+    pub layout: Layout,
+    /// Trainable θ (the student for RC-MAE).
+    pub theta: Vec<f32>,
+    /// RC-MAE teacher θ.
+    pub teacher: Option<Vec<f32>>,
+    /// Buffers (linear-probe BatchNorm statistics).
+    pub buffers: StateDict,
+}
+
+impl TrainState {
+    /// The state dict of θ (plus buffers); for RC-MAE, `student.*` and `teacher.*` together.
+    pub fn state_dict(&self) -> StateDict {
+        let mut state = self.layout.unflatten(&self.theta);
+        for (k, t) in &self.buffers.tensors {
+            state.tensors.insert(k.clone(), t.clone());
+        }
+        if let Some(teacher) = &self.teacher {
+            let t = self.layout.unflatten(teacher);
+            let mut both = StateDict::default();
+            for (k, v) in state.tensors {
+                both.tensors.insert(format!("student.{k}"), v);
+            }
+            for (k, v) in t.tensors {
+                both.tensors.insert(format!("teacher.{k}"), v);
+            }
+            return both;
+        }
+        state
+    }
+}
+
+/// MAE's fixed 2-D sin-cos position embedding (cls position = 0), `[1, 1 + g², dim]` flat.
+pub fn sincos_pos_embed(grid: usize, dim: usize) -> Vec<f32> {
+    let half = dim / 2;
+    let quarter = half / 2;
+    let one_d = |pos: f64, out: &mut Vec<f32>| {
+        for i in 0..quarter {
+            let omega = 1.0 / 10000f64.powf(i as f64 / quarter.max(1) as f64);
+            out.push((pos * omega).sin() as f32);
+        }
+        for i in 0..quarter {
+            let omega = 1.0 / 10000f64.powf(i as f64 / quarter.max(1) as f64);
+            out.push((pos * omega).cos() as f32);
+        }
+    };
+    let mut out = vec![0.0; dim];
+    for y in 0..grid {
+        for x in 0..grid {
+            let mut row = Vec::with_capacity(dim);
+            one_d(y as f64, &mut row);
+            one_d(x as f64, &mut row);
+            row.resize(dim, 0.0);
+            out.extend(row);
+        }
+    }
+    out
+}
+
+/// A model initialised from scratch: timm-style random weights and fixed sin-cos position
+/// embeddings.
+pub fn scratch_state(config: VitConfig, seed: u64) -> Result<TrainState, Error> {
+    config.validate()?;
+    let mut state = random_state(&config, seed);
+    let g = config.grid();
+    state.insert("pos_embed", vec![1, g * g + 1, config.embed_dim], sincos_pos_embed(g, config.embed_dim));
+    if let Some(dec) = config.decoder {
+        state.insert("decoder_pos_embed", vec![1, g * g + 1, dec.embed_dim], sincos_pos_embed(g, dec.embed_dim));
+    }
+    let layout = Layout::new(&config);
+    let theta = layout.flatten(&state)?;
+    Ok(TrainState { config, layout, theta, teacher: None, buffers: StateDict::default() })
+}
+
+/// The encoder of a pre-trained checkpoint (decoder and any head dropped) with a new linear head
+/// of `classes` outputs, for fine-tuning or linear probing.
+pub fn from_pretrained(pretrained: &StateDict, classes: usize, seed: u64) -> Result<TrainState, Error> {
+    let mut config = crate::arch::infer(pretrained, crate::arch::HeadCounts::default())?;
+    config.decoder = None;
+    config.head = Some(Head::Linear { num_classes: classes });
+    let mut state = StateDict::default();
+    for (k, v) in &pretrained.tensors {
+        let decoder = k.starts_with("decoder_") || k == "mask_token";
+        if !decoder && !k.starts_with("head") {
+            state.tensors.insert(k.clone(), v.clone());
+        }
+    }
+    let fresh = random_state(&config, seed);
+    for name in ["head.weight", "head.bias"] {
+        if let Some(t) = fresh.tensors.get(name) {
+            state.tensors.insert(name.into(), t.clone());
+        }
+    }
+    let layout = Layout::new(&config);
+    let theta = layout.flatten(&state)?;
+    Ok(TrainState { config, layout, theta, teacher: None, buffers: StateDict::default() })
+}
+
+fn batch_tensor(images: &[f32], b: usize, c: usize, h: usize, w: usize, device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(images.to_vec(), [b, c, h, w]), device)
+}
+
+/// Test metrics of the current θ: accuracy/loss for classifiers, reconstruction loss (fixed
+/// masks, seed 0) for MAE-style models.
+pub fn evaluate(state: &TrainState, test: &ImageSet, method: Method, cfg: &TrainConfig, device: &Device) -> Result<std::collections::BTreeMap<String, f64>, Error> {
+    let buffers: HashMap<String, Tensor<1>> = state
+        .buffers
+        .tensors
+        .iter()
+        .map(|(k, t)| (k.clone(), upload(&t.data, device)))
+        .collect();
+    let objective = match method {
+        Method::Mae | Method::Rcmae => Objective::Mae {
+            mask_ratio: cfg.mask_ratio,
+            norm_pix_loss: cfg.norm_pix_loss,
+            noise: MaskNoise::seeded(test.n, state.config.num_patches(), 0),
+        },
+        _ => Objective::Classification,
+    };
+    let ev = Evaluator::new(device, state.config, &state.theta, &[], buffers, test, objective, 256, None)?;
+    let values = ev.eval(&[])?;
+    let mut out = std::collections::BTreeMap::new();
+    match method {
+        Method::Mae | Method::Rcmae => {
+            out.insert("test_reconstruction".into(), values["loss"]);
+        }
+        _ => {
+            out.insert("test_loss".into(), values["loss"]);
+            out.insert("test_accuracy".into(), values["accuracy"]);
+        }
+    }
+    Ok(out)
+}
+
+/// Train `state` in place for `cfg.epochs`, calling `on_step` after every step and `on_epoch`
+/// after every epoch (which may write checkpoints). Linear probing goes through [`linear_probe`].
+pub fn train(
+    state: &mut TrainState,
+    train_set: &ImageSet,
+    test_set: &ImageSet,
+    cfg: &TrainConfig,
+    device: &Device,
+    on_step: &mut dyn FnMut(&StepInfo),
+    on_epoch: &mut dyn FnMut(&EpochReport, &TrainState) -> Result<(), Error>,
+) -> Result<(), Error> {
+    if cfg.method == Method::Linprobe {
+        return linear_probe(state, train_set, test_set, cfg, device, on_step, on_epoch);
+    }
+    let config = state.config;
+    let reconstruct = matches!(cfg.method, Method::Mae | Method::Rcmae);
+    if reconstruct && config.decoder.is_none() {
+        return Err(ArchError::Missing {
+            name: "decoder_embed.weight".into(),
+            why: "MAE training needs a decoder".into(),
+        }
+        .into());
+    }
+    if !reconstruct && (config.head.is_none() || train_set.labels.is_none()) {
+        return Err(ArchError::Invalid("supervised training needs a head and labelled images".into()).into());
+    }
+    let ad = device.clone().autodiff();
+    let layout = &state.layout;
+    let mut theta = upload(&state.theta, device);
+    let mut teacher = state.teacher.as_ref().map(|t| upload(t, device));
+    if cfg.method == Method::Rcmae && teacher.is_none() {
+        teacher = Some(theta.clone());
+    }
+    let mut opt = AdamW::new(&decay_mask(layout), cfg.beta1, cfg.beta2, cfg.weight_decay, device);
+    let trainable = upload(&trainable_mask(layout), device);
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let (c, h, w) = (train_set.c, train_set.h, train_set.w);
+    let per = c * h * w;
+    let bs = cfg.batch_size.max(1);
+    let steps = train_set.n / bs;
+    if steps == 0 {
+        return Err(ArchError::Invalid(format!(
+            "{} training images are fewer than one batch of {bs}",
+            train_set.n
+        ))
+        .into());
+    }
+    let total_steps = steps * cfg.epochs;
+    // Background value of the normalised images (pixel 0), used to fill crop padding.
+    let fill: Vec<f32> = (0..c)
+        .map(|ch| {
+            let vals = train_set.pixels.chunks(per).take(64).map(|img| img[ch * h * w]);
+            vals.fold(f32::INFINITY, f32::min)
+        })
+        .collect();
+    let l = config.num_patches();
+    let pd = config.patch_dim();
+    for epoch in 0..cfg.epochs {
+        let start = std::time::Instant::now();
+        let mut order: Vec<usize> = (0..train_set.n).collect();
+        rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
+        let mut loss_sum = 0.0;
+        for step in 0..steps {
+            let idx = &order[step * bs..(step + 1) * bs];
+            let mut pixels = Vec::with_capacity(bs * per);
+            for &i in idx {
+                pixels.extend_from_slice(&train_set.pixels[i * per..(i + 1) * per]);
+            }
+            if cfg.augment {
+                augment(&mut pixels, c, h, w, 2, &fill, &mut rng);
+            }
+            let lr = cfg.lr_at(epoch as f64 + step as f64 / steps as f64);
+            let theta_ad = theta.clone().autodiff().require_grad();
+            let weights = Weights::from_flat(layout, &theta_ad, &HashMap::new());
+            let vit = Vit { config: &config, weights: &weights };
+            let images = batch_tensor(&pixels, bs, c, h, w, &ad);
+            let loss = if reconstruct {
+                let noise = MaskNoise {
+                    values: (0..bs * l).map(|_| rng.random::<f32>()).collect(),
+                    n: bs,
+                    l,
+                };
+                let m = mask_indices(&noise, cfg.mask_ratio);
+                let dd = config.decoder.map(|d| d.embed_dim).unwrap_or(1);
+                let keep_ids = upload_int(m.ids_keep.clone(), [bs, m.keep, 1], &ad).expand([bs, m.keep, config.embed_dim]);
+                let restore = upload_int(m.ids_restore.clone(), [bs, l, 1], &ad).expand([bs, l, dd]);
+                let batch_set = ImageSet { pixels: pixels.clone(), labels: None, class_names: vec![], n: bs, c, h, w };
+                let target = Tensor::<3>::from_data(TensorData::new(patchify_targets(&batch_set, config.patch_size, cfg.norm_pix_loss), [bs, l, pd]), &ad);
+                let mask = Tensor::<2>::from_data(TensorData::new(m.mask.clone(), [bs, l]), &ad);
+                let masked: f64 = m.mask.iter().map(|v| f64::from(*v)).sum();
+                let latent = vit.forward_encoder_masked(images.clone(), keep_ids.clone())?;
+                let pred = vit.forward_decoder(latent, restore.clone())?;
+                let mut loss = masked_mse_sum(pred.clone(), target, mask.clone()).div_scalar(masked);
+                if let (Method::Rcmae, Some(t)) = (cfg.method, &teacher) {
+                    let tw = Weights::from_flat(layout, &t.clone().autodiff(), &HashMap::new());
+                    let tv = Vit { config: &config, weights: &tw };
+                    let t_latent = tv.forward_encoder_masked(images, keep_ids)?;
+                    let t_pred = tv.forward_decoder(t_latent, restore)?.detach();
+                    loss = loss + masked_mse_sum(pred, t_pred, mask).div_scalar(masked).mul_scalar(cfg.gamma);
+                }
+                loss
+            } else {
+                let labels: Vec<i64> = match &train_set.labels {
+                    Some(all) => idx.iter().map(|&i| all[i]).collect(),
+                    None => Vec::new(),
+                };
+                let labels: Tensor<1, Int> = upload_int(labels, [bs], &ad);
+                let logits = vit.forward(images)?;
+                classification_sums(logits, labels, bs).narrow(0, 0, 1).div_scalar(bs as f64)
+            };
+            let grads = loss.backward();
+            let grad = theta_ad
+                .grad(&grads)
+                .ok_or_else(|| Error::Backend("no gradient for θ".into()))?;
+            theta = opt.step(theta, grad * trainable.clone(), lr);
+            if let Some(t) = teacher.take() {
+                let m = cfg.momentum_at(epoch * steps + step, total_steps);
+                teacher = Some(ema_update(t, theta.clone(), m));
+            }
+            let loss_value = f64::from(read_vec(loss.inner())?.first().copied().unwrap_or(f32::NAN));
+            if !loss_value.is_finite() {
+                return Err(Error::Backend(format!("training diverged: loss {loss_value} at epoch {epoch} step {step}")));
+            }
+            loss_sum += loss_value;
+            on_step(&StepInfo { epoch, step, steps, loss: loss_value, lr });
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        state.theta = read_vec(theta.clone())?;
+        if let Some(t) = &teacher {
+            state.teacher = Some(read_vec(t.clone())?);
+        }
+        let test = evaluate(state, test_set, cfg.method, cfg, device)?;
+        let report = EpochReport {
+            epoch: epoch + 1,
+            train_loss: loss_sum / steps as f64,
+            test,
+            seconds,
+            images_per_sec: (steps * bs) as f64 / seconds.max(1e-9),
+        };
+        on_epoch(&report, state)?;
+    }
+    Ok(())
+}
+
+/// Pooled features of a frozen encoder for every image.
+fn features(state: &TrainState, images: &ImageSet, device: &Device) -> Result<Vec<f32>, Error> {
+    let theta = upload(&state.theta, device);
+    let weights = Weights::from_flat(&state.layout, &theta, &HashMap::new());
+    let vit = Vit { config: &state.config, weights: &weights };
+    let per = images.c * images.h * images.w;
+    let mut out = Vec::with_capacity(images.n * state.config.embed_dim);
+    for start in (0..images.n).step_by(256) {
+        let b = 256.min(images.n - start);
+        let x = batch_tensor(&images.pixels[start * per..(start + b) * per], b, images.c, images.h, images.w, device);
+        let f = vit.pool(vit.forward_features(x)?)?;
+        out.extend(read_vec(f.reshape([b * state.config.embed_dim]))?);
+    }
+    Ok(out)
+}
+
+/// Linear probing (MAE protocol): frozen encoder → BatchNorm without affine → linear head.
+/// Features are computed once (no augmentation); the BatchNorm statistics are the exact mean and
+/// variance of the training features; only the head trains.
+pub fn linear_probe(
+    state: &mut TrainState,
+    train_set: &ImageSet,
+    test_set: &ImageSet,
+    cfg: &TrainConfig,
+    device: &Device,
+    on_step: &mut dyn FnMut(&StepInfo),
+    on_epoch: &mut dyn FnMut(&EpochReport, &TrainState) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let labels = train_set
+        .labels
+        .as_ref()
+        .ok_or_else(|| ArchError::Invalid("linear probing needs labelled images".into()))?;
+    let classes = state.config.num_classes().unwrap_or(10);
+    let d = state.config.embed_dim;
+    let feats = features(state, train_set, device)?;
+    let n = train_set.n;
+    let mut mean = vec![0.0_f64; d];
+    let mut var = vec![0.0_f64; d];
+    for row in feats.chunks(d) {
+        for (j, v) in row.iter().enumerate() {
+            mean[j] += f64::from(*v) / n as f64;
+        }
+    }
+    for row in feats.chunks(d) {
+        for (j, v) in row.iter().enumerate() {
+            var[j] += (f64::from(*v) - mean[j]).powi(2) / n as f64;
+        }
+    }
+    let normed: Vec<f32> = feats
+        .chunks(d)
+        .flat_map(|row| {
+            row.iter()
+                .enumerate()
+                .map(|(j, v)| ((f64::from(*v) - mean[j]) / (var[j] + BN_EPS).sqrt()) as f32)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // Head parameters: weight [classes, d] (decayed) then bias [classes].
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let mut head: Vec<f32> = (0..classes * d).map(|_| (rng.random::<f32>() - 0.5) * 0.02).collect();
+    head.extend(vec![0.0; classes]);
+    let mut decay = vec![1.0; classes * d];
+    decay.extend(vec![0.0; classes]);
+    let mut opt = AdamW::new(&decay, cfg.beta1, cfg.beta2, cfg.weight_decay, device);
+    let mut params = upload(&head, device);
+    let ad = device.clone().autodiff();
+    let bs = cfg.batch_size.max(1);
+    let steps = n / bs;
+    for epoch in 0..cfg.epochs {
+        let start = std::time::Instant::now();
+        let mut order: Vec<usize> = (0..n).collect();
+        rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
+        let mut loss_sum = 0.0;
+        for step in 0..steps {
+            let idx = &order[step * bs..(step + 1) * bs];
+            let x: Vec<f32> = idx.iter().flat_map(|&i| normed[i * d..(i + 1) * d].iter().copied()).collect();
+            let y: Vec<i64> = idx.iter().map(|&i| labels[i]).collect();
+            let lr = cfg.lr_at(epoch as f64 + step as f64 / steps.max(1) as f64);
+            let p = params.clone().autodiff().require_grad();
+            let w = p.clone().narrow(0, 0, classes * d).reshape([classes, d]);
+            let b = p.clone().narrow(0, classes * d, classes).reshape([1, classes]);
+            let xt = Tensor::<2>::from_data(TensorData::new(x, [bs, d]), &ad);
+            let logits = xt.matmul(w.transpose()) + b;
+            let loss = classification_sums(logits, upload_int(y, [bs], &ad), bs).narrow(0, 0, 1).div_scalar(bs as f64);
+            let grads = loss.backward();
+            let g = p.grad(&grads).ok_or_else(|| Error::Backend("no gradient for the head".into()))?;
+            params = opt.step(params, g, lr);
+            let value = f64::from(read_vec(loss.inner())?.first().copied().unwrap_or(f32::NAN));
+            loss_sum += value;
+            on_step(&StepInfo { epoch, step, steps, loss: value, lr });
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let head_now = read_vec(params.clone())?;
+        install_probe_head(state, &head_now, &mean, &var, classes)?;
+        let test = evaluate(state, test_set, Method::Linprobe, cfg, device)?;
+        let report = EpochReport {
+            epoch: epoch + 1,
+            train_loss: loss_sum / steps.max(1) as f64,
+            test,
+            seconds,
+            images_per_sec: (steps * bs) as f64 / seconds.max(1e-9),
+        };
+        on_epoch(&report, state)?;
+    }
+    Ok(())
+}
+
+fn install_probe_head(state: &mut TrainState, head: &[f32], mean: &[f64], var: &[f64], classes: usize) -> Result<(), Error> {
+    let d = state.config.embed_dim;
+    let mut config = state.config;
+    config.head = Some(Head::LinearProbe { num_classes: classes });
+    let old = state.layout.unflatten(&state.theta);
+    let mut full = StateDict::default();
+    for (k, v) in old.tensors {
+        if !k.starts_with("head.") {
+            full.tensors.insert(k, v);
+        }
+    }
+    full.insert("head.1.weight", vec![classes, d], head[..classes * d].to_vec());
+    full.insert("head.1.bias", vec![classes], head[classes * d..].to_vec());
+    let layout = Layout::new(&config);
+    state.theta = layout.flatten(&full)?;
+    state.layout = layout;
+    state.config = config;
+    state.buffers = StateDict::default();
+    state.buffers.insert("head.0.running_mean", vec![d], mean.iter().map(|v| *v as f32).collect());
+    state.buffers.insert("head.0.running_var", vec![d], var.iter().map(|v| *v as f32).collect());
+    Ok(())
+}
