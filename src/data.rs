@@ -783,6 +783,41 @@ pub fn load_image_folder(
 // Subset and normalisation (target-neutral)
 // ---------------------------------------------------------------------------------------------
 
+/// Gzip'd IDX files (`idx3` images, `idx1` labels) for single-channel images — the format
+/// [`parse_idx_images`] / [`parse_idx_labels`] read, used for the demo's eval subset.
+pub fn write_idx(raw: &RawImages) -> Result<(Vec<u8>, Option<Vec<u8>>), DataError> {
+    use std::io::Write;
+    raw.validate()?;
+    if raw.c != 1 {
+        return Err(DataError::Channels { channels: raw.c });
+    }
+    let gz = |bytes: &[u8]| -> Result<Vec<u8>, DataError> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(bytes)
+            .and_then(|_| enc.finish())
+            .map_err(|e| DataError::Gzip {
+                reason: e.to_string(),
+            })
+    };
+    let mut images = Vec::with_capacity(16 + raw.pixels.len());
+    images.extend_from_slice(&0x0000_0803_u32.to_be_bytes());
+    for d in [raw.n, raw.h, raw.w] {
+        images.extend_from_slice(&(d as u32).to_be_bytes());
+    }
+    images.extend_from_slice(&raw.pixels);
+    let labels = match &raw.labels {
+        Some(labels) => {
+            let mut out = Vec::with_capacity(8 + labels.len());
+            out.extend_from_slice(&0x0000_0801_u32.to_be_bytes());
+            out.extend_from_slice(&(labels.len() as u32).to_be_bytes());
+            out.extend(labels.iter().map(|l| (*l).clamp(0, 255) as u8));
+            Some(gz(&out)?)
+        }
+        None => None,
+    };
+    Ok((gz(&images)?, labels))
+}
+
 /// A deterministic subset of `count` images.
 ///
 /// Shuffles `0..n` (Fisher-Yates, `ChaCha8Rng::seed_from_u64(seed)`) and keeps the first `count`

@@ -6,6 +6,7 @@
 pub mod arch;
 pub mod checkpoint;
 pub mod data;
+pub mod demo;
 pub mod directions;
 pub mod error;
 pub mod model;

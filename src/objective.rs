@@ -491,7 +491,13 @@ impl Evaluator {
     /// Raw sums of one batch; with `autodiff`, the batch's constants are moved to the autodiff
     /// device so gradients can flow to the weights.
     fn batch_sums(&self, vit: &Vit<'_>, batch: &Batch, autodiff: bool) -> Result<Tensor<1>, Error> {
-        let lift3 = |t: &Tensor<3>| if autodiff { t.clone().autodiff() } else { t.clone() };
+        let lift3 = |t: &Tensor<3>| {
+            if autodiff {
+                t.clone().autodiff()
+            } else {
+                t.clone()
+            }
+        };
         let images = if autodiff {
             batch.images.clone().autodiff()
         } else {
@@ -500,16 +506,27 @@ impl Evaluator {
         Ok(match (&self.objective, &batch.masked, &batch.labels) {
             (Objective::Classification, _, Some(labels)) => {
                 let logits = vit.forward(images)?;
-                let labels = if autodiff { labels.clone().autodiff() } else { labels.clone() };
+                let labels = if autodiff {
+                    labels.clone().autodiff()
+                } else {
+                    labels.clone()
+                };
                 classification_sums(logits, labels, batch.size)
             }
             (Objective::Mae { .. } | Objective::RcMae { .. }, Some(m), _) => {
                 let (keep, restore) = if autodiff {
-                    (m.ids_keep.clone().autodiff(), m.ids_restore.clone().autodiff())
+                    (
+                        m.ids_keep.clone().autodiff(),
+                        m.ids_restore.clone().autodiff(),
+                    )
                 } else {
                     (m.ids_keep.clone(), m.ids_restore.clone())
                 };
-                let mask = if autodiff { m.mask.clone().autodiff() } else { m.mask.clone() };
+                let mask = if autodiff {
+                    m.mask.clone().autodiff()
+                } else {
+                    m.mask.clone()
+                };
                 let latent = vit.forward_encoder_masked(images, keep)?;
                 let pred = vit.forward_decoder(latent, restore)?;
                 let recon = masked_mse_sum(pred.clone(), lift3(&m.target), mask.clone());
@@ -561,7 +578,12 @@ impl Evaluator {
             for (acc, v) in grad.iter_mut().zip(read_vec(g)?) {
                 *acc += v;
             }
-            value += f64::from(read_vec(scalar.inner())?.first().copied().unwrap_or(f32::NAN));
+            value += f64::from(
+                read_vec(scalar.inner())?
+                    .first()
+                    .copied()
+                    .unwrap_or(f32::NAN),
+            );
         }
         Ok((value, grad))
     }

@@ -182,10 +182,12 @@ impl AdamW {
     pub fn step(&mut self, theta: Tensor<1>, grad: Tensor<1>, lr: f64) -> Tensor<1> {
         self.step += 1;
         self.m = self.m.clone().mul_scalar(self.beta1) + grad.clone().mul_scalar(1.0 - self.beta1);
-        self.v = self.v.clone().mul_scalar(self.beta2) + grad.powi_scalar(2).mul_scalar(1.0 - self.beta2);
+        self.v = self.v.clone().mul_scalar(self.beta2)
+            + grad.powi_scalar(2).mul_scalar(1.0 - self.beta2);
         let c1 = 1.0 - self.beta1.powi(self.step);
         let c2 = 1.0 - self.beta2.powi(self.step);
-        let update = self.m.clone().div_scalar(c1) / self.v.clone().div_scalar(c2).sqrt().add_scalar(ADAM_EPS);
+        let update = self.m.clone().div_scalar(c1)
+            / self.v.clone().div_scalar(c2).sqrt().add_scalar(ADAM_EPS);
         let decay = self.decay.clone() * theta.clone().mul_scalar(self.weight_decay);
         theta - (update + decay).mul_scalar(lr)
     }
@@ -197,7 +199,15 @@ pub fn ema_update(teacher: Tensor<1>, student: Tensor<1>, m: f64) -> Tensor<1> {
 }
 
 /// Random crop with `pad` pixels of padding (filled with `fill`) and horizontal flip, in place.
-pub fn augment(images: &mut [f32], c: usize, h: usize, w: usize, pad: usize, fill: &[f32], rng: &mut ChaCha8Rng) {
+pub fn augment(
+    images: &mut [f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    pad: usize,
+    fill: &[f32],
+    rng: &mut ChaCha8Rng,
+) {
     let per = c * h * w;
     let mut buf = vec![0.0; per];
     for img in images.chunks_mut(per) {
@@ -210,11 +220,12 @@ pub fn augment(images: &mut [f32], c: usize, h: usize, w: usize, pad: usize, fil
                     let sx = x as isize + dx;
                     let sy = y as isize + dy;
                     let sx = if flip { w as isize - 1 - sx } else { sx };
-                    buf[(ch * h + y) * w + x] = if sy >= 0 && sy < h as isize && sx >= 0 && sx < w as isize {
-                        img[(ch * h + sy as usize) * w + sx as usize]
-                    } else {
-                        fill.get(ch).copied().unwrap_or(0.0)
-                    };
+                    buf[(ch * h + y) * w + x] =
+                        if sy >= 0 && sy < h as isize && sx >= 0 && sx < w as isize {
+                            img[(ch * h + sy as usize) * w + sx as usize]
+                        } else {
+                            fill.get(ch).copied().unwrap_or(0.0)
+                        };
                 }
             }
         }
@@ -321,21 +332,41 @@ pub fn scratch_state(config: VitConfig, seed: u64) -> Result<TrainState, Error> 
     config.validate()?;
     let mut state = random_state(&config, seed);
     let g = config.grid();
-    state.insert("pos_embed", vec![1, g * g + 1, config.embed_dim], sincos_pos_embed(g, config.embed_dim));
+    state.insert(
+        "pos_embed",
+        vec![1, g * g + 1, config.embed_dim],
+        sincos_pos_embed(g, config.embed_dim),
+    );
     if let Some(dec) = config.decoder {
-        state.insert("decoder_pos_embed", vec![1, g * g + 1, dec.embed_dim], sincos_pos_embed(g, dec.embed_dim));
+        state.insert(
+            "decoder_pos_embed",
+            vec![1, g * g + 1, dec.embed_dim],
+            sincos_pos_embed(g, dec.embed_dim),
+        );
     }
     let layout = Layout::new(&config);
     let theta = layout.flatten(&state)?;
-    Ok(TrainState { config, layout, theta, teacher: None, buffers: StateDict::default() })
+    Ok(TrainState {
+        config,
+        layout,
+        theta,
+        teacher: None,
+        buffers: StateDict::default(),
+    })
 }
 
 /// The encoder of a pre-trained checkpoint (decoder and any head dropped) with a new linear head
 /// of `classes` outputs, for fine-tuning or linear probing.
-pub fn from_pretrained(pretrained: &StateDict, classes: usize, seed: u64) -> Result<TrainState, Error> {
+pub fn from_pretrained(
+    pretrained: &StateDict,
+    classes: usize,
+    seed: u64,
+) -> Result<TrainState, Error> {
     let mut config = crate::arch::infer(pretrained, crate::arch::HeadCounts::default())?;
     config.decoder = None;
-    config.head = Some(Head::Linear { num_classes: classes });
+    config.head = Some(Head::Linear {
+        num_classes: classes,
+    });
     let mut state = StateDict::default();
     for (k, v) in &pretrained.tensors {
         let decoder = k.starts_with("decoder_") || k == "mask_token";
@@ -351,16 +382,35 @@ pub fn from_pretrained(pretrained: &StateDict, classes: usize, seed: u64) -> Res
     }
     let layout = Layout::new(&config);
     let theta = layout.flatten(&state)?;
-    Ok(TrainState { config, layout, theta, teacher: None, buffers: StateDict::default() })
+    Ok(TrainState {
+        config,
+        layout,
+        theta,
+        teacher: None,
+        buffers: StateDict::default(),
+    })
 }
 
-fn batch_tensor(images: &[f32], b: usize, c: usize, h: usize, w: usize, device: &Device) -> Tensor<4> {
+fn batch_tensor(
+    images: &[f32],
+    b: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    device: &Device,
+) -> Tensor<4> {
     Tensor::from_data(TensorData::new(images.to_vec(), [b, c, h, w]), device)
 }
 
 /// Test metrics of the current θ: accuracy/loss for classifiers, reconstruction loss (fixed
 /// masks, seed 0) for MAE-style models.
-pub fn evaluate(state: &TrainState, test: &ImageSet, method: Method, cfg: &TrainConfig, device: &Device) -> Result<std::collections::BTreeMap<String, f64>, Error> {
+pub fn evaluate(
+    state: &TrainState,
+    test: &ImageSet,
+    method: Method,
+    cfg: &TrainConfig,
+    device: &Device,
+) -> Result<std::collections::BTreeMap<String, f64>, Error> {
     let buffers: HashMap<String, Tensor<1>> = state
         .buffers
         .tensors
@@ -375,7 +425,17 @@ pub fn evaluate(state: &TrainState, test: &ImageSet, method: Method, cfg: &Train
         },
         _ => Objective::Classification,
     };
-    let ev = Evaluator::new(device, state.config, &state.theta, &[], buffers, test, objective, 256, None)?;
+    let ev = Evaluator::new(
+        device,
+        state.config,
+        &state.theta,
+        &[],
+        buffers,
+        test,
+        objective,
+        256,
+        None,
+    )?;
     let values = ev.eval(&[])?;
     let mut out = std::collections::BTreeMap::new();
     match method {
@@ -414,7 +474,10 @@ pub fn train(
         .into());
     }
     if !reconstruct && (config.head.is_none() || train_set.labels.is_none()) {
-        return Err(ArchError::Invalid("supervised training needs a head and labelled images".into()).into());
+        return Err(ArchError::Invalid(
+            "supervised training needs a head and labelled images".into(),
+        )
+        .into());
     }
     let ad = device.clone().autodiff();
     let layout = &state.layout;
@@ -423,7 +486,13 @@ pub fn train(
     if cfg.method == Method::Rcmae && teacher.is_none() {
         teacher = Some(theta.clone());
     }
-    let mut opt = AdamW::new(&decay_mask(layout), cfg.beta1, cfg.beta2, cfg.weight_decay, device);
+    let mut opt = AdamW::new(
+        &decay_mask(layout),
+        cfg.beta1,
+        cfg.beta2,
+        cfg.weight_decay,
+        device,
+    );
     let trainable = upload(&trainable_mask(layout), device);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let (c, h, w) = (train_set.c, train_set.h, train_set.w);
@@ -441,7 +510,11 @@ pub fn train(
     // Background value of the normalised images (pixel 0), used to fill crop padding.
     let fill: Vec<f32> = (0..c)
         .map(|ch| {
-            let vals = train_set.pixels.chunks(per).take(64).map(|img| img[ch * h * w]);
+            let vals = train_set
+                .pixels
+                .chunks(per)
+                .take(64)
+                .map(|img| img[ch * h * w]);
             vals.fold(f32::INFINITY, f32::min)
         })
         .collect();
@@ -464,7 +537,10 @@ pub fn train(
             let lr = cfg.lr_at(epoch as f64 + step as f64 / steps as f64);
             let theta_ad = theta.clone().autodiff().require_grad();
             let weights = Weights::from_flat(layout, &theta_ad, &HashMap::new());
-            let vit = Vit { config: &config, weights: &weights };
+            let vit = Vit {
+                config: &config,
+                weights: &weights,
+            };
             let images = batch_tensor(&pixels, bs, c, h, w, &ad);
             let loss = if reconstruct {
                 let noise = MaskNoise {
@@ -474,21 +550,47 @@ pub fn train(
                 };
                 let m = mask_indices(&noise, cfg.mask_ratio);
                 let dd = config.decoder.map(|d| d.embed_dim).unwrap_or(1);
-                let keep_ids = upload_int(m.ids_keep.clone(), [bs, m.keep, 1], &ad).expand([bs, m.keep, config.embed_dim]);
-                let restore = upload_int(m.ids_restore.clone(), [bs, l, 1], &ad).expand([bs, l, dd]);
-                let batch_set = ImageSet { pixels: pixels.clone(), labels: None, class_names: vec![], n: bs, c, h, w };
-                let target = Tensor::<3>::from_data(TensorData::new(patchify_targets(&batch_set, config.patch_size, cfg.norm_pix_loss), [bs, l, pd]), &ad);
+                let keep_ids = upload_int(m.ids_keep.clone(), [bs, m.keep, 1], &ad).expand([
+                    bs,
+                    m.keep,
+                    config.embed_dim,
+                ]);
+                let restore =
+                    upload_int(m.ids_restore.clone(), [bs, l, 1], &ad).expand([bs, l, dd]);
+                let batch_set = ImageSet {
+                    pixels: pixels.clone(),
+                    labels: None,
+                    class_names: vec![],
+                    n: bs,
+                    c,
+                    h,
+                    w,
+                };
+                let target = Tensor::<3>::from_data(
+                    TensorData::new(
+                        patchify_targets(&batch_set, config.patch_size, cfg.norm_pix_loss),
+                        [bs, l, pd],
+                    ),
+                    &ad,
+                );
                 let mask = Tensor::<2>::from_data(TensorData::new(m.mask.clone(), [bs, l]), &ad);
                 let masked: f64 = m.mask.iter().map(|v| f64::from(*v)).sum();
                 let latent = vit.forward_encoder_masked(images.clone(), keep_ids.clone())?;
                 let pred = vit.forward_decoder(latent, restore.clone())?;
-                let mut loss = masked_mse_sum(pred.clone(), target, mask.clone()).div_scalar(masked);
+                let mut loss =
+                    masked_mse_sum(pred.clone(), target, mask.clone()).div_scalar(masked);
                 if let (Method::Rcmae, Some(t)) = (cfg.method, &teacher) {
                     let tw = Weights::from_flat(layout, &t.clone().autodiff(), &HashMap::new());
-                    let tv = Vit { config: &config, weights: &tw };
+                    let tv = Vit {
+                        config: &config,
+                        weights: &tw,
+                    };
                     let t_latent = tv.forward_encoder_masked(images, keep_ids)?;
                     let t_pred = tv.forward_decoder(t_latent, restore)?.detach();
-                    loss = loss + masked_mse_sum(pred, t_pred, mask).div_scalar(masked).mul_scalar(cfg.gamma);
+                    loss = loss
+                        + masked_mse_sum(pred, t_pred, mask)
+                            .div_scalar(masked)
+                            .mul_scalar(cfg.gamma);
                 }
                 loss
             } else {
@@ -498,7 +600,9 @@ pub fn train(
                 };
                 let labels: Tensor<1, Int> = upload_int(labels, [bs], &ad);
                 let logits = vit.forward(images)?;
-                classification_sums(logits, labels, bs).narrow(0, 0, 1).div_scalar(bs as f64)
+                classification_sums(logits, labels, bs)
+                    .narrow(0, 0, 1)
+                    .div_scalar(bs as f64)
             };
             let grads = loss.backward();
             let grad = theta_ad
@@ -509,12 +613,21 @@ pub fn train(
                 let m = cfg.momentum_at(epoch * steps + step, total_steps);
                 teacher = Some(ema_update(t, theta.clone(), m));
             }
-            let loss_value = f64::from(read_vec(loss.inner())?.first().copied().unwrap_or(f32::NAN));
+            let loss_value =
+                f64::from(read_vec(loss.inner())?.first().copied().unwrap_or(f32::NAN));
             if !loss_value.is_finite() {
-                return Err(Error::Backend(format!("training diverged: loss {loss_value} at epoch {epoch} step {step}")));
+                return Err(Error::Backend(format!(
+                    "training diverged: loss {loss_value} at epoch {epoch} step {step}"
+                )));
             }
             loss_sum += loss_value;
-            on_step(&StepInfo { epoch, step, steps, loss: loss_value, lr });
+            on_step(&StepInfo {
+                epoch,
+                step,
+                steps,
+                loss: loss_value,
+                lr,
+            });
         }
         let seconds = start.elapsed().as_secs_f64();
         state.theta = read_vec(theta.clone())?;
@@ -538,12 +651,22 @@ pub fn train(
 fn features(state: &TrainState, images: &ImageSet, device: &Device) -> Result<Vec<f32>, Error> {
     let theta = upload(&state.theta, device);
     let weights = Weights::from_flat(&state.layout, &theta, &HashMap::new());
-    let vit = Vit { config: &state.config, weights: &weights };
+    let vit = Vit {
+        config: &state.config,
+        weights: &weights,
+    };
     let per = images.c * images.h * images.w;
     let mut out = Vec::with_capacity(images.n * state.config.embed_dim);
     for start in (0..images.n).step_by(256) {
         let b = 256.min(images.n - start);
-        let x = batch_tensor(&images.pixels[start * per..(start + b) * per], b, images.c, images.h, images.w, device);
+        let x = batch_tensor(
+            &images.pixels[start * per..(start + b) * per],
+            b,
+            images.c,
+            images.h,
+            images.w,
+            device,
+        );
         let f = vit.pool(vit.forward_features(x)?)?;
         out.extend(read_vec(f.reshape([b * state.config.embed_dim]))?);
     }
@@ -593,7 +716,9 @@ pub fn linear_probe(
         .collect();
     // Head parameters: weight [classes, d] (decayed) then bias [classes].
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut head: Vec<f32> = (0..classes * d).map(|_| (rng.random::<f32>() - 0.5) * 0.02).collect();
+    let mut head: Vec<f32> = (0..classes * d)
+        .map(|_| (rng.random::<f32>() - 0.5) * 0.02)
+        .collect();
     head.extend(vec![0.0; classes]);
     let mut decay = vec![1.0; classes * d];
     decay.extend(vec![0.0; classes]);
@@ -609,21 +734,37 @@ pub fn linear_probe(
         let mut loss_sum = 0.0;
         for step in 0..steps {
             let idx = &order[step * bs..(step + 1) * bs];
-            let x: Vec<f32> = idx.iter().flat_map(|&i| normed[i * d..(i + 1) * d].iter().copied()).collect();
+            let x: Vec<f32> = idx
+                .iter()
+                .flat_map(|&i| normed[i * d..(i + 1) * d].iter().copied())
+                .collect();
             let y: Vec<i64> = idx.iter().map(|&i| labels[i]).collect();
             let lr = cfg.lr_at(epoch as f64 + step as f64 / steps.max(1) as f64);
             let p = params.clone().autodiff().require_grad();
             let w = p.clone().narrow(0, 0, classes * d).reshape([classes, d]);
-            let b = p.clone().narrow(0, classes * d, classes).reshape([1, classes]);
+            let b = p
+                .clone()
+                .narrow(0, classes * d, classes)
+                .reshape([1, classes]);
             let xt = Tensor::<2>::from_data(TensorData::new(x, [bs, d]), &ad);
             let logits = xt.matmul(w.transpose()) + b;
-            let loss = classification_sums(logits, upload_int(y, [bs], &ad), bs).narrow(0, 0, 1).div_scalar(bs as f64);
+            let loss = classification_sums(logits, upload_int(y, [bs], &ad), bs)
+                .narrow(0, 0, 1)
+                .div_scalar(bs as f64);
             let grads = loss.backward();
-            let g = p.grad(&grads).ok_or_else(|| Error::Backend("no gradient for the head".into()))?;
+            let g = p
+                .grad(&grads)
+                .ok_or_else(|| Error::Backend("no gradient for the head".into()))?;
             params = opt.step(params, g, lr);
             let value = f64::from(read_vec(loss.inner())?.first().copied().unwrap_or(f32::NAN));
             loss_sum += value;
-            on_step(&StepInfo { epoch, step, steps, loss: value, lr });
+            on_step(&StepInfo {
+                epoch,
+                step,
+                steps,
+                loss: value,
+                lr,
+            });
         }
         let seconds = start.elapsed().as_secs_f64();
         let head_now = read_vec(params.clone())?;
@@ -641,10 +782,18 @@ pub fn linear_probe(
     Ok(())
 }
 
-fn install_probe_head(state: &mut TrainState, head: &[f32], mean: &[f64], var: &[f64], classes: usize) -> Result<(), Error> {
+fn install_probe_head(
+    state: &mut TrainState,
+    head: &[f32],
+    mean: &[f64],
+    var: &[f64],
+    classes: usize,
+) -> Result<(), Error> {
     let d = state.config.embed_dim;
     let mut config = state.config;
-    config.head = Some(Head::LinearProbe { num_classes: classes });
+    config.head = Some(Head::LinearProbe {
+        num_classes: classes,
+    });
     let old = state.layout.unflatten(&state.theta);
     let mut full = StateDict::default();
     for (k, v) in old.tensors {
@@ -652,14 +801,26 @@ fn install_probe_head(state: &mut TrainState, head: &[f32], mean: &[f64], var: &
             full.tensors.insert(k, v);
         }
     }
-    full.insert("head.1.weight", vec![classes, d], head[..classes * d].to_vec());
+    full.insert(
+        "head.1.weight",
+        vec![classes, d],
+        head[..classes * d].to_vec(),
+    );
     full.insert("head.1.bias", vec![classes], head[classes * d..].to_vec());
     let layout = Layout::new(&config);
     state.theta = layout.flatten(&full)?;
     state.layout = layout;
     state.config = config;
     state.buffers = StateDict::default();
-    state.buffers.insert("head.0.running_mean", vec![d], mean.iter().map(|v| *v as f32).collect());
-    state.buffers.insert("head.0.running_var", vec![d], var.iter().map(|v| *v as f32).collect());
+    state.buffers.insert(
+        "head.0.running_mean",
+        vec![d],
+        mean.iter().map(|v| *v as f32).collect(),
+    );
+    state.buffers.insert(
+        "head.0.running_var",
+        vec![d],
+        var.iter().map(|v| *v as f32).collect(),
+    );
     Ok(())
 }

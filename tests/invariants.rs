@@ -256,7 +256,13 @@ fn gradients_match_central_differences() {
             include_rank1: true,
             include_pos_embed: true,
         };
-        directions::normalise(&mut d, &model.theta, &model.layout, Normalisation::Layer, scope);
+        directions::normalise(
+            &mut d,
+            &model.theta,
+            &model.layout,
+            Normalisation::Layer,
+            scope,
+        );
         let images = export_images();
         let objective = if mae {
             Objective::Mae {
@@ -281,10 +287,18 @@ fn gradients_match_central_differences() {
         .unwrap();
         let (value, grad) = ev.gradient(&model.theta).unwrap();
         let centre = ev.eval(&[0.0]).unwrap()["loss"];
-        assert!((value - centre).abs() < 1e-5 * centre, "{value} vs {centre}");
-        let analytic: f64 = grad.iter().zip(&d).map(|(g, v)| f64::from(*g) * f64::from(*v)).sum();
+        assert!(
+            (value - centre).abs() < 1e-5 * centre,
+            "{value} vs {centre}"
+        );
+        let analytic: f64 = grad
+            .iter()
+            .zip(&d)
+            .map(|(g, v)| f64::from(*g) * f64::from(*v))
+            .sum();
         let eps = 1e-3;
-        let numeric = (ev.eval(&[eps]).unwrap()["loss"] - ev.eval(&[-eps]).unwrap()["loss"]) / (2.0 * eps);
+        let numeric =
+            (ev.eval(&[eps]).unwrap()["loss"] - ev.eval(&[-eps]).unwrap()["loss"]) / (2.0 * eps);
         assert!(
             (analytic - numeric).abs() <= 0.02 * numeric.abs().max(1e-3),
             "{name}: autodiff {analytic} vs central difference {numeric}"

@@ -38,8 +38,11 @@ fn tiny(head: bool, decoder: bool) -> VitConfig {
 }
 
 fn images(n: usize) -> ImageSet {
-    let raw = data::load_fashion_mnist(std::path::Path::new(data::DEBIAN_FASHION_MNIST), Split::Train)
-        .expect("Fashion-MNIST (apt-get install dataset-fashion-mnist, done by .ci/setup)");
+    let raw = data::load_fashion_mnist(
+        std::path::Path::new(data::DEBIAN_FASHION_MNIST),
+        Split::Train,
+    )
+    .expect("Fashion-MNIST (apt-get install dataset-fashion-mnist, done by .ci/setup)");
     let raw = data::subset(&raw, n, 1).unwrap();
     data::normalise(&raw, &[FASHION_MNIST_MEAN], &[FASHION_MNIST_STD]).unwrap()
 }
@@ -105,7 +108,11 @@ fn every_method_reduces_its_loss() {
     reduces_loss(&mut lp, Method::Linprobe);
     assert_eq!(lp.config.head, Some(Head::LinearProbe { num_classes: 10 }));
     let r = lp.layout.range("blocks.0.attn.qkv.weight").unwrap();
-    assert_eq!(lp.theta[r], encoder_before[..], "linear probing keeps the encoder frozen");
+    assert_eq!(
+        lp.theta[r],
+        encoder_before[..],
+        "linear probing keeps the encoder frozen"
+    );
 }
 
 #[test]
@@ -118,14 +125,22 @@ fn adamw_first_step_and_ema_match_their_formulas() {
     let got = read_vec(opt.step(theta, grad, 0.01)).unwrap();
     let expect = [
         1.0 - 0.01 * (0.5 / (0.5 + 1e-8) + 0.1),
-        2.0 - 0.01 * (-1.0),
+        2.0 + 0.01, // g < 0: the step is +lr
         -3.0 - 0.01 * (0.0 + 0.1 * -3.0),
     ];
     for (g, e) in got.iter().zip(expect) {
         assert!((f64::from(*g) - e).abs() < 1e-6, "{got:?} vs {expect:?}");
     }
-    let ema = read_vec(train::ema_update(upload(&[1.0, 0.0], &device), upload(&[0.0, 2.0], &device), 0.996)).unwrap();
-    assert!((ema[0] - 0.996).abs() < 1e-7 && (ema[1] - 0.008).abs() < 1e-7, "{ema:?}");
+    let ema = read_vec(train::ema_update(
+        upload(&[1.0, 0.0], &device),
+        upload(&[0.0, 2.0], &device),
+        0.996,
+    ))
+    .unwrap();
+    assert!(
+        (ema[0] - 0.996).abs() < 1e-7 && (ema[1] - 0.008).abs() < 1e-7,
+        "{ema:?}"
+    );
     let mut c = TrainConfig::defaults(Method::Rcmae);
     c.ema_cosine = true;
     assert!((c.momentum_at(0, 100) - 0.996).abs() < 1e-12);
@@ -156,10 +171,16 @@ fn checkpoints_round_trip_with_identical_outputs() {
         let loaded = vitscape::checkpoint::read_file(&path, Some(branch)).unwrap();
         let model = Model::new(loaded, HeadCounts::default()).unwrap();
         assert_eq!(model.theta, theta, "{branch:?}");
-        let original = TrainState { theta, ..train::scratch_state(tiny(false, true), 3).unwrap() };
+        let original = TrainState {
+            theta,
+            ..train::scratch_state(tiny(false, true), 3).unwrap()
+        };
         let c = cfg(Method::Mae);
         let a = train::evaluate(&original, &set, Method::Mae, &c, &device).unwrap();
-        let reread = TrainState { theta: model.theta.clone(), ..train::scratch_state(model.config, 3).unwrap() };
+        let reread = TrainState {
+            theta: model.theta.clone(),
+            ..train::scratch_state(model.config, 3).unwrap()
+        };
         let b = train::evaluate(&reread, &set, Method::Mae, &c, &device).unwrap();
         assert_eq!(a, b);
     }

@@ -2,6 +2,7 @@
 //! core and writes outputs. Errors are reported once, here, with `anyhow` context.
 
 mod bench;
+mod demo;
 mod sweep;
 mod train;
 
@@ -25,6 +26,8 @@ enum Command {
     Inspect(sweep::InspectArgs),
     /// Train a ViT (supervised, MAE, RC-MAE, fine-tuning, linear probing) on Fashion-MNIST.
     Train(Box<train::TrainArgs>),
+    /// Pack the trained demo models into static/demo with the eval subset and a manifest.
+    DemoPack(demo::DemoPackArgs),
     /// Measure cells per second and GFLOP/s on the available backends.
     Bench(bench::BenchArgs),
 }
@@ -37,6 +40,7 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => sweep::inspect(args),
         Command::Bench(args) => bench::run(args),
         Command::Train(args) => train::run(*args),
+        Command::DemoPack(args) => demo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

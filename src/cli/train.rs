@@ -159,7 +159,10 @@ fn scratch_config(args: &TrainArgs, m: Method) -> VitConfig {
 /// Initial state: from scratch (sin-cos position embeddings) or from a pre-trained encoder.
 fn initial_state(args: &TrainArgs, m: Method) -> Result<TrainState> {
     if matches!(m, Method::Finetune | Method::Linprobe) {
-        let path = args.from.as_ref().context("--method finetune/linprobe needs --from CHECKPOINT")?;
+        let path = args
+            .from
+            .as_ref()
+            .context("--method finetune/linprobe needs --from CHECKPOINT")?;
         let loaded = checkpoint::read_file(path, Some(Branch::Teacher))
             .with_context(|| format!("reading {}", path.display()))?;
         return train::from_pretrained(&loaded.state, 10, args.seed)
@@ -171,10 +174,29 @@ fn initial_state(args: &TrainArgs, m: Method) -> Result<TrainState> {
     Ok(train::scratch_state(scratch_config(args, m), args.seed)?)
 }
 
-fn metadata(state: &mut StateDict, ts: &TrainState, cfg: &TrainConfig, report: &EpochReport, command: &str) -> Result<()> {
+fn metadata(
+    state: &mut StateDict,
+    ts: &TrainState,
+    cfg: &TrainConfig,
+    report: &EpochReport,
+    command: &str,
+) -> Result<()> {
     let m = &mut state.metadata;
-    m.insert("format".into(), if ts.config.decoder.is_some() { "mae".into() } else { "timm".into() });
-    m.insert("method".into(), serde_json::to_value(cfg.method)?.as_str().unwrap_or_default().to_string());
+    m.insert(
+        "format".into(),
+        if ts.config.decoder.is_some() {
+            "mae".into()
+        } else {
+            "timm".into()
+        },
+    );
+    m.insert(
+        "method".into(),
+        serde_json::to_value(cfg.method)?
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    );
     m.insert("epoch".into(), report.epoch.to_string());
     m.insert("seed".into(), cfg.seed.to_string());
     m.insert("num_heads".into(), ts.config.num_heads.to_string());
@@ -220,15 +242,25 @@ pub fn run(args: TrainArgs) -> Result<()> {
             Some(c) => data::subset(&raw, c, args.seed)?,
             None => raw,
         };
-        Ok(data::normalise(&raw, &[FASHION_MNIST_MEAN], &[FASHION_MNIST_STD])?)
+        Ok(data::normalise(
+            &raw,
+            &[FASHION_MNIST_MEAN],
+            &[FASHION_MNIST_STD],
+        )?)
     };
     let train_set = load(Split::Train, args.train_images)?;
     let test_set = load(Split::Test, args.test_images)?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let device = args.device.device()?;
-    let name = serde_json::to_value(m)?.as_str().unwrap_or("model").to_string();
+    let name = serde_json::to_value(m)?
+        .as_str()
+        .unwrap_or("model")
+        .to_string();
     let csv_path = args.out.join("metrics.csv");
-    let mut csv = String::from("epoch,train_loss,test_accuracy,test_loss,test_reconstruction,seconds,images_per_sec\n");
+    let mut csv = String::from(
+        "epoch,train_loss,test_accuracy,test_loss,test_reconstruction,seconds,images_per_sec\n",
+    );
     eprintln!(
         "training {name}: {} parameters, {} training / {} test images, {} epochs",
         state.layout.total, train_set.n, test_set.n, cfg.epochs
@@ -253,7 +285,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         &mut |s| {
             bar.inc(1);
             if s.step % 10 == 0 {
-                bar.set_message(format!("epoch {} loss {:.4} lr {:.2e}", s.epoch + 1, s.loss, s.lr));
+                bar.set_message(format!(
+                    "epoch {} loss {:.4} lr {:.2e}",
+                    s.epoch + 1,
+                    s.loss,
+                    s.lr
+                ));
             }
         },
         &mut |report, ts| {
@@ -275,14 +312,25 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 if report.epoch % every == 0 || report.epoch == epochs {
                     let mut sd = ts.state_dict();
                     metadata(&mut sd, ts, &cfg_for_meta, report, &command)?;
-                    checkpoint::write_file(&out.join(format!("{name}-e{:03}.safetensors", report.epoch)), &sd)?;
+                    checkpoint::write_file(
+                        &out.join(format!("{name}-e{:03}.safetensors", report.epoch)),
+                        &sd,
+                    )?;
                     if report.epoch == epochs {
                         checkpoint::write_file(&out.join(format!("{name}.safetensors")), &sd)?;
                     }
                 }
                 Ok(())
             })();
-            bar.println(format!("epoch {}: train loss {:.4}, {:?}", report.epoch, report.train_loss, report.test));
+            let line = format!(
+                "epoch {}: train loss {:.4}, {:?}, {:.0} images/s",
+                report.epoch, report.train_loss, report.test, report.images_per_sec
+            );
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
             if let Err(e) = result {
                 let msg = format!("{e:#}");
                 io_error = Some(e);
@@ -296,6 +344,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         return Err(e);
     }
     let _ = std::io::stderr().flush();
-    eprintln!("wrote {}", Path::new(&args.out).join(format!("{name}.safetensors")).display());
+    eprintln!(
+        "wrote {}",
+        Path::new(&args.out)
+            .join(format!("{name}.safetensors"))
+            .display()
+    );
     Ok(())
 }

@@ -23,18 +23,19 @@ def main():
     ap.add_argument("--cells", type=int, default=10)
     ap.add_argument("--images", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = VisionTransformer(img_size=28, patch_size=7, in_chans=1, num_classes=10, embed_dim=64,
                               depth=4, num_heads=4, mlp_ratio=4.0, qkv_bias=True,
-                              norm_layer=partial(nn.LayerNorm, eps=1e-6)).eval()
+                              norm_layer=partial(nn.LayerNorm, eps=1e-6)).eval().to(args.device)
     params = list(model.parameters())
     theta = [p.detach().clone() for p in params]
     d1 = [torch.randn_like(p) for p in params]
     d2 = [torch.randn_like(p) for p in params]
-    images = torch.randn(args.images, 1, 28, 28)
-    labels = torch.arange(args.images) % 10
+    images = torch.randn(args.images, 1, 28, 28, device=args.device)
+    labels = torch.arange(args.images, device=args.device) % 10
 
     def cell(a, b):
         with torch.no_grad():
@@ -58,7 +59,8 @@ def main():
     cps = args.cells / secs
     n_params = sum(p.numel() for p in params)
     print(f"torch {torch.__version__} timm {timm.__version__}, {args.threads} threads, {n_params} parameters")
-    print(f"| pytorch-cpu | {cps:.2f} | {1e3 / cps:.1f} | | {first_ms:.0f} |")
+    flops = 7.0824e6 * args.images  # vitscape's count for this model (VitConfig::flops_per_image)
+    print(f"| pytorch-{args.device} | {cps:.2f} | {1e3 / cps:.1f} | {flops * cps / 1e9:.2f} | {first_ms:.0f} |")
 
 
 if __name__ == "__main__":

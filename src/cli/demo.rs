@@ -1,0 +1,249 @@
+//! `vitscape demo-pack`: copy the trained demo checkpoints into `static/demo/`, write the eval
+//! subset and `manifest.json` with hashes, sizes and metrics (recomputed on the subset).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use vitscape::arch::HeadCounts;
+use vitscape::checkpoint::{self, sha256_hex};
+use vitscape::data::{self, DEBIAN_FASHION_MNIST, FASHION_MNIST_MEAN, FASHION_MNIST_STD, ImageSet};
+use vitscape::demo::{DemoModel, EvalSubset, Manifest};
+use vitscape::objective::{Evaluator, MaskNoise, Objective};
+use vitscape::setup::Model;
+use vitscape::spec::{Branch, Split};
+
+/// Flags of `vitscape demo-pack`.
+#[derive(Args, Debug)]
+pub struct DemoPackArgs {
+    /// The training folder of `static/demo/regenerate.sh`.
+    #[arg(long)]
+    pub work: PathBuf,
+    /// Destination (static/demo).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Images in the eval subset.
+    #[arg(long, default_value_t = 512)]
+    pub eval_images: usize,
+    /// Fashion-MNIST folder.
+    #[arg(long, default_value = DEBIAN_FASHION_MNIST)]
+    pub data_dir: PathBuf,
+}
+
+/// (source sub-folder/file, demo file, display name, method, family, stage)
+const MODELS: [(&str, &str, &str, &str, &str, &str); 7] = [
+    (
+        "supervised/supervised",
+        "sup-vit",
+        "Sup-ViT",
+        "supervised",
+        "supervised",
+        "pretrain",
+    ),
+    ("mae/mae", "mae-vit", "MAE-ViT", "mae", "mae", "pretrain"),
+    (
+        "rcmae/rcmae",
+        "rcmae-vit",
+        "RC-MAE-ViT",
+        "rcmae",
+        "rcmae",
+        "pretrain",
+    ),
+    (
+        "mae-finetune/finetune",
+        "mae-vit-finetune",
+        "MAE-ViT fine-tuned",
+        "finetune",
+        "mae",
+        "downstream",
+    ),
+    (
+        "mae-linprobe/linprobe",
+        "mae-vit-linprobe",
+        "MAE-ViT linear probe",
+        "linprobe",
+        "mae",
+        "downstream",
+    ),
+    (
+        "rcmae-finetune/finetune",
+        "rcmae-vit-finetune",
+        "RC-MAE-ViT fine-tuned",
+        "finetune",
+        "rcmae",
+        "downstream",
+    ),
+    (
+        "rcmae-linprobe/linprobe",
+        "rcmae-vit-linprobe",
+        "RC-MAE-ViT linear probe",
+        "linprobe",
+        "rcmae",
+        "downstream",
+    ),
+];
+
+/// Mask seed of the recorded reconstruction losses.
+pub const MASK_SEED: u64 = 0;
+/// Subset seed of the eval images.
+pub const SUBSET_SEED: u64 = 0;
+
+/// Metrics of one checkpoint on the eval subset: accuracy/loss for classifiers, reconstruction
+/// loss for pre-trained MAEs (RC-MAE: of the student and of the teacher).
+pub fn subset_metrics(bytes: &[u8], images: &ImageSet) -> Result<BTreeMap<String, f64>> {
+    let device = burn::tensor::Device::flex();
+    let mut out = BTreeMap::new();
+    let loaded = checkpoint::read_safetensors(bytes, None)?;
+    let two_branches = loaded.branch.is_some();
+    let branches: Vec<Option<Branch>> = if two_branches {
+        vec![Some(Branch::Student), Some(Branch::Teacher)]
+    } else {
+        vec![None]
+    };
+    for branch in branches {
+        let model = Model::new(
+            checkpoint::read_safetensors(bytes, branch)?,
+            HeadCounts::default(),
+        )?;
+        let buffers =
+            vitscape::model::upload_buffers(&model.config, &model.checkpoint.state, &device)?;
+        let suffix = match branch {
+            Some(Branch::Student) => "_student",
+            Some(Branch::Teacher) => "_teacher",
+            None => "",
+        };
+        if model.config.head.is_some() {
+            let ev = Evaluator::new(
+                &device,
+                model.config,
+                &model.theta,
+                &[],
+                buffers,
+                images,
+                Objective::Classification,
+                256,
+                None,
+            )?;
+            let v = ev.eval(&[])?;
+            out.insert(format!("accuracy{suffix}"), v["accuracy"]);
+            out.insert(format!("loss{suffix}"), v["loss"]);
+        } else {
+            let objective = Objective::Mae {
+                mask_ratio: 0.75,
+                norm_pix_loss: true,
+                noise: MaskNoise::seeded(images.n, model.config.num_patches(), MASK_SEED),
+            };
+            let ev = Evaluator::new(
+                &device,
+                model.config,
+                &model.theta,
+                &[],
+                buffers,
+                images,
+                objective,
+                256,
+                None,
+            )?;
+            out.insert(format!("reconstruction{suffix}"), ev.eval(&[])?["loss"]);
+        }
+    }
+    Ok(out)
+}
+
+/// Decode the shipped eval subset.
+pub fn read_eval_subset(dir: &Path, subset: &EvalSubset) -> Result<ImageSet> {
+    let images = std::fs::read(dir.join(&subset.images_file))?;
+    let labels = std::fs::read(dir.join(&subset.labels_file))?;
+    let (n, h, w, pixels) = data::parse_idx_images(&images)?;
+    let labels = data::parse_idx_labels(&labels)?;
+    let raw = data::RawImages {
+        pixels,
+        labels: Some(labels),
+        class_names: data::FASHION_MNIST_CLASSES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        n,
+        c: 1,
+        h,
+        w,
+    };
+    Ok(data::normalise(&raw, &[subset.mean], &[subset.std])?)
+}
+
+/// `vitscape demo-pack`.
+pub fn run(args: DemoPackArgs) -> Result<()> {
+    std::fs::create_dir_all(&args.out)?;
+    let test = data::load_fashion_mnist(&args.data_dir, Split::Test)?;
+    let raw = data::subset(&test, args.eval_images, SUBSET_SEED)?;
+    let (images_gz, labels_gz) = data::write_idx(&raw)?;
+    let labels_gz = labels_gz.context("the test split has labels")?;
+    let subset = EvalSubset {
+        images_file: "eval-images-idx3-ubyte.gz".into(),
+        labels_file: "eval-labels-idx1-ubyte.gz".into(),
+        n: raw.n,
+        seed: SUBSET_SEED,
+        mean: FASHION_MNIST_MEAN,
+        std: FASHION_MNIST_STD,
+        images_sha256: sha256_hex(&images_gz),
+        labels_sha256: sha256_hex(&labels_gz),
+        mask_seed: MASK_SEED,
+    };
+    std::fs::write(args.out.join(&subset.images_file), &images_gz)?;
+    std::fs::write(args.out.join(&subset.labels_file), &labels_gz)?;
+    let mut total = (images_gz.len() + labels_gz.len()) as u64;
+    let images = read_eval_subset(&args.out, &subset)?;
+    let mut models = Vec::new();
+    for (src, file, name, method, family, stage) in MODELS {
+        let path = args.work.join(format!("{src}.safetensors"));
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let loaded = checkpoint::read_safetensors(&bytes, None)?;
+        let meta = &loaded.state.metadata;
+        let report: serde_json::Value = meta
+            .get("metrics")
+            .map(|m| serde_json::from_str(m))
+            .transpose()?
+            .unwrap_or_default();
+        let test_metrics: BTreeMap<String, f64> =
+            serde_json::from_value(report["test"].clone()).unwrap_or_default();
+        let file_name = format!("{file}.safetensors");
+        std::fs::write(args.out.join(&file_name), &bytes)?;
+        total += bytes.len() as u64;
+        models.push(DemoModel {
+            file: file_name,
+            name: name.into(),
+            method: method.into(),
+            family: family.into(),
+            stage: stage.into(),
+            epochs: meta.get("epoch").and_then(|e| e.parse().ok()).unwrap_or(0),
+            seed: meta.get("seed").and_then(|e| e.parse().ok()).unwrap_or(0),
+            sha256: sha256_hex(&bytes),
+            bytes: bytes.len() as u64,
+            test_metrics,
+            eval_subset_metrics: subset_metrics(&bytes, &images)?,
+            command: meta.get("command").cloned().unwrap_or_default(),
+        });
+        eprintln!("packed {name}");
+    }
+    let manifest = Manifest {
+        dataset: "Fashion-MNIST (Zalando, MIT licence), Debian package dataset-fashion-mnist"
+            .into(),
+        eval_subset: subset,
+        models,
+        total_bytes: total,
+        regenerate: "bash static/demo/regenerate.sh".into(),
+        vitscape_version: vitscape::VERSION.into(),
+    };
+    std::fs::write(
+        args.out.join("manifest.json"),
+        serde_json::to_string_pretty(&manifest)? + "\n",
+    )?;
+    eprintln!(
+        "wrote {} ({} bytes in all)",
+        args.out.join("manifest.json").display(),
+        total
+    );
+    Ok(())
+}
