@@ -106,7 +106,7 @@ impl DeviceChoice {
 fn wgpu_device() -> anyhow::Result<burn::tensor::Device> {
     use burn::tensor::Device;
     let (device, _) = Device::wgpu_options()
-        .graphics_api(burn::tensor::WgpuBackend::Vulkan)
+        .graphics_api(burn::tensor::wgpu::WgpuBackend::Vulkan)
         .init_with_setup()
         .map_err(|e| anyhow::anyhow!("could not start wgpu over Vulkan: {e:?}"))?;
     Ok(device)

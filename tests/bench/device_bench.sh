@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks on a GPU machine lent by the workplace's device tool (no cargo there): run from the
-# repository root with a stripped `vitscape` built here with `--features wgpu` in gpubin/, the
+# repository root with a stripped, gzip'd `vitscape` built here with `--features wgpu` in gpubin/, the
 # Vulkan loader packages in .gl/ and the Fashion-MNIST test files in gpubin/fmnist/.
 # Prints the same table rows as `vitscape bench` and `tests/reference/bench_torch.py`, and checks
 # that a sweep on wgpu gives the numbers of the CPU backend.
@@ -9,23 +9,25 @@ for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 if [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
   export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 fi
+export XDG_RUNTIME_DIR=/tmp/xdg; mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 out=${OUT:-/tmp/out}; mkdir -p "$out"
-B=gpubin/vitscape
+B=/tmp/vitscape
+gzip -dc gpubin/vitscape.gz > "$B" && chmod +x "$B"
 nvidia-smi -L; nproc
 echo "## vitscape bench, wgpu (Vulkan), 256 images/cell"
-$B bench --devices wgpu --images 256 --cells 20
+timeout 150 $B bench --devices wgpu --images 256 --cells 20
 echo "## vitscape bench, wgpu, 2048 images/cell, batch 512"
-$B bench --devices wgpu --images 2048 --batch-size 512 --cells 10
+timeout 150 $B bench --devices wgpu --images 2048 --batch-size 512 --cells 10
 echo "## vitscape bench, CPU backends on $(nproc) cores"
-$B bench --devices flex ndarray --images 256 --cells 10
+timeout 150 $B bench --devices flex ndarray --images 256 --cells 10
 echo "## PyTorch"
-python3 tests/reference/bench_torch.py --device cuda --cells 20
-python3 tests/reference/bench_torch.py --device cuda --cells 10 --images 2048 --batch-size 512
-python3 tests/reference/bench_torch.py --device cpu --threads 2 --cells 10
-python3 tests/reference/bench_torch.py --device cpu --threads 16 --cells 10
+timeout 120 python3 tests/reference/bench_torch.py --device cuda --cells 20
+timeout 120 python3 tests/reference/bench_torch.py --device cuda --cells 10 --images 2048 --batch-size 512
+timeout 120 python3 tests/reference/bench_torch.py --device cpu --threads 2 --cells 10
+timeout 120 python3 tests/reference/bench_torch.py --device cpu --threads 16 --cells 10
 echo "## wgpu vs flex on the same sweep"
 for d in flex wgpu; do
-  $B sweep --checkpoint tests/fixtures/models/cls_token.safetensors --data-dir gpubin/fmnist \
+  timeout 120 $B sweep --checkpoint tests/fixtures/models/cls_token.safetensors --data-dir gpubin/fmnist \
     --eval-images 256 --grid -1:1:5 -1:1:5 --seed 123 --no-plots --device $d --out "$out/sweep_$d" 2>&1 | tail -1
 done
 python3 - "$out" <<'PY'
