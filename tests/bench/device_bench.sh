@@ -15,19 +15,10 @@ B=/tmp/vitscape
 gzip -dc gpubin/vitscape.gz > "$B" && chmod +x "$B"
 nvidia-smi -L; nproc
 echo "## vitscape bench, wgpu (Vulkan), 256 images/cell"
-timeout 150 $B bench --devices wgpu --images 256 --cells 20
-echo "## vitscape bench, wgpu, 2048 images/cell, batch 512"
-timeout 150 $B bench --devices wgpu --images 2048 --batch-size 512 --cells 10
-echo "## vitscape bench, CPU backends on $(nproc) cores"
-timeout 150 $B bench --devices flex ndarray --images 256 --cells 10
-echo "## PyTorch"
-timeout 120 python3 tests/reference/bench_torch.py --device cuda --cells 20
-timeout 120 python3 tests/reference/bench_torch.py --device cuda --cells 10 --images 2048 --batch-size 512
-timeout 120 python3 tests/reference/bench_torch.py --device cpu --threads 2 --cells 10
-timeout 120 python3 tests/reference/bench_torch.py --device cpu --threads 16 --cells 10
+timeout 120 $B bench --devices wgpu --images 256 --cells 20
 echo "## wgpu vs flex on the same sweep"
 for d in flex wgpu; do
-  timeout 120 $B sweep --checkpoint tests/fixtures/models/cls_token.safetensors --data-dir gpubin/fmnist \
+  timeout 90 $B sweep --checkpoint tests/fixtures/models/cls_token.safetensors --data-dir gpubin/fmnist \
     --eval-images 256 --grid -1:1:5 -1:1:5 --seed 123 --no-plots --device $d --out "$out/sweep_$d" 2>&1 | tail -1
 done
 python3 - "$out" <<'PY'
@@ -37,3 +28,12 @@ b = json.load(open(sys.argv[1] + "/sweep_wgpu/surface.json"))["metrics"]["loss"]
 rel = max(abs(x - y) / abs(x) for ra, rb in zip(a, b) for x, y in zip(ra, rb))
 print(f"max relative difference wgpu vs flex over 25 cells: {rel:.3e}")
 PY
+echo "## PyTorch CUDA, 256 images/cell"
+timeout 90 python3 tests/reference/bench_torch.py --device cuda --cells 20
+echo "## vitscape bench, wgpu, 2048 images/cell, batch 512"
+timeout 90 $B bench --devices wgpu --images 2048 --batch-size 512 --cells 10
+echo "## PyTorch CUDA, 2048 images/cell, batch 512"
+timeout 60 python3 tests/reference/bench_torch.py --device cuda --cells 10 --images 2048 --batch-size 512
+echo "## CPU backends on $(nproc) cores"
+timeout 60 $B bench --devices flex --images 256 --cells 10
+timeout 60 python3 tests/reference/bench_torch.py --device cpu --threads 16 --cells 10
