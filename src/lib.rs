@@ -9,6 +9,7 @@ pub mod data;
 pub mod demo;
 pub mod directions;
 pub mod error;
+pub mod metrics;
 pub mod model;
 pub mod objective;
 pub mod plot;

@@ -130,6 +130,9 @@ pub struct SweepArgs {
     /// Skip the figures (data files only).
     #[arg(long)]
     pub no_plots: bool,
+    /// Threshold τ above the centre loss for the basin summaries in `surface.json` (loss units).
+    #[arg(long, default_value_t = 0.1)]
+    pub tau: f64,
 }
 
 /// `--branch`.
@@ -557,6 +560,26 @@ pub fn run(args: SweepArgs) -> Result<()> {
         return Err(e);
     }
     result?;
+    match vitscape::metrics::summarise(&surface, "loss", args.tau, 64) {
+        Ok(summary) => {
+            eprintln!(
+                "basin (τ = {}): mean radius {}, area {:.4}, convex fraction {:.3}, roughness {:.3e}",
+                summary.tau,
+                summary
+                    .radius_mean
+                    .map(|r| format!("{r:.4}"))
+                    .unwrap_or_else(|| "beyond the grid".into()),
+                summary.basin_area,
+                summary.convex_fraction,
+                summary.roughness_rms
+            );
+            surface
+                .info
+                .insert("summary_loss".into(), serde_json::to_value(&summary)?);
+            save_surface(&args.out, &surface)?;
+        }
+        Err(e) => eprintln!("no landscape summary: {e}"),
+    }
     if !args.no_plots {
         let options = PlotOptions {
             log_scale: args.log_scale,
