@@ -5,6 +5,7 @@
 
 pub mod arch;
 pub mod checkpoint;
+pub mod curvature;
 pub mod data;
 pub mod demo;
 pub mod directions;
