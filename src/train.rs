@@ -278,6 +278,19 @@ pub struct TrainState {
 }
 
 impl TrainState {
+    /// θ gathered from a state dict for `config` (no teacher, no buffers).
+    pub fn new(config: VitConfig, state: &StateDict) -> Result<Self, Error> {
+        let layout = Layout::new(&config);
+        let theta = layout.flatten(state)?;
+        Ok(Self {
+            config,
+            layout,
+            theta,
+            teacher: None,
+            buffers: StateDict::default(),
+        })
+    }
+
     /// The state dict of θ (plus buffers); for RC-MAE, `student.*` and `teacher.*` together.
     pub fn state_dict(&self) -> StateDict {
         let mut state = self.layout.unflatten(&self.theta);
@@ -344,15 +357,7 @@ pub fn scratch_state(config: VitConfig, seed: u64) -> Result<TrainState, Error> 
             sincos_pos_embed(g, dec.embed_dim),
         );
     }
-    let layout = Layout::new(&config);
-    let theta = layout.flatten(&state)?;
-    Ok(TrainState {
-        config,
-        layout,
-        theta,
-        teacher: None,
-        buffers: StateDict::default(),
-    })
+    TrainState::new(config, &state)
 }
 
 /// The encoder of a pre-trained checkpoint (decoder and any head dropped) with a new linear head
@@ -380,15 +385,7 @@ pub fn from_pretrained(
             state.tensors.insert(name.into(), t.clone());
         }
     }
-    let layout = Layout::new(&config);
-    let theta = layout.flatten(&state)?;
-    Ok(TrainState {
-        config,
-        layout,
-        theta,
-        teacher: None,
-        buffers: StateDict::default(),
-    })
+    TrainState::new(config, &state)
 }
 
 fn batch_tensor(
@@ -807,11 +804,7 @@ fn install_probe_head(
         head[..classes * d].to_vec(),
     );
     full.insert("head.1.bias", vec![classes], head[classes * d..].to_vec());
-    let layout = Layout::new(&config);
-    state.theta = layout.flatten(&full)?;
-    state.layout = layout;
-    state.config = config;
-    state.buffers = StateDict::default();
+    *state = TrainState::new(config, &full)?;
     state.buffers.insert(
         "head.0.running_mean",
         vec![d],
