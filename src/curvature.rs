@@ -26,6 +26,7 @@ pub trait LinearOperator {
 pub struct Hessian<'a> {
     evaluator: &'a Evaluator,
     theta: Vec<f32>,
+    theta_norm: f64,
     /// Relative step: ε = `relative_step`·‖θ‖/‖v‖.
     pub relative_step: f64,
     /// Gradient evaluations so far (two per product).
@@ -36,9 +37,15 @@ pub struct Hessian<'a> {
 impl<'a> Hessian<'a> {
     /// The Hessian at `theta` (default relative step 1e-3).
     pub fn new(evaluator: &'a Evaluator, theta: Vec<f32>) -> Self {
+        let theta_norm = theta
+            .iter()
+            .map(|x| f64::from(*x).powi(2))
+            .sum::<f64>()
+            .sqrt();
         Self {
             evaluator,
             theta,
+            theta_norm,
             relative_step: 1e-3,
             gradient_calls: 0,
         }
@@ -64,13 +71,7 @@ impl LinearOperator for Hessian<'_> {
         if vn == 0.0 {
             return Ok(vec![0.0; v.len()]);
         }
-        let theta_norm = self
-            .theta
-            .iter()
-            .map(|x| f64::from(*x).powi(2))
-            .sum::<f64>()
-            .sqrt();
-        let eps = self.relative_step * theta_norm.max(1.0) / vn;
+        let eps = self.relative_step * self.theta_norm.max(1.0) / vn;
         let shifted = |sign: f64| -> Vec<f32> {
             self.theta
                 .iter()
