@@ -8,10 +8,10 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use vitscape::arch::HeadCounts;
-use vitscape::checkpoint::{self, StateDict, TensorEntry};
+use vitscape::checkpoint::{self, LoadedCheckpoint, StateDict, TensorEntry};
 use vitscape::data::{self, DEBIAN_FASHION_MNIST, FASHION_MNIST_MEAN, FASHION_MNIST_STD, ImageSet};
 use vitscape::directions;
-use vitscape::objective::{MaskNoise, Objective};
+use vitscape::objective::{Objective, write_eval_data};
 use vitscape::plot::{self, PlotOptions};
 use vitscape::setup::{self, Extras, Model};
 use vitscape::spec::{
@@ -194,14 +194,6 @@ pub fn load_model(path: &Path, branch: Option<Branch>, heads: HeadCounts) -> Res
     Model::new(loaded, heads).with_context(|| format!("checkpoint {}", path.display()))
 }
 
-fn file_ref(path: &Path) -> Result<FileRef> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(FileRef {
-        name: path.display().to_string(),
-        sha256: checkpoint::sha256_hex(&bytes),
-    })
-}
-
 /// `vitscape inspect`.
 pub fn inspect(args: InspectArgs) -> Result<()> {
     let heads = HeadCounts {
@@ -227,6 +219,7 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
 fn build_spec(
     args: &SweepArgs,
     model: &Model,
+    direction_files: &[LoadedCheckpoint],
     teacher: Option<&Model>,
     target: Option<&Model>,
 ) -> Result<SweepSpec> {
@@ -295,9 +288,18 @@ fn build_spec(
             target: target.reference(&display_name(args.interpolate.as_deref())),
         }
     } else if !args.directions.is_empty() {
+        let file_ref = |i: usize| {
+            args.directions
+                .get(i)
+                .zip(direction_files.get(i))
+                .map(|(path, loaded)| FileRef {
+                    name: path.display().to_string(),
+                    sha256: loaded.sha256.clone(),
+                })
+        };
         DirectionSource::Files {
-            x: file_ref(&args.directions[0])?,
-            y: args.directions.get(1).map(|p| file_ref(p)).transpose()?,
+            x: file_ref(0).context("--directions needs at least one file")?,
+            y: file_ref(1),
         }
     } else {
         DirectionSource::Random { seed: args.seed }
@@ -367,41 +369,6 @@ fn save_surface(out: &Path, surface: &Surface) -> Result<()> {
     write(&out.join("surface.csv"), surface.to_csv().as_bytes())
 }
 
-/// Images, labels and (for reconstruction losses) mask noise, as safetensors another tool can read.
-fn eval_data_file(images: &ImageSet, noise: Option<&MaskNoise>) -> Result<Vec<u8>> {
-    use safetensors::tensor::{Dtype, TensorView};
-    let pixels: Vec<u8> = images.pixels.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let labels: Option<Vec<u8>> = images
-        .labels
-        .as_ref()
-        .map(|l| l.iter().flat_map(|v| v.to_le_bytes()).collect());
-    let noise_bytes: Option<Vec<u8>> =
-        noise.map(|n| n.values.iter().flat_map(|v| v.to_le_bytes()).collect());
-    let mut views = vec![(
-        "images".to_string(),
-        TensorView::new(
-            Dtype::F32,
-            vec![images.n, images.c, images.h, images.w],
-            &pixels,
-        )?,
-    )];
-    if let Some(bytes) = &labels {
-        views.push((
-            "labels".to_string(),
-            TensorView::new(Dtype::I64, vec![images.n], bytes)?,
-        ));
-    }
-    if let (Some(bytes), Some(n)) = (&noise_bytes, noise) {
-        views.push((
-            "mask_noise".to_string(),
-            TensorView::new(Dtype::F32, vec![n.n, n.l], bytes)?,
-        ));
-    }
-    let meta =
-        std::collections::HashMap::from([("format".to_string(), "vitscape-eval-data".to_string())]);
-    Ok(safetensors::serialize(views, Some(meta))?)
-}
-
 /// `vitscape sweep`.
 pub fn run(args: SweepArgs) -> Result<()> {
     let heads = HeadCounts {
@@ -422,20 +389,26 @@ pub fn run(args: SweepArgs) -> Result<()> {
     if target.is_some() && !args.directions.is_empty() {
         bail!("--interpolate and --directions are alternatives; give one");
     }
-    let direction_files = if args.directions.is_empty() {
-        None
-    } else {
-        let read = |p: &PathBuf| {
+    // Each direction file is read once: its hash goes into the spec, its tensors into the sweep.
+    let loaded_directions = args
+        .directions
+        .iter()
+        .map(|p| {
             checkpoint::read_file(p, None)
-                .map(|c| c.state)
                 .with_context(|| format!("reading direction file {}", p.display()))
-        };
-        Some((
-            read(&args.directions[0])?,
-            args.directions.get(1).map(read).transpose()?,
-        ))
-    };
-    let spec = build_spec(&args, &model, teacher.as_ref(), target.as_ref())?;
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let spec = build_spec(
+        &args,
+        &model,
+        &loaded_directions,
+        teacher.as_ref(),
+        target.as_ref(),
+    )?;
+    let mut loaded_directions = loaded_directions.into_iter().map(|c| c.state);
+    let direction_files = loaded_directions
+        .next()
+        .map(|x| (x, loaded_directions.next()));
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -503,7 +476,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
     if args.export_data {
         write(
             &args.out.join("eval_data.safetensors"),
-            &eval_data_file(&images, noise)?,
+            &write_eval_data(&images, noise)?,
         )?;
     }
 
@@ -555,13 +528,21 @@ pub fn run(args: SweepArgs) -> Result<()> {
         Control::Continue
     });
     bar.finish();
+    let summary = result
+        .is_ok()
+        .then(|| vitscape::metrics::summarise(&surface, "loss", args.tau, 64));
+    if let Some(Ok(summary)) = &summary {
+        surface
+            .info
+            .insert("summary_loss".into(), serde_json::to_value(summary)?);
+    }
     save_surface(&args.out, &surface)?;
     if let Some(e) = save_error {
         return Err(e);
     }
     result?;
-    match vitscape::metrics::summarise(&surface, "loss", args.tau, 64) {
-        Ok(summary) => {
+    match summary {
+        Some(Ok(summary)) => {
             eprintln!(
                 "basin (τ = {}): mean radius {}, area {:.4}, convex fraction {:.3}, roughness {:.3e}",
                 summary.tau,
@@ -573,12 +554,9 @@ pub fn run(args: SweepArgs) -> Result<()> {
                 summary.convex_fraction,
                 summary.roughness_rms
             );
-            surface
-                .info
-                .insert("summary_loss".into(), serde_json::to_value(&summary)?);
-            save_surface(&args.out, &surface)?;
         }
-        Err(e) => eprintln!("no landscape summary: {e}"),
+        Some(Err(e)) => eprintln!("no landscape summary: {e}"),
+        None => {}
     }
     if !args.no_plots {
         let options = PlotOptions {
