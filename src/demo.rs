@@ -2,7 +2,12 @@
 //! how it was trained, its metrics and hash, and the eval subset they are evaluated on. The CLI
 //! writes it (`vitscape demo-pack`); the tests and the web app read it.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::data::{self, ImageSet, RawImages};
+use crate::error::Error;
 
 /// Manifest of the demo files.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -66,9 +71,101 @@ pub struct DemoModel {
     /// File size.
     pub bytes: u64,
     /// Metrics on the full Fashion-MNIST test set after training (from the checkpoint metadata).
-    pub test_metrics: std::collections::BTreeMap<String, f64>,
+    pub test_metrics: BTreeMap<String, f64>,
     /// Metrics on the shipped eval subset (what the tests recompute).
-    pub eval_subset_metrics: std::collections::BTreeMap<String, f64>,
+    pub eval_subset_metrics: BTreeMap<String, f64>,
     /// The command that trained it.
     pub command: String,
+}
+
+/// Decode the shipped eval subset from its two gzip'd IDX files: the raw images and the
+/// normalised set the metrics are computed on.
+pub fn decode_eval_subset(
+    images_gz: &[u8],
+    labels_gz: &[u8],
+    subset: &EvalSubset,
+) -> Result<(RawImages, ImageSet), Error> {
+    let (n, h, w, pixels) = data::parse_idx_images(images_gz)?;
+    let raw = RawImages {
+        pixels,
+        labels: Some(data::parse_idx_labels(labels_gz)?),
+        class_names: data::FASHION_MNIST_CLASSES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        n,
+        c: 1,
+        h,
+        w,
+    };
+    let set = data::normalise(&raw, &[subset.mean], &[subset.std])?;
+    Ok((raw, set))
+}
+
+/// Metrics of one demo checkpoint on the eval subset: accuracy and loss for classifiers, the
+/// masked reconstruction loss (mask ratio 0.75, normalised pixels, `mask_seed`) for pre-trained
+/// MAEs; for files holding `student.*` and `teacher.*`, each branch with a `_student` /
+/// `_teacher` suffix. These are the `eval_subset_metrics` of the manifest.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn subset_metrics(
+    bytes: &[u8],
+    images: &ImageSet,
+    mask_seed: u64,
+) -> Result<BTreeMap<String, f64>, Error> {
+    use crate::arch::HeadCounts;
+    use crate::checkpoint;
+    use crate::objective::{Evaluator, MaskNoise, Objective};
+    use crate::setup::Model;
+    use crate::spec::Branch;
+
+    let device = burn::tensor::Device::flex();
+    let branches: Vec<Option<Branch>> =
+        if checkpoint::read_safetensors(bytes, None)?.branch.is_some() {
+            vec![Some(Branch::Student), Some(Branch::Teacher)]
+        } else {
+            vec![None]
+        };
+    let mut out = BTreeMap::new();
+    for branch in branches {
+        let model = Model::new(
+            checkpoint::read_safetensors(bytes, branch)?,
+            HeadCounts::default(),
+        )?;
+        let buffers =
+            crate::model::upload_buffers(&model.config, &model.checkpoint.state, &device)?;
+        let suffix = match branch {
+            Some(Branch::Student) => "_student",
+            Some(Branch::Teacher) => "_teacher",
+            None => "",
+        };
+        let classifier = model.config.head.is_some();
+        let objective = if classifier {
+            Objective::Classification
+        } else {
+            Objective::Mae {
+                mask_ratio: 0.75,
+                norm_pix_loss: true,
+                noise: MaskNoise::seeded(images.n, model.config.num_patches(), mask_seed),
+            }
+        };
+        let ev = Evaluator::new(
+            &device,
+            model.config,
+            &model.theta,
+            &[],
+            buffers,
+            images,
+            objective,
+            256,
+            None,
+        )?;
+        let v = ev.eval(&[])?;
+        if classifier {
+            out.insert(format!("accuracy{suffix}"), v["accuracy"]);
+            out.insert(format!("loss{suffix}"), v["loss"]);
+        } else {
+            out.insert(format!("reconstruction{suffix}"), v["loss"]);
+        }
+    }
+    Ok(out)
 }

@@ -2,18 +2,15 @@
 //! subset and `manifest.json` with hashes, sizes and metrics (recomputed on the subset).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
 
-use vitscape::arch::HeadCounts;
 use vitscape::checkpoint::{self, sha256_hex};
-use vitscape::data::{self, DEBIAN_FASHION_MNIST, FASHION_MNIST_MEAN, FASHION_MNIST_STD, ImageSet};
-use vitscape::demo::{DemoModel, EvalSubset, Manifest};
-use vitscape::objective::{Evaluator, MaskNoise, Objective};
-use vitscape::setup::Model;
-use vitscape::spec::{Branch, Split};
+use vitscape::data::{self, DEBIAN_FASHION_MNIST, FASHION_MNIST_MEAN, FASHION_MNIST_STD};
+use vitscape::demo::{DemoModel, EvalSubset, Manifest, decode_eval_subset, subset_metrics};
+use vitscape::spec::Split;
 
 /// Flags of `vitscape demo-pack`.
 #[derive(Args, Debug)]
@@ -90,89 +87,6 @@ pub const MASK_SEED: u64 = 0;
 /// Subset seed of the eval images.
 pub const SUBSET_SEED: u64 = 0;
 
-/// Metrics of one checkpoint on the eval subset: accuracy/loss for classifiers, reconstruction
-/// loss for pre-trained MAEs (RC-MAE: of the student and of the teacher).
-pub fn subset_metrics(bytes: &[u8], images: &ImageSet) -> Result<BTreeMap<String, f64>> {
-    let device = burn::tensor::Device::flex();
-    let mut out = BTreeMap::new();
-    let loaded = checkpoint::read_safetensors(bytes, None)?;
-    let two_branches = loaded.branch.is_some();
-    let branches: Vec<Option<Branch>> = if two_branches {
-        vec![Some(Branch::Student), Some(Branch::Teacher)]
-    } else {
-        vec![None]
-    };
-    for branch in branches {
-        let model = Model::new(
-            checkpoint::read_safetensors(bytes, branch)?,
-            HeadCounts::default(),
-        )?;
-        let buffers =
-            vitscape::model::upload_buffers(&model.config, &model.checkpoint.state, &device)?;
-        let suffix = match branch {
-            Some(Branch::Student) => "_student",
-            Some(Branch::Teacher) => "_teacher",
-            None => "",
-        };
-        if model.config.head.is_some() {
-            let ev = Evaluator::new(
-                &device,
-                model.config,
-                &model.theta,
-                &[],
-                buffers,
-                images,
-                Objective::Classification,
-                256,
-                None,
-            )?;
-            let v = ev.eval(&[])?;
-            out.insert(format!("accuracy{suffix}"), v["accuracy"]);
-            out.insert(format!("loss{suffix}"), v["loss"]);
-        } else {
-            let objective = Objective::Mae {
-                mask_ratio: 0.75,
-                norm_pix_loss: true,
-                noise: MaskNoise::seeded(images.n, model.config.num_patches(), MASK_SEED),
-            };
-            let ev = Evaluator::new(
-                &device,
-                model.config,
-                &model.theta,
-                &[],
-                buffers,
-                images,
-                objective,
-                256,
-                None,
-            )?;
-            out.insert(format!("reconstruction{suffix}"), ev.eval(&[])?["loss"]);
-        }
-    }
-    Ok(out)
-}
-
-/// Decode the shipped eval subset.
-pub fn read_eval_subset(dir: &Path, subset: &EvalSubset) -> Result<ImageSet> {
-    let images = std::fs::read(dir.join(&subset.images_file))?;
-    let labels = std::fs::read(dir.join(&subset.labels_file))?;
-    let (n, h, w, pixels) = data::parse_idx_images(&images)?;
-    let labels = data::parse_idx_labels(&labels)?;
-    let raw = data::RawImages {
-        pixels,
-        labels: Some(labels),
-        class_names: data::FASHION_MNIST_CLASSES
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        n,
-        c: 1,
-        h,
-        w,
-    };
-    Ok(data::normalise(&raw, &[subset.mean], &[subset.std])?)
-}
-
 /// `vitscape demo-pack`.
 pub fn run(args: DemoPackArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)?;
@@ -194,7 +108,7 @@ pub fn run(args: DemoPackArgs) -> Result<()> {
     std::fs::write(args.out.join(&subset.images_file), &images_gz)?;
     std::fs::write(args.out.join(&subset.labels_file), &labels_gz)?;
     let mut total = (images_gz.len() + labels_gz.len()) as u64;
-    let images = read_eval_subset(&args.out, &subset)?;
+    let (_, images) = decode_eval_subset(&images_gz, &labels_gz, &subset)?;
     let mut models = Vec::new();
     for (src, file, name, method, family, stage) in MODELS {
         let path = args.work.join(format!("{src}.safetensors"));
@@ -222,7 +136,7 @@ pub fn run(args: DemoPackArgs) -> Result<()> {
             sha256: sha256_hex(&bytes),
             bytes: bytes.len() as u64,
             test_metrics,
-            eval_subset_metrics: subset_metrics(&bytes, &images)?,
+            eval_subset_metrics: subset_metrics(&bytes, &images, MASK_SEED)?,
             command: meta.get("command").cloned().unwrap_or_default(),
         });
         eprintln!("packed {name}");
