@@ -2,18 +2,17 @@
 //! fixture ViT against second differences of the loss itself (an independent path: loss values,
 //! not gradients).
 
-use std::path::Path;
+mod common;
 
 use burn::tensor::Device;
-use vitscape::arch::HeadCounts;
-use vitscape::checkpoint;
 use vitscape::curvature::{
     Dense, Hessian, LinearOperator, PowerSettings, hutchinson_trace, top_eigenvalues,
 };
 use vitscape::directions::{self, Scope};
 use vitscape::objective::{Evaluator, Objective};
-use vitscape::setup::Model;
 use vitscape::spec::Normalisation;
+
+use common::{eval_data, fixture_model};
 
 /// Q·diag(λ)·Qᵀ with Q orthonormal (Gram–Schmidt of fixed vectors).
 fn matrix(eigenvalues: &[f64]) -> Dense {
@@ -81,13 +80,7 @@ fn hutchinson_estimates_the_trace() {
 
 #[test]
 fn hessian_vector_products_match_second_differences_of_the_loss() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/cls_token.safetensors");
-    let model = Model::new(
-        checkpoint::read_file(&path, None).unwrap(),
-        HeadCounts::default(),
-    )
-    .unwrap();
+    let model = fixture_model("cls_token");
     let mut d = directions::gaussian(&model.layout, 5, 0);
     let scope = Scope {
         include_rank1: true,
@@ -100,34 +93,7 @@ fn hessian_vector_products_match_second_differences_of_the_loss() {
         Normalisation::Layer,
         scope,
     );
-    let bytes = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/exports/cls_token/eval_data.safetensors"),
-    )
-    .unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let images = vitscape::data::ImageSet {
-        pixels: st
-            .tensor("images")
-            .unwrap()
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        labels: Some(
-            st.tensor("labels")
-                .unwrap()
-                .data()
-                .chunks_exact(8)
-                .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-                .collect(),
-        ),
-        class_names: vec![],
-        n: 64,
-        c: 1,
-        h: 28,
-        w: 28,
-    };
+    let images = eval_data("cls_token").0;
     let ev = Evaluator::new(
         &Device::flex(),
         model.config,

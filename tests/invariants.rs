@@ -3,10 +3,9 @@
 //! with α along columns, cells are computed from pristine weights whatever the visiting order,
 //! and directions survive a safetensors round trip.
 
-use std::path::{Path, PathBuf};
+mod common;
 
 use burn::tensor::Device;
-use vitscape::arch::HeadCounts;
 use vitscape::checkpoint;
 use vitscape::directions::{self, Scope};
 use vitscape::objective::{Evaluator, Objective};
@@ -15,74 +14,7 @@ use vitscape::spec::*;
 use vitscape::surface::Surface;
 use vitscape::sweep::{self, Control};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn model(name: &str) -> Model {
-    let loaded =
-        checkpoint::read_file(&fixtures().join(format!("models/{name}.safetensors")), None)
-            .unwrap();
-    Model::new(loaded, HeadCounts::default()).unwrap()
-}
-
-fn export_images() -> vitscape::data::ImageSet {
-    let bytes = std::fs::read(fixtures().join("exports/cls_token/eval_data.safetensors")).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let images = st.tensor("images").unwrap();
-    let labels = st.tensor("labels").unwrap();
-    vitscape::data::ImageSet {
-        pixels: images
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        labels: Some(
-            labels
-                .data()
-                .chunks_exact(8)
-                .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-                .collect(),
-        ),
-        class_names: vec![],
-        n: images.shape()[0],
-        c: 1,
-        h: 28,
-        w: 28,
-    }
-}
-
-fn spec(x: Axis, y: Option<Axis>) -> SweepSpec {
-    SweepSpec {
-        version: SPEC_VERSION,
-        checkpoint: CheckpointRef {
-            name: "cls_token".into(),
-            sha256: String::new(),
-            branch: None,
-            num_heads: 2,
-            decoder_num_heads: None,
-        },
-        data: DataSpec {
-            source: DataSource::Embedded {
-                name: "fixture".into(),
-                sha256: String::new(),
-            },
-            eval_images: 64,
-            subset_seed: 5,
-            mean: vec![0.286],
-            std: vec![0.353],
-        },
-        loss: LossSpec::Classification,
-        directions: DirectionSpec {
-            source: DirectionSource::Random { seed: 9 },
-            normalisation: Normalisation::Filter,
-            include_rank1: false,
-            include_pos_embed: false,
-        },
-        grid: GridSpec { x, y },
-        batch_size: 32,
-    }
-}
+use common::{eval_data, fixture_model, fixtures, spec};
 
 fn evaluator(model: &Model) -> Evaluator {
     let scope = Scope {
@@ -108,7 +40,7 @@ fn evaluator(model: &Model) -> Evaluator {
         &model.theta,
         &dirs,
         Default::default(),
-        &export_images(),
+        &eval_data("cls_token").0,
         Objective::Classification,
         32,
         None,
@@ -118,7 +50,7 @@ fn evaluator(model: &Model) -> Evaluator {
 
 #[test]
 fn three_by_five_grid_orientation_and_centre() {
-    let model = model("cls_token");
+    let model = fixture_model("cls_token");
     let ev = evaluator(&model);
     let x = Axis {
         min: -1.0,
@@ -166,7 +98,7 @@ fn three_by_five_grid_orientation_and_centre() {
 
 #[test]
 fn cancelling_keeps_computed_cells_and_resume_completes_them() {
-    let model = model("cls_token");
+    let model = fixture_model("cls_token");
     let ev = evaluator(&model);
     let x = Axis {
         min: 0.0,
@@ -210,7 +142,7 @@ fn cancelling_keeps_computed_cells_and_resume_completes_them() {
 
 #[test]
 fn directions_round_trip_through_safetensors_files() {
-    let model = model("mae");
+    let model = fixture_model("mae");
     let mut d = directions::gaussian(&model.layout, 4, 0);
     let scope = Scope {
         include_rank1: true,
@@ -250,7 +182,7 @@ fn directions_round_trip_through_safetensors_files() {
 #[test]
 fn gradients_match_central_differences() {
     for (name, mae) in [("cls_token", false), ("mae", true)] {
-        let model = model(name);
+        let model = fixture_model(name);
         let mut d = directions::gaussian(&model.layout, 21, 0);
         let scope = Scope {
             include_rank1: true,
@@ -263,7 +195,7 @@ fn gradients_match_central_differences() {
             Normalisation::Layer,
             scope,
         );
-        let images = export_images();
+        let images = eval_data("cls_token").0;
         let objective = if mae {
             Objective::Mae {
                 mask_ratio: 0.75,

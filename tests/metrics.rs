@@ -1,40 +1,14 @@
 //! Landscape summaries on analytic surfaces with known answers: a paraboloid, a saddle, a double
 //! well and a rough bowl.
 
+mod common;
+
 use vitscape::metrics::{MetricsError, summarise};
-use vitscape::spec::*;
+use vitscape::spec::Axis;
 use vitscape::surface::Surface;
 
 fn surface(x: Axis, y: Option<Axis>, f: impl Fn(f64, f64) -> f64) -> Surface {
-    let spec = SweepSpec {
-        version: SPEC_VERSION,
-        checkpoint: CheckpointRef {
-            name: "analytic".into(),
-            sha256: String::new(),
-            branch: None,
-            num_heads: 1,
-            decoder_num_heads: None,
-        },
-        data: DataSpec {
-            source: DataSource::Embedded {
-                name: "none".into(),
-                sha256: String::new(),
-            },
-            eval_images: 1,
-            subset_seed: 0,
-            mean: vec![0.0],
-            std: vec![1.0],
-        },
-        loss: LossSpec::Classification,
-        directions: DirectionSpec {
-            source: DirectionSource::Random { seed: 0 },
-            normalisation: Normalisation::Filter,
-            include_rank1: false,
-            include_pos_embed: false,
-        },
-        grid: GridSpec { x, y },
-        batch_size: 1,
-    };
+    let spec = common::spec(x, y);
     let mut s = Surface::empty(spec, &["loss"]);
     let (xs, ys) = (s.x.clone(), s.y.clone());
     let grid = s.metrics.get_mut("loss").unwrap();

@@ -2,37 +2,28 @@
 //!
 //! `tests/reference/reference.py` built the tiny models in `tests/fixtures/models/` and evaluated
 //! them at five (α, β) points along the directions, images and masks vitscape exported into
-//! `tests/fixtures/exports/<case>/` (see tests/fixtures/README.md for the commands). Agreement is
+//! `tests/fixtures/exports/<case>/` (`tests/fixtures/make_exports.sh` regenerates them). Agreement is
 //! required within 1e-4 relative.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use serde_json::Value;
-use vitscape::arch::HeadCounts;
 use vitscape::checkpoint;
 use vitscape::data::ImageSet;
 use vitscape::directions;
 use vitscape::objective::{Evaluator, MaskNoise, Objective, Teacher};
 use vitscape::setup::Model;
 
-const REL_TOL: f64 = 1e-4;
+use common::{eval_data, fixture_model, fixtures};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
+const REL_TOL: f64 = 1e-4;
 
 fn reference() -> Value {
     let text = std::fs::read_to_string(fixtures().join("reference_losses.json")).unwrap();
     serde_json::from_str(&text).unwrap()
-}
-
-fn model(name: &str) -> Model {
-    let loaded =
-        checkpoint::read_file(&fixtures().join(format!("models/{name}.safetensors")), None)
-            .unwrap();
-    Model::new(loaded, HeadCounts::default()).unwrap()
 }
 
 struct Export {
@@ -53,41 +44,10 @@ fn export(case: &str, model: &Model) -> Export {
             directions::from_state_dict(&model.layout, &state).unwrap()
         })
         .collect();
-    let bytes = std::fs::read(dir.join("eval_data.safetensors")).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let images = st.tensor("images").unwrap();
-    let shape = images.shape().to_vec();
-    let pixels: Vec<f32> = images
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    let labels: Option<Vec<i64>> = st.tensor("labels").ok().map(|t| {
-        t.data()
-            .chunks_exact(8)
-            .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-            .collect()
-    });
-    let noise = st.tensor("mask_noise").ok().map(|t| MaskNoise {
-        values: t
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        n: t.shape()[0],
-        l: t.shape()[1],
-    });
+    let (images, noise) = eval_data(case);
     Export {
         dirs,
-        images: ImageSet {
-            pixels,
-            labels,
-            class_names: vec![],
-            n: shape[0],
-            c: shape[1],
-            h: shape[2],
-            w: shape[3],
-        },
+        images,
         noise,
     }
 }
@@ -117,7 +77,7 @@ fn points(case: &str) -> Vec<BTreeMap<String, f64>> {
 }
 
 fn check_classifier(case: &str, model_name: &str) {
-    let model = model(model_name);
+    let model = fixture_model(model_name);
     let ex = export(case, &model);
     let device = Device::flex();
     let evaluator = Evaluator::new(
@@ -170,7 +130,7 @@ fn directions_moving_biases_norms_and_pos_embed_match_pytorch() {
 }
 
 fn check_mae(case: &str) {
-    let model = model("mae");
+    let model = fixture_model("mae");
     let teacher = model_teacher();
     let ex = export(case, &model);
     let noise = ex.noise.clone().unwrap();
@@ -249,7 +209,7 @@ fn check_mae(case: &str) {
 }
 
 fn model_teacher() -> Teacher {
-    let t = model("mae_teacher");
+    let t = fixture_model("mae_teacher");
     Teacher {
         config: t.config,
         theta: t.theta,
@@ -271,7 +231,7 @@ fn exported_directions_are_what_the_seed_draws() {
     // The committed exports came from `vitscape sweep --seed 123`; redrawing must reproduce them
     // bit for bit, or the fixtures no longer describe this code.
     for (case, name, all) in [("cls_token", "cls_token", false), ("mae_all", "mae", true)] {
-        let model = model(name);
+        let model = fixture_model(name);
         let ex = export(case, &model);
         for (axis, committed) in ex.dirs.iter().enumerate() {
             let mut d = directions::gaussian(&model.layout, 123, axis as u64);

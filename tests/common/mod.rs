@@ -1,0 +1,67 @@
+//! Helpers shared by the integration tests: the committed fixtures (tiny PyTorch-built models and
+//! the data vitscape exported for the PyTorch reference) and a spec for hand-made surfaces.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::{Path, PathBuf};
+
+use vitscape::arch::HeadCounts;
+use vitscape::checkpoint;
+use vitscape::data::ImageSet;
+use vitscape::objective::{MaskNoise, read_eval_data};
+use vitscape::setup::Model;
+use vitscape::spec::*;
+
+/// `tests/fixtures`.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A fixture model (`tests/fixtures/models/<name>.safetensors`), architecture inferred.
+pub fn fixture_model(name: &str) -> Model {
+    let path = fixtures().join(format!("models/{name}.safetensors"));
+    Model::new(
+        checkpoint::read_file(&path, None).unwrap(),
+        HeadCounts::default(),
+    )
+    .unwrap()
+}
+
+/// The images, labels and mask noise exported for a reference case
+/// (`tests/fixtures/exports/<case>/eval_data.safetensors`).
+pub fn eval_data(case: &str) -> (ImageSet, Option<MaskNoise>) {
+    let bytes = std::fs::read(fixtures().join(format!("exports/{case}/eval_data.safetensors")));
+    read_eval_data(&bytes.unwrap()).unwrap()
+}
+
+/// A complete spec for surfaces built by hand (analytic or from an `Evaluator`).
+pub fn spec(x: Axis, y: Option<Axis>) -> SweepSpec {
+    SweepSpec {
+        version: SPEC_VERSION,
+        checkpoint: CheckpointRef {
+            name: "test".into(),
+            sha256: String::new(),
+            branch: None,
+            num_heads: 2,
+            decoder_num_heads: None,
+        },
+        data: DataSpec {
+            source: DataSource::Embedded {
+                name: "fixture".into(),
+                sha256: String::new(),
+            },
+            eval_images: 64,
+            subset_seed: 5,
+            mean: vec![0.286],
+            std: vec![0.353],
+        },
+        loss: LossSpec::Classification,
+        directions: DirectionSpec {
+            source: DirectionSource::Random { seed: 9 },
+            normalisation: Normalisation::Filter,
+            include_rank1: false,
+            include_pos_embed: false,
+        },
+        grid: GridSpec { x, y },
+        batch_size: 32,
+    }
+}
