@@ -58,12 +58,6 @@ pub enum ArchError {
         /// What was expected, in words.
         expected: String,
     },
-    /// Tensors that do not belong to any supported architecture.
-    #[error("unexpected tensors (not part of a timm ViT / MAE model): {}", names.join(", "))]
-    Unexpected {
-        /// Their names.
-        names: Vec<String>,
-    },
     /// Anything else inconsistent.
     #[error("{0}")]
     Invalid(String),
