@@ -211,6 +211,12 @@ pub enum DataError {
         /// Largest side allowed.
         max: u32,
     },
+    /// A zip archive of images that cannot be read.
+    #[error("zip archive: {reason}")]
+    Zip {
+        /// What is wrong.
+        reason: String,
+    },
     /// A subset larger than the data, or empty.
     #[error("a subset of {count} images was asked for, but {available} are available{}",
         if *count == 0 { " (a subset needs at least one image)" } else { "" })]
@@ -313,7 +319,7 @@ impl RawImages {
     }
 
     /// Values in one image (`c·h·w`).
-    fn image_len(&self) -> usize {
+    pub fn image_len(&self) -> usize {
         self.c * self.h * self.w
     }
 }
@@ -584,6 +590,48 @@ pub fn decode_images(
         h,
         w,
     })
+}
+
+/// The files of a zip archive as `(path, bytes)`, directories left out, for [`decode_images`].
+///
+/// Every entry is read with a cap: the archive's total uncompressed size may not pass
+/// [`MAX_DECOMPRESSED_BYTES`] (a hostile archive fails with [`DataError::TooLarge`] instead of
+/// filling memory), and entries that are not images are skipped without being inflated.
+pub fn unzip(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, DataError> {
+    let zip_error = |e: zip::result::ZipError| DataError::Zip {
+        reason: e.to_string(),
+    };
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(zip_error)?;
+    let mut out = Vec::new();
+    let mut total = 0usize;
+    for i in 0..archive.len() {
+        let entry = archive.by_index(i).map_err(zip_error)?;
+        let name = entry.name().to_owned();
+        if entry.is_dir() || !is_image_name(&name) {
+            continue;
+        }
+        let left = MAX_DECOMPRESSED_BYTES.saturating_sub(total);
+        let mut data = Vec::new();
+        entry
+            .take(u64::try_from(left).unwrap_or(u64::MAX).saturating_add(1))
+            .read_to_end(&mut data)
+            .map_err(|e| DataError::Zip {
+                reason: format!("{name}: {e}"),
+            })?;
+        total = total.saturating_add(data.len());
+        if total > MAX_DECOMPRESSED_BYTES {
+            return Err(DataError::TooLarge {
+                limit_bytes: MAX_DECOMPRESSED_BYTES,
+            });
+        }
+        out.push((name, data));
+    }
+    if out.is_empty() {
+        return Err(DataError::NoImages {
+            place: format!("the zip archive ({} entries)", archive.len()),
+        });
+    }
+    Ok(out)
 }
 
 // =============================================================================================

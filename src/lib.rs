@@ -10,9 +10,12 @@ pub mod data;
 pub mod demo;
 pub mod directions;
 pub mod error;
+pub mod job;
 pub mod metrics;
 pub mod model;
 pub mod objective;
+pub mod permalink;
+pub mod protocol;
 pub mod plot;
 pub mod setup;
 pub mod spec;
@@ -20,6 +23,8 @@ pub mod surface;
 pub mod sweep;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;
+#[cfg(all(target_arch = "wasm32", feature = "web"))]
+pub mod web;
 
 /// This crate's version, recorded in every output.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -83,6 +83,45 @@ impl Default for PlotOptions {
     }
 }
 
+/// Where the (α, β) plane of a drawn figure lies, in backend pixels, so a pointer position can
+/// be turned back into coordinates (the page's read-out under the cursor).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Frame {
+    /// Left and right pixel of the plotting area.
+    pub px: (i32, i32),
+    /// Top and bottom pixel of the plotting area.
+    pub py: (i32, i32),
+    /// α at the left and right edges.
+    pub x: (f64, f64),
+    /// β at the bottom and top edges.
+    pub y: (f64, f64),
+}
+
+impl Frame {
+    fn of<DB: DrawingBackend>(chart: &Chart2d<'_, DB>) -> Self {
+        let (px, py) = chart.plotting_area().get_pixel_range();
+        let (x, y) = (chart.x_range(), chart.y_range());
+        Self {
+            px: (px.start, px.end),
+            py: (py.start, py.end),
+            x: (x.start, x.end),
+            y: (y.start, y.end),
+        }
+    }
+
+    /// (α, β) at pixel `(u, v)`, or `None` outside the plotting area.
+    pub fn coordinates(&self, u: f64, v: f64) -> Option<(f64, f64)> {
+        let (l, r) = (f64::from(self.px.0), f64::from(self.px.1));
+        let (t, b) = (f64::from(self.py.0), f64::from(self.py.1));
+        if !(u >= l && u <= r && v >= t && v <= b) || r <= l || b <= t {
+            return None;
+        }
+        let a = self.x.0 + (u - l) / (r - l) * (self.x.1 - self.x.0);
+        let bta = self.y.1 - (v - t) / (b - t) * (self.y.1 - self.y.0);
+        Some((a, bta))
+    }
+}
+
 /// Why a figure could not be drawn.
 #[derive(thiserror::Error, Debug, Clone, PartialEq)]
 pub enum PlotError {
@@ -814,7 +853,7 @@ pub fn draw_contour<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     s: &Surface,
     o: &PlotOptions,
-) -> Result<(), PlotError> {
+) -> Result<Frame, PlotError> {
     require_2d(s, "a contour plot")?;
     let field = prepare(s, o)?;
     let sz = Sizes::of(area);
@@ -857,7 +896,9 @@ pub fn draw_contour<DB: DrawingBackend>(
         .collect();
     place_labels(&mut chart, &labelled, sz, taken)?;
     finish_plane_axes(&mut chart, sz)?;
-    area.present().or_backend()
+    let frame = Frame::of(&chart);
+    area.present().or_backend()?;
+    Ok(frame)
 }
 
 /// A colour dark enough for text on white.
@@ -1092,7 +1133,7 @@ pub fn draw_heatmap<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     s: &Surface,
     o: &PlotOptions,
-) -> Result<(), PlotError> {
+) -> Result<Frame, PlotError> {
     require_2d(s, "a heat map")?;
     let field = prepare(s, o)?;
     let sz = Sizes::of(area);
@@ -1135,6 +1176,7 @@ pub fn draw_heatmap<DB: DrawingBackend>(
     }
     mark_centre(&mut chart, WHITE, sz)?;
     finish_plane_axes(&mut chart, sz)?;
+    let frame = Frame::of(&chart);
     let bar = body.margin(
         0,
         0,
@@ -1142,7 +1184,8 @@ pub fn draw_heatmap<DB: DrawingBackend>(
         w.saturating_sub(layout.bar_x + bar_width),
     );
     colour_bar(&bar, &field, &scale_label(o), &layout, sz)?;
-    area.present().or_backend()
+    area.present().or_backend()?;
+    Ok(frame)
 }
 
 /// Round tick values for a log axis over `[lo, hi]` (`lo > 0`): plotters' own log ticks are
@@ -1760,16 +1803,16 @@ pub fn write_all(
         written.push(save_svg(dir, "line", LINE_SIZE, |a| draw_line(a, s, o))?);
     } else {
         written.push(save_png(dir, "contour", FIGURE_SIZE, |a| {
-            draw_contour(a, s, o)
+            draw_contour(a, s, o).map(drop)
         })?);
         written.push(save_svg(dir, "contour", FIGURE_SIZE, |a| {
-            draw_contour(a, s, o)
+            draw_contour(a, s, o).map(drop)
         })?);
         written.push(save_png(dir, "heatmap", FIGURE_SIZE, |a| {
-            draw_heatmap(a, s, o)
+            draw_heatmap(a, s, o).map(drop)
         })?);
         written.push(save_svg(dir, "heatmap", FIGURE_SIZE, |a| {
-            draw_heatmap(a, s, o)
+            draw_heatmap(a, s, o).map(drop)
         })?);
         written.push(save_png(dir, "surface", FIGURE_SIZE, |a| {
             draw_surface3d(a, s, o, DEFAULT_YAW, DEFAULT_PITCH)

@@ -8,9 +8,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use vitscape::arch::HeadCounts;
-use vitscape::checkpoint::{self, LoadedCheckpoint, StateDict, TensorEntry};
+use vitscape::checkpoint::{self, LoadedCheckpoint};
 use vitscape::data::{self, DEBIAN_FASHION_MNIST, FASHION_MNIST_MEAN, FASHION_MNIST_STD, ImageSet};
-use vitscape::directions;
+use vitscape::job;
 use vitscape::objective::{Objective, write_eval_data};
 use vitscape::plot::{self, PlotOptions};
 use vitscape::setup::{self, Extras, Model};
@@ -440,39 +440,16 @@ pub fn run(args: SweepArgs) -> Result<()> {
     let evaluator = &prepared.evaluator;
 
     // Directions and masks first: they define the plane, whatever happens to the sweep.
-    for (i, d) in prepared.directions.vectors.iter().enumerate() {
-        let axis = if i == 0 { "x" } else { "y" };
-        let meta = [
-            ("format", "vitscape-direction".to_string()),
-            ("axis", axis.to_string()),
-            ("checkpoint_sha256", model.checkpoint.sha256.clone()),
-            ("spec", serde_json::to_string(&spec.directions)?),
-        ];
-        let state = directions::to_state_dict(&model.layout, d, &meta);
-        checkpoint::write_file(
-            &args.out.join(format!("direction_{axis}.safetensors")),
-            &state,
-        )?;
+    for (name, bytes) in job::direction_files(&spec, &model, &prepared)? {
+        write(&args.out.join(name), &bytes)?;
+    }
+    if let Some(bytes) = job::mask_file(evaluator.objective())? {
+        write(&args.out.join("masks.safetensors"), &bytes)?;
     }
     let noise = match evaluator.objective() {
         Objective::Mae { noise, .. } | Objective::RcMae { noise, .. } => Some(noise),
         Objective::Classification => None,
     };
-    if let Some(noise) = noise {
-        let mut masks = StateDict::default();
-        masks.tensors.insert(
-            "mask_noise".into(),
-            TensorEntry {
-                shape: vec![noise.n, noise.l],
-                data: noise.values.clone(),
-            },
-        );
-        masks.metadata.insert(
-            "about".into(),
-            "MAE random_masking noise per eval image: argsort ascending, keep the first floor(L(1-r))".into(),
-        );
-        checkpoint::write_file(&args.out.join("masks.safetensors"), &masks)?;
-    }
     if args.export_data {
         write(
             &args.out.join("eval_data.safetensors"),

@@ -1,0 +1,4 @@
+//! The compute worker (wasm32, built by Trunk with `--features web`): burn on WebGPU or the CPU.
+fn main() {
+    vitscape::web::worker::main();
+}

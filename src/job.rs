@@ -1,0 +1,282 @@
+//! A landscape job from bytes: what the browser worker (and the tests that check it against the
+//! CLI) do with a spec and the files it names. Target-neutral — the CLI reads files and calls the
+//! same `setup` pieces; the worker receives bytes from the page and calls these.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::arch::{Head, HeadCounts, VitConfig};
+use crate::checkpoint::{self, StateDict, TensorEntry};
+use crate::data::{self, DataError, ImageSet};
+use crate::demo::{self, EvalSubset};
+use crate::directions;
+use crate::error::{Error, SpecError};
+use crate::objective::Objective;
+use crate::setup::{self, Extras, Model, Prepared};
+use crate::spec::{Branch, SweepSpec};
+use crate::surface::Surface;
+
+/// What a checkpoint holds, shown before anything runs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Inspection {
+    /// File name as given.
+    pub name: String,
+    /// Hex sha256 of the file.
+    pub sha256: String,
+    /// File size in bytes.
+    pub bytes: usize,
+    /// The half taken from a file with `student.*` / `teacher.*` keys.
+    pub branch: Option<Branch>,
+    /// The inferred architecture.
+    pub architecture: VitConfig,
+    /// Parameters in the landscape's θ.
+    pub parameters: usize,
+    /// Every parameter, timm name and shape, in canonical order.
+    pub tensors: Vec<(String, Vec<usize>)>,
+    /// Tensors the reader skipped (optimizer state, integer buffers).
+    pub skipped: Vec<String>,
+    /// The file's metadata.
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Inspection {
+    /// One line for people: "ViT 28×28/7, D=64, depth 4, 4 heads, cls token, 10-class head,
+    /// MAE decoder 64/2 — 219 466 parameters".
+    pub fn summary(&self) -> String {
+        let a = &self.architecture;
+        let mut parts = vec![format!(
+            "ViT {0}×{0}/{1}, {2} channel{3}, D={4}, depth {5}, {6} heads, MLP {7}",
+            a.img_size,
+            a.patch_size,
+            a.in_chans,
+            if a.in_chans == 1 { "" } else { "s" },
+            a.embed_dim,
+            a.depth,
+            a.num_heads,
+            a.mlp_hidden
+        )];
+        parts.push(if a.class_token { "cls token" } else { "no cls token" }.into());
+        parts.push(match &a.head {
+            Some(Head::Linear { num_classes }) => format!("{num_classes}-class head"),
+            Some(Head::LinearProbe { num_classes }) => {
+                format!("{num_classes}-class linear probe (BatchNorm + linear)")
+            }
+            None => "no classifier head".into(),
+        });
+        if let Some(d) = &a.decoder {
+            parts.push(format!(
+                "MAE decoder D={}, depth {}, {} heads",
+                d.embed_dim, d.depth, d.num_heads
+            ));
+        }
+        if let Some(b) = self.branch {
+            parts.push(format!("{b:?} branch").to_lowercase());
+        }
+        format!("{} — {} parameters", parts.join(", "), self.parameters)
+    }
+}
+
+/// Read a checkpoint from bytes and infer its model.
+pub fn load_model(bytes: &[u8], branch: Option<Branch>, heads: HeadCounts) -> Result<Model, Error> {
+    let loaded = checkpoint::read_safetensors(bytes, branch)?;
+    Model::new(loaded, heads)
+}
+
+/// Read a checkpoint and report what it holds.
+pub fn inspect(name: &str, bytes: &[u8], branch: Option<Branch>) -> Result<Inspection, Error> {
+    let model = load_model(bytes, branch, HeadCounts::default())?;
+    Ok(Inspection {
+        name: name.to_owned(),
+        sha256: model.checkpoint.sha256.clone(),
+        bytes: bytes.len(),
+        branch: model.checkpoint.branch,
+        architecture: model.config,
+        parameters: model.layout.total,
+        tensors: model
+            .layout
+            .params
+            .iter()
+            .map(|p| (p.name.clone(), p.shape.clone()))
+            .collect(),
+        skipped: model.checkpoint.skipped.clone(),
+        metadata: model.checkpoint.state.metadata.clone(),
+    })
+}
+
+/// Evaluation images as bytes.
+#[derive(Debug, Clone, Copy)]
+pub enum DataInput<'a> {
+    /// The demo's shipped subset (gzip'd IDX images and labels), described by the manifest: a
+    /// job takes its first `eval_images`, which are exactly the images the CLI picks with
+    /// `--data fashion-mnist --subset-seed <subset seed> --eval-images N`.
+    DemoSubset {
+        /// `eval-images-idx3-ubyte.gz`.
+        images_gz: &'a [u8],
+        /// `eval-labels-idx1-ubyte.gz`.
+        labels_gz: &'a [u8],
+        /// The manifest's description.
+        subset: &'a EvalSubset,
+    },
+    /// Image files `(path, bytes)` (class sub-folders give labels), subset like an image folder.
+    Files(&'a [(String, Vec<u8>)]),
+}
+
+/// The normalised images a spec asks for.
+pub fn load_images(spec: &SweepSpec, config: &VitConfig, input: DataInput<'_>) -> Result<ImageSet, Error> {
+    let (c, size) = (config.in_chans, config.img_size);
+    let raw = match input {
+        DataInput::DemoSubset {
+            images_gz,
+            labels_gz,
+            subset,
+        } => {
+            if spec.data.subset_seed != subset.seed {
+                return Err(SpecError::Field {
+                    field: "data.subset_seed".into(),
+                    reason: format!(
+                        "the demo subset was drawn with seed {}, not {}",
+                        subset.seed, spec.data.subset_seed
+                    ),
+                }
+                .into());
+            }
+            let (raw, _) = demo::decode_eval_subset(images_gz, labels_gz, subset)?;
+            first(&raw, spec.data.eval_images)?
+        }
+        DataInput::Files(files) => {
+            let raw = data::decode_images(files, c, size, size)?;
+            data::subset(&raw, spec.data.eval_images.min(raw.n), spec.data.subset_seed)?
+        }
+    };
+    let set = data::normalise(&raw, &spec.data.mean, &spec.data.std)?;
+    data::check_fits(&set, c, size, size)?;
+    Ok(set)
+}
+
+/// The first `count` images (the demo subset is already a seeded permutation).
+fn first(raw: &data::RawImages, count: usize) -> Result<data::RawImages, DataError> {
+    if count == 0 || count > raw.n {
+        return Err(DataError::Subset {
+            count,
+            available: raw.n,
+        });
+    }
+    let mut out = raw.clone();
+    out.pixels.truncate(count * raw.image_len());
+    if let Some(labels) = out.labels.as_mut() {
+        labels.truncate(count);
+    }
+    out.n = count;
+    Ok(out)
+}
+
+/// A prepared job: the evaluator, the empty surface with every fact filled in, and the
+/// direction files (`direction_x.safetensors`, ...) the page offers for download.
+pub struct Started {
+    /// The evaluator and directions.
+    pub prepared: Prepared,
+    /// No cell computed yet; `info` holds direction norms, cosine, parameters, architecture, device.
+    pub surface: Surface,
+    /// `(file name, safetensors bytes)` per direction.
+    pub direction_files: Vec<(String, Vec<u8>)>,
+}
+
+/// Prepare a job on `device` (named `device_name` in the surface's info).
+pub fn start(
+    spec: &SweepSpec,
+    model: &Model,
+    extras: &Extras,
+    images: &ImageSet,
+    device: &Device,
+    device_name: &str,
+) -> Result<Started, Error> {
+    if spec.checkpoint.sha256 != model.checkpoint.sha256 {
+        return Err(SpecError::Field {
+            field: "checkpoint.sha256".into(),
+            reason: format!(
+                "the spec names {} but the file given hashes to {}",
+                spec.checkpoint.sha256, model.checkpoint.sha256
+            ),
+        }
+        .into());
+    }
+    let prepared = setup::prepare(spec, model, extras, images, device)?;
+    let mut surface = Surface::empty(
+        spec.clone(),
+        &prepared.evaluator.objective().metric_names(),
+    );
+    surface.info.extend(prepared.directions.info.clone());
+    surface
+        .info
+        .insert("parameters".into(), json!(model.layout.total));
+    surface.info.insert(
+        "architecture".into(),
+        serde_json::to_value(model.config).unwrap_or_default(),
+    );
+    surface.info.insert("device".into(), json!(device_name));
+    let direction_files = direction_files(spec, model, &prepared)?;
+    Ok(Started {
+        prepared,
+        surface,
+        direction_files,
+    })
+}
+
+/// The directions as safetensors files keyed by the checkpoint's timm names (PyTorch layout),
+/// with metadata naming the checkpoint and the direction settings.
+pub fn direction_files(
+    spec: &SweepSpec,
+    model: &Model,
+    prepared: &Prepared,
+) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    let settings = serde_json::to_string(&spec.directions).map_err(|source| Error::Json {
+        context: "direction settings".into(),
+        source,
+    })?;
+    prepared
+        .directions
+        .vectors
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let axis = if i == 0 { "x" } else { "y" };
+            let meta = [
+                ("format", "vitscape-direction".to_string()),
+                ("axis", axis.to_string()),
+                ("checkpoint_sha256", model.checkpoint.sha256.clone()),
+                ("spec", settings.clone()),
+            ];
+            let state = directions::to_state_dict(&model.layout, d, &meta);
+            Ok((
+                format!("direction_{axis}.safetensors"),
+                checkpoint::write_safetensors(&state)?,
+            ))
+        })
+        .collect()
+}
+
+/// The per-image mask noise of a reconstruction objective as a safetensors file
+/// (`mask_noise`, n×L), or `None` for classification.
+pub fn mask_file(objective: &Objective) -> Result<Option<Vec<u8>>, Error> {
+    let noise = match objective {
+        Objective::Mae { noise, .. } | Objective::RcMae { noise, .. } => noise,
+        Objective::Classification => return Ok(None),
+    };
+    let mut masks = StateDict::default();
+    masks.tensors.insert(
+        "mask_noise".into(),
+        TensorEntry {
+            shape: vec![noise.n, noise.l],
+            data: noise.values.clone(),
+        },
+    );
+    masks.metadata.insert(
+        "about".into(),
+        "MAE random_masking noise per eval image: argsort ascending, keep the first floor(L(1-r))"
+            .into(),
+    );
+    Ok(Some(checkpoint::write_safetensors(&masks)?))
+}

@@ -1,0 +1,383 @@
+//! The page ↔ worker protocol and the page's settings. Every message is a JSON header (these
+//! types) plus a list of byte attachments (checkpoints, images, direction files) that travel as
+//! `Uint8Array`s beside it, referred to by index. Target-neutral so it is tested natively.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::demo::EvalSubset;
+use crate::spec::{
+    Axis, CheckpointRef, DataSpec, DirectionSource, DirectionSpec, GridSpec, LossSpec, MaskSpec,
+    Normalisation, SPEC_VERSION, SweepSpec,
+};
+use crate::surface::{Cell, Surface};
+use crate::sweep;
+
+/// Page → worker: compute one or more panels (a comparison), interleaved coarse-to-fine.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunRequest {
+    /// Job number chosen by the page; every reply carries it.
+    pub job: u64,
+    /// The panels, in display order.
+    pub panels: Vec<PanelRequest>,
+    /// Cells evaluated before one read-back (several grid cells per GPU submission).
+    pub cells_per_read: usize,
+    /// Use WebGPU when the browser has an adapter (else, or when false, burn's CPU backend).
+    pub prefer_gpu: bool,
+}
+
+/// One panel of a run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PanelRequest {
+    /// Display label ("Sup-ViT", a file name...).
+    pub label: String,
+    /// What to compute.
+    pub spec: SweepSpec,
+    /// Attachment holding the checkpoint.
+    pub checkpoint: usize,
+    /// Attachment holding the RC-MAE teacher, when the loss has one.
+    pub teacher: Option<usize>,
+    /// Where the images are.
+    pub data: DataRef,
+}
+
+/// Evaluation data among the attachments.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum DataRef {
+    /// The demo's subset: two gzip'd IDX files.
+    DemoSubset {
+        /// Attachment with the images.
+        images: usize,
+        /// Attachment with the labels.
+        labels: usize,
+        /// The manifest's description.
+        subset: EvalSubset,
+    },
+    /// Image files; `names[i]` is the path of attachment `first + i`.
+    Files {
+        /// First attachment.
+        first: usize,
+        /// Paths (class sub-folders give labels).
+        names: Vec<String>,
+    },
+    /// A zip archive of images.
+    Zip {
+        /// Attachment with the archive.
+        index: usize,
+    },
+}
+
+/// Worker → page.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum FromWorker {
+    /// The worker has loaded and listens (the page sends nothing before this).
+    Ready {
+        /// vitscape version of the worker bundle.
+        version: String,
+    },
+    /// The compute backend in use (sent once per job, before anything else).
+    Backend {
+        /// Job.
+        job: u64,
+        /// "WebGPU" or "CPU (burn flex)".
+        name: String,
+        /// Whether it is a GPU adapter.
+        gpu: bool,
+        /// Adapter facts or why the GPU was not used.
+        detail: String,
+    },
+    /// A panel is prepared: its empty surface with every fact, and (as attachments, in this
+    /// order) its direction files and, for reconstruction losses, `masks.safetensors`.
+    Started {
+        /// Job.
+        job: u64,
+        /// Panel index.
+        panel: usize,
+        /// No cell computed yet.
+        surface: Box<Surface>,
+        /// Names of the attached files.
+        files: Vec<String>,
+    },
+    /// Computed cells of a panel.
+    Cells {
+        /// Job.
+        job: u64,
+        /// Panel index.
+        panel: usize,
+        /// The cells.
+        cells: Vec<CellResult>,
+        /// Seconds since the job started.
+        elapsed: f64,
+        /// Image forward passes per second over the cells of this message.
+        images_per_second: f64,
+    },
+    /// Every panel is complete.
+    Done {
+        /// Job.
+        job: u64,
+        /// Seconds since the job started.
+        elapsed: f64,
+    },
+    /// The job stopped with an error.
+    Failed {
+        /// Job.
+        job: u64,
+        /// The panel that failed, when one did.
+        panel: Option<usize>,
+        /// What went wrong, for people.
+        message: String,
+    },
+}
+
+/// One computed cell.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CellResult {
+    /// Column.
+    pub ix: usize,
+    /// Row.
+    pub iy: usize,
+    /// Metric values.
+    pub values: BTreeMap<String, f64>,
+}
+
+/// Interleave the panels' coarse-to-fine orders in chunks of `chunk` cells: every panel gets its
+/// first chunk before any gets its second, so a comparison sharpens evenly.
+pub fn schedule(grids: &[(usize, usize)], chunk: usize) -> Vec<(usize, Vec<Cell>)> {
+    let chunk = chunk.max(1);
+    let orders: Vec<Vec<Cell>> = grids
+        .iter()
+        .map(|&(nx, ny)| sweep::coarse_to_fine(nx, ny))
+        .collect();
+    let rounds = orders
+        .iter()
+        .map(|o| o.len().div_ceil(chunk))
+        .max()
+        .unwrap_or(0);
+    let mut out = Vec::new();
+    for round in 0..rounds {
+        for (panel, order) in orders.iter().enumerate() {
+            let start = round * chunk;
+            if start < order.len() {
+                let end = (start + chunk).min(order.len());
+                out.push((panel, order[start..end].to_vec()));
+            }
+        }
+    }
+    out
+}
+
+/// Which objective a panel evaluates.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossChoice {
+    /// Mean cross-entropy and accuracy.
+    Classification,
+    /// MAE masked reconstruction.
+    Mae,
+    /// RC-MAE: reconstruction + γ·consistency with the file's teacher branch.
+    Rcmae,
+}
+
+/// Everything the settings panel sets (the page's form, the defaults of a run).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Settings {
+    /// α axis.
+    pub x: Axis,
+    /// β axis; `None` = 1-D.
+    pub y: Option<Axis>,
+    /// Direction seed.
+    pub seed: u64,
+    /// Direction normalisation.
+    pub normalisation: Normalisation,
+    /// Perturb biases and LayerNorm too.
+    pub include_rank1: bool,
+    /// Perturb position embeddings too.
+    pub include_pos_embed: bool,
+    /// Mask ratio of reconstruction losses.
+    pub mask_ratio: f64,
+    /// Normalised-pixel targets.
+    pub norm_pix_loss: bool,
+    /// Mask seed.
+    pub mask_seed: u64,
+    /// RC-MAE consistency weight.
+    pub gamma: f32,
+    /// Images evaluated per cell.
+    pub eval_images: usize,
+    /// Subset seed (image uploads; the demo subset is fixed).
+    pub subset_seed: u64,
+    /// Images per forward pass.
+    pub batch_size: usize,
+}
+
+impl Default for Settings {
+    /// The demo's defaults: a 17×17 grid over [−1, 1]², filter normalisation, seed 123, 128
+    /// images, standard MAE masking.
+    fn default() -> Self {
+        Self {
+            x: Axis {
+                min: -1.0,
+                max: 1.0,
+                n: 17,
+            },
+            y: Some(Axis {
+                min: -1.0,
+                max: 1.0,
+                n: 17,
+            }),
+            seed: 123,
+            normalisation: Normalisation::Filter,
+            include_rank1: false,
+            include_pos_embed: false,
+            mask_ratio: 0.75,
+            norm_pix_loss: true,
+            mask_seed: 0,
+            gamma: 1.0,
+            eval_images: 128,
+            subset_seed: 0,
+            batch_size: 64,
+        }
+    }
+}
+
+impl Settings {
+    /// The spec of one panel. `teacher` is required for [`LossChoice::Rcmae`].
+    pub fn spec(
+        &self,
+        checkpoint: CheckpointRef,
+        loss: LossChoice,
+        teacher: Option<CheckpointRef>,
+        data: DataSpec,
+    ) -> Result<SweepSpec, crate::error::SpecError> {
+        let mask = MaskSpec {
+            mask_ratio: self.mask_ratio,
+            norm_pix_loss: self.norm_pix_loss,
+            mask_seed: self.mask_seed,
+        };
+        let loss = match loss {
+            LossChoice::Classification => LossSpec::Classification,
+            LossChoice::Mae => LossSpec::Mae(mask),
+            LossChoice::Rcmae => LossSpec::RcMae {
+                mask,
+                teacher: teacher.ok_or_else(|| crate::error::SpecError::Field {
+                    field: "loss.teacher".into(),
+                    reason: "the RC-MAE loss needs a file with student.* and teacher.* weights"
+                        .into(),
+                })?,
+                gamma: self.gamma,
+            },
+        };
+        let spec = SweepSpec {
+            version: SPEC_VERSION,
+            checkpoint,
+            data: DataSpec {
+                eval_images: self.eval_images,
+                ..data
+            },
+            loss,
+            directions: DirectionSpec {
+                source: DirectionSource::Random { seed: self.seed },
+                normalisation: self.normalisation,
+                include_rank1: self.include_rank1,
+                include_pos_embed: self.include_pos_embed,
+            },
+            grid: GridSpec {
+                x: self.x,
+                y: self.y,
+            },
+            batch_size: self.batch_size,
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Cells of one panel.
+    pub fn cells(&self) -> usize {
+        self.x.n * self.y.map_or(1, |y| y.n)
+    }
+}
+
+/// Seconds a run will take: `panels × cells × images` forward passes at `images_per_second`.
+pub fn estimate_seconds(
+    panels: usize,
+    cells: usize,
+    images: usize,
+    images_per_second: f64,
+) -> Option<f64> {
+    (images_per_second > 0.0 && images_per_second.is_finite())
+        .then(|| (panels * cells * images) as f64 / images_per_second)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_interleaves_panels_and_covers_every_cell_once() {
+        let plan = schedule(&[(5, 5), (5, 5), (3, 1)], 4);
+        // Round one: a chunk of each panel, in panel order.
+        assert_eq!(
+            plan.iter().take(3).map(|(p, _)| *p).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        for (panel, total) in [(0, 25), (1, 25), (2, 3)] {
+            let cells: Vec<Cell> = plan
+                .iter()
+                .filter(|(p, _)| *p == panel)
+                .flat_map(|(_, c)| c.clone())
+                .collect();
+            assert_eq!(cells.len(), total);
+            let unique: std::collections::HashSet<_> =
+                cells.iter().map(|c| (c.ix, c.iy)).collect();
+            assert_eq!(unique.len(), total);
+        }
+        assert!(plan.iter().all(|(_, c)| c.len() <= 4 && !c.is_empty()));
+    }
+
+    #[test]
+    fn settings_build_valid_specs_and_reject_bad_ones() {
+        let s = Settings::default();
+        let reference = CheckpointRef {
+            name: "m".into(),
+            sha256: "00".into(),
+            branch: None,
+            num_heads: 4,
+            decoder_num_heads: None,
+        };
+        let data = DataSpec {
+            source: crate::spec::DataSource::Embedded {
+                name: "x".into(),
+                sha256: "11".into(),
+            },
+            eval_images: 1,
+            subset_seed: 0,
+            mean: vec![0.5],
+            std: vec![0.25],
+        };
+        let spec = s
+            .spec(reference.clone(), LossChoice::Mae, None, data.clone())
+            .unwrap();
+        assert_eq!(spec.data.eval_images, 128);
+        assert!(matches!(spec.loss, LossSpec::Mae(ref m) if m.mask_ratio == 0.75));
+        assert!(
+            s.spec(reference.clone(), LossChoice::Rcmae, None, data.clone())
+                .unwrap_err()
+                .to_string()
+                .contains("teacher")
+        );
+        let bad = Settings {
+            mask_ratio: 1.5,
+            ..Settings::default()
+        };
+        assert!(
+            bad.spec(reference, LossChoice::Mae, None, data)
+                .unwrap_err()
+                .to_string()
+                .contains("mask_ratio")
+        );
+        assert_eq!(estimate_seconds(3, 289, 128, 1000.0), Some(110.976));
+        assert_eq!(estimate_seconds(3, 289, 128, 0.0), None);
+    }
+}

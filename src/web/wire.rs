@@ -1,0 +1,39 @@
+//! Messages between the page and the worker: a JS array `[header JSON, Uint8Array...]`.
+
+use js_sys::{Array, JsString, Uint8Array};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use wasm_bindgen::{JsCast, JsValue};
+
+/// Build a message from a header and attachments (copied into JS memory).
+pub fn encode<T: Serialize>(header: &T, attachments: &[&[u8]]) -> Result<Array, String> {
+    let json = serde_json::to_string(header).map_err(|e| format!("cannot encode message: {e}"))?;
+    let out = Array::new();
+    out.push(&JsValue::from_str(&json));
+    for a in attachments {
+        out.push(&Uint8Array::from(*a));
+    }
+    Ok(out)
+}
+
+/// Read a message: its header and attachments.
+pub fn decode<T: DeserializeOwned>(data: &JsValue) -> Result<(T, Vec<Vec<u8>>), String> {
+    let array: &Array = data
+        .dyn_ref::<Array>()
+        .ok_or_else(|| "message is not an array".to_string())?;
+    let header = array
+        .get(0)
+        .dyn_into::<JsString>()
+        .map_err(|_| "message header is not text".to_string())?;
+    let header: String = header.into();
+    let header = serde_json::from_str(&header).map_err(|e| format!("bad message header: {e}"))?;
+    let mut attachments = Vec::new();
+    for i in 1..array.length() {
+        let bytes = array
+            .get(i)
+            .dyn_into::<Uint8Array>()
+            .map_err(|_| format!("message attachment {i} is not bytes"))?;
+        attachments.push(bytes.to_vec());
+    }
+    Ok((header, attachments))
+}

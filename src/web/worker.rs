@@ -1,0 +1,330 @@
+//! The compute worker: receives a [`RunRequest`] with its files, picks WebGPU when the browser
+//! has an adapter (else burn's CPU backend), prepares every panel with the same library code as
+//! the CLI, and streams computed cells back — several cells per read-back, panels interleaved
+//! coarse-to-fine. The page cancels by terminating the worker, so work really stops.
+
+use std::cell::RefCell;
+
+use burn::tensor::{Device, Tensor};
+use js_sys::{Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+use crate::arch::HeadCounts;
+use crate::data;
+use crate::error::Error;
+use crate::job::{self, DataInput, Started};
+use crate::protocol::{CellResult, DataRef, FromWorker, PanelRequest, RunRequest, schedule};
+use crate::setup::{Extras, Model};
+use crate::spec::{Branch, LossSpec};
+use crate::sweep;
+
+/// The device chosen for this worker's lifetime.
+#[derive(Clone)]
+struct Backend {
+    device: Device,
+    name: String,
+    gpu: bool,
+    detail: String,
+}
+
+thread_local! {
+    static GPU: RefCell<Option<Backend>> = const { RefCell::new(None) };
+    static GPU_FAILURE: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Worker entry point.
+pub fn main() {
+    console_error_panic_hook::set_once();
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        wasm_bindgen_futures::spawn_local(async move {
+            match crate::web::wire::decode::<RunRequest>(&event.data()) {
+                Ok((request, attachments)) => run(request, attachments).await,
+                Err(message) => post(
+                    &FromWorker::Failed {
+                        job: 0,
+                        panel: None,
+                        message,
+                    },
+                    &[],
+                ),
+            }
+        });
+    });
+    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    post(
+        &FromWorker::Ready {
+            version: crate::VERSION.into(),
+        },
+        &[],
+    );
+}
+
+fn post(message: &FromWorker, attachments: &[&[u8]]) {
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    match crate::web::wire::encode(message, attachments) {
+        Ok(array) => {
+            if let Err(e) = scope.post_message(&array) {
+                web_sys::console::error_1(&e);
+            }
+        }
+        Err(e) => web_sys::console::error_1(&JsValue::from_str(&e)),
+    }
+}
+
+fn now_seconds() -> f64 {
+    let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    scope.performance().map_or(0.0, |p| p.now() / 1000.0)
+}
+
+/// Property `key` of `target`, `undefined` when absent.
+fn get(target: &JsValue, key: &str) -> JsValue {
+    Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// WebGPU if the browser offers an adapter and burn can open it, else `None` with the reason.
+async fn open_gpu() -> Result<Backend, String> {
+    let navigator = get(&js_sys::global(), "navigator");
+    let gpu = get(&navigator, "gpu");
+    if gpu.is_undefined() || gpu.is_null() {
+        return Err("this browser exposes no WebGPU (navigator.gpu is missing)".into());
+    }
+    let request = get(&gpu, "requestAdapter");
+    let request: js_sys::Function = request
+        .dyn_into()
+        .map_err(|_| "navigator.gpu.requestAdapter is not a function".to_string())?;
+    let promise: Promise = request
+        .call0(&gpu)
+        .map_err(|e| format!("requestAdapter failed: {e:?}"))?
+        .dyn_into()
+        .map_err(|_| "requestAdapter did not return a promise".to_string())?;
+    let adapter = JsFuture::from(promise)
+        .await
+        .map_err(|e| format!("requestAdapter failed: {e:?}"))?;
+    if adapter.is_null() || adapter.is_undefined() {
+        return Err("WebGPU has no adapter here (requestAdapter returned null)".into());
+    }
+    let info = get(&adapter, "info");
+    let text = |v: JsValue| v.as_string().filter(|s| !s.is_empty());
+    let mut facts: Vec<String> = ["vendor", "architecture", "description"]
+        .iter()
+        .filter_map(|k| text(get(&info, k)))
+        .collect();
+    let fallback = get(&adapter, "isFallbackAdapter").as_bool() == Some(true)
+        || get(&info, "isFallbackAdapter").as_bool() == Some(true);
+    if fallback {
+        facts.push("software fallback adapter".into());
+    }
+    let device = Device::wgpu_options()
+        .init_async()
+        .await
+        .map_err(|e| format!("burn could not open the WebGPU adapter: {e}"))?;
+    Ok(Backend {
+        device,
+        name: "WebGPU".into(),
+        gpu: true,
+        detail: if facts.is_empty() {
+            "adapter".into()
+        } else {
+            facts.join(", ")
+        },
+    })
+}
+
+async fn backend(prefer_gpu: bool) -> Backend {
+    let cpu = |detail: String| Backend {
+        device: Device::flex(),
+        name: "CPU (burn flex)".into(),
+        gpu: false,
+        detail,
+    };
+    if !prefer_gpu {
+        return cpu("GPU not requested".into());
+    }
+    if let Some(b) = GPU.with(|g| g.borrow().clone()) {
+        return b;
+    }
+    if let Some(reason) = GPU_FAILURE.with(|f| f.borrow().clone()) {
+        return cpu(reason);
+    }
+    match open_gpu().await {
+        Ok(b) => {
+            GPU.with(|g| *g.borrow_mut() = Some(b.clone()));
+            b
+        }
+        Err(reason) => {
+            GPU_FAILURE.with(|f| *f.borrow_mut() = Some(reason.clone()));
+            cpu(reason)
+        }
+    }
+}
+
+fn attachment<'a>(attachments: &'a [Vec<u8>], index: usize, what: &str) -> Result<&'a [u8], String> {
+    attachments
+        .get(index)
+        .map(Vec::as_slice)
+        .ok_or_else(|| format!("{what}: attachment {index} is missing"))
+}
+
+/// Load one panel's model, teacher and images, and prepare it.
+fn prepare(panel: &PanelRequest, attachments: &[Vec<u8>], backend: &Backend) -> Result<Started, String> {
+    let spec = &panel.spec;
+    let bytes = attachment(attachments, panel.checkpoint, "checkpoint")?;
+    let model = job::load_model(bytes, spec.checkpoint.branch, Model::heads_of(&spec.checkpoint))
+        .map_err(|e| format!("{}: {e}", spec.checkpoint.name))?;
+    let teacher = match (&spec.loss, panel.teacher) {
+        (LossSpec::RcMae { teacher, .. }, Some(index)) => {
+            let bytes = attachment(attachments, index, "teacher")?;
+            let heads = HeadCounts {
+                encoder: Some(teacher.num_heads),
+                decoder: teacher.decoder_num_heads,
+            };
+            Some(
+                job::load_model(bytes, Some(Branch::Teacher), heads)
+                    .map_err(|e| format!("teacher {}: {e}", teacher.name))?,
+            )
+        }
+        (LossSpec::RcMae { .. }, None) => return Err("the RC-MAE loss needs its teacher file".into()),
+        _ => None,
+    };
+    let images = match &panel.data {
+        DataRef::DemoSubset {
+            images,
+            labels,
+            subset,
+        } => job::load_images(
+            spec,
+            &model.config,
+            DataInput::DemoSubset {
+                images_gz: attachment(attachments, *images, "demo images")?,
+                labels_gz: attachment(attachments, *labels, "demo labels")?,
+                subset,
+            },
+        ),
+        DataRef::Files { first, names } => {
+            let files: Vec<(String, Vec<u8>)> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| Ok((n.clone(), attachment(attachments, first + i, n)?.to_vec())))
+                .collect::<Result<_, String>>()?;
+            job::load_images(spec, &model.config, DataInput::Files(&files))
+        }
+        DataRef::Zip { index } => {
+            let files = data::unzip(attachment(attachments, *index, "zip archive")?)
+                .map_err(|e| e.to_string())?;
+            job::load_images(spec, &model.config, DataInput::Files(&files))
+        }
+    }
+    .map_err(|e: Error| format!("evaluation images: {e}"))?;
+    let extras = Extras {
+        teacher,
+        ..Extras::default()
+    };
+    job::start(spec, &model, &extras, &images, &backend.device, &backend.name)
+        .map_err(|e| e.to_string())
+}
+
+async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
+    let job = request.job;
+    let t0 = now_seconds();
+    let fail = |panel: Option<usize>, message: String| {
+        post(
+            &FromWorker::Failed {
+                job,
+                panel,
+                message,
+            },
+            &[],
+        );
+    };
+    let backend = backend(request.prefer_gpu).await;
+    post(
+        &FromWorker::Backend {
+            job,
+            name: backend.name.clone(),
+            gpu: backend.gpu,
+            detail: backend.detail.clone(),
+        },
+        &[],
+    );
+    let mut panels = Vec::new();
+    for (i, panel) in request.panels.iter().enumerate() {
+        match prepare(panel, &attachments, &backend) {
+            Ok(started) => {
+                let mut files: Vec<(String, Vec<u8>)> = started.direction_files.clone();
+                match job::mask_file(started.prepared.evaluator.objective()) {
+                    Ok(Some(bytes)) => files.push(("masks.safetensors".into(), bytes)),
+                    Ok(None) => {}
+                    Err(e) => return fail(Some(i), e.to_string()),
+                }
+                let refs: Vec<&[u8]> = files.iter().map(|(_, b)| b.as_slice()).collect();
+                post(
+                    &FromWorker::Started {
+                        job,
+                        panel: i,
+                        surface: Box::new(started.surface.clone()),
+                        files: files.iter().map(|(n, _)| n.clone()).collect(),
+                    },
+                    &refs,
+                );
+                panels.push(started);
+            }
+            Err(message) => return fail(Some(i), format!("{}: {message}", panel.label)),
+        }
+    }
+    let grids: Vec<(usize, usize)> = panels
+        .iter()
+        .map(|p| (p.surface.x.len(), p.surface.y.len()))
+        .collect();
+    for (i, cells) in schedule(&grids, request.cells_per_read) {
+        let started = &panels[i];
+        let evaluator = &started.prepared.evaluator;
+        let t = now_seconds();
+        let mut sums: Vec<Tensor<1>> = Vec::with_capacity(cells.len());
+        for cell in &cells {
+            match evaluator.sums_at(&sweep::coefficients(&started.surface, *cell)) {
+                Ok(s) => sums.push(s),
+                Err(e) => return fail(Some(i), e.to_string()),
+            }
+        }
+        let width = sums.first().map_or(1, |s| s.dims()[0]).max(1);
+        // One read-back for the whole chunk: the GPU runs every cell's forward before it waits.
+        let values = match Tensor::cat(sums, 0).into_data_async().await {
+            Ok(data) => match data.try_to_vec::<f32>() {
+                Ok(v) => v,
+                Err(e) => return fail(Some(i), format!("reading results: {e:?}")),
+            },
+            Err(e) => return fail(Some(i), format!("reading results: {e:?}")),
+        };
+        let results: Vec<CellResult> = cells
+            .iter()
+            .zip(values.chunks(width))
+            .map(|(c, v)| CellResult {
+                ix: c.ix,
+                iy: c.iy,
+                values: evaluator.finish(v),
+            })
+            .collect();
+        let seconds = (now_seconds() - t).max(1e-6);
+        post(
+            &FromWorker::Cells {
+                job,
+                panel: i,
+                images_per_second: (results.len() * evaluator.images()) as f64 / seconds,
+                cells: results,
+                elapsed: now_seconds() - t0,
+            },
+            &[],
+        );
+    }
+    post(
+        &FromWorker::Done {
+            job,
+            elapsed: now_seconds() - t0,
+        },
+        &[],
+    );
+}

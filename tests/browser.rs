@@ -1,0 +1,559 @@
+//! The web app in a real headless Chromium, driven over WebDriver (chromedriver), against the
+//! Trunk-built `dist/` served on 127.0.0.1 by a small static server in this file.
+//!
+//! Needs `trunk`, `wasm-bindgen`, `chromium` and `chromedriver` (`.ci/setup` installs them). The
+//! app is built once (`trunk build --release`, incremental) by the first test that needs it.
+//! Screenshots of every view land in `target/screenshots/` — look at them.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One browser at a time (2 cores), and one build.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Build the app once per test run.
+fn dist() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = Command::new("trunk")
+                .args(["build", "--release"])
+                .current_dir(root())
+                .status()
+                .expect("trunk is not installed: run `bash .ci/setup`");
+            assert!(status.success(), "trunk build failed");
+            root().join("dist")
+        })
+        .clone()
+}
+
+/// A static file server for `dist/` on 127.0.0.1 that records every path requested.
+struct Server {
+    port: u16,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(dir: PathBuf) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let log = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let dir = dir.clone();
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &dir, &log);
+                });
+            }
+        });
+        Self { port, requests }
+    }
+
+    fn url(&self, rest: &str) -> String {
+        format!("http://127.0.0.1:{}/{rest}", self.port)
+    }
+}
+
+fn serve(mut stream: TcpStream, dir: &Path, log: &Mutex<Vec<String>>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? <= 2 {
+            break;
+        }
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    log.lock().unwrap().push(path.clone());
+    let clean = path.split(['?', '#']).next().unwrap_or("/");
+    let clean = if clean == "/" { "/index.html" } else { clean };
+    let file = dir.join(clean.trim_start_matches('/'));
+    let ok = !clean.contains("..") && file.is_file();
+    let body = if ok { std::fs::read(&file)? } else { b"not found".to_vec() };
+    let mime = match file.extension().and_then(|e| e.to_str()) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript",
+        Some("wasm") => "application/wasm",
+        Some("css") => "text/css",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    };
+    let status = if ok { "200 OK" } else { "404 Not Found" };
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: {mime}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(&body)
+}
+
+/// A JSON request to chromedriver (HTTP/1.1, one connection per request).
+fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(600))).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response);
+    let json = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+    serde_json::from_str(json).unwrap_or(Value::Null)
+}
+
+struct Browser {
+    driver: Child,
+    port: u16,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn start(webgpu: bool) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is not installed: run `bash .ci/setup`");
+        let t = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(t.elapsed() < Duration::from_secs(30), "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "--headless".to_string(),
+            "--no-sandbox".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-quic".into(),
+            "--window-size=1400,1100".into(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        if webgpu {
+            args.push("--enable-unsafe-webgpu".into());
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
+            "timeouts": {"script": 600_000, "pageLoad": 120_000}
+        }}});
+        let reply = http(port, "POST", "/session", Some(&caps));
+        let session = reply["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {reply}"))
+            .to_string();
+        Self {
+            driver,
+            port,
+            session,
+            _profile: profile,
+        }
+    }
+
+    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let reply = http(
+            self.port,
+            method,
+            &format!("/session/{}{path}", self.session),
+            body.as_ref(),
+        );
+        if reply["value"]["error"].is_string() {
+            panic!("WebDriver {path}: {}", reply["value"]);
+        }
+        reply["value"].clone()
+    }
+
+    fn open(&self, url: &str) {
+        self.cmd("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    fn js(&self, script: &str) -> Value {
+        self.cmd("POST", "/execute/sync", Some(json!({"script": script, "args": []})))
+    }
+
+    /// Run `script` with a `done` callback (the last argument).
+    fn js_async(&self, script: &str) -> Value {
+        self.cmd("POST", "/execute/async", Some(json!({"script": script, "args": []})))
+    }
+
+    fn text(&self, css: &str) -> String {
+        self.js(&format!(
+            "const e = document.querySelector({}); return e ? e.textContent : '';",
+            json!(css)
+        ))
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+    }
+
+    fn click(&self, css: &str) {
+        self.js(&format!("document.querySelector({}).click();", json!(css)));
+    }
+
+    /// Set an input's value as a user would (fires `change`).
+    fn set(&self, css: &str, value: &str) {
+        self.js(&format!(
+            "const e = document.querySelector({}); e.value = {}; e.dispatchEvent(new Event('change', {{bubbles: true}}));",
+            json!(css),
+            json!(value)
+        ));
+    }
+
+    /// Give a file input real files (chromedriver reads them from disk).
+    fn upload(&self, css: &str, files: &[&Path]) {
+        self.js(&format!("document.querySelector({}).style.display = 'block';", json!(css)));
+        let element = self.cmd(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        let id = element
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap()
+            .to_string();
+        let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+        self.cmd(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": paths.join("\n") })),
+        );
+    }
+
+    fn wait_for(&self, what: &str, timeout: Duration, mut ready: impl FnMut(&Self) -> bool) {
+        let t = Instant::now();
+        while !ready(self) {
+            if t.elapsed() > timeout {
+                self.screenshot(&format!("timeout-{}", what.replace(' ', "-")));
+                panic!(
+                    "timed out after {:?} waiting for {what}; progress: `{}`, error: `{}`, backend: `{}`",
+                    timeout,
+                    self.text("#progress-text"),
+                    self.text("#error"),
+                    self.text("#backend")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// (done, total) from the progress line.
+    fn progress(&self) -> (usize, usize) {
+        let text = self.text("#progress-text");
+        let first = text.split_whitespace().next().unwrap_or("");
+        let mut parts = first.split('/');
+        let n = |s: Option<&str>| s.and_then(|s| s.parse().ok()).unwrap_or(0);
+        (n(parts.next()), n(parts.next()))
+    }
+
+    fn finished(&self) -> bool {
+        let (done, total) = self.progress();
+        total > 0 && done == total && self.text("#progress-text").contains("done")
+    }
+
+    fn screenshot(&self, name: &str) -> PathBuf {
+        let b64 = self.cmd("GET", "/screenshot", None);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap_or(""))
+            .unwrap_or_default();
+        let dir = root().join("target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// Distinct colours drawn on panel `i`'s canvas (a blank canvas has one).
+    fn canvas_colours(&self, i: usize) -> usize {
+        self.js(&format!(
+            "const c = document.getElementById('canvas-{i}'); if (!c) return 0;
+             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+             const seen = new Set(); for (let k = 0; k < d.length; k += 4 * 7) seen.add((d[k] << 16) | (d[k+1] << 8) | d[k+2]);
+             return seen.size;"
+        ))
+        .as_u64()
+        .unwrap_or(0) as usize
+    }
+
+    /// The `surface.json` the page's JSON export button offers for panel `i`.
+    fn exported_surface(&self, i: usize) -> Value {
+        let text = self.js_async(&format!(
+            "const done = arguments[arguments.length - 1];
+             const original = HTMLAnchorElement.prototype.click;
+             HTMLAnchorElement.prototype.click = function () {{
+               HTMLAnchorElement.prototype.click = original;
+               fetch(this.href).then(r => r.text()).then(done, e => done('ERR ' + e));
+             }};
+             const buttons = [...document.querySelectorAll('#panel-{i} .exports button')];
+             buttons.find(b => b.textContent === 'JSON').click();"
+        ));
+        serde_json::from_str(text.as_str().unwrap_or("")).unwrap_or_else(|e| panic!("export: {e}: {text}"))
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = http(self.port, "DELETE", &format!("/session/{}", self.session), None);
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Every computed value of every metric, `(name, iy, ix, value)`.
+fn values(surface: &Value) -> Vec<(String, usize, usize, f64)> {
+    let mut out = Vec::new();
+    for (name, grid) in surface["metrics"].as_object().unwrap() {
+        for (iy, row) in grid.as_array().unwrap().iter().enumerate() {
+            for (ix, v) in row.as_array().unwrap().iter().enumerate() {
+                if let Some(v) = v.as_f64() {
+                    out.push((name.clone(), iy, ix, v));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn small_grid(b: &Browser, images: usize) {
+    b.set("#axis-x", "-1:1:5");
+    b.set("#axis-y", "-0.5:0.5:3");
+    b.set("#eval-images", &images.to_string());
+    b.set("#seed", "7");
+}
+
+#[test]
+fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
+    let _guard = serial();
+    let server = Server::start(dist());
+    let b = Browser::start(false);
+    b.open(&server.url(""));
+    b.wait_for("CPU backend", Duration::from_secs(60), |b| b.text("#backend").contains("CPU"));
+    assert!(b.text("#backend").contains("navigator.gpu") || b.text("#backend").contains("adapter"),
+        "the page says why it is not on the GPU: {}", b.text("#backend"));
+    // Coarse to fine: a picture of all three models long before the grid is full.
+    b.wait_for("a first picture", Duration::from_secs(120), |b| b.progress().0 >= 30);
+    assert_eq!(b.js("return document.querySelectorAll('canvas').length").as_u64(), Some(3));
+    for i in 0..3 {
+        assert!(b.canvas_colours(i) > 20, "panel {i} looks blank");
+    }
+    let labels = b.text("#panels");
+    for name in ["Sup-ViT", "MAE-ViT", "RC-MAE-ViT"] {
+        assert!(labels.contains(name) || b.text("#summary").contains(name), "{name} missing");
+    }
+    b.screenshot("demo-cpu-partial");
+
+    // Cancel: the count stops moving, the partial picture stays.
+    b.click("#cancel");
+    let (stopped, total) = b.progress();
+    assert!(stopped < total, "the demo finished before it could be cancelled");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(b.progress().0, stopped, "cells still arrive after Cancel");
+    assert!(b.text("#progress-text").contains("stopped"));
+    assert!(b.text("#status-0").contains("cancelled"));
+    assert!(b.canvas_colours(0) > 20);
+
+    // A small complete demo, each view looked at.
+    small_grid(&b, 32);
+    b.click("#demo-pretraining");
+    b.wait_for("the small demo", Duration::from_secs(300), Browser::finished);
+    for (button, name) in [
+        ("#plot-contour", "demo-contour"),
+        ("#plot-heatmap", "demo-heatmap"),
+        ("#plot-surface", "demo-surface3d"),
+        ("#plot-line", "demo-line"),
+    ] {
+        b.click(button);
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(b.canvas_colours(1) > 20, "{name} is blank");
+        b.screenshot(name);
+    }
+    let summary = b.text("#summary");
+    assert!(summary.contains("RC-MAE-ViT") && summary.contains('%'), "{summary}");
+    // The linear-probe toggle computes classification losses for the probes.
+    b.click("#demo-probe");
+    b.wait_for("the probe demo", Duration::from_secs(300), Browser::finished);
+    let probe = b.exported_surface(1);
+    assert_eq!(probe["spec"]["loss"]["kind"], "classification");
+    assert!(probe["metrics"]["accuracy"][1][2].as_f64().unwrap() > 0.5);
+    b.click("#plot-contour");
+    std::thread::sleep(Duration::from_millis(400));
+    b.screenshot("demo-probe-contour");
+    // Privacy: only the page's own files were requested.
+    for path in server.requests.lock().unwrap().iter() {
+        let file = path.split(['?', '#']).next().unwrap_or("");
+        assert!(dist().join(file.trim_start_matches('/')).is_file() || file == "/", "unexpected request {path}");
+    }
+}
+
+#[test]
+fn demo_renders_through_webgpu() {
+    let _guard = serial();
+    let server = Server::start(dist());
+    let b = Browser::start(true);
+    b.open(&server.url(""));
+    b.wait_for("the WebGPU backend", Duration::from_secs(120), |b| b.text("#backend").contains("WebGPU"));
+    // SwiftShader is slow: prove correctness on a tiny grid.
+    b.click("#cancel");
+    b.set("#axis-x", "-1:1:3");
+    b.set("#axis-y", "-1:1:3");
+    b.set("#eval-images", "4");
+    b.click("#demo-pretraining");
+    b.wait_for("the WebGPU demo", Duration::from_secs(500), Browser::finished);
+    assert!(b.text("#backend").contains("WebGPU"));
+    for i in 0..3 {
+        assert!(b.canvas_colours(i) > 20, "panel {i} looks blank on WebGPU");
+    }
+    let gpu = b.exported_surface(0);
+    assert_eq!(gpu["info"]["device"], "WebGPU");
+    b.screenshot("demo-webgpu");
+    // The same cells on the CPU backend agree.
+    b.click("#prefer-gpu");
+    drop(b);
+    let c = Browser::start(false);
+    c.open(&server.url(""));
+    c.wait_for("CPU backend", Duration::from_secs(60), |b| b.text("#backend").contains("CPU"));
+    c.set("#axis-x", "-1:1:3");
+    c.set("#axis-y", "-1:1:3");
+    c.set("#eval-images", "4");
+    c.click("#demo-pretraining");
+    c.wait_for("the CPU demo", Duration::from_secs(120), Browser::finished);
+    let cpu = c.exported_surface(0);
+    for ((name, iy, ix, g), (_, _, _, v)) in values(&gpu).into_iter().zip(values(&cpu)) {
+        assert!((g - v).abs() <= 1e-4 * v.abs().max(1e-3), "{name}[{iy}][{ix}]: WebGPU {g} vs CPU {v}");
+    }
+}
+
+#[test]
+fn uploaded_checkpoint_matches_the_cli_and_its_permalink_reopens_with_the_same_numbers() {
+    let _guard = serial();
+    let server = Server::start(dist());
+    let checkpoint = root().join("tests/fixtures/models/mae.safetensors");
+    let b = Browser::start(false);
+    b.open(&server.url(""));
+    b.wait_for("the demo to start", Duration::from_secs(60), |b| b.progress().1 > 0);
+    b.click("#cancel");
+    b.upload("#checkpoint-input", &[&checkpoint]);
+    b.wait_for("the inspection", Duration::from_secs(30), |b| b.text("#uploads").contains("mae.safetensors"));
+    let inspection = b.text("#uploads");
+    assert!(inspection.contains("D=32") && inspection.contains("MAE decoder"), "{inspection}");
+    small_grid(&b, 48);
+    b.set("#mask-seed", "3");
+    b.click("#run-uploads");
+    b.wait_for("the upload's surface", Duration::from_secs(120), Browser::finished);
+    let page = b.exported_surface(0);
+    assert_eq!(page["spec"]["loss"]["kind"], "mae");
+    b.screenshot("upload-mae");
+
+    // The CLI on the same spec: the demo subset is Fashion-MNIST's test set, permuted with seed 0.
+    let out = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_vitscape"))
+        .args(["sweep", "--checkpoint"])
+        .arg(&checkpoint)
+        .args([
+            "--loss", "mae", "--data", "fashion-mnist", "--eval-images", "48", "--subset-seed", "0",
+            "--grid=-1:1:5", "--grid=-0.5:0.5:3", "--seed", "7", "--mask-seed", "3", "--batch-size", "64",
+            "--no-plots", "--out",
+        ])
+        .arg(out.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let cli: Value = serde_json::from_slice(&std::fs::read(out.path().join("surface.json")).unwrap()).unwrap();
+    assert_eq!(cli["spec"]["checkpoint"]["sha256"], page["spec"]["checkpoint"]["sha256"]);
+    assert_eq!(cli["spec"]["directions"], page["spec"]["directions"]);
+    assert_eq!(cli["spec"]["loss"], page["spec"]["loss"]);
+    let (p, c) = (values(&page), values(&cli));
+    assert_eq!(p.len(), 15);
+    assert_eq!(p.len(), c.len());
+    for ((name, iy, ix, a), (_, _, _, e)) in p.iter().zip(&c) {
+        assert!((a - e).abs() <= 1e-4 * e.abs(), "{name}[{iy}][{ix}]: page {a} vs CLI {e}");
+    }
+
+    // Share: a fresh browser opens the link and shows the same numbers at once.
+    b.click("#copy-link");
+    let link = b.js("return document.getElementById('permalink').value").as_str().unwrap().to_string();
+    assert!(link.contains("#vitscape1."), "{link}");
+    drop(b);
+    let r = Browser::start(false);
+    r.open(&link);
+    r.wait_for("the shared panel", Duration::from_secs(30), |b| b.text("#status-0").contains("shared link"));
+    assert!(r.canvas_colours(0) > 20);
+    let shared = r.exported_surface(0);
+    assert_eq!(shared["spec"], page["spec"]);
+    let (lo, hi) = p.iter().fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v.3), hi.max(v.3)));
+    let tolerance = (hi - lo) / 65534.0 / 2.0 * 1.001;
+    for ((name, iy, ix, a), (_, _, _, s)) in p.iter().zip(values(&shared)) {
+        assert!((a - s).abs() <= tolerance, "{name}[{iy}][{ix}]: computed {a}, link {s}");
+    }
+    r.screenshot("permalink-opened");
+    // The recipient drops in the same checkpoint and recomputes: the page says the numbers agree.
+    r.upload("#checkpoint-input", &[&checkpoint]);
+    r.wait_for("the inspection", Duration::from_secs(30), |b| b.text("#uploads").contains("mae.safetensors"));
+    r.click("#recompute");
+    r.wait_for("the recomputation", Duration::from_secs(120), Browser::finished);
+    let agreement = r.text("#agreement-0");
+    assert!(agreement.contains("the numbers agree"), "{agreement}");
+}
+
+#[test]
+fn corrupt_files_mangled_links_and_foreign_requests_get_clear_messages() {
+    let _guard = serial();
+    let server = Server::start(dist());
+    let b = Browser::start(false);
+    // A mangled link: a message, and the demo still runs.
+    b.open(&server.url("#vitscape1.AAAA-not-really"));
+    b.wait_for("the error banner", Duration::from_secs(30), |b| !b.text("#error").is_empty());
+    assert!(b.text("#error").contains("damaged"), "{}", b.text("#error"));
+    b.wait_for("the demo anyway", Duration::from_secs(60), |b| b.progress().0 > 0);
+    b.screenshot("mangled-link");
+    b.click("#cancel");
+    // A foreign fragment.
+    b.open(&server.url("#section-3"));
+    b.js("location.reload()");
+    b.wait_for("the foreign-link banner", Duration::from_secs(30), |b| b.text("#error").contains("does not hold a vitscape plot"));
+    // A corrupt checkpoint.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("broken.safetensors");
+    std::fs::write(&bad, b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": nonsense}").unwrap();
+    b.upload("#checkpoint-input", &[&bad]);
+    b.wait_for("the corrupt-file message", Duration::from_secs(30), |b| b.text("#error").contains("broken.safetensors"));
+    let message = b.text("#error");
+    assert!(message.contains("header") || message.contains("JSON"), "{message}");
+    assert!(b.text("#uploads").trim().is_empty(), "a corrupt file was accepted");
+    b.screenshot("corrupt-file");
+    // The Content-Security-Policy forbids requests to any other origin.
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let outcome = b.js_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         fetch('http://127.0.0.1:{}/leak').then(() => done('sent'), e => done('blocked: ' + e));",
+        other.local_addr().unwrap().port()
+    ));
+    assert!(outcome.as_str().unwrap_or("").starts_with("blocked"), "{outcome}");
+}

@@ -1,0 +1,131 @@
+//! Permalinks: a comparison survives the URL fragment within the stated quantisation error, and
+//! damaged, foreign or hostile links give a message naming what is wrong.
+
+mod common;
+
+use vitscape::permalink::{self, PermalinkError, PlotKind, View};
+use vitscape::spec::Axis;
+use vitscape::surface::Surface;
+
+fn surface() -> Surface {
+    let spec = common::spec(Axis::parse("-1:1:9").unwrap(), Some(Axis::parse("-0.5:1.5:7").unwrap()));
+    let mut s = Surface::empty(spec, &["loss", "accuracy"]);
+    for (iy, y) in s.y.clone().iter().enumerate() {
+        for (ix, x) in s.x.clone().iter().enumerate() {
+            if (ix + iy) % 5 == 3 {
+                continue; // leave some cells missing
+            }
+            s.metrics.get_mut("loss").unwrap()[iy][ix] = Some(0.3 + x * x + 2.0 * y * y + 0.01 * x * y);
+            s.metrics.get_mut("accuracy").unwrap()[iy][ix] = Some(0.9 - 0.1 * x.abs());
+        }
+    }
+    s.info.insert("direction_cosine".into(), serde_json::json!(0.0012));
+    s
+}
+
+#[test]
+fn round_trip_keeps_spec_view_and_values_within_the_stated_error() {
+    let s = surface();
+    let view = View {
+        plot: PlotKind::Heatmap,
+        log_scale: true,
+        yaw: 1.1,
+        ..View::default()
+    };
+    let link = permalink::encode(&view, &[("Sup-ViT".into(), &s), ("MAE-ViT".into(), &s)]).unwrap();
+    assert!(link.starts_with("vitscape1."));
+    assert!(link.len() < 2000, "link is {} characters", link.len());
+    let shared = permalink::decode(&format!("#{link}")).unwrap();
+    assert_eq!(shared.view, view);
+    assert_eq!(shared.panels.len(), 2);
+    assert_eq!(shared.panels[1].label, "MAE-ViT");
+    let back = &shared.panels[0].surface;
+    assert_eq!(back.spec, s.spec);
+    assert_eq!((back.x.clone(), back.y.clone()), (s.x.clone(), s.y.clone()));
+    assert_eq!(back.info, s.info);
+    for (name, grid) in &s.metrics {
+        let tol = permalink::max_error(grid);
+        // (max − min) / 65534 / 2 for this metric.
+        let values: Vec<f64> = grid.iter().flatten().flatten().copied().collect();
+        let span = values.iter().cloned().fold(f64::MIN, f64::max) - values.iter().cloned().fold(f64::MAX, f64::min);
+        assert!((tol - span / 65534.0 / 2.0).abs() < 1e-15);
+        for (row, row_back) in grid.iter().zip(&back.metrics[name]) {
+            for (a, b) in row.iter().zip(row_back) {
+                match (a, b) {
+                    (None, None) => {}
+                    (Some(a), Some(b)) => assert!((a - b).abs() <= tol * 1.0001, "{name}: {a} vs {b}"),
+                    _ => panic!("{name}: missing cells must stay missing ({a:?} vs {b:?})"),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn damaged_and_foreign_links_are_named() {
+    let s = surface();
+    let link = permalink::encode(&View::default(), &[("a".into(), &s)]).unwrap();
+    let cut = &link[..link.len() / 2];
+    let cases: Vec<(String, &str)> = vec![
+        (String::new(), "does not hold a vitscape plot"),
+        ("#section-2".into(), "does not hold a vitscape plot"),
+        (link.replacen("vitscape1.", "vitscape7.", 1), "permalink format 7"),
+        (cut.to_string(), "damaged"),
+        (link.replacen('.', ".!!", 1), "not valid base64"),
+        (
+            format!("vitscape1.{}", base64_of_deflate(b"{\"v\":1,\"panels\":[]}")),
+            "no panels",
+        ),
+        (
+            format!("vitscape1.{}", base64_of_deflate(b"[1,2,3]")),
+            "not a vitscape comparison",
+        ),
+    ];
+    for (text, expected) in cases {
+        let err = permalink::decode(&text).unwrap_err().to_string();
+        assert!(err.contains(expected), "{text:.40}: `{err}` lacks `{expected}`");
+    }
+}
+
+#[test]
+fn hostile_payloads_are_refused_without_allocating_them() {
+    // A grid of 10⁹ cells.
+    let mut wire: serde_json::Value = serde_json::from_slice(&inflate_of(
+        &permalink::encode(&View::default(), &[("a".into(), &surface())]).unwrap(),
+    ))
+    .unwrap();
+    wire["panels"][0]["spec"]["grid"]["x"]["n"] = serde_json::json!(1_000_000_000u64);
+    let link = format!("vitscape1.{}", base64_of_deflate(&serde_json::to_vec(&wire).unwrap()));
+    let err = permalink::decode(&link).unwrap_err();
+    assert!(matches!(err, PermalinkError::Invalid { panel: 1, .. }), "{err}");
+    // Wrong number of codes for the grid.
+    let mut wire2 = wire.clone();
+    wire2["panels"][0]["spec"]["grid"]["x"]["n"] = serde_json::json!(10);
+    let link = format!("vitscape1.{}", base64_of_deflate(&serde_json::to_vec(&wire2).unwrap()));
+    let err = permalink::decode(&link).unwrap_err().to_string();
+    assert!(err.contains("63 values for a 7×10 grid"), "{err}");
+    // A deflate bomb: 64 MiB of zeros.
+    let bomb = base64_of_deflate(&vec![b' '; 64 << 20]);
+    assert_eq!(
+        permalink::decode(&format!("vitscape1.{bomb}")).unwrap_err(),
+        PermalinkError::TooLarge
+    );
+}
+
+fn base64_of_deflate(bytes: &[u8]) -> String {
+    use base64::Engine;
+    use std::io::Write;
+    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    z.write_all(bytes).unwrap();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(z.finish().unwrap())
+}
+
+fn inflate_of(link: &str) -> Vec<u8> {
+    use base64::Engine;
+    use std::io::Read;
+    let payload = link.split_once('.').unwrap().1;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+    let mut out = Vec::new();
+    flate2::read::DeflateDecoder::new(bytes.as_slice()).read_to_end(&mut out).unwrap();
+    out
+}
