@@ -58,7 +58,14 @@ impl Inspection {
             a.num_heads,
             a.mlp_hidden
         )];
-        parts.push(if a.class_token { "cls token" } else { "no cls token" }.into());
+        parts.push(
+            if a.class_token {
+                "cls token"
+            } else {
+                "no cls token"
+            }
+            .into(),
+        );
         parts.push(match &a.head {
             Some(Head::Linear { num_classes }) => format!("{num_classes}-class head"),
             Some(Head::LinearProbe { num_classes }) => {
@@ -125,7 +132,11 @@ pub enum DataInput<'a> {
 }
 
 /// The normalised images a spec asks for.
-pub fn load_images(spec: &SweepSpec, config: &VitConfig, input: DataInput<'_>) -> Result<ImageSet, Error> {
+pub fn load_images(
+    spec: &SweepSpec,
+    config: &VitConfig,
+    input: DataInput<'_>,
+) -> Result<ImageSet, Error> {
     let (c, size) = (config.in_chans, config.img_size);
     let raw = match input {
         DataInput::DemoSubset {
@@ -148,7 +159,11 @@ pub fn load_images(spec: &SweepSpec, config: &VitConfig, input: DataInput<'_>) -
         }
         DataInput::Files(files) => {
             let raw = data::decode_images(files, c, size, size)?;
-            data::subset(&raw, spec.data.eval_images.min(raw.n), spec.data.subset_seed)?
+            data::subset(
+                &raw,
+                spec.data.eval_images.min(raw.n),
+                spec.data.subset_seed,
+            )?
         }
     };
     let set = data::normalise(&raw, &spec.data.mean, &spec.data.std)?;
@@ -204,10 +219,7 @@ pub fn start(
         .into());
     }
     let prepared = setup::prepare(spec, model, extras, images, device)?;
-    let mut surface = Surface::empty(
-        spec.clone(),
-        &prepared.evaluator.objective().metric_names(),
-    );
+    let mut surface = Surface::empty(spec.clone(), &prepared.evaluator.objective().metric_names());
     surface.info.extend(prepared.directions.info.clone());
     surface
         .info

@@ -135,10 +135,14 @@ pub struct Quantised {
 #[derive(thiserror::Error, Debug, Clone, PartialEq)]
 pub enum PermalinkError {
     /// The fragment is not a vitscape permalink at all.
-    #[error("this link does not hold a vitscape plot (its fragment should start with `{PREFIX}{VERSION}.`)")]
+    #[error(
+        "this link does not hold a vitscape plot (its fragment should start with `{PREFIX}{VERSION}.`)"
+    )]
     Foreign,
     /// A permalink from another format version.
-    #[error("this link was made by a vitscape with permalink format {found}; this page reads format {VERSION}")]
+    #[error(
+        "this link was made by a vitscape with permalink format {found}; this page reads format {VERSION}"
+    )]
     Version {
         /// Version found.
         found: String,
@@ -147,7 +151,9 @@ pub enum PermalinkError {
     #[error("the link is damaged (not valid base64: {0}) — was it cut short when copied?")]
     Base64(String),
     /// The payload does not inflate.
-    #[error("the link is damaged (compressed data is corrupt: {0}) — was it cut short when copied?")]
+    #[error(
+        "the link is damaged (compressed data is corrupt: {0}) — was it cut short when copied?"
+    )]
     Inflate(String),
     /// The payload is too large.
     #[error("the link's data inflates to more than {MAX_JSON_BYTES} bytes; refusing to read it")]
@@ -168,7 +174,11 @@ pub enum PermalinkError {
 /// Largest difference between a value and its permalink copy, for one metric of a surface.
 pub fn max_error(grid: &Grid2) -> f64 {
     let (lo, hi) = range(grid);
-    if hi > lo { (hi - lo) / f64::from(LEVELS) / 2.0 } else { 0.0 }
+    if hi > lo {
+        (hi - lo) / f64::from(LEVELS) / 2.0
+    } else {
+        0.0
+    }
 }
 
 fn range(grid: &Grid2) -> (f64, f64) {
@@ -207,10 +217,7 @@ fn quantise(grid: &Grid2) -> Quantised {
 
 fn dequantise(q: &Quantised, nx: usize, ny: usize) -> Result<Grid2, String> {
     if q.q.len() != nx * ny {
-        return Err(format!(
-            "{} values for a {ny}×{nx} grid",
-            q.q.len()
-        ));
+        return Err(format!("{} values for a {ny}×{nx} grid", q.q.len()));
     }
     if !(q.lo.is_finite() && q.hi.is_finite() && q.lo <= q.hi) {
         return Err(format!("value range ({}, {}) is not usable", q.lo, q.hi));
@@ -307,7 +314,8 @@ pub fn decode(fragment: &str) -> Result<Shared, PermalinkError> {
             return Err(invalid("it has no loss values".into()));
         }
         for (name, q) in &p.metrics {
-            let grid = dequantise(q, nx, ny).map_err(|r| invalid(format!("metric `{name}`: {r}")))?;
+            let grid =
+                dequantise(q, nx, ny).map_err(|r| invalid(format!("metric `{name}`: {r}")))?;
             surface.metrics.insert(name.clone(), grid);
         }
         surface.vitscape_version = p.vitscape_version;

@@ -329,8 +329,7 @@ mod tests {
                 .flat_map(|(_, c)| c.clone())
                 .collect();
             assert_eq!(cells.len(), total);
-            let unique: std::collections::HashSet<_> =
-                cells.iter().map(|c| (c.ix, c.iy)).collect();
+            let unique: std::collections::HashSet<_> = cells.iter().map(|c| (c.ix, c.iy)).collect();
             assert_eq!(unique.len(), total);
         }
         assert!(plan.iter().all(|(_, c)| c.len() <= 4 && !c.is_empty()));

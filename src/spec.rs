@@ -211,13 +211,18 @@ pub struct Axis {
 }
 
 impl Axis {
-    /// The axis values, `min` and `max` included.
+    /// The axis values, `min` and `max` included. A value within rounding of zero (e.g.
+    /// `-0.5 + 2·0.25` evaluating to `-5.55e-17`) is exactly 0, so the centre cell is θ* itself.
     pub fn values(&self) -> Vec<f64> {
         if self.n <= 1 {
             return vec![self.min];
         }
         let step = (self.max - self.min) / (self.n - 1) as f64;
-        (0..self.n).map(|i| self.min + step * i as f64).collect()
+        let tiny = 1e-12 * (self.max - self.min).abs();
+        (0..self.n)
+            .map(|i| self.min + step * i as f64)
+            .map(|v| if v.abs() <= tiny { 0.0 } else { v })
+            .collect()
     }
 
     /// Parse `min:max:n` (e.g. `-1:1:41`).

@@ -86,7 +86,11 @@ fn serve(mut stream: TcpStream, dir: &Path, log: &Mutex<Vec<String>>) -> std::io
     let clean = if clean == "/" { "/index.html" } else { clean };
     let file = dir.join(clean.trim_start_matches('/'));
     let ok = !clean.contains("..") && file.is_file();
-    let body = if ok { std::fs::read(&file)? } else { b"not found".to_vec() };
+    let body = if ok {
+        std::fs::read(&file)?
+    } else {
+        b"not found".to_vec()
+    };
     let mime = match file.extension().and_then(|e| e.to_str()) {
         Some("html") => "text/html; charset=utf-8",
         Some("js") => "text/javascript",
@@ -108,18 +112,40 @@ fn serve(mut stream: TcpStream, dir: &Path, log: &Mutex<Vec<String>>) -> std::io
 fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(600))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(600)))
+        .unwrap();
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let text = String::from_utf8_lossy(&response);
-    let json = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
-    serde_json::from_str(json).unwrap_or(Value::Null)
+    // Read the headers, then exactly Content-Length bytes (chromedriver may keep the socket open).
+    let mut reader = BufReader::new(stream);
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            length = v.trim().parse::<usize>().ok();
+        }
+    }
+    let mut body = Vec::new();
+    match length {
+        Some(n) => {
+            body.resize(n, 0);
+            reader.read_exact(&mut body).unwrap();
+        }
+        None => {
+            reader.read_to_end(&mut body).unwrap();
+        }
+    }
+    serde_json::from_slice(&body).unwrap_or(Value::Null)
 }
 
 struct Browser {
@@ -131,7 +157,11 @@ struct Browser {
 
 impl Browser {
     fn start(webgpu: bool) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -140,7 +170,10 @@ impl Browser {
             .expect("chromedriver is not installed: run `bash .ci/setup`");
         let t = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(t.elapsed() < Duration::from_secs(30), "chromedriver did not start");
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "chromedriver did not start"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         let profile = tempfile::tempdir().unwrap();
@@ -194,12 +227,20 @@ impl Browser {
     }
 
     fn js(&self, script: &str) -> Value {
-        self.cmd("POST", "/execute/sync", Some(json!({"script": script, "args": []})))
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
     }
 
     /// Run `script` with a `done` callback (the last argument).
     fn js_async(&self, script: &str) -> Value {
-        self.cmd("POST", "/execute/async", Some(json!({"script": script, "args": []})))
+        self.cmd(
+            "POST",
+            "/execute/async",
+            Some(json!({"script": script, "args": []})),
+        )
     }
 
     fn text(&self, css: &str) -> String {
@@ -227,7 +268,10 @@ impl Browser {
 
     /// Give a file input real files (chromedriver reads them from disk).
     fn upload(&self, css: &str, files: &[&Path]) {
-        self.js(&format!("document.querySelector({}).style.display = 'block';", json!(css)));
+        self.js(&format!(
+            "document.querySelector({}).style.display = 'block';",
+            json!(css)
+        ));
         let element = self.cmd(
             "POST",
             "/element",
@@ -306,21 +350,28 @@ impl Browser {
     fn exported_surface(&self, i: usize) -> Value {
         let text = self.js_async(&format!(
             "const done = arguments[arguments.length - 1];
-             const original = HTMLAnchorElement.prototype.click;
-             HTMLAnchorElement.prototype.click = function () {{
-               HTMLAnchorElement.prototype.click = original;
-               fetch(this.href).then(r => r.text()).then(done, e => done('ERR ' + e));
+             const original = URL.createObjectURL;
+             URL.createObjectURL = function (blob) {{
+               URL.createObjectURL = original;
+               blob.text().then(done, e => done('ERR ' + e));
+               return original.call(URL, blob);
              }};
              const buttons = [...document.querySelectorAll('#panel-{i} .exports button')];
              buttons.find(b => b.textContent === 'JSON').click();"
         ));
-        serde_json::from_str(text.as_str().unwrap_or("")).unwrap_or_else(|e| panic!("export: {e}: {text}"))
+        serde_json::from_str(text.as_str().unwrap_or(""))
+            .unwrap_or_else(|e| panic!("export: {e}: {text}"))
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = http(self.port, "DELETE", &format!("/session/{}", self.session), None);
+        let _ = http(
+            self.port,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            None,
+        );
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -354,25 +405,42 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
     let server = Server::start(dist());
     let b = Browser::start(false);
     b.open(&server.url(""));
-    b.wait_for("CPU backend", Duration::from_secs(60), |b| b.text("#backend").contains("CPU"));
-    assert!(b.text("#backend").contains("navigator.gpu") || b.text("#backend").contains("adapter"),
-        "the page says why it is not on the GPU: {}", b.text("#backend"));
+    b.wait_for("CPU backend", Duration::from_secs(60), |b| {
+        b.text("#backend").contains("CPU")
+    });
+    assert!(
+        b.text("#backend").contains("navigator.gpu") || b.text("#backend").contains("adapter"),
+        "the page says why it is not on the GPU: {}",
+        b.text("#backend")
+    );
     // Coarse to fine: a picture of all three models long before the grid is full.
-    b.wait_for("a first picture", Duration::from_secs(120), |b| b.progress().0 >= 30);
-    assert_eq!(b.js("return document.querySelectorAll('canvas').length").as_u64(), Some(3));
+    b.wait_for("a first picture", Duration::from_secs(120), |b| {
+        b.progress().0 >= 30
+    });
+    assert_eq!(
+        b.js("return document.querySelectorAll('canvas').length")
+            .as_u64(),
+        Some(3)
+    );
     for i in 0..3 {
         assert!(b.canvas_colours(i) > 20, "panel {i} looks blank");
     }
     let labels = b.text("#panels");
     for name in ["Sup-ViT", "MAE-ViT", "RC-MAE-ViT"] {
-        assert!(labels.contains(name) || b.text("#summary").contains(name), "{name} missing");
+        assert!(
+            labels.contains(name) || b.text("#summary").contains(name),
+            "{name} missing"
+        );
     }
     b.screenshot("demo-cpu-partial");
 
     // Cancel: the count stops moving, the partial picture stays.
     b.click("#cancel");
     let (stopped, total) = b.progress();
-    assert!(stopped < total, "the demo finished before it could be cancelled");
+    assert!(
+        stopped < total,
+        "the demo finished before it could be cancelled"
+    );
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(b.progress().0, stopped, "cells still arrive after Cancel");
     assert!(b.text("#progress-text").contains("stopped"));
@@ -382,7 +450,11 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
     // A small complete demo, each view looked at.
     small_grid(&b, 32);
     b.click("#demo-pretraining");
-    b.wait_for("the small demo", Duration::from_secs(300), Browser::finished);
+    b.wait_for(
+        "the small demo",
+        Duration::from_secs(300),
+        Browser::finished,
+    );
     for (button, name) in [
         ("#plot-contour", "demo-contour"),
         ("#plot-heatmap", "demo-heatmap"),
@@ -395,10 +467,17 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
         b.screenshot(name);
     }
     let summary = b.text("#summary");
-    assert!(summary.contains("RC-MAE-ViT") && summary.contains('%'), "{summary}");
+    assert!(
+        summary.contains("RC-MAE-ViT") && summary.contains('%'),
+        "{summary}"
+    );
     // The linear-probe toggle computes classification losses for the probes.
     b.click("#demo-probe");
-    b.wait_for("the probe demo", Duration::from_secs(300), Browser::finished);
+    b.wait_for(
+        "the probe demo",
+        Duration::from_secs(300),
+        Browser::finished,
+    );
     let probe = b.exported_surface(1);
     assert_eq!(probe["spec"]["loss"]["kind"], "classification");
     assert!(probe["metrics"]["accuracy"][1][2].as_f64().unwrap() > 0.5);
@@ -408,7 +487,10 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
     // Privacy: only the page's own files were requested.
     for path in server.requests.lock().unwrap().iter() {
         let file = path.split(['?', '#']).next().unwrap_or("");
-        assert!(dist().join(file.trim_start_matches('/')).is_file() || file == "/", "unexpected request {path}");
+        assert!(
+            dist().join(file.trim_start_matches('/')).is_file() || file == "/",
+            "unexpected request {path}"
+        );
     }
 }
 
@@ -418,14 +500,20 @@ fn demo_renders_through_webgpu() {
     let server = Server::start(dist());
     let b = Browser::start(true);
     b.open(&server.url(""));
-    b.wait_for("the WebGPU backend", Duration::from_secs(120), |b| b.text("#backend").contains("WebGPU"));
+    b.wait_for("the WebGPU backend", Duration::from_secs(120), |b| {
+        b.text("#backend").contains("WebGPU")
+    });
     // SwiftShader is slow: prove correctness on a tiny grid.
     b.click("#cancel");
     b.set("#axis-x", "-1:1:3");
     b.set("#axis-y", "-1:1:3");
     b.set("#eval-images", "4");
     b.click("#demo-pretraining");
-    b.wait_for("the WebGPU demo", Duration::from_secs(500), Browser::finished);
+    b.wait_for(
+        "the WebGPU demo",
+        Duration::from_secs(500),
+        Browser::finished,
+    );
     assert!(b.text("#backend").contains("WebGPU"));
     for i in 0..3 {
         assert!(b.canvas_colours(i) > 20, "panel {i} looks blank on WebGPU");
@@ -438,7 +526,9 @@ fn demo_renders_through_webgpu() {
     drop(b);
     let c = Browser::start(false);
     c.open(&server.url(""));
-    c.wait_for("CPU backend", Duration::from_secs(60), |b| b.text("#backend").contains("CPU"));
+    c.wait_for("CPU backend", Duration::from_secs(60), |b| {
+        b.text("#backend").contains("CPU")
+    });
     c.set("#axis-x", "-1:1:3");
     c.set("#axis-y", "-1:1:3");
     c.set("#eval-images", "4");
@@ -446,7 +536,10 @@ fn demo_renders_through_webgpu() {
     c.wait_for("the CPU demo", Duration::from_secs(120), Browser::finished);
     let cpu = c.exported_surface(0);
     for ((name, iy, ix, g), (_, _, _, v)) in values(&gpu).into_iter().zip(values(&cpu)) {
-        assert!((g - v).abs() <= 1e-4 * v.abs().max(1e-3), "{name}[{iy}][{ix}]: WebGPU {g} vs CPU {v}");
+        assert!(
+            (g - v).abs() <= 1e-4 * v.abs().max(1e-3),
+            "{name}[{iy}][{ix}]: WebGPU {g} vs CPU {v}"
+        );
     }
 }
 
@@ -457,16 +550,27 @@ fn uploaded_checkpoint_matches_the_cli_and_its_permalink_reopens_with_the_same_n
     let checkpoint = root().join("tests/fixtures/models/mae.safetensors");
     let b = Browser::start(false);
     b.open(&server.url(""));
-    b.wait_for("the demo to start", Duration::from_secs(60), |b| b.progress().1 > 0);
+    b.wait_for("the demo to start", Duration::from_secs(60), |b| {
+        b.progress().1 > 0
+    });
     b.click("#cancel");
     b.upload("#checkpoint-input", &[&checkpoint]);
-    b.wait_for("the inspection", Duration::from_secs(30), |b| b.text("#uploads").contains("mae.safetensors"));
+    b.wait_for("the inspection", Duration::from_secs(30), |b| {
+        b.text("#uploads").contains("mae.safetensors")
+    });
     let inspection = b.text("#uploads");
-    assert!(inspection.contains("D=32") && inspection.contains("MAE decoder"), "{inspection}");
+    assert!(
+        inspection.contains("D=32") && inspection.contains("MAE decoder"),
+        "{inspection}"
+    );
     small_grid(&b, 48);
     b.set("#mask-seed", "3");
     b.click("#run-uploads");
-    b.wait_for("the upload's surface", Duration::from_secs(120), Browser::finished);
+    b.wait_for(
+        "the upload's surface",
+        Duration::from_secs(120),
+        Browser::finished,
+    );
     let page = b.exported_surface(0);
     assert_eq!(page["spec"]["loss"]["kind"], "mae");
     b.screenshot("upload-mae");
@@ -477,47 +581,86 @@ fn uploaded_checkpoint_matches_the_cli_and_its_permalink_reopens_with_the_same_n
         .args(["sweep", "--checkpoint"])
         .arg(&checkpoint)
         .args([
-            "--loss", "mae", "--data", "fashion-mnist", "--eval-images", "48", "--subset-seed", "0",
-            "--grid=-1:1:5", "--grid=-0.5:0.5:3", "--seed", "7", "--mask-seed", "3", "--batch-size", "64",
-            "--no-plots", "--out",
+            "--loss",
+            "mae",
+            "--data",
+            "fashion-mnist",
+            "--eval-images",
+            "48",
+            "--subset-seed",
+            "0",
+            "--grid=-1:1:5",
+            "--grid=-0.5:0.5:3",
+            "--seed",
+            "7",
+            "--mask-seed",
+            "3",
+            "--batch-size",
+            "64",
+            "--no-plots",
+            "--out",
         ])
         .arg(out.path())
         .status()
         .unwrap();
     assert!(status.success());
-    let cli: Value = serde_json::from_slice(&std::fs::read(out.path().join("surface.json")).unwrap()).unwrap();
-    assert_eq!(cli["spec"]["checkpoint"]["sha256"], page["spec"]["checkpoint"]["sha256"]);
+    let cli: Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("surface.json")).unwrap()).unwrap();
+    assert_eq!(
+        cli["spec"]["checkpoint"]["sha256"],
+        page["spec"]["checkpoint"]["sha256"]
+    );
     assert_eq!(cli["spec"]["directions"], page["spec"]["directions"]);
     assert_eq!(cli["spec"]["loss"], page["spec"]["loss"]);
     let (p, c) = (values(&page), values(&cli));
     assert_eq!(p.len(), 15);
     assert_eq!(p.len(), c.len());
     for ((name, iy, ix, a), (_, _, _, e)) in p.iter().zip(&c) {
-        assert!((a - e).abs() <= 1e-4 * e.abs(), "{name}[{iy}][{ix}]: page {a} vs CLI {e}");
+        assert!(
+            (a - e).abs() <= 1e-4 * e.abs(),
+            "{name}[{iy}][{ix}]: page {a} vs CLI {e}"
+        );
     }
 
     // Share: a fresh browser opens the link and shows the same numbers at once.
     b.click("#copy-link");
-    let link = b.js("return document.getElementById('permalink').value").as_str().unwrap().to_string();
+    let link = b
+        .js("return document.getElementById('permalink').value")
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(link.contains("#vitscape1."), "{link}");
     drop(b);
     let r = Browser::start(false);
     r.open(&link);
-    r.wait_for("the shared panel", Duration::from_secs(30), |b| b.text("#status-0").contains("shared link"));
+    r.wait_for("the shared panel", Duration::from_secs(30), |b| {
+        b.text("#status-0").contains("shared link")
+    });
     assert!(r.canvas_colours(0) > 20);
     let shared = r.exported_surface(0);
     assert_eq!(shared["spec"], page["spec"]);
-    let (lo, hi) = p.iter().fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v.3), hi.max(v.3)));
+    let (lo, hi) = p.iter().fold((f64::MAX, f64::MIN), |(lo, hi), v| {
+        (lo.min(v.3), hi.max(v.3))
+    });
     let tolerance = (hi - lo) / 65534.0 / 2.0 * 1.001;
     for ((name, iy, ix, a), (_, _, _, s)) in p.iter().zip(values(&shared)) {
-        assert!((a - s).abs() <= tolerance, "{name}[{iy}][{ix}]: computed {a}, link {s}");
+        assert!(
+            (a - s).abs() <= tolerance,
+            "{name}[{iy}][{ix}]: computed {a}, link {s}"
+        );
     }
     r.screenshot("permalink-opened");
     // The recipient drops in the same checkpoint and recomputes: the page says the numbers agree.
     r.upload("#checkpoint-input", &[&checkpoint]);
-    r.wait_for("the inspection", Duration::from_secs(30), |b| b.text("#uploads").contains("mae.safetensors"));
+    r.wait_for("the inspection", Duration::from_secs(30), |b| {
+        b.text("#uploads").contains("mae.safetensors")
+    });
     r.click("#recompute");
-    r.wait_for("the recomputation", Duration::from_secs(120), Browser::finished);
+    r.wait_for(
+        "the recomputation",
+        Duration::from_secs(120),
+        Browser::finished,
+    );
     let agreement = r.text("#agreement-0");
     assert!(agreement.contains("the numbers agree"), "{agreement}");
 }
@@ -529,24 +672,38 @@ fn corrupt_files_mangled_links_and_foreign_requests_get_clear_messages() {
     let b = Browser::start(false);
     // A mangled link: a message, and the demo still runs.
     b.open(&server.url("#vitscape1.AAAA-not-really"));
-    b.wait_for("the error banner", Duration::from_secs(30), |b| !b.text("#error").is_empty());
+    b.wait_for("the error banner", Duration::from_secs(30), |b| {
+        !b.text("#error").is_empty()
+    });
     assert!(b.text("#error").contains("damaged"), "{}", b.text("#error"));
-    b.wait_for("the demo anyway", Duration::from_secs(60), |b| b.progress().0 > 0);
+    b.wait_for("the demo anyway", Duration::from_secs(60), |b| {
+        b.progress().0 > 0
+    });
     b.screenshot("mangled-link");
     b.click("#cancel");
     // A foreign fragment.
     b.open(&server.url("#section-3"));
     b.js("location.reload()");
-    b.wait_for("the foreign-link banner", Duration::from_secs(30), |b| b.text("#error").contains("does not hold a vitscape plot"));
+    b.wait_for("the foreign-link banner", Duration::from_secs(30), |b| {
+        b.text("#error").contains("does not hold a vitscape plot")
+    });
     // A corrupt checkpoint.
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("broken.safetensors");
     std::fs::write(&bad, b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": nonsense}").unwrap();
     b.upload("#checkpoint-input", &[&bad]);
-    b.wait_for("the corrupt-file message", Duration::from_secs(30), |b| b.text("#error").contains("broken.safetensors"));
+    b.wait_for("the corrupt-file message", Duration::from_secs(30), |b| {
+        b.text("#error").contains("broken.safetensors")
+    });
     let message = b.text("#error");
-    assert!(message.contains("header") || message.contains("JSON"), "{message}");
-    assert!(b.text("#uploads").trim().is_empty(), "a corrupt file was accepted");
+    assert!(
+        message.contains("header") || message.contains("JSON"),
+        "{message}"
+    );
+    assert!(
+        b.text("#uploads").trim().is_empty(),
+        "a corrupt file was accepted"
+    );
     b.screenshot("corrupt-file");
     // The Content-Security-Policy forbids requests to any other origin.
     let other = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -555,5 +712,61 @@ fn corrupt_files_mangled_links_and_foreign_requests_get_clear_messages() {
          fetch('http://127.0.0.1:{}/leak').then(() => done('sent'), e => done('blocked: ' + e));",
         other.local_addr().unwrap().port()
     ));
-    assert!(outcome.as_str().unwrap_or("").starts_with("blocked"), "{outcome}");
+    assert!(
+        outcome.as_str().unwrap_or("").starts_with("blocked"),
+        "{outcome}"
+    );
+}
+
+/// Not a test: the figures in BENCHMARKS.md. `cargo test --release --test browser -- --ignored
+/// --nocapture bench_` prints time to first picture, time to the full demo and throughput.
+#[test]
+#[ignore]
+fn bench_demo_in_the_browser() {
+    let _guard = serial();
+    let server = Server::start(dist());
+    for webgpu in [false, true] {
+        let b = Browser::start(webgpu);
+        let t0 = Instant::now();
+        b.open(&server.url(""));
+        if webgpu {
+            // SwiftShader: a tiny comparison only.
+            b.wait_for("WebGPU", Duration::from_secs(120), |b| {
+                b.text("#backend").contains("WebGPU")
+            });
+            b.click("#cancel");
+            b.set("#axis-x", "-1:1:3");
+            b.set("#axis-y", "-1:1:3");
+            b.set("#eval-images", "16");
+            b.click("#demo-pretraining");
+            let t1 = Instant::now();
+            b.wait_for(
+                "the WebGPU demo",
+                Duration::from_secs(1200),
+                Browser::finished,
+            );
+            println!(
+                "WebGPU (SwiftShader): 3 models × 3×3 cells × 16 images in {:.1} s; {}; backend: {}",
+                t1.elapsed().as_secs_f64(),
+                b.text("#estimate"),
+                b.text("#backend")
+            );
+            continue;
+        }
+        b.wait_for("a first picture", Duration::from_secs(300), |b| {
+            b.progress().0 >= 27
+        });
+        let first = t0.elapsed().as_secs_f64();
+        b.wait_for(
+            "the full demo",
+            Duration::from_secs(1800),
+            Browser::finished,
+        );
+        let full = t0.elapsed().as_secs_f64();
+        println!(
+            "CPU fallback: first picture (9 cells of each of 3 models) {first:.1} s after opening; full demo (3 × 17×17 cells × 128 images) {full:.1} s; {}",
+            b.text("#estimate")
+        );
+        b.screenshot("bench-demo-full");
+    }
 }

@@ -8,18 +8,23 @@ use vitscape::spec::Axis;
 use vitscape::surface::Surface;
 
 fn surface() -> Surface {
-    let spec = common::spec(Axis::parse("-1:1:9").unwrap(), Some(Axis::parse("-0.5:1.5:7").unwrap()));
+    let spec = common::spec(
+        Axis::parse("-1:1:9").unwrap(),
+        Some(Axis::parse("-0.5:1.5:7").unwrap()),
+    );
     let mut s = Surface::empty(spec, &["loss", "accuracy"]);
     for (iy, y) in s.y.clone().iter().enumerate() {
         for (ix, x) in s.x.clone().iter().enumerate() {
             if (ix + iy) % 5 == 3 {
                 continue; // leave some cells missing
             }
-            s.metrics.get_mut("loss").unwrap()[iy][ix] = Some(0.3 + x * x + 2.0 * y * y + 0.01 * x * y);
+            s.metrics.get_mut("loss").unwrap()[iy][ix] =
+                Some(0.3 + x * x + 2.0 * y * y + 0.01 * x * y);
             s.metrics.get_mut("accuracy").unwrap()[iy][ix] = Some(0.9 - 0.1 * x.abs());
         }
     }
-    s.info.insert("direction_cosine".into(), serde_json::json!(0.0012));
+    s.info
+        .insert("direction_cosine".into(), serde_json::json!(0.0012));
     s
 }
 
@@ -47,13 +52,16 @@ fn round_trip_keeps_spec_view_and_values_within_the_stated_error() {
         let tol = permalink::max_error(grid);
         // (max − min) / 65534 / 2 for this metric.
         let values: Vec<f64> = grid.iter().flatten().flatten().copied().collect();
-        let span = values.iter().cloned().fold(f64::MIN, f64::max) - values.iter().cloned().fold(f64::MAX, f64::min);
+        let span = values.iter().cloned().fold(f64::MIN, f64::max)
+            - values.iter().cloned().fold(f64::MAX, f64::min);
         assert!((tol - span / 65534.0 / 2.0).abs() < 1e-15);
         for (row, row_back) in grid.iter().zip(&back.metrics[name]) {
             for (a, b) in row.iter().zip(row_back) {
                 match (a, b) {
                     (None, None) => {}
-                    (Some(a), Some(b)) => assert!((a - b).abs() <= tol * 1.0001, "{name}: {a} vs {b}"),
+                    (Some(a), Some(b)) => {
+                        assert!((a - b).abs() <= tol * 1.0001, "{name}: {a} vs {b}")
+                    }
                     _ => panic!("{name}: missing cells must stay missing ({a:?} vs {b:?})"),
                 }
             }
@@ -69,11 +77,17 @@ fn damaged_and_foreign_links_are_named() {
     let cases: Vec<(String, &str)> = vec![
         (String::new(), "does not hold a vitscape plot"),
         ("#section-2".into(), "does not hold a vitscape plot"),
-        (link.replacen("vitscape1.", "vitscape7.", 1), "permalink format 7"),
+        (
+            link.replacen("vitscape1.", "vitscape7.", 1),
+            "permalink format 7",
+        ),
         (cut.to_string(), "damaged"),
         (link.replacen('.', ".!!", 1), "not valid base64"),
         (
-            format!("vitscape1.{}", base64_of_deflate(b"{\"v\":1,\"panels\":[]}")),
+            format!(
+                "vitscape1.{}",
+                base64_of_deflate(b"{\"v\":1,\"panels\":[]}")
+            ),
             "no panels",
         ),
         (
@@ -83,7 +97,10 @@ fn damaged_and_foreign_links_are_named() {
     ];
     for (text, expected) in cases {
         let err = permalink::decode(&text).unwrap_err().to_string();
-        assert!(err.contains(expected), "{text:.40}: `{err}` lacks `{expected}`");
+        assert!(
+            err.contains(expected),
+            "{text:.40}: `{err}` lacks `{expected}`"
+        );
     }
 }
 
@@ -95,13 +112,22 @@ fn hostile_payloads_are_refused_without_allocating_them() {
     ))
     .unwrap();
     wire["panels"][0]["spec"]["grid"]["x"]["n"] = serde_json::json!(1_000_000_000u64);
-    let link = format!("vitscape1.{}", base64_of_deflate(&serde_json::to_vec(&wire).unwrap()));
+    let link = format!(
+        "vitscape1.{}",
+        base64_of_deflate(&serde_json::to_vec(&wire).unwrap())
+    );
     let err = permalink::decode(&link).unwrap_err();
-    assert!(matches!(err, PermalinkError::Invalid { panel: 1, .. }), "{err}");
+    assert!(
+        matches!(err, PermalinkError::Invalid { panel: 1, .. }),
+        "{err}"
+    );
     // Wrong number of codes for the grid.
     let mut wire2 = wire.clone();
     wire2["panels"][0]["spec"]["grid"]["x"]["n"] = serde_json::json!(10);
-    let link = format!("vitscape1.{}", base64_of_deflate(&serde_json::to_vec(&wire2).unwrap()));
+    let link = format!(
+        "vitscape1.{}",
+        base64_of_deflate(&serde_json::to_vec(&wire2).unwrap())
+    );
     let err = permalink::decode(&link).unwrap_err().to_string();
     assert!(err.contains("63 values for a 7×10 grid"), "{err}");
     // A deflate bomb: 64 MiB of zeros.
@@ -124,8 +150,12 @@ fn inflate_of(link: &str) -> Vec<u8> {
     use base64::Engine;
     use std::io::Read;
     let payload = link.split_once('.').unwrap().1;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
     let mut out = Vec::new();
-    flate2::read::DeflateDecoder::new(bytes.as_slice()).read_to_end(&mut out).unwrap();
+    flate2::read::DeflateDecoder::new(bytes.as_slice())
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }

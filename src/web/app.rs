@@ -205,7 +205,13 @@ fn canvas_of(i: usize) -> Option<HtmlCanvasElement> {
 fn slug(label: &str) -> String {
     label
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect::<String>()
         .split('-')
         .filter(|s| !s.is_empty())
@@ -241,7 +247,8 @@ impl Attachments {
             )
         })?;
         self.list.push(bytes.clone());
-        self.index_of.insert(sha256.to_string(), self.list.len() - 1);
+        self.index_of
+            .insert(sha256.to_string(), self.list.len() - 1);
         Ok(self.list.len() - 1)
     }
 }
@@ -264,7 +271,14 @@ impl Ctx {
             // Log scales need positive ends.
             let positive: Vec<f64> = panels
                 .iter()
-                .flat_map(|p| p.surface.metrics.get(&view.metric).into_iter().flatten().flatten())
+                .flat_map(|p| {
+                    p.surface
+                        .metrics
+                        .get(&view.metric)
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                })
                 .flatten()
                 .copied()
                 .filter(|v| *v > 0.0 && v.is_finite())
@@ -313,7 +327,8 @@ impl Ctx {
             if let Some(w) = self.worker.get_value()
                 && let Err(e) = w.post_message(&message)
             {
-                self.error.set(Some(format!("cannot reach the worker: {}", js_error(e))));
+                self.error
+                    .set(Some(format!("cannot reach the worker: {}", js_error(e))));
             }
         } else {
             self.pending.set_value(Some(message));
@@ -335,7 +350,8 @@ impl Ctx {
                 on_message.forget();
                 let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(
                     move |e: web_sys::ErrorEvent| {
-                        self.error.set(Some(format!("the compute worker failed: {}", e.message())));
+                        self.error
+                            .set(Some(format!("the compute worker failed: {}", e.message())));
                         self.progress.update(|p| p.running = false);
                     },
                 );
@@ -343,9 +359,10 @@ impl Ctx {
                 on_error.forget();
                 self.worker.set_value(Some(worker));
             }
-            Err(e) => self
-                .error
-                .set(Some(format!("cannot start the compute worker: {}", js_error(e)))),
+            Err(e) => self.error.set(Some(format!(
+                "cannot start the compute worker: {}",
+                js_error(e)
+            ))),
         }
     }
 
@@ -353,7 +370,8 @@ impl Ctx {
         let (message, attachments) = match crate::web::wire::decode::<FromWorker>(&data) {
             Ok(m) => m,
             Err(e) => {
-                self.error.set(Some(format!("unreadable message from the worker: {e}")));
+                self.error
+                    .set(Some(format!("unreadable message from the worker: {e}")));
                 return;
             }
         };
@@ -366,10 +384,20 @@ impl Ctx {
                     self.send(m);
                 }
             }
-            FromWorker::Backend { job, name, gpu, detail } if job == current => {
+            FromWorker::Backend {
+                job,
+                name,
+                gpu,
+                detail,
+            } if job == current => {
                 self.backend.set(Some((name, gpu, detail)));
             }
-            FromWorker::Started { job, panel, surface, files } if job == current => {
+            FromWorker::Started {
+                job,
+                panel,
+                surface,
+                files,
+            } if job == current => {
                 self.panels.update(|panels| {
                     if let Some(p) = panels.get_mut(panel) {
                         p.surface = *surface;
@@ -383,7 +411,13 @@ impl Ctx {
                 });
                 self.schedule_draw();
             }
-            FromWorker::Cells { job, panel, cells, elapsed, images_per_second } if job == current => {
+            FromWorker::Cells {
+                job,
+                panel,
+                cells,
+                elapsed,
+                images_per_second,
+            } if job == current => {
                 let n = cells.len();
                 self.panels.update(|panels| {
                     if let Some(p) = panels.get_mut(panel) {
@@ -420,7 +454,11 @@ impl Ctx {
                 });
                 self.schedule_draw();
             }
-            FromWorker::Failed { job, panel, message } if job == current || job == 0 => {
+            FromWorker::Failed {
+                job,
+                panel,
+                message,
+            } if job == current || job == 0 => {
                 self.error.set(Some(message.clone()));
                 self.panels.update(|panels| {
                     for (i, p) in panels.iter_mut().enumerate() {
@@ -442,7 +480,10 @@ impl Ctx {
         let mut panels = Vec::new();
         for (label, spec) in &specs {
             let result = (|| -> Result<PanelRequest, String> {
-                let checkpoint = files.attach(&spec.checkpoint.sha256, &format!("checkpoint {}", spec.checkpoint.name))?;
+                let checkpoint = files.attach(
+                    &spec.checkpoint.sha256,
+                    &format!("checkpoint {}", spec.checkpoint.name),
+                )?;
                 let teacher = match &spec.loss {
                     LossSpec::RcMae { teacher, .. } => {
                         Some(files.attach(&teacher.sha256, &format!("teacher {}", teacher.name))?)
@@ -470,7 +511,9 @@ impl Ctx {
                                 }
                             }
                         } else {
-                            return Err(format!("the evaluation images `{name}` are not loaded: drop the same images in first"));
+                            return Err(format!(
+                                "the evaluation images `{name}` are not loaded: drop the same images in first"
+                            ));
                         }
                     }
                     other => {
@@ -503,7 +546,14 @@ impl Ctx {
         let request = RunRequest {
             job,
             panels,
-            cells_per_read: if self.backend.with_untracked(|b| b.as_ref().is_some_and(|b| b.1)) { 16 } else { 4 },
+            cells_per_read: if self
+                .backend
+                .with_untracked(|b| b.as_ref().is_some_and(|b| b.1))
+            {
+                16
+            } else {
+                4
+            },
             prefer_gpu: self.prefer_gpu.get_untracked(),
         };
         let refs: Vec<&[u8]> = files.list.iter().map(|a| a.as_slice()).collect();
@@ -543,7 +593,6 @@ impl Ctx {
                 })
                 .collect(),
         );
-        self.error.set(None);
         self.progress.set(Progress {
             job,
             total,
@@ -572,7 +621,9 @@ impl Ctx {
                 }
             }
         });
-        self.notice.set(Some("Cancelled: the worker was stopped; the cells computed so far are kept.".into()));
+        self.notice.set(Some(
+            "Cancelled: the worker was stopped; the cells computed so far are kept.".into(),
+        ));
     }
 
     fn read_settings(self) -> Result<Settings, String> {
@@ -588,7 +639,12 @@ impl Ctx {
     }
 
     /// The reference a spec records for a file in the store.
-    fn reference(self, sha256: &str, name: &str, branch: Option<Branch>) -> Result<crate::spec::CheckpointRef, String> {
+    fn reference(
+        self,
+        sha256: &str,
+        name: &str,
+        branch: Option<Branch>,
+    ) -> Result<crate::spec::CheckpointRef, String> {
         let bytes = self
             .store
             .with_value(|s| s.get(sha256).cloned())
@@ -599,7 +655,10 @@ impl Ctx {
     }
 
     fn demo_data(self, settings: &Settings) -> Result<DataSpec, String> {
-        let manifest = self.manifest.get_untracked().ok_or("the demo files are not loaded yet")?;
+        let manifest = self
+            .manifest
+            .get_untracked()
+            .ok_or("the demo files are not loaded yet")?;
         let subset = &manifest.eval_subset;
         if settings.eval_images > subset.n {
             return Err(format!(
@@ -623,7 +682,10 @@ impl Ctx {
     /// Sup-ViT and the two linear probes on classification.
     fn run_demo(self) {
         let result = (|| -> Result<Vec<(String, SweepSpec)>, String> {
-            let manifest = self.manifest.get_untracked().ok_or("the demo files are not loaded yet")?;
+            let manifest = self
+                .manifest
+                .get_untracked()
+                .ok_or("the demo files are not loaded yet")?;
             let settings = self.read_settings()?;
             let data = self.demo_data(&settings)?;
             let probe = self.demo_loss.get_untracked() == DemoLoss::Probe;
@@ -638,7 +700,10 @@ impl Ctx {
                 };
                 let Some(loss) = wanted else { continue };
                 let (branch, teacher) = if loss == LossChoice::Rcmae {
-                    (Some(Branch::Student), Some(self.reference(&m.sha256, &m.file, Some(Branch::Teacher))?))
+                    (
+                        Some(Branch::Student),
+                        Some(self.reference(&m.sha256, &m.file, Some(Branch::Teacher))?),
+                    )
                 } else {
                     (None, None)
                 };
@@ -682,7 +747,10 @@ impl Ctx {
             for u in &uploads {
                 let i = &u.inspection;
                 let (branch, teacher) = if u.loss == LossChoice::Rcmae {
-                    (Some(Branch::Student), Some(self.reference(&i.sha256, &i.name, Some(Branch::Teacher))?))
+                    (
+                        Some(Branch::Student),
+                        Some(self.reference(&i.sha256, &i.name, Some(Branch::Teacher))?),
+                    )
                 } else {
                     (i.branch, None)
                 };
@@ -719,7 +787,10 @@ impl Ctx {
     fn copy_link(self) {
         let panels = self.panels.get_untracked();
         let view = self.view.get_untracked();
-        let list: Vec<(String, &Surface)> = panels.iter().map(|p| (p.label.clone(), &p.surface)).collect();
+        let list: Vec<(String, &Surface)> = panels
+            .iter()
+            .map(|p| (p.label.clone(), &p.surface))
+            .collect();
         match permalink::encode(&view, &list) {
             Ok(fragment) => {
                 let location = window().location();
@@ -761,7 +832,8 @@ impl Ctx {
         for file in files {
             let name = file.name();
             if !name.to_lowercase().ends_with(".safetensors") {
-                self.error.set(Some(format!("{name}: not a .safetensors file")));
+                self.error
+                    .set(Some(format!("{name}: not a .safetensors file")));
                 continue;
             }
             let bytes = match read_file(&file).await {
@@ -815,10 +887,14 @@ impl Ctx {
         let zip = loaded.len() == 1 && loaded[0].0.to_lowercase().ends_with(".zip");
         // Check the files decode before accepting them (size is checked per model at run time).
         let check = if zip {
-            crate::data::unzip(&loaded[0].1).map(|f| f.len()).map_err(|e| e.to_string())
+            crate::data::unzip(&loaded[0].1)
+                .map(|f| f.len())
+                .map_err(|e| e.to_string())
         } else {
-            let plain: Vec<(String, Vec<u8>)> =
-                loaded.iter().map(|(n, b)| (n.clone(), b.to_vec())).collect();
+            let plain: Vec<(String, Vec<u8>)> = loaded
+                .iter()
+                .map(|(n, b)| (n.clone(), b.to_vec()))
+                .collect();
             crate::data::decode_images(&plain, 1, 8, 8)
                 .map(|r| r.n)
                 .map_err(|e| e.to_string())
@@ -846,7 +922,8 @@ impl Ctx {
             files: loaded,
             zip,
         }));
-        self.settings.update(|s| s.eval_images = s.eval_images.min(count));
+        self.settings
+            .update(|s| s.eval_images = s.eval_images.min(count));
         self.error.set(None);
     }
 
@@ -854,7 +931,10 @@ impl Ctx {
         let Some(canvas) = canvas_of(i) else { return };
         let scale_x = f64::from(canvas.width()) / f64::from(canvas.client_width().max(1));
         let scale_y = f64::from(canvas.height()) / f64::from(canvas.client_height().max(1));
-        let (u, v) = (f64::from(ev.offset_x()) * scale_x, f64::from(ev.offset_y()) * scale_y);
+        let (u, v) = (
+            f64::from(ev.offset_x()) * scale_x,
+            f64::from(ev.offset_y()) * scale_y,
+        );
         let view = self.view.get_untracked();
         if view.plot == PlotKind::Surface && ev.buttons() & 1 == 1 {
             if let Some((x0, y0)) = self.drag.get_value() {
@@ -870,9 +950,10 @@ impl Ctx {
         }
         self.drag.set_value(None);
         let frame = self.frames.with_value(|f| f.get(i).copied().flatten());
-        let text = frame
-            .and_then(|f| f.coordinates(u, v))
-            .and_then(|(a, b)| self.panels.with_untracked(|p| p.get(i).and_then(|p| draw::readout(&p.surface, a, b))));
+        let text = frame.and_then(|f| f.coordinates(u, v)).and_then(|(a, b)| {
+            self.panels
+                .with_untracked(|p| p.get(i).and_then(|p| draw::readout(&p.surface, a, b)))
+        });
         self.readouts.update(|r| {
             r.resize(i + 1, String::new());
             r[i] = text.unwrap_or_default();
@@ -884,7 +965,12 @@ fn note_on_canvas(canvas: &HtmlCanvasElement, text: &str) {
     if let Ok(Some(ctx)) = canvas.get_context("2d") {
         let ctx: web_sys::CanvasRenderingContext2d = ctx.unchecked_into();
         ctx.set_fill_style_str("#ffffff");
-        ctx.fill_rect(0.0, 0.0, f64::from(canvas.width()), f64::from(canvas.height()));
+        ctx.fill_rect(
+            0.0,
+            0.0,
+            f64::from(canvas.width()),
+            f64::from(canvas.height()),
+        );
         ctx.set_fill_style_str("#666666");
         ctx.set_font("14px sans-serif");
         let _ = ctx.fill_text(text, 12.0, f64::from(canvas.height()) / 2.0);
@@ -953,7 +1039,9 @@ fn App() -> impl IntoView {
                 true
             }
             Err(e) => {
-                ctx.error.set(Some(format!("The link could not be opened: {e}. Showing the demo instead.")));
+                ctx.error.set(Some(format!(
+                    "The link could not be opened: {e}. Showing the demo instead."
+                )));
                 false
             }
         }
@@ -975,8 +1063,14 @@ fn App() -> impl IntoView {
             .iter()
             .map(|m| (m.file.clone(), m.sha256.clone()))
             .collect();
-        wanted.push((manifest.eval_subset.images_file.clone(), manifest.eval_subset.images_sha256.clone()));
-        wanted.push((manifest.eval_subset.labels_file.clone(), manifest.eval_subset.labels_sha256.clone()));
+        wanted.push((
+            manifest.eval_subset.images_file.clone(),
+            manifest.eval_subset.images_sha256.clone(),
+        ));
+        wanted.push((
+            manifest.eval_subset.labels_file.clone(),
+            manifest.eval_subset.labels_sha256.clone(),
+        ));
         for (file, sha) in wanted {
             match fetch_bytes(&format!("demo/{file}")).await {
                 Ok(bytes) if sha256_hex(&bytes) == sha => {
@@ -985,7 +1079,9 @@ fn App() -> impl IntoView {
                     });
                 }
                 Ok(_) => {
-                    ctx.error.set(Some(format!("demo/{file} does not match its hash in the manifest")));
+                    ctx.error.set(Some(format!(
+                        "demo/{file} does not match its hash in the manifest"
+                    )));
                     return;
                 }
                 Err(e) => {
@@ -1053,6 +1149,7 @@ fn App() -> impl IntoView {
 #[component]
 fn Demo(ctx: Ctx) -> impl IntoView {
     let pick = move |which: DemoLoss| {
+        ctx.error.set(None);
         ctx.demo_loss.set(which);
         ctx.run_demo();
     };
@@ -1145,7 +1242,7 @@ fn Uploads(ctx: Ctx) -> impl IntoView {
                     <button on:click=move |_| ctx.images.set(None)>"use the demo subset"</button>
                 </Show>
             </p>
-            <button id="run-uploads" class="primary" on:click=move |_| ctx.run_uploads()
+            <button id="run-uploads" class="primary" on:click=move |_| { ctx.error.set(None); ctx.run_uploads() }
                 disabled=move || ctx.uploads.with(Vec::is_empty)>"Compute my checkpoints"</button>
         </div>
     }
@@ -1174,7 +1271,12 @@ fn SettingsForm(ctx: Ctx) -> impl IntoView {
     let estimate = move || {
         let settings = ctx.read_settings().ok()?;
         let panels = ctx.panels.with(|p| p.len()).max(1);
-        estimate_seconds(panels, settings.cells(), settings.eval_images, ctx.rate.get())
+        estimate_seconds(
+            panels,
+            settings.cells(),
+            settings.eval_images,
+            ctx.rate.get(),
+        )
     };
     view! {
         <details class="box settings" open>
@@ -1234,7 +1336,15 @@ fn SettingsForm(ctx: Ctx) -> impl IntoView {
 
 #[component]
 fn RunBar(ctx: Ctx) -> impl IntoView {
-    let fraction = move || ctx.progress.with(|p| if p.total == 0 { 0.0 } else { p.done as f64 / p.total as f64 });
+    let fraction = move || {
+        ctx.progress.with(|p| {
+            if p.total == 0 {
+                0.0
+            } else {
+                p.done as f64 / p.total as f64
+            }
+        })
+    };
     view! {
         <div class="box runbar">
             <progress id="progress" max="1" value=move || fraction().to_string()></progress>
@@ -1248,7 +1358,7 @@ fn RunBar(ctx: Ctx) -> impl IntoView {
             })}</span>
             <button id="cancel" on:click=move |_| ctx.cancel() disabled=move || !ctx.progress.with(|p| p.running)>"Cancel"</button>
             <Show when=move || ctx.panels.with(|p| p.iter().any(|p| p.status == Status::Shared))>
-                <button id="recompute" class="primary" on:click=move |_| ctx.recompute()>"Recompute from the checkpoints"</button>
+                <button id="recompute" class="primary" on:click=move |_| { ctx.error.set(None); ctx.recompute() }>"Recompute from the checkpoints"</button>
             </Show>
         </div>
     }
@@ -1264,7 +1374,9 @@ fn ViewBar(ctx: Ctx) -> impl IntoView {
     };
     let metrics = move || {
         let mut names: Vec<String> = ctx.panels.with(|p| {
-            p.iter().flat_map(|p| p.surface.metrics.keys().cloned()).collect()
+            p.iter()
+                .flat_map(|p| p.surface.metrics.keys().cloned())
+                .collect()
         });
         names.sort();
         names.dedup();
@@ -1327,7 +1439,9 @@ fn PanelView(ctx: Ctx, i: usize) -> impl IntoView {
         let mut worst: f64 = 0.0;
         let mut bound: f64 = 0.0;
         for (name, grid) in &p.surface.metrics {
-            let Some(other) = shared.metrics.get(name) else { continue };
+            let Some(other) = shared.metrics.get(name) else {
+                continue;
+            };
             bound = bound.max(permalink::max_error(grid));
             for (a, b) in grid.iter().flatten().zip(other.iter().flatten()) {
                 if let (Some(a), Some(b)) = (a, b) {
@@ -1337,7 +1451,11 @@ fn PanelView(ctx: Ctx, i: usize) -> impl IntoView {
         }
         Some(format!(
             "Recomputed: largest difference from the link {worst:.2e} (the link stores values to ±{bound:.2e}) — {}",
-            if worst <= bound * 1.01 + 1e-9 { "the numbers agree" } else { "the numbers DIFFER" }
+            if worst <= bound * 1.01 + 1e-9 {
+                "the numbers agree"
+            } else {
+                "the numbers DIFFER"
+            }
         ))
     };
     let export = move |what: &'static str| {
@@ -1353,15 +1471,30 @@ fn PanelView(ctx: Ctx, i: usize) -> impl IntoView {
             }
             "svg" => {
                 let view = ctx.view.get_untracked();
-                let range = ctx.panels.with_untracked(|all| ctx.shared_range(all, &view));
-                match draw::svg(&p.surface, &view, &draw::options(&view, &p.label, range), CANVAS) {
+                let range = ctx
+                    .panels
+                    .with_untracked(|all| ctx.shared_range(all, &view));
+                match draw::svg(
+                    &p.surface,
+                    &view,
+                    &draw::options(&view, &p.label, range),
+                    CANVAS,
+                ) {
                     Ok(svg) => download(&format!("{name}.svg"), svg.as_bytes(), "image/svg+xml"),
                     Err(e) => ctx.error.set(Some(e)),
                 }
             }
-            "csv" => download(&format!("{name}.csv"), p.surface.to_csv().as_bytes(), "text/csv"),
+            "csv" => download(
+                &format!("{name}.csv"),
+                p.surface.to_csv().as_bytes(),
+                "text/csv",
+            ),
             _ => match serde_json::to_string_pretty(&p.surface) {
-                Ok(json) => download(&format!("{name}.surface.json"), json.as_bytes(), "application/json"),
+                Ok(json) => download(
+                    &format!("{name}.surface.json"),
+                    json.as_bytes(),
+                    "application/json",
+                ),
                 Err(e) => ctx.error.set(Some(e.to_string())),
             },
         }
@@ -1403,12 +1536,19 @@ fn SummaryTable(ctx: Ctx) -> impl IntoView {
                     let f = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.3}"));
                     (
                         p.label.clone(),
-                        s.as_ref().map_or("—".into(), |s| format!("{:.4}", s.centre)),
+                        s.as_ref()
+                            .map_or("—".into(), |s| format!("{:.4}", s.centre)),
                         s.as_ref().map_or("—".into(), |s| f(s.radius_mean)),
-                        s.as_ref().map_or("—".into(), |s| format!("{:.3}", s.basin_area)),
-                        s.as_ref().map_or("—".into(), |s| format!("{:.1} %", s.convex_fraction * 100.0)),
-                        s.as_ref().map_or("—".into(), |s| format!("{:.2e}", s.roughness_rms)),
-                        s.as_ref().map_or("—".into(), |s| format!("{} / {}", f(s.curvature_x), f(s.curvature_y))),
+                        s.as_ref()
+                            .map_or("—".into(), |s| format!("{:.3}", s.basin_area)),
+                        s.as_ref().map_or("—".into(), |s| {
+                            format!("{:.1} %", s.convex_fraction * 100.0)
+                        }),
+                        s.as_ref()
+                            .map_or("—".into(), |s| format!("{:.2e}", s.roughness_rms)),
+                        s.as_ref().map_or("—".into(), |s| {
+                            format!("{} / {}", f(s.curvature_x), f(s.curvature_y))
+                        }),
                     )
                 })
                 .collect::<Vec<_>>()

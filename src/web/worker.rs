@@ -162,7 +162,11 @@ async fn backend(prefer_gpu: bool) -> Backend {
     }
 }
 
-fn attachment<'a>(attachments: &'a [Vec<u8>], index: usize, what: &str) -> Result<&'a [u8], String> {
+fn attachment<'a>(
+    attachments: &'a [Vec<u8>],
+    index: usize,
+    what: &str,
+) -> Result<&'a [u8], String> {
     attachments
         .get(index)
         .map(Vec::as_slice)
@@ -170,11 +174,19 @@ fn attachment<'a>(attachments: &'a [Vec<u8>], index: usize, what: &str) -> Resul
 }
 
 /// Load one panel's model, teacher and images, and prepare it.
-fn prepare(panel: &PanelRequest, attachments: &[Vec<u8>], backend: &Backend) -> Result<Started, String> {
+fn prepare(
+    panel: &PanelRequest,
+    attachments: &[Vec<u8>],
+    backend: &Backend,
+) -> Result<Started, String> {
     let spec = &panel.spec;
     let bytes = attachment(attachments, panel.checkpoint, "checkpoint")?;
-    let model = job::load_model(bytes, spec.checkpoint.branch, Model::heads_of(&spec.checkpoint))
-        .map_err(|e| format!("{}: {e}", spec.checkpoint.name))?;
+    let model = job::load_model(
+        bytes,
+        spec.checkpoint.branch,
+        Model::heads_of(&spec.checkpoint),
+    )
+    .map_err(|e| format!("{}: {e}", spec.checkpoint.name))?;
     let teacher = match (&spec.loss, panel.teacher) {
         (LossSpec::RcMae { teacher, .. }, Some(index)) => {
             let bytes = attachment(attachments, index, "teacher")?;
@@ -187,7 +199,9 @@ fn prepare(panel: &PanelRequest, attachments: &[Vec<u8>], backend: &Backend) -> 
                     .map_err(|e| format!("teacher {}: {e}", teacher.name))?,
             )
         }
-        (LossSpec::RcMae { .. }, None) => return Err("the RC-MAE loss needs its teacher file".into()),
+        (LossSpec::RcMae { .. }, None) => {
+            return Err("the RC-MAE loss needs its teacher file".into());
+        }
         _ => None,
     };
     let images = match &panel.data {
@@ -223,8 +237,15 @@ fn prepare(panel: &PanelRequest, attachments: &[Vec<u8>], backend: &Backend) -> 
         teacher,
         ..Extras::default()
     };
-    job::start(spec, &model, &extras, &images, &backend.device, &backend.name)
-        .map_err(|e| e.to_string())
+    job::start(
+        spec,
+        &model,
+        &extras,
+        &images,
+        &backend.device,
+        &backend.name,
+    )
+    .map_err(|e| e.to_string())
 }
 
 async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
