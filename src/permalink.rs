@@ -99,7 +99,8 @@ pub struct Shared {
 pub struct Wire {
     /// [`VERSION`].
     pub v: u32,
-    /// View settings.
+    /// View settings (defaults when absent).
+    #[serde(default)]
     pub view: View,
     /// Panels.
     pub panels: Vec<WirePanel>,

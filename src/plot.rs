@@ -332,7 +332,8 @@ fn format_sig(v: f64) -> String {
 
 /// [`format_sig`] with a hyphen-minus.
 fn format_sig_ascii(v: f64) -> String {
-    if v == 0.0 || !v.is_finite() {
+    // Below 1e-12 is rounding noise of tick arithmetic (e.g. -0.5 + 0.5 = -5.55e-17), not data.
+    if v.abs() < 1e-12 || !v.is_finite() {
         return if v.is_finite() {
             "0".into()
         } else {
@@ -847,8 +848,9 @@ fn mark_centre<DB: DrawingBackend>(
 // Contour
 // ---------------------------------------------------------------------------------------------
 
-/// Contour lines of a 2-D surface, each labelled with its level, on axes "α (direction x)" /
-/// "β (direction y)", with the centre θ* marked. Lines are coloured by level (viridis).
+/// Filled contours of a 2-D surface: pale bands between levels under lines labelled with their
+/// level, on axes "α (direction x)" / "β (direction y)", with the centre θ* marked. Lines and
+/// bands are coloured by level (viridis).
 pub fn draw_contour<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     s: &Surface,
@@ -868,6 +870,7 @@ pub fn draw_contour<DB: DrawingBackend>(
     let labels = level_labels(&levels.iter().map(|l| l.0).collect::<Vec<_>>(), o.log_scale);
     let lines = extract_lines(&s.x, &s.y, &field.z, &thresholds);
     let line_colour = |t: f64| viridis(0.88 * field.unit(t));
+    fill_bands(&mut chart, s, &field, &thresholds)?;
     for (threshold, polylines) in &lines {
         let style = ShapeStyle::from(&line_colour(*threshold)).stroke_width(sz.px(2.0));
         chart
@@ -899,6 +902,69 @@ pub fn draw_contour<DB: DrawingBackend>(
     let frame = Frame::of(&chart);
     area.present().or_backend()?;
     Ok(frame)
+}
+
+/// Filled contour bands under the lines: inside every complete cell the surface is interpolated
+/// bilinearly (as marching squares does for the lines) on a fine sub-grid, and each piece takes
+/// the pale colour of the band between two levels it falls in. Cells with a missing corner stay
+/// white, so partial surfaces show no guesses.
+fn fill_bands<DB: DrawingBackend>(
+    chart: &mut Chart2d<'_, DB>,
+    s: &Surface,
+    field: &Field,
+    thresholds: &[f64],
+) -> Result<(), PlotError> {
+    let (nx, ny) = (s.x.len(), s.y.len());
+    if nx < 2 || ny < 2 {
+        return Ok(());
+    }
+    // About 160 pieces along the longer axis in all.
+    let k = (160 / (nx.max(ny) - 1)).clamp(1, 16);
+    let band_colour = |v: f64| {
+        let band = thresholds.iter().filter(|t| **t <= v).count();
+        let lo = if band == 0 {
+            field.lo
+        } else {
+            thresholds[band - 1]
+        };
+        let hi = thresholds.get(band).copied().unwrap_or(field.hi);
+        let c = viridis(0.88 * field.unit((lo + hi) / 2.0));
+        let pale = |x: u8| (f64::from(x) + (255.0 - f64::from(x)) * 0.55) as u8;
+        RGBColor(pale(c.0), pale(c.1), pale(c.2))
+    };
+    let z = |ix: usize, iy: usize| field.z.get(iy).and_then(|r| r.get(ix)).copied().flatten();
+    let mut pieces = Vec::new();
+    for iy in 0..ny - 1 {
+        for ix in 0..nx - 1 {
+            let (Some(a), Some(b), Some(c), Some(d)) =
+                (z(ix, iy), z(ix + 1, iy), z(ix, iy + 1), z(ix + 1, iy + 1))
+            else {
+                continue;
+            };
+            let (xa, xb) = (s.x[ix], s.x[ix + 1]);
+            let (ya, yb) = (s.y[iy], s.y[iy + 1]);
+            for sy in 0..k {
+                for sx in 0..k {
+                    let (u0, u1) = (sx as f64 / k as f64, (sx + 1) as f64 / k as f64);
+                    let (v0, v1) = (sy as f64 / k as f64, (sy + 1) as f64 / k as f64);
+                    let (u, v) = ((u0 + u1) / 2.0, (v0 + v1) / 2.0);
+                    let value = a * (1.0 - u) * (1.0 - v)
+                        + b * u * (1.0 - v)
+                        + c * (1.0 - u) * v
+                        + d * u * v;
+                    pieces.push(Rectangle::new(
+                        [
+                            (xa + (xb - xa) * u0, ya + (yb - ya) * v0),
+                            (xa + (xb - xa) * u1, ya + (yb - ya) * v1),
+                        ],
+                        band_colour(value).filled(),
+                    ));
+                }
+            }
+        }
+    }
+    chart.draw_series(pieces).or_backend()?;
+    Ok(())
 }
 
 /// A colour dark enough for text on white.

@@ -55,6 +55,9 @@ enum Status {
     Shared,
 }
 
+/// Panels to compute: label and spec.
+type Labelled = Vec<(String, SweepSpec)>;
+
 /// A checkpoint the user dropped in.
 #[derive(Clone, Debug)]
 struct Upload {
@@ -124,10 +127,6 @@ pub fn main() {
 
 fn window() -> web_sys::Window {
     leptos::prelude::window()
-}
-
-fn now() -> f64 {
-    window().performance().map_or(0.0, |p| p.now() / 1000.0)
 }
 
 fn js_error(e: JsValue) -> String {
@@ -723,7 +722,7 @@ impl Ctx {
 
     /// The uploaded checkpoints, compared on the chosen data.
     fn run_uploads(self) {
-        let result = (|| -> Result<(Vec<(String, SweepSpec)>, Option<UserImages>), String> {
+        let result = (|| -> Result<(Labelled, Option<UserImages>), String> {
             let uploads = self.uploads.get_untracked();
             if uploads.is_empty() {
                 return Err("drop one or more .safetensors checkpoints first".into());
