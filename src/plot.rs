@@ -918,8 +918,8 @@ fn fill_bands<DB: DrawingBackend>(
     if nx < 2 || ny < 2 {
         return Ok(());
     }
-    // About 160 pieces along the longer axis in all.
-    let k = (160 / (nx.max(ny) - 1)).clamp(1, 16);
+    // About 64 pieces along the longer axis in all (cheap enough to redraw while computing).
+    let k = (64 / (nx.max(ny) - 1)).clamp(1, 8);
     let band_colour = |v: f64| {
         let band = thresholds.iter().filter(|t| **t <= v).count();
         let lo = if band == 0 {

@@ -31,6 +31,8 @@ use crate::web::draw;
 const CANVAS: (u32, u32) = (560, 470);
 /// Images per second assumed before a run has measured the real rate.
 const DEFAULT_RATE: f64 = 400.0;
+/// Shortest time between two redraws while results stream in (ms).
+const REDRAW_INTERVAL: f64 = 300.0;
 /// τ of the landscape summaries on the page (loss units).
 const TAU: f64 = 0.1;
 
@@ -117,6 +119,7 @@ struct Ctx {
     pending: StoredValue<Option<js_sys::Array>, LocalStorage>,
     drag: StoredValue<Option<(f64, f64)>>,
     draw_queued: StoredValue<bool>,
+    last_draw: StoredValue<f64>,
 }
 
 /// Page entry point.
@@ -287,16 +290,27 @@ impl Ctx {
         (lo.is_finite() && hi.is_finite() && hi > lo).then_some((lo, hi))
     }
 
-    /// Redraw every panel on the next animation frame (coalesced).
+    /// Redraw every panel soon: coalesced, and at most every [`REDRAW_INTERVAL`] so streaming
+    /// results never starve the page of its main thread.
     fn schedule_draw(self) {
         if self.draw_queued.get_value() {
             return;
         }
         self.draw_queued.set_value(true);
-        request_animation_frame(move || {
-            self.draw_queued.set_value(false);
-            self.draw_now();
-        });
+        let since =
+            window().performance().map_or(f64::INFINITY, |p| p.now()) - self.last_draw.get_value();
+        let wait = (REDRAW_INTERVAL - since).max(0.0);
+        set_timeout(
+            move || {
+                request_animation_frame(move || {
+                    self.draw_queued.set_value(false);
+                    self.last_draw
+                        .set_value(window().performance().map_or(0.0, |p| p.now()));
+                    self.draw_now();
+                });
+            },
+            std::time::Duration::from_millis(wait as u64),
+        );
     }
 
     fn draw_now(self) {
@@ -1013,6 +1027,7 @@ fn App() -> impl IntoView {
         pending: StoredValue::new_local(None),
         drag: StoredValue::new(None),
         draw_queued: StoredValue::new(false),
+        last_draw: StoredValue::new(f64::NEG_INFINITY),
     };
     ctx.spawn_worker();
 
@@ -1531,7 +1546,11 @@ fn SummaryTable(ctx: Ctx) -> impl IntoView {
             panels
                 .iter()
                 .map(|p| {
-                    let s = metrics::summarise(&p.surface, "loss", TAU, 64).ok();
+                    // Summaries of finished surfaces only (recomputing them per streamed cell
+                    // would cost the page its responsiveness).
+                    let s = matches!(p.status, Status::Done | Status::Shared | Status::Cancelled)
+                        .then(|| metrics::summarise(&p.surface, "loss", TAU, 64).ok())
+                        .flatten();
                     let f = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.3}"));
                     (
                         p.label.clone(),
