@@ -219,3 +219,173 @@ impl LinearOperator for Dense {
         Ok(self.values.chunks(self.n).map(|row| dot(row, v)).collect())
     }
 }
+
+/// Settings of stochastic Lanczos quadrature.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SlqSettings {
+    /// Lanczos steps per run (PyHessian: 100); capped at the dimension.
+    pub steps: usize,
+    /// Independent runs averaged (PyHessian: 1).
+    pub runs: usize,
+    /// Seed of the Rademacher starting vectors.
+    pub seed: u64,
+}
+
+impl Default for SlqSettings {
+    fn default() -> Self {
+        Self {
+            steps: 100,
+            runs: 1,
+            seed: 0,
+        }
+    }
+}
+
+/// A spectral density estimate: Gauss quadrature nodes (Ritz values) and weights summing to 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpectralDensity {
+    /// `(eigenvalue, weight)` for every node of every run (weights already divided by runs).
+    pub nodes: Vec<(f64, f64)>,
+    /// Lanczos steps actually taken per run (fewer when the Krylov space is exhausted).
+    pub steps: Vec<usize>,
+    /// Settings used.
+    pub settings: SlqSettings,
+}
+
+impl SpectralDensity {
+    /// The density broadened by Gaussians of width `sigma`, at `points` (PyHessian's plot).
+    pub fn smoothed(&self, points: &[f64], sigma: f64) -> Vec<f64> {
+        let norm = 1.0 / (sigma * (2.0 * std::f64::consts::PI).sqrt());
+        points
+            .iter()
+            .map(|x| {
+                self.nodes
+                    .iter()
+                    .map(|(l, w)| w * norm * (-(x - l).powi(2) / (2.0 * sigma * sigma)).exp())
+                    .sum()
+            })
+            .collect()
+    }
+
+    /// Smallest and largest node: the estimated support of the spectrum.
+    pub fn support(&self) -> (f64, f64) {
+        self.nodes
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (l, _)| {
+                (lo.min(*l), hi.max(*l))
+            })
+    }
+}
+
+/// Stochastic Lanczos quadrature (Ghorbani et al. 2019; PyHessian's `density`): Lanczos from a
+/// Rademacher vector with full re-orthogonalisation against every previous Lanczos vector, the
+/// tridiagonal matrix diagonalised (Jacobi), nodes = its eigenvalues, weights = squared first
+/// components of its eigenvectors; averaged over runs.
+pub fn spectral_density(
+    op: &mut dyn LinearOperator,
+    s: SlqSettings,
+) -> Result<SpectralDensity, Error> {
+    let n = op.dim();
+    let runs = s.runs.max(1);
+    let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
+    let mut nodes = Vec::new();
+    let mut steps_taken = Vec::new();
+    for _ in 0..runs {
+        let mut v: Vec<f64> = (0..n)
+            .map(|_| if rng.random_bool(0.5) { 1.0 } else { -1.0 })
+            .collect();
+        orthonormalise(&mut v, &[]);
+        let mut basis: Vec<Vec<f64>> = Vec::new();
+        let mut alphas = Vec::new();
+        let mut betas: Vec<f64> = Vec::new();
+        for _ in 0..s.steps.clamp(1, n) {
+            let mut w = op.apply(&v)?;
+            let alpha = dot(&w, &v);
+            alphas.push(alpha);
+            basis.push(v.clone());
+            // Full re-orthogonalisation (twice is enough in floating point).
+            for _ in 0..2 {
+                for b in &basis {
+                    let c = dot(&w, b);
+                    w.iter_mut().zip(b).for_each(|(x, y)| *x -= c * y);
+                }
+            }
+            let beta = norm(&w);
+            if beta < 1e-10 * (alpha.abs() + 1.0) || basis.len() == n {
+                break;
+            }
+            betas.push(beta);
+            v = w.iter().map(|x| x / beta).collect();
+        }
+        let m = alphas.len();
+        let mut t = vec![0.0; m * m];
+        for i in 0..m {
+            t[i * m + i] = alphas[i];
+            if i + 1 < m {
+                t[i * m + i + 1] = betas[i];
+                t[(i + 1) * m + i] = betas[i];
+            }
+        }
+        let (values, vectors) = jacobi_eigen(&mut t, m);
+        for k in 0..m {
+            nodes.push((values[k], vectors[k].powi(2) / runs as f64));
+        }
+        steps_taken.push(m);
+    }
+    Ok(SpectralDensity {
+        nodes,
+        steps: steps_taken,
+        settings: s,
+    })
+}
+
+/// Eigenvalues of a symmetric m×m matrix (row-major, destroyed) by cyclic Jacobi rotations, and
+/// the first component of each eigenvector.
+fn jacobi_eigen(a: &mut [f64], m: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut v = vec![0.0; m * m];
+    for i in 0..m {
+        v[i * m + i] = 1.0;
+    }
+    for _sweep in 0..100 {
+        let off: f64 = (0..m)
+            .flat_map(|i| (0..m).filter(move |j| *j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * m + j].powi(2))
+            .sum();
+        let scale: f64 = (0..m).map(|i| a[i * m + i].powi(2)).sum::<f64>() + off;
+        if off <= 1e-30 * scale.max(1e-300) {
+            break;
+        }
+        for p in 0..m {
+            for q in p + 1..m {
+                let apq = a[p * m + q];
+                if apq == 0.0 {
+                    continue;
+                }
+                let theta = (a[q * m + q] - a[p * m + p]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..m {
+                    let (akp, akq) = (a[k * m + p], a[k * m + q]);
+                    a[k * m + p] = c * akp - s * akq;
+                    a[k * m + q] = s * akp + c * akq;
+                }
+                for k in 0..m {
+                    let (apk, aqk) = (a[p * m + k], a[q * m + k]);
+                    a[p * m + k] = c * apk - s * aqk;
+                    a[q * m + k] = s * apk + c * aqk;
+                }
+                for k in 0..m {
+                    let (vkp, vkq) = (v[k * m + p], v[k * m + q]);
+                    v[k * m + p] = c * vkp - s * vkq;
+                    v[k * m + q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    let values = (0..m).map(|i| a[i * m + i]).collect();
+    // Column k of V is eigenvector k; its first component is V[0][k].
+    let first = (0..m).map(|k| v[k]).collect();
+    (values, first)
+}

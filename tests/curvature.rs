@@ -125,3 +125,56 @@ fn hessian_vector_products_match_second_differences_of_the_loss() {
         "vᵀHv {vhv} vs second difference {second}"
     );
 }
+
+#[test]
+fn slq_recovers_support_weights_and_moments_of_a_known_spectrum() {
+    use vitscape::curvature::{SlqSettings, spectral_density};
+    let eigenvalues: Vec<f64> = (0..40)
+        .map(|i| -2.0 + 0.25 * i as f64)
+        .chain([30.0, 55.0])
+        .collect();
+    let n = eigenvalues.len();
+    let mut a = matrix(&eigenvalues);
+    // Full Krylov space: the nodes are the eigenvalues themselves.
+    let full = spectral_density(
+        &mut a,
+        SlqSettings {
+            steps: n,
+            runs: 1,
+            seed: 3,
+        },
+    )
+    .unwrap();
+    let (lo, hi) = full.support();
+    assert!(
+        (lo + 2.0).abs() < 1e-6 && (hi - 55.0).abs() < 1e-6,
+        "support {lo}..{hi}"
+    );
+    let total: f64 = full.nodes.iter().map(|(_, w)| w).sum();
+    assert!((total - 1.0).abs() < 1e-9, "weights sum to {total}");
+    // Few steps, several runs: the extremes are found (Lanczos converges there first), and the
+    // first moment estimates trace/n (Hutchinson through the quadrature).
+    let quick = spectral_density(
+        &mut a,
+        SlqSettings {
+            steps: 12,
+            runs: 20,
+            seed: 4,
+        },
+    )
+    .unwrap();
+    let (lo, hi) = quick.support();
+    assert!((hi - 55.0).abs() < 1e-3 && lo < -1.5, "support {lo}..{hi}");
+    let mean: f64 = quick.nodes.iter().map(|(l, w)| l * w).sum();
+    let exact = eigenvalues.iter().sum::<f64>() / n as f64;
+    assert!(
+        (mean - exact).abs() < 0.25 * exact.abs(),
+        "mean {mean} vs {exact}"
+    );
+    assert!(quick.steps.iter().all(|s| *s == 12));
+    // The smoothed density integrates to ~1.
+    let grid: Vec<f64> = (0..4000).map(|i| -10.0 + 0.02 * i as f64).collect();
+    let density = quick.smoothed(&grid, 0.5);
+    let integral: f64 = density.iter().sum::<f64>() * 0.02;
+    assert!((integral - 1.0).abs() < 0.01, "{integral}");
+}
