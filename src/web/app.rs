@@ -46,6 +46,16 @@ struct PanelState {
     files: Vec<(String, Arc<Vec<u8>>)>,
     /// The values a permalink carried, kept to compare a recomputation with.
     shared_values: Option<Surface>,
+    /// Landscape summary of the loss, computed once when the panel stops changing.
+    summary: Option<metrics::Summary>,
+}
+
+impl PanelState {
+    /// Set a final status (done, cancelled, shared) and summarise the surface, once.
+    fn finish(&mut self, status: Status) {
+        self.status = status;
+        self.summary = metrics::summarise(&self.surface, "loss", TAU, 64).ok();
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -161,6 +171,15 @@ async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
         .await
         .map_err(|e| format!("{}: {}", file.name(), js_error(e)))?;
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+/// The files picked in a file input, which is then cleared so picking the same file again
+/// fires `change` again.
+fn take_picked(ev: &leptos::ev::Event) -> Vec<web_sys::File> {
+    let input: HtmlInputElement = event_target(ev);
+    let files = files_of(input.files());
+    input.set_value("");
+    files
 }
 
 fn files_of(list: Option<web_sys::FileList>) -> Vec<web_sys::File> {
@@ -453,9 +472,11 @@ impl Ctx {
             FromWorker::Done { job, elapsed } if job == current => {
                 self.panels.update(|panels| {
                     for p in panels.iter_mut() {
-                        p.status = Status::Done;
-                        if let Ok(summary) = metrics::summarise(&p.surface, "loss", TAU, 64)
-                            && let Ok(v) = serde_json::to_value(summary)
+                        p.finish(Status::Done);
+                        if let Some(v) = p
+                            .summary
+                            .as_ref()
+                            .and_then(|s| serde_json::to_value(s).ok())
                         {
                             p.surface.info.insert("summary_loss".into(), v);
                         }
@@ -602,6 +623,7 @@ impl Ctx {
                         status: Status::Computing,
                         files: Vec::new(),
                         shared_values,
+                        summary: None,
                     }
                 })
                 .collect(),
@@ -630,7 +652,7 @@ impl Ctx {
         self.panels.update(|panels| {
             for p in panels.iter_mut() {
                 if p.status == Status::Computing {
-                    p.status = Status::Cancelled;
+                    p.finish(Status::Cancelled);
                 }
             }
         });
@@ -1041,12 +1063,17 @@ fn App() -> impl IntoView {
                     shared
                         .panels
                         .into_iter()
-                        .map(|p| PanelState {
-                            label: p.label,
-                            shared_values: Some(p.surface.clone()),
-                            surface: p.surface,
-                            status: Status::Shared,
-                            files: Vec::new(),
+                        .map(|p| {
+                            let mut panel = PanelState {
+                                label: p.label,
+                                shared_values: Some(p.surface.clone()),
+                                surface: p.surface,
+                                status: Status::Computing,
+                                files: Vec::new(),
+                                summary: None,
+                            };
+                            panel.finish(Status::Shared);
+                            panel
                         })
                         .collect(),
                 );
@@ -1197,11 +1224,7 @@ fn Uploads(ctx: Ctx) -> impl IntoView {
                 "Drop .safetensors files here or "
                 <label class="filepick">"choose…"
                     <input id="checkpoint-input" type="file" accept=".safetensors" multiple
-                        on:change=move |ev| {
-                            let input: HtmlInputElement = event_target(&ev);
-                            on_files(files_of(input.files()));
-                            input.set_value("");
-                        } />
+                        on:change=move |ev| on_files(take_picked(&ev)) />
                 </label>
             </div>
             <ul id="uploads" class="uploads">
@@ -1246,11 +1269,7 @@ fn Uploads(ctx: Ctx) -> impl IntoView {
                 " — "
                 <label class="filepick">"use my images (files or a .zip; class sub-folders = labels)…"
                     <input id="images-input" type="file" accept=".png,.jpg,.jpeg,.zip" multiple
-                        on:change=move |ev| {
-                            let input: HtmlInputElement = event_target(&ev);
-                            on_images(files_of(input.files()));
-                            input.set_value("");
-                        } />
+                        on:change=move |ev| on_images(take_picked(&ev)) />
                 </label>
                 <Show when=move || ctx.images.with(Option::is_some)>
                     <button on:click=move |_| ctx.images.set(None)>"use the demo subset"</button>
@@ -1546,11 +1565,8 @@ fn SummaryTable(ctx: Ctx) -> impl IntoView {
             panels
                 .iter()
                 .map(|p| {
-                    // Summaries of finished surfaces only (recomputing them per streamed cell
-                    // would cost the page its responsiveness).
-                    let s = matches!(p.status, Status::Done | Status::Shared | Status::Cancelled)
-                        .then(|| metrics::summarise(&p.surface, "loss", TAU, 64).ok())
-                        .flatten();
+                    // Finished panels only: `PanelState::finish` computed it once.
+                    let s = &p.summary;
                     let f = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.3}"));
                     (
                         p.label.clone(),

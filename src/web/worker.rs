@@ -274,8 +274,9 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
     let mut panels = Vec::new();
     for (i, panel) in request.panels.iter().enumerate() {
         match prepare(panel, &attachments, &backend) {
-            Ok(started) => {
-                let mut files: Vec<(String, Vec<u8>)> = started.direction_files.clone();
+            Ok(mut started) => {
+                // Sent to the page once; the worker has no further use for them.
+                let mut files = std::mem::take(&mut started.direction_files);
                 match job::mask_file(started.prepared.evaluator.objective()) {
                     Ok(Some(bytes)) => files.push(("masks.safetensors".into(), bytes)),
                     Ok(None) => {}
