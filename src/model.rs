@@ -119,10 +119,16 @@ pub fn upload_int<const D: usize>(
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
-/// A model's weights on a device, by timm name.
+/// A model's weights on a device, by timm name: one or several *sets* of weights (K points θ₁…θ_K
+/// of a landscape) evaluated together, each parameter stored as a `[K, numel]` tensor.
+///
+/// With K sets, [`Vit`] runs the same images through all K networks in one forward pass:
+/// activations are `[K·B, …]` (set-major) and every linear layer is one batched matmul, so a GPU
+/// evaluates K grid cells per dispatch instead of K small forwards.
 #[derive(Clone)]
 pub struct Weights {
-    tensors: HashMap<String, Tensor<1>>,
+    tensors: HashMap<String, Tensor<2>>,
+    sets: usize,
 }
 
 impl Weights {
@@ -132,17 +138,35 @@ impl Weights {
         flat: &Tensor<1>,
         buffers: &HashMap<String, Tensor<1>>,
     ) -> Self {
-        let mut tensors: HashMap<String, Tensor<1>> = layout
-            .slots()
-            .map(|(p, r)| (p.name.clone(), flat.clone().narrow(0, r.start, r.len())))
-            .collect();
-        for (name, t) in buffers {
-            tensors.insert(name.clone(), t.clone());
-        }
-        Self { tensors }
+        Self::from_sets(layout, &flat.clone().reshape([1, layout.total]), buffers)
     }
 
-    fn get(&self, name: &str) -> Result<Tensor<1>, ArchError> {
+    /// Slice K flat parameter vectors (`[K, total]`, device) into named `[K, numel]` tensors;
+    /// `buffers` (not perturbed) are shared by every set.
+    pub fn from_sets(
+        layout: &Layout,
+        flat: &Tensor<2>,
+        buffers: &HashMap<String, Tensor<1>>,
+    ) -> Self {
+        let sets = flat.dims()[0].max(1);
+        let mut tensors: HashMap<String, Tensor<2>> = layout
+            .slots()
+            .map(|(p, r)| (p.name.clone(), flat.clone().narrow(1, r.start, r.len())))
+            .collect();
+        for (name, t) in buffers {
+            let n = t.dims()[0];
+            tensors.insert(name.clone(), t.clone().reshape([1, n]));
+        }
+        Self { tensors, sets }
+    }
+
+    /// Number of weight sets K.
+    pub fn sets(&self) -> usize {
+        self.sets
+    }
+
+    /// `[K, numel]` (`[1, numel]` for a buffer).
+    fn get(&self, name: &str) -> Result<Tensor<2>, ArchError> {
         self.tensors
             .get(name)
             .cloned()
@@ -181,36 +205,62 @@ pub struct Vit<'a> {
     pub weights: &'a Weights,
 }
 
+/// Rows per weight set of a set-major `[K·B, …]` activation.
+fn per_set(rows: usize, sets: usize) -> Result<usize, ArchError> {
+    if sets == 0 || !rows.is_multiple_of(sets) {
+        return Err(ArchError::Invalid(format!(
+            "{rows} activation rows do not split into {sets} weight sets"
+        )));
+    }
+    Ok(rows / sets)
+}
+
+/// `x + t` where `t` is `[K, 1, N, D]` (one tensor per weight set, or K = 1 for all) and `x` is
+/// the set-major `[K·B, N, D]`.
+fn add_per_set(x: Tensor<3>, t: Tensor<4>) -> Result<Tensor<3>, ArchError> {
+    let [r, n, d] = x.dims();
+    let k = t.dims()[0];
+    let b = per_set(r, k)?;
+    Ok((x.reshape([k, b, n, d]) + t).reshape([r, n, d]))
+}
+
 impl Vit<'_> {
-    /// `x @ Wᵀ + b` over the last axis; W is PyTorch `[out, in]`.
+    /// `x @ Wᵀ + b` over the last axis; W is PyTorch `[out, in]`, one per weight set (a batched
+    /// matmul over the K sets).
     ///
     /// # Shapes
-    /// `[B, N, in]` → `[B, N, out]`.
+    /// `[K·B, N, in]` → `[K·B, N, out]`.
     fn linear(&self, x: Tensor<3>, name: &str, bias: bool) -> Result<Tensor<3>, ArchError> {
-        let [b, n, input] = x.dims();
+        let [r, n, input] = x.dims();
         let w = self.weights.get(&format!("{name}.weight"))?;
-        let out = w.dims()[0] / input.max(1);
-        let w = w.reshape([out, input]).transpose();
-        let mut y = x.reshape([b * n, input]).matmul(w);
+        let [k, numel] = w.dims();
+        let out = numel / input.max(1);
+        let rows = per_set(r, k)? * n;
+        let w = w.reshape([k, out, input]).swap_dims(1, 2);
+        let mut y = x.reshape([k, rows, input]).matmul(w);
         if bias {
-            y = y + self.weights.get(&format!("{name}.bias"))?.reshape([1, out]);
+            y = y + self
+                .weights
+                .get(&format!("{name}.bias"))?
+                .reshape([k, 1, out]);
         }
-        Ok(y.reshape([b, n, out]))
+        Ok(y.reshape([r, n, out]))
     }
 
     /// LayerNorm over the last axis (biased variance, eps 1e-6).
     fn layer_norm(&self, x: Tensor<3>, name: &str) -> Result<Tensor<3>, ArchError> {
-        let d = x.dims()[2];
-        let w = self
-            .weights
-            .get(&format!("{name}.weight"))?
-            .reshape([1, 1, d]);
-        let b = self
+        let [r, n, d] = x.dims();
+        let w = self.weights.get(&format!("{name}.weight"))?;
+        let k = w.dims()[0];
+        let b = per_set(r, k)?;
+        let w = w.reshape([k, 1, 1, d]);
+        let bias = self
             .weights
             .get(&format!("{name}.bias"))?
-            .reshape([1, 1, d]);
+            .reshape([k, 1, 1, d]);
         let (var, mean) = x.clone().var_mean_bias(2);
-        Ok((x - mean) / var.add_scalar(LN_EPS).sqrt() * w + b)
+        let normed = ((x - mean) / var.add_scalar(LN_EPS).sqrt()).reshape([k, b, n, d]);
+        Ok((normed * w + bias).reshape([r, n, d]))
     }
 
     /// Multi-head self-attention with fused `qkv` (rows ordered q, k, v × heads × head_dim).
@@ -254,10 +304,11 @@ impl Vit<'_> {
         Ok(x + h)
     }
 
-    /// Patch embedding (a stride-p convolution written as a matmul over flattened patches).
+    /// Patch embedding (a stride-p convolution written as a matmul over flattened patches), the
+    /// same images for every weight set.
     ///
     /// # Shapes
-    /// `[B, C, H, W]` → `[B, L, D]`.
+    /// `[B, C, H, W]` → `[K·B, L, D]`.
     pub fn embed(&self, images: Tensor<4>) -> Result<Tensor<3>, ArchError> {
         let c = self.config;
         let [b, ch, h, w] = images.dims();
@@ -274,26 +325,41 @@ impl Vit<'_> {
         let patches = patches
             .permute([0, 2, 4, 1, 3, 5])
             .reshape([b, g * g, ch * p * p]);
+        let k = self.weights.sets();
+        let patches = if k > 1 {
+            patches
+                .unsqueeze_dim::<4>(0)
+                .expand([k, b, g * g, ch * p * p])
+                .reshape([k * b, g * g, ch * p * p])
+        } else {
+            patches
+        };
         self.linear(patches, "patch_embed.proj", c.patch_bias)
     }
 
-    fn pos_slice(&self, start: usize, len: usize) -> Result<Tensor<3>, ArchError> {
+    /// Positions `start..start + len` of `pos_embed`, `[K, 1, len, D]`.
+    fn pos_slice(&self, start: usize, len: usize) -> Result<Tensor<4>, ArchError> {
         let d = self.config.embed_dim;
         let tokens = match self.config.pos_embed {
             PosEmbed::WithClass => self.config.num_patches() + 1,
             _ => self.config.num_patches(),
         };
-        let pos = self.weights.get("pos_embed")?.reshape([1, tokens, d]);
-        Ok(pos.narrow(1, start, len))
+        let pos = self.weights.get("pos_embed")?;
+        let k = pos.dims()[0];
+        Ok(pos.reshape([k, 1, tokens, d]).narrow(2, start, len))
+    }
+
+    /// A learned token (`[K, D]`) repeated for each of `batch` images per set: `[K·batch, n, D]`.
+    fn token(&self, name: &str, batch: usize, n: usize, d: usize) -> Result<Tensor<3>, ArchError> {
+        let t = self.weights.get(name)?;
+        let k = t.dims()[0];
+        Ok(t.reshape([k, 1, 1, d])
+            .expand([k, batch, n, d])
+            .reshape([k * batch, n, d]))
     }
 
     fn cls(&self, batch: usize) -> Result<Tensor<3>, ArchError> {
-        let d = self.config.embed_dim;
-        Ok(self
-            .weights
-            .get("cls_token")?
-            .reshape([1, 1, d])
-            .expand([batch, 1, d]))
+        self.token("cls_token", batch, 1, self.config.embed_dim)
     }
 
     fn encoder_blocks(&self, mut x: Tensor<3>) -> Result<Tensor<3>, ArchError> {
@@ -310,22 +376,24 @@ impl Vit<'_> {
     /// timm `forward_features`: embed, add class token and positions, blocks, final norm.
     ///
     /// # Shapes
-    /// `[B, C, H, W]` → `[B, T, D]` with T = L (+1 with a class token).
+    /// `[B, C, H, W]` → `[K·B, T, D]` with T = L (+1 with a class token).
     pub fn forward_features(&self, images: Tensor<4>) -> Result<Tensor<3>, ArchError> {
         let c = self.config;
         let l = c.num_patches();
+        let b = images.dims()[0];
         let mut x = self.embed(images)?;
-        let b = x.dims()[0];
         x = match (c.pos_embed, c.class_token) {
             (PosEmbed::None, false) => x,
             (PosEmbed::None, true) => Tensor::cat(vec![self.cls(b)?, x], 1),
-            (PosEmbed::PatchesOnly, false) => x + self.pos_slice(0, l)?,
-            (PosEmbed::PatchesOnly, true) => {
-                Tensor::cat(vec![self.cls(b)?, x + self.pos_slice(0, l)?], 1)
-            }
-            (PosEmbed::WithClass, _) => {
-                Tensor::cat(vec![self.cls(b)?, x], 1) + self.pos_slice(0, l + 1)?
-            }
+            (PosEmbed::PatchesOnly, false) => add_per_set(x, self.pos_slice(0, l)?)?,
+            (PosEmbed::PatchesOnly, true) => Tensor::cat(
+                vec![self.cls(b)?, add_per_set(x, self.pos_slice(0, l)?)?],
+                1,
+            ),
+            (PosEmbed::WithClass, _) => add_per_set(
+                Tensor::cat(vec![self.cls(b)?, x], 1),
+                self.pos_slice(0, l + 1)?,
+            )?,
         };
         self.encoder_blocks(x)
     }
@@ -333,7 +401,7 @@ impl Vit<'_> {
     /// Pool one feature vector per image (and apply `fc_norm` when present).
     ///
     /// # Shapes
-    /// `[B, T, D]` → `[B, D]`.
+    /// `[K·B, T, D]` → `[K·B, D]`.
     pub fn pool(&self, x: Tensor<3>) -> Result<Tensor<2>, ArchError> {
         let c = self.config;
         let [b, t, d] = x.dims();
@@ -353,7 +421,7 @@ impl Vit<'_> {
     /// timm `forward_head`: pooling, `fc_norm`, classifier.
     ///
     /// # Shapes
-    /// `[B, T, D]` → logits `[B, classes]`.
+    /// `[K·B, T, D]` → logits `[K·B, classes]`.
     pub fn forward_head(&self, x: Tensor<3>) -> Result<Tensor<2>, ArchError> {
         let d = self.config.embed_dim;
         let pooled = self.pool(x)?;
@@ -367,8 +435,9 @@ impl Vit<'_> {
             }
             Some(Head::Linear { .. }) => (pooled, "head"),
             Some(Head::LinearProbe { .. }) => {
-                let mean = self.weights.get("head.0.running_mean")?.reshape([1, d]);
-                let var = self.weights.get("head.0.running_var")?.reshape([1, d]);
+                // Buffers: one copy shared by every weight set.
+                let mean = self.weights.get("head.0.running_mean")?.narrow(0, 0, 1);
+                let var = self.weights.get("head.0.running_var")?.narrow(0, 0, 1);
                 ((pooled - mean) / var.add_scalar(BN_EPS).sqrt(), "head.1")
             }
         };
@@ -377,7 +446,7 @@ impl Vit<'_> {
         Ok(logits.reshape([b, k]))
     }
 
-    /// Logits for a batch of images.
+    /// Logits for a batch of images, `[K·B, classes]` (set-major).
     pub fn forward(&self, images: Tensor<4>) -> Result<Tensor<2>, ArchError> {
         let x = self.forward_features(images)?;
         self.forward_head(x)
@@ -385,10 +454,11 @@ impl Vit<'_> {
 
     /// MAE `forward_encoder` on the visible patches only.
     ///
-    /// `ids_keep`: indices of the kept patches, already expanded to `[B, keep, D]`.
+    /// `ids_keep`: indices of the kept patches, already expanded to `[B, keep, D]` (the same
+    /// masks for every weight set).
     ///
     /// # Shapes
-    /// `[B, C, H, W]` → `[B, 1 + keep, D]`.
+    /// `[B, C, H, W]` → `[K·B, 1 + keep, D]`.
     pub fn forward_encoder_masked(
         &self,
         images: Tensor<4>,
@@ -402,10 +472,10 @@ impl Vit<'_> {
                     .into(),
             ));
         }
-        let x = self.embed(images)? + self.pos_slice(1, l)?;
-        let x = x.gather(1, ids_keep);
-        let b = x.dims()[0];
-        let cls = self.cls(b)? + self.pos_slice(0, 1)?;
+        let b = images.dims()[0];
+        let x = add_per_set(self.embed(images)?, self.pos_slice(1, l)?)?;
+        let x = x.gather(1, self.per_set_ids(ids_keep));
+        let cls = add_per_set(self.cls(b)?, self.pos_slice(0, 1)?)?;
         let x = Tensor::cat(vec![cls, x], 1);
         self.encoder_blocks(x)
     }
@@ -415,7 +485,7 @@ impl Vit<'_> {
     /// `ids_restore`: the unshuffle permutation expanded to `[B, L, Dd]`.
     ///
     /// # Shapes
-    /// `[B, 1 + keep, D]` → `[B, L, p²·C]`.
+    /// `[K·B, 1 + keep, D]` → `[K·B, L, p²·C]`.
     pub fn forward_decoder(
         &self,
         latent: Tensor<3>,
@@ -429,20 +499,16 @@ impl Vit<'_> {
         let dd = dec.embed_dim;
         let l = c.num_patches();
         let x = self.linear(latent, "decoder_embed", true)?;
-        let [b, t, _] = x.dims();
+        let [r, t, _] = x.dims();
         let keep = t - 1;
-        let mask_tokens =
-            self.weights
-                .get("mask_token")?
-                .reshape([1, 1, dd])
-                .expand([b, l - keep, dd]);
+        let b = per_set(r, self.weights.sets())?;
+        let mask_tokens = self.token("mask_token", b, l - keep, dd)?;
         let patches = Tensor::cat(vec![x.clone().narrow(1, 1, keep), mask_tokens], 1);
-        let patches = patches.gather(1, ids_restore);
-        let pos = self
-            .weights
-            .get("decoder_pos_embed")?
-            .reshape([1, l + 1, dd]);
-        let mut x = Tensor::cat(vec![x.narrow(1, 0, 1), patches], 1) + pos;
+        let patches = patches.gather(1, self.per_set_ids(ids_restore));
+        let pos = self.weights.get("decoder_pos_embed")?;
+        let k = pos.dims()[0];
+        let pos = pos.reshape([k, 1, l + 1, dd]);
+        let mut x = add_per_set(Tensor::cat(vec![x.narrow(1, 0, 1), patches], 1), pos)?;
         for i in 0..dec.depth {
             x = self.block(
                 x,
@@ -454,6 +520,14 @@ impl Vit<'_> {
         let x = self.layer_norm(x, "decoder_norm")?;
         let x = self.linear(x, "decoder_pred", true)?;
         Ok(x.narrow(1, 1, l))
+    }
+
+    /// Per-image indices `[B, n, w]` repeated for each weight set: `[K·B, n, w]`.
+    fn per_set_ids(&self, ids: Tensor<3, Int>) -> Tensor<3, Int> {
+        match self.weights.sets() {
+            1 => ids,
+            k => ids.repeat_dim(0, k),
+        }
     }
 }
 

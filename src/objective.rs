@@ -286,7 +286,6 @@ pub struct Teacher {
 
 struct Batch {
     images: Tensor<4>,
-    size: usize,
     labels: Option<Tensor<1, Int>>,
     masked: Option<MaskedBatch>,
 }
@@ -518,7 +517,6 @@ impl Evaluator {
             };
             batches.push(Batch {
                 images: images_t,
-                size,
                 labels,
                 masked,
             });
@@ -573,18 +571,31 @@ impl Evaluator {
     /// classification `[Σ CE, Σ correct]`, MAE `[Σ masked patch MSE]`, RC-MAE
     /// `[Σ masked recon MSE, Σ masked consistency MSE]`.
     pub fn sums_at(&self, coeffs: &[f64]) -> Result<Tensor<1>, Error> {
-        let flat = self.point(coeffs);
-        self.sums_with(&flat)
+        let sums = self.sums_at_many(&[coeffs.to_vec()])?;
+        let width = sums.dims()[1];
+        Ok(sums.reshape([width]))
     }
 
-    /// Same as [`Evaluator::sums_at`] for an explicit flat parameter vector on the device.
-    pub fn sums_with(&self, flat: &Tensor<1>) -> Result<Tensor<1>, Error> {
-        let weights = Weights::from_flat(&self.layout, flat, &self.buffers);
+    /// The raw sums at K points in one forward pass per batch (K weight sets, batched matmuls):
+    /// `[K, width]`, row i for `points[i]`. Each point is built exactly as [`Evaluator::point`]
+    /// builds it, so a row equals [`Evaluator::sums_at`] up to the rounding of the reductions.
+    pub fn sums_at_many(&self, points: &[Vec<f64>]) -> Result<Tensor<2>, Error> {
+        if points.is_empty() {
+            return Err(ArchError::Invalid("no points to evaluate".into()).into());
+        }
+        let rows: Vec<Tensor<1>> = points.iter().map(|c| self.point(c)).collect();
+        self.sums_with(&Tensor::stack(rows, 0))
+    }
+
+    /// Same as [`Evaluator::sums_at_many`] for explicit flat parameter vectors `[K, total]` on
+    /// the device.
+    pub fn sums_with(&self, flat: &Tensor<2>) -> Result<Tensor<2>, Error> {
+        let weights = Weights::from_sets(&self.layout, flat, &self.buffers);
         let vit = Vit {
             config: &self.config,
             weights: &weights,
         };
-        let mut totals: Option<Tensor<1>> = None;
+        let mut totals: Option<Tensor<2>> = None;
         for batch in &self.batches {
             let sums = self.batch_sums(&vit, batch, false)?;
             totals = Some(match totals {
@@ -597,7 +608,8 @@ impl Evaluator {
 
     /// Raw sums of one batch; with `autodiff`, the batch's constants are moved to the autodiff
     /// device so gradients can flow to the weights.
-    fn batch_sums(&self, vit: &Vit<'_>, batch: &Batch, autodiff: bool) -> Result<Tensor<1>, Error> {
+    /// `[K, width]` for K weight sets.
+    fn batch_sums(&self, vit: &Vit<'_>, batch: &Batch, autodiff: bool) -> Result<Tensor<2>, Error> {
         let lift3 = |t: &Tensor<3>| {
             if autodiff {
                 t.clone().autodiff()
@@ -618,7 +630,7 @@ impl Evaluator {
                 } else {
                     labels.clone()
                 };
-                classification_sums(logits, labels, batch.size)
+                classification_sums_per_set(logits, labels)
             }
             (Objective::Mae { .. } | Objective::RcMae { .. }, Some(m), _) => {
                 let (keep, restore) = if autodiff {
@@ -636,9 +648,11 @@ impl Evaluator {
                 };
                 let latent = vit.forward_encoder_masked(images, keep)?;
                 let pred = vit.forward_decoder(latent, restore)?;
-                let recon = masked_mse_sum(pred.clone(), lift3(&m.target), mask.clone());
+                let recon = masked_mse_sum_per_set(pred.clone(), lift3(&m.target), mask.clone());
                 match &m.teacher_pred {
-                    Some(t) => Tensor::cat(vec![recon, masked_mse_sum(pred, lift3(t), mask)], 0),
+                    Some(t) => {
+                        Tensor::cat(vec![recon, masked_mse_sum_per_set(pred, lift3(t), mask)], 1)
+                    }
                     None => recon,
                 }
             }
@@ -670,6 +684,8 @@ impl Evaluator {
                 weights: &weights,
             };
             let sums = self.batch_sums(&vit, batch, true)?;
+            let width = sums.dims()[1];
+            let sums = sums.reshape([width]);
             let scalar = match &self.objective {
                 Objective::Classification => sums.narrow(0, 0, 1).div_scalar(n),
                 Objective::Mae { .. } => sums.div_scalar(m),
@@ -734,6 +750,21 @@ impl Evaluator {
         let sums = read_vec(self.sums_at(coeffs)?)?;
         Ok(self.finish(&sums))
     }
+
+    /// Evaluate K points in one batched forward per image batch and read back once (native).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn eval_many(&self, points: &[Vec<f64>]) -> Result<Vec<BTreeMap<String, f64>>, Error> {
+        let sums = self.sums_at_many(points)?;
+        let width = sums.dims()[1].max(1);
+        let values = read_vec(sums.reshape([points.len() * width]))?;
+        Ok(values.chunks(width).map(|v| self.finish(v)).collect())
+    }
+
+    /// How many points to evaluate per forward pass: as many as `wanted`, capped so that the K
+    /// weight sets stay within `max_values` floats on the device (and at least one).
+    pub fn points_per_forward(&self, wanted: usize, max_values: usize) -> usize {
+        (max_values / self.layout.total.max(1)).clamp(1, wanted.max(1))
+    }
 }
 
 /// Read a small tensor back to the host synchronously.
@@ -746,19 +777,44 @@ pub fn read_vec(t: Tensor<1>) -> Result<Vec<f32>, Error> {
 
 /// `[Σ cross-entropy, Σ correct]` over a batch.
 pub fn classification_sums(logits: Tensor<2>, labels: Tensor<1, Int>, size: usize) -> Tensor<1> {
+    classification_sums_per_set(logits, labels.reshape([size])).reshape([2])
+}
+
+/// `[Σ cross-entropy, Σ correct]` over a batch for each of K weight sets: logits `[K·B, classes]`
+/// (set-major), labels `[B]` → `[K, 2]`.
+pub fn classification_sums_per_set(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<2> {
+    let rows = logits.dims()[0];
+    let b = labels.dims()[0].max(1);
+    let k = (rows / b).max(1);
+    let labels = if k > 1 {
+        labels.repeat_dim(0, k)
+    } else {
+        labels
+    };
     let log_probs = burn::tensor::activation::log_softmax(logits.clone(), 1);
-    let picked = log_probs.gather(1, labels.clone().reshape([size, 1]));
-    let ce = picked.sum().neg();
-    let predicted = logits.argmax(1).reshape([size]);
-    let correct = predicted.equal(labels).float().sum();
-    Tensor::cat(vec![ce.reshape([1]), correct.reshape([1])], 0)
+    let picked = log_probs.gather(1, labels.clone().reshape([rows, 1]));
+    let ce = picked.reshape([k, b]).sum_dim(1).neg();
+    let predicted = logits.argmax(1).reshape([rows]);
+    let correct = predicted.equal(labels).float().reshape([k, b]).sum_dim(1);
+    Tensor::cat(vec![ce, correct], 1)
 }
 
 /// Σ over masked patches of the per-patch mean squared error.
 pub fn masked_mse_sum(pred: Tensor<3>, target: Tensor<3>, mask: Tensor<2>) -> Tensor<1> {
-    let [b, l, _] = pred.dims();
-    let per_patch = (pred - target).powi_scalar(2).mean_dim(2).reshape([b, l]);
-    (per_patch * mask).sum().reshape([1])
+    masked_mse_sum_per_set(pred, target, mask).reshape([1])
+}
+
+/// Σ over masked patches of the per-patch mean squared error for each of K weight sets:
+/// pred `[K·B, L, P]` (set-major), target `[B, L, P]` or `[K·B, L, P]`, mask `[B, L]` → `[K, 1]`.
+pub fn masked_mse_sum_per_set(pred: Tensor<3>, target: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
+    let [rows, l, p] = pred.dims();
+    let [b, _] = mask.dims();
+    let b = b.max(1);
+    let k = (rows / b).max(1);
+    let tk = (target.dims()[0] / b).max(1);
+    let diff = pred.reshape([k, b, l, p]) - target.reshape([tk, b, l, p]);
+    let per_patch = diff.powi_scalar(2).mean_dim(3).reshape([k, b * l]);
+    (per_patch * mask.reshape([1, b * l])).sum_dim(1)
 }
 
 #[cfg(test)]

@@ -96,7 +96,9 @@ pub fn is_done(surface: &Surface, cell: Cell) -> bool {
         .is_some_and(Option::is_some)
 }
 
-/// Evaluate every missing cell in `order`, calling `on_cell` after each.
+/// Evaluate every missing cell in `order`, `per_forward` cells per forward pass (K weight sets,
+/// see [`crate::model::Weights`]; 1 is fastest on the CPU, several on a GPU), calling `on_cell`
+/// after each cell.
 ///
 /// Returns `Err(Error::Cancelled)` when the callback cancels; the surface keeps every cell
 /// computed up to then.
@@ -105,24 +107,34 @@ pub fn run(
     evaluator: &crate::objective::Evaluator,
     surface: &mut Surface,
     order: &[Cell],
+    per_forward: usize,
     on_cell: &mut dyn FnMut(&Surface, &Progress) -> Control,
 ) -> Result<(), Error> {
     let (mut done, total) = surface.progress();
-    for &cell in order {
-        if is_done(surface, cell) {
-            continue;
-        }
-        let values = evaluator.eval(&coefficients(surface, cell))?;
-        record(surface, cell, &values);
-        done += 1;
-        let progress = Progress {
-            done,
-            total,
-            cell,
-            values,
+    let missing: Vec<Cell> = order
+        .iter()
+        .copied()
+        .filter(|c| !is_done(surface, *c))
+        .collect();
+    for chunk in missing.chunks(per_forward.max(1)) {
+        let points: Vec<Vec<f64>> = chunk.iter().map(|c| coefficients(surface, *c)).collect();
+        let results = if points.len() == 1 {
+            vec![evaluator.eval(&points[0])?]
+        } else {
+            evaluator.eval_many(&points)?
         };
-        if on_cell(surface, &progress) == Control::Cancel {
-            return Err(Error::Cancelled);
+        for (&cell, values) in chunk.iter().zip(results) {
+            record(surface, cell, &values);
+            done += 1;
+            let progress = Progress {
+                done,
+                total,
+                cell,
+                values,
+            };
+            if on_cell(surface, &progress) == Control::Cancel {
+                return Err(Error::Cancelled);
+            }
         }
     }
     Ok(())

@@ -30,6 +30,10 @@ pub struct BenchArgs {
     /// Images per forward pass.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
+    /// Grid cells evaluated together in one forward pass (K weight sets, batched matmuls); each
+    /// value is measured in turn.
+    #[arg(long, num_args = 1.., default_values_t = [1, 8])]
+    pub cells_per_forward: Vec<usize>,
 }
 
 /// The benchmark model: 28×28 greyscale, patch 7, width 64, depth 4, 4 heads, MLP 256, cls token.
@@ -97,13 +101,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
         args.batch_size,
         flops_per_cell / 1e6
     );
-    println!("| backend | cells/s | ms/cell | GFLOP/s | first cell (ms) |");
-    println!("|---|---|---|---|---|");
+    println!("| backend | cells per forward | cells/s | ms/cell | GFLOP/s | first forward (ms) |");
+    println!("|---|---|---|---|---|---|");
     for choice in devices {
         let device = match choice.device() {
             Ok(d) => d,
             Err(e) => {
-                println!("| {choice:?} | unavailable: {e} | | | |");
+                println!("| {choice:?} | | unavailable: {e} | | | |");
                 continue;
             }
         };
@@ -118,22 +122,33 @@ pub fn run(args: BenchArgs) -> Result<()> {
             args.batch_size,
             None,
         )?;
-        let t0 = Instant::now();
-        evaluator.eval(&[0.0, 0.0])?;
-        let first_ms = t0.elapsed().as_secs_f64() * 1e3;
-        let t = Instant::now();
-        for i in 0..args.cells {
-            let a = i as f64 / args.cells.max(1) as f64 - 0.5;
-            evaluator.eval(&[a, -a])?;
+        for &k in &args.cells_per_forward {
+            let k = k.max(1);
+            let points = |start: usize| -> Vec<Vec<f64>> {
+                (start..start + k)
+                    .map(|i| {
+                        let a = i as f64 / args.cells.max(1) as f64 - 0.5;
+                        vec![a, -a]
+                    })
+                    .collect()
+            };
+            let t0 = Instant::now();
+            evaluator.eval_many(&points(0))?;
+            let first_ms = t0.elapsed().as_secs_f64() * 1e3;
+            let rounds = args.cells.div_ceil(k).max(1);
+            let t = Instant::now();
+            for r in 0..rounds {
+                evaluator.eval_many(&points(r * k))?;
+            }
+            let secs = t.elapsed().as_secs_f64();
+            let cps = (rounds * k) as f64 / secs;
+            println!(
+                "| {} | {k} | {cps:.2} | {:.1} | {:.2} | {first_ms:.0} |",
+                format!("{choice:?}").to_lowercase(),
+                1e3 / cps,
+                flops_per_cell * cps / 1e9
+            );
         }
-        let secs = t.elapsed().as_secs_f64();
-        let cps = args.cells as f64 / secs;
-        println!(
-            "| {} | {cps:.2} | {:.1} | {:.2} | {first_ms:.0} |",
-            format!("{choice:?}").to_lowercase(),
-            1e3 / cps,
-            flops_per_cell * cps / 1e9
-        );
     }
     Ok(())
 }

@@ -248,6 +248,11 @@ fn prepare(
     .map_err(|e| e.to_string())
 }
 
+/// Grid cells per forward pass on WebGPU.
+const CELLS_PER_FORWARD_GPU: usize = 8;
+/// At most this many parameter values (128 MiB of f32) for the K weight sets of one forward.
+const MAX_WEIGHT_VALUES: usize = 1 << 25;
+
 async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
     let job = request.job;
     let t0 = now_seconds();
@@ -301,20 +306,42 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
         .iter()
         .map(|p| (p.surface.x.len(), p.surface.y.len()))
         .collect();
-    for (i, cells) in schedule(&grids, request.cells_per_read) {
+    // On WebGPU several cells share one forward pass (K weight sets, batched matmuls), so the
+    // GPU runs K cells per dispatch; on the CPU one cell per forward is fastest.
+    let wanted = if backend.gpu {
+        CELLS_PER_FORWARD_GPU
+    } else {
+        1
+    };
+    let per_read = if backend.gpu {
+        request.cells_per_read.max(CELLS_PER_FORWARD_GPU)
+    } else {
+        request.cells_per_read
+    };
+    for (i, cells) in schedule(&grids, per_read) {
         let started = &panels[i];
         let evaluator = &started.prepared.evaluator;
+        let per_forward = evaluator.points_per_forward(wanted, MAX_WEIGHT_VALUES);
         let t = now_seconds();
-        let mut sums: Vec<Tensor<1>> = Vec::with_capacity(cells.len());
-        for cell in &cells {
-            match evaluator.sums_at(&sweep::coefficients(&started.surface, *cell)) {
+        let mut sums: Vec<Tensor<2>> = Vec::with_capacity(cells.len());
+        for chunk in cells.chunks(per_forward) {
+            let points: Vec<Vec<f64>> = chunk
+                .iter()
+                .map(|c| sweep::coefficients(&started.surface, *c))
+                .collect();
+            match evaluator.sums_at_many(&points) {
                 Ok(s) => sums.push(s),
                 Err(e) => return fail(Some(i), e.to_string()),
             }
         }
-        let width = sums.first().map_or(1, |s| s.dims()[0]).max(1);
-        // One read-back for the whole chunk: the GPU runs every cell's forward before it waits.
-        let values = match Tensor::cat(sums, 0).into_data_async().await {
+        let width = sums.first().map_or(1, |s| s.dims()[1]).max(1);
+        let total = cells.len() * width;
+        // One read-back for the whole chunk: the GPU runs every forward before it waits.
+        let values = match Tensor::cat(sums, 0)
+            .reshape([total])
+            .into_data_async()
+            .await
+        {
             Ok(data) => match data.try_to_vec::<f32>() {
                 Ok(v) => v,
                 Err(e) => return fail(Some(i), format!("reading results: {e:?}")),

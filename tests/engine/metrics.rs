@@ -1,7 +1,7 @@
 //! Landscape summaries on analytic surfaces with known answers: a paraboloid, a saddle, a double
 //! well and a rough bowl.
 
-mod common;
+use crate::common;
 
 use vitscape::metrics::{MetricsError, summarise};
 use vitscape::spec::Axis;

@@ -1,7 +1,7 @@
 //! Permalinks: a comparison survives the URL fragment within the stated quantisation error, and
 //! damaged, foreign or hostile links give a message naming what is wrong.
 
-mod common;
+use crate::common;
 
 use vitscape::permalink::{self, PermalinkError, PlotKind, View};
 use vitscape::spec::Axis;

@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: the committed fixtures (tiny PyTorch-built models and
 //! the data vitscape exported for the PyTorch reference) and a spec for hand-made surfaces.
-#![allow(dead_code)] // each test binary uses its own subset
+#![allow(dead_code)] // not every helper is used by every configuration of the tests
 
 use std::path::{Path, PathBuf};
 

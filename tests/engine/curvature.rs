@@ -2,8 +2,6 @@
 //! fixture ViT against second differences of the loss itself (an independent path: loss values,
 //! not gradients).
 
-mod common;
-
 use burn::tensor::Device;
 use vitscape::curvature::{
     Dense, Hessian, LinearOperator, PowerSettings, hutchinson_trace, top_eigenvalues,
@@ -12,7 +10,7 @@ use vitscape::directions::{self, Scope};
 use vitscape::objective::{Evaluator, Objective};
 use vitscape::spec::Normalisation;
 
-use common::{eval_data, fixture_model};
+use crate::common::{eval_data, fixture_model};
 
 /// Q·diag(λ)·Qᵀ with Q orthonormal (Gram–Schmidt of fixed vectors).
 fn matrix(eigenvalues: &[f64]) -> Dense {

@@ -5,8 +5,6 @@
 //! `tests/fixtures/exports/<case>/` (`tests/fixtures/make_exports.sh` regenerates them). Agreement is
 //! required within 1e-4 relative.
 
-mod common;
-
 use std::collections::BTreeMap;
 
 use burn::tensor::Device;
@@ -17,7 +15,7 @@ use vitscape::directions;
 use vitscape::objective::{Evaluator, MaskNoise, Objective, Teacher};
 use vitscape::setup::Model;
 
-use common::{eval_data, fixture_model, fixtures};
+use crate::common::{eval_data, fixture_model, fixtures};
 
 const REL_TOL: f64 = 1e-4;
 
@@ -94,19 +92,36 @@ fn check_classifier(case: &str, model_name: &str) {
     .unwrap();
     let rows = points(case);
     assert_eq!(rows.len(), 5);
-    for row in rows {
+    for (row, batched) in rows.iter().zip(one_and_batched(&evaluator, &rows)) {
         let (a, b) = (row["alpha"], row["beta"]);
-        let got = evaluator.eval(&[a, b]).unwrap();
-        close(
-            got["loss"],
-            row["loss"],
-            &format!("{case} loss at ({a}, {b})"),
-        );
-        assert_eq!(
-            got["accuracy"], row["accuracy"],
-            "{case} accuracy at ({a}, {b})"
-        );
+        for (how, got) in batched {
+            close(
+                got["loss"],
+                row["loss"],
+                &format!("{case} loss at ({a}, {b}), {how}"),
+            );
+            assert_eq!(
+                got["accuracy"], row["accuracy"],
+                "{case} accuracy at ({a}, {b}), {how}"
+            );
+        }
     }
+}
+
+/// Every reference point evaluated alone, and all of them together in one forward pass (one
+/// weight set per point): `[(how, metrics)]` per point.
+fn one_and_batched(
+    evaluator: &Evaluator,
+    rows: &[BTreeMap<String, f64>],
+) -> Vec<Vec<(&'static str, BTreeMap<String, f64>)>> {
+    let coeffs: Vec<Vec<f64>> = rows.iter().map(|r| vec![r["alpha"], r["beta"]]).collect();
+    let batched = evaluator.eval_many(&coeffs).unwrap();
+    assert_eq!(batched.len(), rows.len());
+    coeffs
+        .iter()
+        .zip(batched)
+        .map(|(c, many)| vec![("alone", evaluator.eval(c).unwrap()), ("batched", many)])
+        .collect()
 }
 
 #[test]
@@ -174,38 +189,48 @@ fn check_mae(case: &str) {
         },
         Some(&teacher),
     );
-    for row in points(case) {
-        let (a, b) = (row["alpha"], row["beta"]);
-        let at = format!("{case} at ({a}, {b})");
-        close(
-            norm_pix.eval(&[a, b]).unwrap()["loss"],
-            row["loss_norm_pix"],
-            &format!("norm-pix loss {at}"),
-        );
-        close(
-            raw.eval(&[a, b]).unwrap()["loss"],
-            row["loss_raw"],
-            &format!("raw-pixel loss {at}"),
-        );
-        let rc = rcmae.eval(&[a, b]).unwrap();
-        close(
-            rc["reconstruction"],
-            row["loss_norm_pix"],
-            &format!("RC-MAE reconstruction {at}"),
-        );
-        if row["rcmae_consistency"] > 1e-9 {
+    let rows = points(case);
+    let norm_pix = one_and_batched(&norm_pix, &rows);
+    let raw = one_and_batched(&raw, &rows);
+    let rcmae = one_and_batched(&rcmae, &rows);
+    for (i, row) in rows.iter().enumerate() {
+        for j in 0..2 {
+            let (how, _) = norm_pix[i][j];
+            let (a, b) = (row["alpha"], row["beta"]);
+            let at = format!("{case} at ({a}, {b}), {how}");
             close(
-                rc["consistency"],
-                row["rcmae_consistency"],
-                &format!("RC-MAE consistency {at}"),
+                norm_pix[i][j].1["loss"],
+                row["loss_norm_pix"],
+                &format!("norm-pix loss {at}"),
             );
+            close(
+                raw[i][j].1["loss"],
+                row["loss_raw"],
+                &format!("raw-pixel loss {at}"),
+            );
+            check_rcmae(row, &rcmae[i][j].1, &at);
         }
+    }
+}
+
+fn check_rcmae(row: &BTreeMap<String, f64>, rc: &BTreeMap<String, f64>, at: &str) {
+    close(
+        rc["reconstruction"],
+        row["loss_norm_pix"],
+        &format!("RC-MAE reconstruction {at}"),
+    );
+    if row["rcmae_consistency"] > 1e-9 {
         close(
-            rc["loss"],
-            row["rcmae_total"],
-            &format!("RC-MAE total {at}"),
+            rc["consistency"],
+            row["rcmae_consistency"],
+            &format!("RC-MAE consistency {at}"),
         );
     }
+    close(
+        rc["loss"],
+        row["rcmae_total"],
+        &format!("RC-MAE total {at}"),
+    );
 }
 
 fn model_teacher() -> Teacher {

@@ -2,7 +2,7 @@
 //! is exactly the CLI's Fashion-MNIST subset, image uploads (files or a zip, class folders =
 //! labels) decode, hostile archives are refused, and a spec naming another file is rejected.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;

@@ -1,0 +1,17 @@
+//! The engine's integration tests, in one test binary so that burn is linked once: each module is
+//! one area (reference parity, invariants, the CLI, checkpoints, training, the demo, metrics,
+//! curvature, permalinks, jobs). The browser tests are `tests/browser.rs`.
+
+mod common;
+
+mod arch;
+mod checkpoint_errors;
+mod cli;
+mod curvature;
+mod demo;
+mod invariants;
+mod job;
+mod metrics;
+mod permalink;
+mod reference_parity;
+mod train;
