@@ -1,6 +1,8 @@
 //! Curvature of an objective at θ (METHODS §5): Hessian-vector products by central differences of
 //! autodiff gradients, Hv ≈ (g(θ + εv) − g(θ − εv)) / 2ε with ε scaled to ‖θ‖; top eigenvalues by
-//! power iteration with deflation (PyHessian's stopping rule); Hutchinson's trace estimate.
+//! power iteration with deflation (PyHessian's stopping rule); Hutchinson's trace estimate;
+//! stochastic Lanczos quadrature; Li et al.'s convexity ratio |λmin/λmax| at every cell of a grid;
+//! Park & Kim's max-eigenvalue spectrum over mini-batches.
 //! The solvers work on any [`LinearOperator`], so they are tested on matrices with known spectra.
 
 use rand::{Rng, SeedableRng};
@@ -388,4 +390,248 @@ fn jacobi_eigen(a: &mut [f64], m: usize) -> (Vec<f64>, Vec<f64>) {
     // Column k of V is eigenvector k; its first component is V[0][k].
     let first = (0..m).map(|k| v[k]).collect();
     (values, first)
+}
+
+/// `A − shift·I` for any operator.
+pub struct Shifted<'a> {
+    /// The operator A.
+    pub op: &'a mut dyn LinearOperator,
+    /// The shift.
+    pub shift: f64,
+}
+
+impl LinearOperator for Shifted<'_> {
+    fn dim(&self) -> usize {
+        self.op.dim()
+    }
+
+    fn apply(&mut self, v: &[f64]) -> Result<Vec<f64>, Error> {
+        let mut y = self.op.apply(v)?;
+        y.iter_mut().zip(v).for_each(|(y, x)| *y -= self.shift * x);
+        Ok(y)
+    }
+}
+
+/// Li et al.'s shift: λmin is sought as the dominant eigenvalue of H − 0.51·λ₁·I.
+pub const CONVEXITY_SHIFT: f64 = 0.51;
+/// The convexity ratio is capped here (METHODS §5): 0 = locally convex, 0.5 = strongly saddle.
+pub const CONVEXITY_CAP: f64 = 0.5;
+/// Below this ratio a cell counts as locally convex (METHODS §6).
+pub const CONVEX_RATIO: f64 = 0.1;
+
+/// The extreme eigenvalues at one point and the convexity ratio derived from them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Extremes {
+    /// The largest eigenvalue.
+    pub lambda_max: f64,
+    /// The smallest eigenvalue, when the shifted iteration resolved it; `None` when every
+    /// eigenvalue is above 0.02·λ₁ (the shifted operator's dominant end is then λ₁'s own), i.e.
+    /// no negative curvature was found.
+    pub lambda_min: Option<f64>,
+    /// |min(λmin, 0)| / λmax capped at [`CONVEXITY_CAP`] (the cap also when λmax ≤ 0).
+    pub ratio: f64,
+    /// Operator applications (Hessian-vector products) used, both iterations together.
+    pub products: usize,
+    /// Whether both power iterations reached the tolerance.
+    pub converged: bool,
+}
+
+/// |min(λmin, 0)| / λmax, capped at [`CONVEXITY_CAP`]; the cap when λmax ≤ 0.
+pub fn convexity_ratio(lambda_min: f64, lambda_max: f64) -> f64 {
+    if lambda_max <= 0.0 {
+        return CONVEXITY_CAP;
+    }
+    (-lambda_min.min(0.0) / lambda_max).min(CONVEXITY_CAP)
+}
+
+/// λmax and λmin by two power iterations (Li et al. 2018, METHODS §5): the dominant eigenvalue
+/// λ₁, then the dominant eigenvalue μ of `A − 0.51·λ₁·I`, whose other end gives λ₂ = μ + 0.51·λ₁.
+/// With λ₁ > 0 the shifted spectrum is [λmin − 0.51λ₁, 0.49λ₁], so μ reveals λmin whenever
+/// λmin < 0.02·λ₁; otherwise μ = 0.49λ₁ and there is no negative curvature to report.
+/// (A dominant negative λ₁ is handled symmetrically.)
+pub fn extreme_eigenvalues(
+    op: &mut dyn LinearOperator,
+    s: PowerSettings,
+) -> Result<Extremes, Error> {
+    let one = PowerSettings { k: 1, ..s };
+    let first = top_eigenvalues(op, one)?
+        .pop()
+        .ok_or_else(|| Error::Backend("power iteration on an empty operator".into()))?;
+    let shift = CONVEXITY_SHIFT * first.value;
+    let mut shifted = Shifted { op, shift };
+    let second = top_eigenvalues(
+        &mut shifted,
+        PowerSettings {
+            seed: s.seed.wrapping_add(1),
+            ..one
+        },
+    )?
+    .pop()
+    .ok_or_else(|| Error::Backend("power iteration on an empty operator".into()))?;
+    let other = second.value + shift;
+    // Resolved when the shifted iteration found the far end of the spectrum, not λ₁'s end.
+    let resolved = (other - first.value).abs() > 0.01 * first.value.abs();
+    let (lambda_max, lambda_min) = match (first.value >= 0.0, resolved) {
+        (true, true) => (first.value, Some(other.min(first.value))),
+        (true, false) => (first.value, None),
+        (false, true) => (other.max(first.value), Some(first.value)),
+        // Dominant negative and nothing found above −0.02|λ₁|: no positive curvature.
+        (false, false) => (first.value.max(other), Some(first.value)),
+    };
+    let ratio = match lambda_min {
+        Some(min) => convexity_ratio(min, lambda_max),
+        None => convexity_ratio(0.0, lambda_max),
+    };
+    Ok(Extremes {
+        lambda_max,
+        lambda_min,
+        ratio,
+        products: first.iterations + second.iterations,
+        converged: first.converged && second.converged,
+    })
+}
+
+/// Park & Kim's max-eigenvalue spectrum: the top eigenvalue (sign kept) of each of many small
+/// mini-batch losses, and what they say together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MaxEigenSpectrum {
+    /// Dominant eigenvalue of each mini-batch's Hessian, in batch order.
+    pub values: Vec<f64>,
+    /// Images per mini-batch.
+    pub batch_size: usize,
+    /// Fraction of negative values (non-convexity).
+    pub fraction_negative: f64,
+    /// Mean of the positive values (sharpness); `None` when none is positive.
+    pub mean_positive: Option<f64>,
+    /// Power-iteration settings used for every mini-batch.
+    pub settings: PowerSettings,
+}
+
+impl MaxEigenSpectrum {
+    /// Summarise per-mini-batch dominant eigenvalues.
+    pub fn new(values: Vec<f64>, batch_size: usize, settings: PowerSettings) -> Self {
+        let n = values.len().max(1) as f64;
+        let negative = values.iter().filter(|v| **v < 0.0).count() as f64;
+        let positive: Vec<f64> = values.iter().copied().filter(|v| *v > 0.0).collect();
+        let mean_positive =
+            (!positive.is_empty()).then(|| positive.iter().sum::<f64>() / positive.len() as f64);
+        Self {
+            fraction_negative: negative / n,
+            mean_positive,
+            values,
+            batch_size,
+            settings,
+        }
+    }
+
+    /// Histogram with `bins` equal bins over [min, max] of the values: `(lower, upper, count)`.
+    pub fn histogram(&self, bins: usize) -> Vec<(f64, f64, usize)> {
+        histogram(&self.values, bins)
+    }
+}
+
+/// Equal-width histogram over the range of `values` (one bin when they are all equal).
+pub fn histogram(values: &[f64], bins: usize) -> Vec<(f64, f64, usize)> {
+    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let (Some(lo), Some(hi)) = (
+        finite.iter().copied().reduce(f64::min),
+        finite.iter().copied().reduce(f64::max),
+    ) else {
+        return Vec::new();
+    };
+    let bins = if hi > lo { bins.max(1) } else { 1 };
+    let width = if hi > lo {
+        (hi - lo) / bins as f64
+    } else {
+        1.0
+    };
+    let mut counts = vec![0usize; bins];
+    for v in finite {
+        let i = (((v - lo) / width) as usize).min(bins - 1);
+        counts[i] += 1;
+    }
+    counts
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| (lo + i as f64 * width, lo + (i + 1) as f64 * width, c))
+        .collect()
+}
+
+/// Metric names of a convexity map (besides the loss).
+pub const LAMBDA_MAX: &str = "lambda_max";
+/// Smallest eigenvalue (NaN-free: the cell is left empty when unresolved).
+pub const LAMBDA_MIN: &str = "lambda_min";
+/// |λmin/λmax| capped at 0.5.
+pub const CONVEXITY: &str = "convexity";
+
+/// Li et al.'s convexity map over a surface's grid (METHODS §5): at every missing cell, the loss,
+/// λmax, λmin and |λmin/λmax| of the Hessian at θ* + α·d₁ + β·d₂ (`theta`, `directions` on the
+/// host, as the evaluator's). `on_cell` sees each finished cell and may cancel.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn convexity_map(
+    evaluator: &Evaluator,
+    theta: &[f32],
+    directions: &[Vec<f32>],
+    surface: &mut crate::surface::Surface,
+    s: PowerSettings,
+    on_cell: &mut dyn FnMut(&crate::surface::Surface, &Extremes) -> crate::sweep::Control,
+) -> Result<(), Error> {
+    use crate::sweep::{self, Control};
+    let order = sweep::row_major(surface.x.len(), surface.y.len());
+    for cell in order {
+        if sweep::is_done(surface, cell) {
+            continue;
+        }
+        let coeffs = sweep::coefficients(surface, cell);
+        let point: Vec<f32> = theta
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let shift: f64 = coeffs
+                    .iter()
+                    .zip(directions)
+                    .map(|(c, d)| c * f64::from(d[i]))
+                    .sum();
+                (f64::from(*t) + shift) as f32
+            })
+            .collect();
+        let mut values = evaluator.eval(&coeffs)?;
+        let mut hessian = Hessian::new(evaluator, point);
+        let ex = extreme_eigenvalues(&mut hessian, s)?;
+        values.insert(LAMBDA_MAX.into(), ex.lambda_max);
+        if let Some(min) = ex.lambda_min {
+            values.insert(LAMBDA_MIN.into(), min);
+        }
+        values.insert(CONVEXITY.into(), ex.ratio);
+        sweep::record(surface, cell, &values);
+        if on_cell(surface, &ex) == Control::Cancel {
+            return Err(Error::Cancelled);
+        }
+    }
+    Ok(())
+}
+
+/// The max-eigenvalue spectrum at `theta`: one power iteration per mini-batch of `evaluator`
+/// (built with the mini-batch size as its batch size). `on_batch` sees (done, total).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn max_eigen_spectrum(
+    evaluator: &Evaluator,
+    theta: &[f32],
+    batch_size: usize,
+    s: PowerSettings,
+    on_batch: &mut dyn FnMut(usize, usize),
+) -> Result<MaxEigenSpectrum, Error> {
+    let batches = evaluator.minibatches();
+    let mut values = Vec::with_capacity(batches.len());
+    for (i, mb) in batches.iter().enumerate() {
+        let mut hessian = Hessian::new(mb, theta.to_vec());
+        let top = top_eigenvalues(&mut hessian, PowerSettings { k: 1, ..s })?;
+        values.push(top.first().map_or(f64::NAN, |e| e.value));
+        on_batch(i + 1, batches.len());
+    }
+    Ok(MaxEigenSpectrum::new(
+        values,
+        batch_size,
+        PowerSettings { k: 1, ..s },
+    ))
 }

@@ -284,21 +284,29 @@ pub struct Teacher {
     pub theta: Vec<f32>,
 }
 
+#[derive(Clone)]
 struct Batch {
     images: Tensor<4>,
+    /// Images in the batch.
+    size: usize,
+    /// Masked patches in the batch (reconstruction losses).
+    masked_count: f64,
     labels: Option<Tensor<1, Int>>,
     masked: Option<MaskedBatch>,
 }
 
+#[derive(Clone)]
 struct MaskedBatch {
     ids_keep: Tensor<3, Int>,
     ids_restore: Tensor<3, Int>,
     target: Tensor<3>,
     mask: Tensor<2>,
     teacher_pred: Option<Tensor<3>>,
+    masked_count: f64,
 }
 
 /// Evaluates an objective at any point θ* + Σ cᵢ·dᵢ.
+#[derive(Clone)]
 pub struct Evaluator {
     device: Device,
     config: VitConfig,
@@ -511,12 +519,18 @@ impl Evaluator {
                         target,
                         mask,
                         teacher_pred,
+                        masked_count,
                     })
                 }
                 _ => None,
             };
+            let masked_count = masked
+                .as_ref()
+                .map_or(0.0, |m: &MaskedBatch| m.masked_count);
             batches.push(Batch {
                 images: images_t,
+                size,
+                masked_count,
                 labels,
                 masked,
             });
@@ -554,6 +568,20 @@ impl Evaluator {
     /// The device.
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// One evaluator per image batch (the `batch_size` it was built with): each one's objective
+    /// is that mini-batch's own mean loss. Shares the device tensors, copies nothing.
+    pub fn minibatches(&self) -> Vec<Evaluator> {
+        self.batches
+            .iter()
+            .map(|b| Evaluator {
+                batches: vec![b.clone()],
+                images: b.size,
+                masked_total: b.masked_count,
+                ..self.clone()
+            })
+            .collect()
     }
 
     /// θ* + Σ cᵢ·dᵢ on the device (always from the pristine θ*).

@@ -1233,7 +1233,12 @@ pub fn draw_heatmap<DB: DrawingBackend>(
     }
     chart.draw_series(cells).or_backend()?;
 
-    let thresholds: Vec<f64> = field.levels(o.levels).into_iter().map(|l| l.1).collect();
+    // `levels: 0` draws the cells alone (e.g. the convexity ratio, whose iso-lines say nothing).
+    let thresholds: Vec<f64> = if o.levels == 0 {
+        Vec::new()
+    } else {
+        field.levels(o.levels).into_iter().map(|l| l.1).collect()
+    };
     let style = WHITE.mix(0.75).stroke_width(sz.px(1.2));
     for (_, polylines) in extract_lines(&s.x, &s.y, &field.z, &thresholds) {
         chart
@@ -1885,6 +1890,49 @@ pub fn write_all(
         })?);
     }
     Ok(written)
+}
+
+/// Li et al.'s convexity map: the loss contour (left) beside a heat map of |λmin/λmax| (right,
+/// colour scale 0 = locally convex … 0.5 = capped), both over the same grid.
+pub fn draw_convexity<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    s: &Surface,
+    o: &PlotOptions,
+) -> Result<(), PlotError> {
+    let (w, _) = area.dim_in_pixel();
+    let (left, right) = area.split_horizontally(w / 2);
+    let loss = PlotOptions {
+        metric: LOSS.to_string(),
+        ..o.clone()
+    };
+    draw_contour(&left, s, &loss)?;
+    let ratio = PlotOptions {
+        metric: crate::curvature::CONVEXITY.to_string(),
+        log_scale: false,
+        color_range: Some((0.0, crate::curvature::CONVEXITY_CAP)),
+        levels: 0,
+        title: Some("|λmin/λmax| — 0 = locally convex, capped at 0.5".into()),
+    };
+    draw_heatmap(&right, s, &ratio)?;
+    Ok(())
+}
+
+/// Write `convexity.png` and `convexity.svg` ([`draw_convexity`]) into `dir`.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn write_convexity(
+    s: &Surface,
+    dir: &std::path::Path,
+    o: &PlotOptions,
+) -> Result<Vec<std::path::PathBuf>, PlotError> {
+    std::fs::create_dir_all(dir).map_err(|e| PlotError::Io {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let size = (FIGURE_SIZE.0 * 2, FIGURE_SIZE.1);
+    Ok(vec![
+        save_png(dir, "convexity", size, |a| draw_convexity(a, s, o))?,
+        save_svg(dir, "convexity", size, |a| draw_convexity(a, s, o))?,
+    ])
 }
 
 /// Pixel size of the 2-D figures written by [`write_all`].

@@ -2,6 +2,7 @@
 //! core and writes outputs. Errors are reported once, here, with `anyhow` context.
 
 mod bench;
+mod curvature;
 mod demo;
 mod sweep;
 mod train;
@@ -22,6 +23,8 @@ struct Cli {
 enum Command {
     /// Compute a 1-D or 2-D loss landscape around a checkpoint.
     Sweep(Box<sweep::SweepArgs>),
+    /// Hessian eigenvalues, trace, spectral density, convexity map and max-eigenvalue spectrum.
+    Curvature(Box<curvature::CurvatureArgs>),
     /// Show the architecture vitscape infers from a checkpoint.
     Inspect(sweep::InspectArgs),
     /// Train a ViT (supervised, MAE, RC-MAE, fine-tuning, linear probing) on Fashion-MNIST.
@@ -38,6 +41,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sweep(args) => sweep::run(*args),
         Command::Inspect(args) => sweep::inspect(args),
+        Command::Curvature(args) => curvature::run(*args),
         Command::Bench(args) => bench::run(args),
         Command::Train(args) => train::run(*args),
         Command::DemoPack(args) => demo::run(args),

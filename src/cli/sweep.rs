@@ -374,7 +374,20 @@ fn save_surface(out: &Path, surface: &Surface) -> Result<()> {
 }
 
 /// `vitscape sweep`.
-pub fn run(args: SweepArgs) -> Result<()> {
+/// Everything a sweep (or a curvature analysis) at the flags' point needs, prepared on the device.
+pub struct Loaded {
+    /// The full spec.
+    pub spec: SweepSpec,
+    /// The checkpoint.
+    pub model: Model,
+    /// The evaluated images.
+    pub images: ImageSet,
+    /// Directions and the evaluator.
+    pub prepared: setup::Prepared,
+}
+
+/// Read the checkpoint(s), build the spec, load the images and prepare the evaluator.
+pub fn load(args: &SweepArgs) -> Result<Loaded> {
     let heads = HeadCounts {
         encoder: args.heads,
         decoder: args.decoder_heads,
@@ -403,7 +416,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     let spec = build_spec(
-        &args,
+        args,
         &model,
         &loaded_directions,
         teacher.as_ref(),
@@ -413,7 +426,30 @@ pub fn run(args: SweepArgs) -> Result<()> {
     let direction_files = loaded_directions
         .next()
         .map(|x| (x, loaded_directions.next()));
+    let images = load_images(&spec, &model)?;
+    let device = args.device.device()?;
+    let extras = Extras {
+        teacher,
+        target,
+        direction_files,
+    };
+    let prepared = setup::prepare(&spec, &model, &extras, &images, &device)?;
+    Ok(Loaded {
+        spec,
+        model,
+        images,
+        prepared,
+    })
+}
 
+/// `vitscape sweep`.
+pub fn run(args: SweepArgs) -> Result<()> {
+    let Loaded {
+        spec,
+        model,
+        images,
+        prepared,
+    } = load(&args)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let surface_path = args.out.join("surface.json");
@@ -433,14 +469,6 @@ pub fn run(args: SweepArgs) -> Result<()> {
         None
     };
 
-    let images = load_images(&spec, &model)?;
-    let device = args.device.device()?;
-    let extras = Extras {
-        teacher,
-        target,
-        direction_files,
-    };
-    let prepared = setup::prepare(&spec, &model, &extras, &images, &device)?;
     let evaluator = &prepared.evaluator;
 
     // Directions and masks first: they define the plane, whatever happens to the sweep.

@@ -351,3 +351,85 @@ fn inspect_reports_the_inferred_architecture() {
     assert_eq!(arch["final_norm"], false);
     assert_eq!(report["parameters"], 19658);
 }
+
+#[test]
+fn curvature_writes_eigenvalues_trace_density_convexity_map_and_spectrum() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("curv");
+    let out_s = out.display().to_string();
+    let ckpt = model("mae");
+    let run = ok(&[
+        "curvature",
+        "--checkpoint",
+        &ckpt,
+        "--loss",
+        "mae",
+        "--eval-images",
+        "32",
+        "--parts",
+        "top",
+        "trace",
+        "density",
+        "convexity",
+        "spectrum",
+        "--convexity-grid",
+        "3",
+        "--trace-samples",
+        "4",
+        "--lanczos-steps",
+        "12",
+        "--max-iterations",
+        "20",
+        "--grid",
+        "-0.5:0.5:9",
+        "-0.5:0.5:9",
+        "--out",
+        &out_s,
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("λ1 = "), "{stderr}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("curvature.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["spec"]["loss"]["kind"], "mae");
+    assert_eq!(report["power"]["max_iterations"], 20);
+    let top = report["top"]["eigenvalues"][0].as_f64().unwrap();
+    let (lo, hi) = (
+        report["density"]["support"][0].as_f64().unwrap(),
+        report["density"]["support"][1].as_f64().unwrap(),
+    );
+    assert!(lo < hi);
+    // Power iteration's dominant eigenvalue lies within the Lanczos support (up to its tolerance).
+    assert!(
+        top <= hi * 1.01 && top >= lo * 1.01 - 1e-9,
+        "{top} in [{lo}, {hi}]"
+    );
+    assert_eq!(report["trace"]["samples"], 4);
+    // 32 images in mini-batches of 16: two top eigenvalues, and statistics that match them.
+    let values: Vec<f64> = report["spectrum"]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(values.len(), 2);
+    let negative = values.iter().filter(|v| **v < 0.0).count() as f64 / 2.0;
+    assert_eq!(
+        report["spectrum"]["fraction_negative"].as_f64(),
+        Some(negative)
+    );
+    // The convexity map is a 3×3 surface over the --grid ranges with loss and ratio per cell.
+    let map: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("convexity/surface.json")).unwrap())
+            .unwrap();
+    assert_eq!(map["x"].as_array().unwrap().len(), 3);
+    assert_eq!(map["x"][0].as_f64(), Some(-0.5));
+    for row in map["metrics"]["convexity"].as_array().unwrap() {
+        for r in row.as_array().unwrap() {
+            let r = r.as_f64().unwrap();
+            assert!((0.0..=0.5).contains(&r), "{r}");
+        }
+    }
+    assert!(map["metrics"]["loss"][1][1].as_f64().unwrap() > 0.0);
+    assert!(out.join("convexity/convexity.png").exists());
+}

@@ -4,11 +4,17 @@
 
 use burn::tensor::Device;
 use vitscape::curvature::{
-    Dense, Hessian, LinearOperator, PowerSettings, hutchinson_trace, top_eigenvalues,
+    CONVEXITY, CONVEXITY_CAP, Dense, Extremes, Hessian, LAMBDA_MAX, LAMBDA_MIN, LinearOperator,
+    MaxEigenSpectrum, PowerSettings, SlqSettings, convexity_map, convexity_ratio,
+    extreme_eigenvalues, histogram, hutchinson_trace, max_eigen_spectrum, spectral_density,
+    top_eigenvalues,
 };
 use vitscape::directions::{self, Scope};
 use vitscape::objective::{Evaluator, Objective};
+use vitscape::spec::Axis;
 use vitscape::spec::Normalisation;
+use vitscape::surface::Surface;
+use vitscape::sweep::Control;
 
 use crate::common::{eval_data, fixture_model};
 
@@ -175,4 +181,273 @@ fn slq_recovers_support_weights_and_moments_of_a_known_spectrum() {
     let density = quick.smoothed(&grid, 0.5);
     let integral: f64 = density.iter().sum::<f64>() * 0.02;
     assert!((integral - 1.0).abs() < 0.01, "{integral}");
+}
+
+fn extremes(spectrum: &[f64]) -> Extremes {
+    let settings = PowerSettings {
+        k: 1,
+        max_iterations: 2000,
+        tolerance: 1e-10,
+        seed: 4,
+    };
+    extreme_eigenvalues(&mut matrix(spectrum), settings).unwrap()
+}
+
+#[test]
+fn convexity_ratio_from_the_shifted_power_iteration() {
+    // Indefinite, positive-dominant: λmin found through H − 0.51·λmax·I.
+    let e = extremes(&[4.0, 2.0, 1.0, -1.0, 0.5]);
+    assert!((e.lambda_max - 4.0).abs() < 1e-4, "{e:?}");
+    assert!((e.lambda_min.unwrap() + 1.0).abs() < 1e-4, "{e:?}");
+    assert!((e.ratio - 0.25).abs() < 1e-4, "{e:?}");
+    assert!(e.converged);
+    // Positive definite: no negative curvature, ratio 0.
+    let e = extremes(&[3.0, 2.0, 1.0, 0.5]);
+    assert!((e.lambda_max - 3.0).abs() < 1e-4, "{e:?}");
+    assert_eq!(e.ratio, 0.0, "{e:?}");
+    // Barely negative: resolved, ratio small but not zero.
+    let e = extremes(&[3.0, 1.0, -0.03]);
+    assert!((e.lambda_min.unwrap() + 0.03).abs() < 1e-4, "{e:?}");
+    assert!((e.ratio - 0.01).abs() < 1e-4, "{e:?}");
+    // Negative-dominant saddle: both ends found, ratio capped.
+    let e = extremes(&[1.0, 0.5, -4.0]);
+    assert!((e.lambda_max - 1.0).abs() < 1e-4, "{e:?}");
+    assert!((e.lambda_min.unwrap() + 4.0).abs() < 1e-4, "{e:?}");
+    assert_eq!(e.ratio, CONVEXITY_CAP);
+    // Concave: capped.
+    assert_eq!(extremes(&[-1.0, -2.0, -3.0]).ratio, CONVEXITY_CAP);
+    assert_eq!(convexity_ratio(-0.2, 1.0), 0.2);
+    assert_eq!(convexity_ratio(0.3, 1.0), 0.0);
+    assert_eq!(convexity_ratio(-1.0, 0.0), CONVEXITY_CAP);
+}
+
+#[test]
+fn max_eigen_spectrum_statistics_and_histogram() {
+    let s = MaxEigenSpectrum::new(
+        vec![-1.0, 2.0, 4.0, -0.5, 3.0],
+        16,
+        PowerSettings::default(),
+    );
+    assert_eq!(s.fraction_negative, 0.4);
+    assert_eq!(s.mean_positive, Some(3.0));
+    let h = s.histogram(5);
+    assert_eq!(h.len(), 5);
+    assert_eq!(h[0].0, -1.0);
+    assert_eq!(h[4].1, 4.0);
+    // Bins [-1, 0), [0, 1), [1, 2), [2, 3), [3, 4]: the maximum falls in the last one.
+    assert_eq!(
+        h.iter().map(|b| b.2).collect::<Vec<_>>(),
+        vec![2, 0, 0, 1, 2]
+    );
+    let none = MaxEigenSpectrum::new(vec![-1.0, -2.0], 16, PowerSettings::default());
+    assert_eq!(none.mean_positive, None);
+    assert_eq!(none.fraction_negative, 1.0);
+    assert_eq!(histogram(&[2.0, 2.0], 10), vec![(2.0, 3.0, 2)]);
+}
+
+/// The committed PyTorch reference (`tests/reference/curvature_reference.py`): the exact Hessian of
+/// a 1-block ViT (float64) and PyHessian's numbers.
+fn curvature_reference() -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(crate::common::fixtures().join("curvature_reference.json"))
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn tiny_evaluator(model: &vitscape::setup::Model, batch: usize) -> Evaluator {
+    Evaluator::new(
+        &Device::flex(),
+        model.config,
+        &model.theta,
+        &[],
+        Default::default(),
+        &eval_data("cls_token").0,
+        Objective::Classification,
+        batch,
+        None,
+    )
+    .unwrap()
+}
+
+#[test]
+fn eigenvalues_and_trace_match_the_exact_hessian_and_pyhessian() {
+    let reference = curvature_reference();
+    let exact = &reference["exact"];
+    let pyh = &reference["pyhessian"];
+    let model = fixture_model("hessian_tiny");
+    assert_eq!(
+        model.layout.total as u64,
+        reference["parameters"].as_u64().unwrap()
+    );
+    let ev = tiny_evaluator(&model, 64);
+    let loss = ev.eval(&[]).unwrap()["loss"];
+    let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
+    assert!(
+        rel(loss, exact["loss"].as_f64().unwrap()) < 1e-5,
+        "loss {loss}"
+    );
+
+    // Top eigenvalue with PyHessian's settings: within 2 % of PyHessian and of the exact one.
+    let mut h = Hessian::new(&ev, model.theta.clone());
+    let top = top_eigenvalues(&mut h, PowerSettings::default()).unwrap();
+    let dominant = exact["largest_magnitude"].as_f64().unwrap();
+    let ours = top[0].value;
+    assert!(rel(ours, dominant) < 0.02, "top {ours} vs exact {dominant}");
+    let theirs = pyh["top_eigenvalue"].as_f64().unwrap();
+    assert!(rel(ours, theirs) < 0.02, "top {ours} vs PyHessian {theirs}");
+
+    // Both ends of the spectrum (convexity ratio) against the exact eigenvalues.
+    let e = extreme_eigenvalues(
+        &mut h,
+        PowerSettings {
+            max_iterations: 1000,
+            tolerance: 1e-7,
+            ..PowerSettings::default()
+        },
+    )
+    .unwrap();
+    let (lmax, lmin) = (
+        exact["lambda_max"].as_f64().unwrap(),
+        exact["lambda_min"].as_f64().unwrap(),
+    );
+    assert!(rel(e.lambda_max, lmax) < 0.02, "λmax {e:?} vs {lmax}");
+    assert!(
+        rel(e.lambda_min.unwrap(), lmin) < 0.05,
+        "λmin {e:?} vs {lmin}"
+    );
+    assert!(
+        (e.ratio - convexity_ratio(lmin, lmax)).abs() < 0.01,
+        "ratio {e:?}"
+    );
+
+    // Trace: Σ eᵢᵀHeᵢ over all 1 250 unit vectors with our Hessian-vector products is within 2 %
+    // of the exact trace; Hutchinson's estimate is within 4 standard errors of it and of
+    // PyHessian's (2 000 samples).
+    let exact_trace = exact["trace"].as_f64().unwrap();
+    let n = model.layout.total;
+    let mut by_columns = 0.0;
+    for i in 0..n {
+        let mut e = vec![0.0; n];
+        e[i] = 1.0;
+        by_columns += h.apply(&e).unwrap()[i];
+    }
+    assert!(
+        rel(by_columns, exact_trace) < 0.02,
+        "trace {by_columns} vs exact {exact_trace}"
+    );
+    let (mean, se, _) = hutchinson_trace(&mut h, 200, 3).unwrap();
+    assert!(
+        (mean - exact_trace).abs() < 4.0 * se + 0.01 * exact_trace.abs(),
+        "Hutchinson {mean} ± {se} vs exact {exact_trace}"
+    );
+    let pyh_trace = pyh["trace_mean"].as_f64().unwrap();
+    let pyh_se = pyh["trace_standard_error"].as_f64().unwrap();
+    assert!(
+        (mean - pyh_trace).abs() < 4.0 * (se * se + pyh_se * pyh_se).sqrt(),
+        "Hutchinson {mean} ± {se} vs PyHessian {pyh_trace} ± {pyh_se}"
+    );
+
+    // The spectral density's support brackets the exact extremes once Lanczos has run long.
+    let density = spectral_density(
+        &mut h,
+        SlqSettings {
+            steps: 60,
+            runs: 1,
+            seed: 2,
+        },
+    )
+    .unwrap();
+    let (lo, hi) = density.support();
+    assert!(rel(hi, lmax) < 0.02, "support top {hi} vs {lmax}");
+    assert!(rel(lo, lmin) < 0.05, "support bottom {lo} vs {lmin}");
+}
+
+#[test]
+fn convexity_map_and_minibatch_spectrum_on_a_tiny_vit() {
+    let model = fixture_model("hessian_tiny");
+    let ev = tiny_evaluator(&model, 16);
+    let settings = PowerSettings {
+        max_iterations: 60,
+        ..PowerSettings::default()
+    };
+    // Four mini-batches of 16: each one's own top eigenvalue, sign kept.
+    let spectrum = max_eigen_spectrum(&ev, &model.theta, 16, settings, &mut |_, _| {}).unwrap();
+    assert_eq!(spectrum.values.len(), 4);
+    for (mb, value) in ev.minibatches().iter().zip(&spectrum.values) {
+        assert_eq!(mb.images(), 16);
+        let mut h = Hessian::new(mb, model.theta.clone());
+        let again = top_eigenvalues(&mut h, PowerSettings { k: 1, ..settings }).unwrap();
+        assert_eq!(again[0].value, *value, "deterministic per mini-batch");
+    }
+    // The mini-batch losses average to the full-batch loss.
+    let full = ev.eval(&[]).unwrap()["loss"];
+    let mean: f64 = ev
+        .minibatches()
+        .iter()
+        .map(|mb| mb.eval(&[]).unwrap()["loss"])
+        .sum::<f64>()
+        / 4.0;
+    assert!((full - mean).abs() < 1e-5 * full, "{full} vs {mean}");
+
+    // A 3×3 convexity map: the centre cell is the Hessian at θ*, every cell has a loss equal to
+    // the sweep's and a ratio in [0, 0.5].
+    let dirs: Vec<Vec<f32>> = (0..2)
+        .map(|axis| {
+            let mut d = directions::gaussian(&model.layout, 5, axis);
+            directions::normalise(
+                &mut d,
+                &model.theta,
+                &model.layout,
+                Normalisation::Filter,
+                Scope {
+                    include_rank1: false,
+                    include_pos_embed: false,
+                },
+            );
+            d
+        })
+        .collect();
+    let ev = Evaluator::new(
+        &Device::flex(),
+        model.config,
+        &model.theta,
+        &dirs,
+        Default::default(),
+        &eval_data("cls_token").0,
+        Objective::Classification,
+        64,
+        None,
+    )
+    .unwrap();
+    let axis = Axis {
+        min: -0.5,
+        max: 0.5,
+        n: 3,
+    };
+    let mut names = ev.objective().metric_names();
+    names.extend([LAMBDA_MAX, LAMBDA_MIN, CONVEXITY]);
+    let mut map = Surface::empty(crate::common::spec(axis, Some(axis)), &names);
+    let mut cells = 0;
+    convexity_map(&ev, &model.theta, &dirs, &mut map, settings, &mut |_, _| {
+        cells += 1;
+        Control::Continue
+    })
+    .unwrap();
+    assert_eq!(cells, 9);
+    for (iy, row) in map.metrics[CONVEXITY].iter().enumerate() {
+        for (ix, r) in row.iter().enumerate() {
+            let r = r.unwrap();
+            assert!((0.0..=CONVEXITY_CAP).contains(&r), "{r}");
+            let loss = ev.eval(&[map.x[ix], map.y[iy]]).unwrap()["loss"];
+            assert_eq!(map.metrics["loss"][iy][ix], Some(loss));
+        }
+    }
+    let reference = curvature_reference();
+    let lmax = reference["exact"]["lambda_max"].as_f64().unwrap();
+    let centre = map.metrics[LAMBDA_MAX][1][1].unwrap();
+    assert!(
+        (centre - lmax).abs() / lmax < 0.02,
+        "centre λmax {centre} vs exact {lmax}"
+    );
 }

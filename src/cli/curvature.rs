@@ -1,0 +1,350 @@
+//! `vitscape curvature`: Hessian eigenvalues, trace and spectral density at θ*, Li et al.'s
+//! convexity map over a coarse grid, and Park & Kim's max-eigenvalue spectrum over mini-batches
+//! (METHODS §5). Takes the same flags as `vitscape sweep` for the checkpoint, loss, data and
+//! directions; writes `curvature.json` (spec, settings and every number) and figures.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use vitscape::curvature::{
+    self, CONVEX_RATIO, CONVEXITY, Hessian, MaxEigenSpectrum, PowerSettings, SlqSettings,
+    SpectralDensity,
+};
+use vitscape::plot::{self, PlotOptions};
+use vitscape::spec::{Axis, SweepSpec};
+use vitscape::surface::Surface;
+use vitscape::sweep::Control;
+
+use super::sweep::{Loaded, SweepArgs, load};
+
+/// What to compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Part {
+    /// Top-k eigenvalues at θ* (power iteration with deflation).
+    Top,
+    /// Hutchinson's trace at θ*.
+    Trace,
+    /// Spectral density at θ* (stochastic Lanczos quadrature).
+    Density,
+    /// |λmin/λmax| over a coarse grid of the sweep's plane.
+    Convexity,
+    /// Top eigenvalue of each mini-batch loss.
+    Spectrum,
+}
+
+/// Flags of `vitscape curvature`.
+#[derive(Args, Debug)]
+pub struct CurvatureArgs {
+    /// Checkpoint, loss, data, directions, grid ranges, device and `--out`, as for `sweep`.
+    #[command(flatten)]
+    pub sweep: SweepArgs,
+    /// Parts to compute.
+    #[arg(long, value_enum, num_args = 1.., default_values = ["top", "trace"])]
+    pub parts: Vec<Part>,
+    /// Eigenvalues wanted by `top`.
+    #[arg(long, default_value_t = 1)]
+    pub top_k: usize,
+    /// Power-iteration steps per eigenvalue at most (PyHessian: 100).
+    #[arg(long, default_value_t = 100)]
+    pub max_iterations: usize,
+    /// Power-iteration tolerance on |Δλ|/(|λ| + 1e-6) (PyHessian: 1e-3).
+    #[arg(long, default_value_t = 1e-3)]
+    pub tolerance: f64,
+    /// Rademacher samples for `trace`.
+    #[arg(long, default_value_t = 100)]
+    pub trace_samples: usize,
+    /// Lanczos steps for `density` (PyHessian: 100).
+    #[arg(long, default_value_t = 100)]
+    pub lanczos_steps: usize,
+    /// Independent Lanczos runs averaged by `density`.
+    #[arg(long, default_value_t = 1)]
+    pub lanczos_runs: usize,
+    /// Points per axis of the convexity map (over the `--grid` ranges).
+    #[arg(long, default_value_t = 11)]
+    pub convexity_grid: usize,
+    /// Images per mini-batch for `spectrum` (Park & Kim: 16).
+    #[arg(long, default_value_t = 16)]
+    pub spectrum_batch: usize,
+    /// Seed of the random starting vectors.
+    #[arg(long, default_value_t = 0)]
+    pub curvature_seed: u64,
+}
+
+/// Everything `curvature.json` holds.
+#[derive(Serialize)]
+struct Report {
+    spec: SweepSpec,
+    parameters: usize,
+    power: PowerSettings,
+    parts: Vec<Part>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top: Option<Top>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace: Option<Trace>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    density: Option<Density>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    convexity: Option<Convexity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spectrum: Option<Spectrum>,
+}
+
+#[derive(Serialize)]
+struct Top {
+    eigenvalues: Vec<f64>,
+    iterations: Vec<usize>,
+    converged: Vec<bool>,
+    hessian_vector_products: usize,
+}
+
+#[derive(Serialize)]
+struct Trace {
+    mean: f64,
+    standard_error: f64,
+    samples: usize,
+    seed: u64,
+}
+
+#[derive(Serialize)]
+struct Density {
+    #[serde(flatten)]
+    density: SpectralDensity,
+    support: (f64, f64),
+}
+
+#[derive(Serialize)]
+struct Convexity {
+    grid: usize,
+    /// Cells with |λmin/λmax| < 0.1 over all cells.
+    convex_fraction: f64,
+    convex_threshold: f64,
+    /// The map itself (metrics loss, lambda_max, lambda_min, convexity) is `convexity/surface.json`.
+    surface: String,
+}
+
+#[derive(Serialize)]
+struct Spectrum {
+    #[serde(flatten)]
+    spectrum: MaxEigenSpectrum,
+    histogram: Vec<(f64, f64, usize)>,
+}
+
+fn bar(len: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template(&format!("{{bar:40}} {{pos}}/{{len}} {what}  ETA {{eta}}"))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// `vitscape curvature`.
+pub fn run(args: CurvatureArgs) -> Result<()> {
+    let out = args.sweep.out.clone();
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let mut sweep_args = args.sweep;
+    if args.parts.contains(&Part::Spectrum) {
+        // One evaluator batch per mini-batch.
+        sweep_args.batch_size = args.spectrum_batch.max(1);
+    }
+    let Loaded {
+        spec,
+        model,
+        prepared,
+        ..
+    } = load(&sweep_args)?;
+    let evaluator = &prepared.evaluator;
+    let power = PowerSettings {
+        k: args.top_k.max(1),
+        max_iterations: args.max_iterations.max(1),
+        tolerance: args.tolerance,
+        seed: args.curvature_seed,
+    };
+    let mut report = Report {
+        spec: spec.clone(),
+        parameters: model.layout.total,
+        power,
+        parts: args.parts.clone(),
+        top: None,
+        trace: None,
+        density: None,
+        convexity: None,
+        spectrum: None,
+    };
+    let theta = model.theta.clone();
+    if args.parts.contains(&Part::Top) {
+        let mut h = Hessian::new(evaluator, theta.clone());
+        let found = curvature::top_eigenvalues(&mut h, power)?;
+        for (i, e) in found.iter().enumerate() {
+            eprintln!(
+                "λ{} = {:.6e} ({} iterations{})",
+                i + 1,
+                e.value,
+                e.iterations,
+                if e.converged { "" } else { ", NOT converged" }
+            );
+        }
+        report.top = Some(Top {
+            eigenvalues: found.iter().map(|e| e.value).collect(),
+            iterations: found.iter().map(|e| e.iterations).collect(),
+            converged: found.iter().map(|e| e.converged).collect(),
+            hessian_vector_products: h.gradient_calls / 2,
+        });
+    }
+    if args.parts.contains(&Part::Trace) {
+        let mut h = Hessian::new(evaluator, theta.clone());
+        let (mean, se, samples) =
+            curvature::hutchinson_trace(&mut h, args.trace_samples, args.curvature_seed)?;
+        eprintln!("trace = {mean:.6e} ± {se:.2e} (standard error, {samples} Rademacher samples)");
+        report.trace = Some(Trace {
+            mean,
+            standard_error: se,
+            samples,
+            seed: args.curvature_seed,
+        });
+    }
+    if args.parts.contains(&Part::Density) {
+        let mut h = Hessian::new(evaluator, theta.clone());
+        let density = curvature::spectral_density(
+            &mut h,
+            SlqSettings {
+                steps: args.lanczos_steps,
+                runs: args.lanczos_runs,
+                seed: args.curvature_seed,
+            },
+        )?;
+        let support = density.support();
+        eprintln!(
+            "spectral density: support [{:.4e}, {:.4e}] ({} nodes)",
+            support.0,
+            support.1,
+            density.nodes.len()
+        );
+        report.density = Some(Density { density, support });
+    }
+    if args.parts.contains(&Part::Convexity) {
+        report.convexity = Some(convexity(
+            &out,
+            &spec,
+            &model.theta,
+            &prepared,
+            args.convexity_grid,
+            power,
+            sweep_args.log_scale,
+            sweep_args.no_plots,
+        )?);
+    }
+    if args.parts.contains(&Part::Spectrum) {
+        let batches = evaluator.minibatches().len();
+        let pb = bar(batches, "mini-batches");
+        let spectrum = curvature::max_eigen_spectrum(
+            evaluator,
+            &theta,
+            args.spectrum_batch,
+            power,
+            &mut |done, _| pb.set_position(done as u64),
+        )?;
+        pb.finish();
+        eprintln!(
+            "max-eigenvalue spectrum ({} mini-batches of {}): fraction negative {:.3}, mean positive {}",
+            spectrum.values.len(),
+            spectrum.batch_size,
+            spectrum.fraction_negative,
+            spectrum
+                .mean_positive
+                .map(|m| format!("{m:.4e}"))
+                .unwrap_or_else(|| "none positive".into())
+        );
+        let histogram = spectrum.histogram(20);
+        report.spectrum = Some(Spectrum {
+            spectrum,
+            histogram,
+        });
+    }
+    let path = out.join("curvature.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn convexity(
+    out: &Path,
+    spec: &SweepSpec,
+    theta: &[f32],
+    prepared: &vitscape::setup::Prepared,
+    grid: usize,
+    power: PowerSettings,
+    log_scale: bool,
+    no_plots: bool,
+) -> Result<Convexity> {
+    let mut map_spec = spec.clone();
+    let n = grid.max(2);
+    map_spec.grid.x = Axis {
+        n,
+        ..map_spec.grid.x
+    };
+    map_spec.grid.y = map_spec.grid.y.map(|a| Axis { n, ..a });
+    let mut names = prepared.evaluator.objective().metric_names();
+    names.extend([
+        curvature::LAMBDA_MAX,
+        curvature::LAMBDA_MIN,
+        curvature::CONVEXITY,
+    ]);
+    let mut surface = Surface::empty(map_spec, &names);
+    let (_, total) = surface.progress();
+    let pb = bar(total, "cells");
+    curvature::convexity_map(
+        &prepared.evaluator,
+        theta,
+        &prepared.directions.vectors,
+        &mut surface,
+        PowerSettings { k: 1, ..power },
+        &mut |s, _| {
+            pb.set_position(s.progress().0 as u64);
+            Control::Continue
+        },
+    )?;
+    pb.finish();
+    let ratios: Vec<f64> = surface
+        .metrics
+        .get(CONVEXITY)
+        .map(|g| g.iter().flatten().flatten().copied().collect())
+        .unwrap_or_default();
+    let convex_fraction =
+        ratios.iter().filter(|r| **r < CONVEX_RATIO).count() as f64 / ratios.len().max(1) as f64;
+    surface.info.insert(
+        "convex_fraction".into(),
+        serde_json::json!({ "threshold": CONVEX_RATIO, "fraction": convex_fraction }),
+    );
+    surface.info.insert(
+        "power_iteration".into(),
+        serde_json::to_value(PowerSettings { k: 1, ..power })?,
+    );
+    let dir = out.join("convexity");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("surface.json"), serde_json::to_vec(&surface)?)?;
+    if !no_plots && surface.y.len() > 1 {
+        let options = PlotOptions {
+            log_scale,
+            ..PlotOptions::default()
+        };
+        plot::write_convexity(&surface, &dir, &options)?;
+    }
+    eprintln!(
+        "convexity map ({n}×{n}): {:.3} of cells have |λmin/λmax| < {CONVEX_RATIO}",
+        convex_fraction
+    );
+    Ok(Convexity {
+        grid: n,
+        convex_fraction,
+        convex_threshold: CONVEX_RATIO,
+        surface: "convexity/surface.json".into(),
+    })
+}
