@@ -23,6 +23,7 @@ pub mod surface;
 pub mod sweep;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;
+pub mod verdict;
 #[cfg(all(target_arch = "wasm32", feature = "web"))]
 pub mod web;
 

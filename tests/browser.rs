@@ -471,6 +471,18 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
         summary.contains("RC-MAE-ViT") && summary.contains('%'),
         "{summary}"
     );
+    // The committed verdict over several direction seeds, on both kinds of loss.
+    let verdict = b.text("#verdict");
+    assert!(
+        verdict.contains("direction seeds")
+            && verdict.contains("On the pre-training loss")
+            && verdict.contains("On the linear-probe loss")
+            && verdict.contains("convex region wider"),
+        "{verdict}"
+    );
+    b.js("document.getElementById('verdict').scrollIntoView()");
+    b.screenshot("demo-verdict");
+    b.js("window.scrollTo(0, 0)");
     // The linear-probe toggle computes classification losses for the probes.
     b.click("#demo-probe");
     b.wait_for(

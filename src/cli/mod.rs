@@ -6,6 +6,7 @@ mod curvature;
 mod demo;
 mod sweep;
 mod train;
+mod verdict;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,8 @@ enum Command {
     Train(Box<train::TrainArgs>),
     /// Pack the trained demo models into static/demo with the eval subset and a manifest.
     DemoPack(demo::DemoPackArgs),
+    /// Sweep the demo models over several direction seeds and write the demo verdict.
+    Verdict(verdict::VerdictArgs),
     /// Measure cells per second and GFLOP/s on the available backends.
     Bench(bench::BenchArgs),
 }
@@ -43,6 +46,7 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => sweep::inspect(args),
         Command::Curvature(args) => curvature::run(*args),
         Command::Bench(args) => bench::run(args),
+        Command::Verdict(args) => verdict::run(args),
         Command::Train(args) => train::run(*args),
         Command::DemoPack(args) => demo::run(args),
     };

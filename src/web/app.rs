@@ -25,6 +25,7 @@ use crate::protocol::{
 use crate::spec::{Axis, Branch, DataSource, DataSpec, LossSpec, Normalisation, SweepSpec};
 use crate::surface::Surface;
 use crate::sweep;
+use crate::verdict::{self, DemoMode, TAU_RELATIVE, Verdict};
 use crate::web::draw;
 
 /// Canvas size in pixels.
@@ -33,8 +34,6 @@ const CANVAS: (u32, u32) = (560, 470);
 const DEFAULT_RATE: f64 = 400.0;
 /// Shortest time between two redraws while results stream in (ms).
 const REDRAW_INTERVAL: f64 = 300.0;
-/// τ of the landscape summaries on the page (loss units).
-const TAU: f64 = 0.1;
 
 /// A computed, computing or shared panel.
 #[derive(Clone, Debug)]
@@ -54,7 +53,9 @@ impl PanelState {
     /// Set a final status (done, cancelled, shared) and summarise the surface, once.
     fn finish(&mut self, status: Status) {
         self.status = status;
-        self.summary = metrics::summarise(&self.surface, "loss", TAU, 64).ok();
+        // τ relative to each panel's own L(0), as in the demo verdict: losses of different
+        // scales are compared on the same footing.
+        self.summary = verdict::summarise_relative(&self.surface, TAU_RELATIVE).ok();
     }
 }
 
@@ -117,6 +118,8 @@ struct Ctx {
     uploads: RwSignal<Vec<Upload>>,
     images: RwSignal<Option<UserImages>>,
     manifest: RwSignal<Option<Manifest>>,
+    /// The committed demo verdict (`demo/verdict.json`), when it loads.
+    verdict: RwSignal<Option<Verdict>>,
     demo_loss: RwSignal<DemoLoss>,
     rate: RwSignal<f64>,
     link: RwSignal<String>,
@@ -694,23 +697,7 @@ impl Ctx {
             .manifest
             .get_untracked()
             .ok_or("the demo files are not loaded yet")?;
-        let subset = &manifest.eval_subset;
-        if settings.eval_images > subset.n {
-            return Err(format!(
-                "the demo subset has {} images; set “images per cell” to at most {}",
-                subset.n, subset.n
-            ));
-        }
-        Ok(DataSpec {
-            source: DataSource::Embedded {
-                name: format!("Fashion-MNIST test, demo subset (seed {})", subset.seed),
-                sha256: subset.images_sha256.clone(),
-            },
-            eval_images: settings.eval_images,
-            subset_seed: subset.seed,
-            mean: vec![subset.mean],
-            std: vec![subset.std],
-        })
+        verdict::demo_data(&manifest.eval_subset, settings.eval_images).map_err(|e| e.to_string())
     }
 
     /// The demo comparison: Sup-ViT, MAE-ViT, RC-MAE-ViT on their pre-training losses, or
@@ -723,17 +710,13 @@ impl Ctx {
                 .ok_or("the demo files are not loaded yet")?;
             let settings = self.read_settings()?;
             let data = self.demo_data(&settings)?;
-            let probe = self.demo_loss.get_untracked() == DemoLoss::Probe;
+            let mode = match self.demo_loss.get_untracked() {
+                DemoLoss::Probe => DemoMode::Probe,
+                DemoLoss::Pretraining => DemoMode::Pretraining,
+            };
             let mut out = Vec::new();
-            for m in &manifest.models {
-                let wanted = match (probe, m.method.as_str()) {
-                    (_, "supervised") => Some(LossChoice::Classification),
-                    (false, "mae") => Some(LossChoice::Mae),
-                    (false, "rcmae") => Some(LossChoice::Rcmae),
-                    (true, "linprobe") => Some(LossChoice::Classification),
-                    _ => None,
-                };
-                let Some(loss) = wanted else { continue };
+            for m in verdict::demo_panels(&manifest, mode) {
+                let loss = m.loss;
                 let (branch, teacher) = if loss == LossChoice::Rcmae {
                     (
                         Some(Branch::Student),
@@ -1038,6 +1021,7 @@ fn App() -> impl IntoView {
         uploads: RwSignal::new(Vec::new()),
         images: RwSignal::new(None),
         manifest: RwSignal::new(None),
+        verdict: RwSignal::new(None),
         demo_loss: RwSignal::new(DemoLoss::Pretraining),
         rate: RwSignal::new(DEFAULT_RATE),
         link: RwSignal::new(String::new()),
@@ -1135,6 +1119,13 @@ fn App() -> impl IntoView {
         if !shared {
             ctx.run_demo();
         }
+        // The verdict is extra: without it the demo still runs, and the page says why it is absent.
+        match fetch_bytes("demo/verdict.json").await.and_then(|b| {
+            serde_json::from_slice::<Verdict>(&b).map_err(|e| format!("demo/verdict.json: {e}"))
+        }) {
+            Ok(v) => ctx.verdict.set(Some(v)),
+            Err(e) => ctx.notice.set(Some(format!("no demo verdict: {e}"))),
+        }
     });
 
     Effect::new(move |_| {
@@ -1178,6 +1169,7 @@ fn App() -> impl IntoView {
                 <ViewBar ctx=ctx />
                 <Panels ctx=ctx />
                 <SummaryTable ctx=ctx />
+                <VerdictView ctx=ctx />
             </section>
         </main>
         <footer>
@@ -1568,6 +1560,7 @@ fn SummaryTable(ctx: Ctx) -> impl IntoView {
                     // Finished panels only: `PanelState::finish` computed it once.
                     let s = &p.summary;
                     let f = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.3}"));
+                    let tau = s.as_ref().map_or("—".into(), |s| format!("{:.4}", s.tau));
                     (
                         p.label.clone(),
                         s.as_ref()
@@ -1578,11 +1571,13 @@ fn SummaryTable(ctx: Ctx) -> impl IntoView {
                         s.as_ref().map_or("—".into(), |s| {
                             format!("{:.1} %", s.convex_fraction * 100.0)
                         }),
-                        s.as_ref()
-                            .map_or("—".into(), |s| format!("{:.2e}", s.roughness_rms)),
+                        s.as_ref().map_or("—".into(), |s| {
+                            format!("{:.2e} ({:.3})", s.roughness_rms, s.roughness_relative)
+                        }),
                         s.as_ref().map_or("—".into(), |s| {
                             format!("{} / {}", f(s.curvature_x), f(s.curvature_y))
                         }),
+                        tau,
                     )
                 })
                 .collect::<Vec<_>>()
@@ -1590,14 +1585,76 @@ fn SummaryTable(ctx: Ctx) -> impl IntoView {
     };
     view! {
         <table id="summary" class="summary">
-            <caption>{format!("Landscape summaries of the loss (τ = {TAU} above the centre; α, β in direction units)")}</caption>
-            <thead><tr><th>"model"</th><th>"L(0)"</th><th>"basin radius (mean of 64 rays)"</th><th>"area below L(0)+τ"</th>
-                <th>"locally convex cells"</th><th>"roughness (rms vs quadratic)"</th><th>"curvature α / β at 0"</th></tr></thead>
+            <caption>{format!("Landscape summaries of the loss (τ = {:.0} % of each model's L(0); α, β in direction units)", TAU_RELATIVE * 100.0)}</caption>
+            <thead><tr><th>"model"</th><th>"L(0)"</th><th>"τ"</th><th>"basin radius (mean of 64 rays)"</th><th>"area below L(0)+τ"</th>
+                <th>"locally convex cells"</th><th>"roughness: rms vs quadratic (relative)"</th><th>"curvature α / β at 0"</th></tr></thead>
             <tbody>
-                {move || rows().into_iter().map(|(a, b, c, d, e, f, g)| view! {
-                    <tr><td>{a}</td><td>{b}</td><td>{c}</td><td>{d}</td><td>{e}</td><td>{f}</td><td>{g}</td></tr>
+                {move || rows().into_iter().map(|(a, b, c, d, e, f, g, t)| view! {
+                    <tr><td>{a}</td><td>{b}</td><td>{t}</td><td>{c}</td><td>{d}</td><td>{e}</td><td>{f}</td><td>{g}</td></tr>
                 }).collect::<Vec<_>>()}
             </tbody>
         </table>
+    }
+}
+
+/// The demo verdict over several direction seeds (`demo/verdict.json`, written by
+/// `vitscape verdict`): each question answered on both kinds of loss, with the numbers.
+#[component]
+fn VerdictView(ctx: Ctx) -> impl IntoView {
+    let body = move || {
+        ctx.verdict.with(|v| {
+            v.as_ref().map(|v| {
+                let seeds: Vec<String> = v.seeds.iter().map(u64::to_string).collect();
+                let header = format!(
+                    "Over {} direction seeds ({}), {}×{} grids over [−1, 1]², {} images, τ = {:.0} % of each model's L(0). \
+                     Yes/No only when every seed agrees; the seed-{} row is the demo above.",
+                    v.seeds.len(),
+                    seeds.join(", "),
+                    v.settings.x.n,
+                    v.settings.y.map_or(1, |y| y.n),
+                    v.settings.eval_images,
+                    v.tau_relative * 100.0,
+                    v.seeds.first().copied().unwrap_or_default(),
+                );
+                let modes = v
+                    .modes
+                    .iter()
+                    .map(|m| {
+                        let items = m
+                            .comparisons
+                            .iter()
+                            .map(|c| {
+                                let class = match c.answer {
+                                    verdict::Answer::Yes => "answer yes",
+                                    verdict::Answer::No => "answer no",
+                                    verdict::Answer::Unclear => "answer unclear",
+                                };
+                                view! {
+                                    <li><span class="question">{c.question.clone()}</span>" "
+                                        <span class=class>{c.sentence()}</span></li>
+                                }
+                            })
+                            .collect::<Vec<_>>();
+                        view! {
+                            <h3>{format!("On the {}", m.mode.label())}</h3>
+                            <ul>{items}</ul>
+                        }
+                    })
+                    .collect::<Vec<_>>();
+                view! {
+                    <p class="verdict-setup">{header}</p>
+                    {modes}
+                    <p class="verdict-command">{format!("Computed natively by `{}` (vitscape {}).", v.command, v.vitscape_version)}</p>
+                }
+            })
+        })
+    };
+    view! {
+        <Show when=move || ctx.verdict.with(Option::is_some)>
+            <section id="verdict" class="verdict">
+                <h2>"Verdict: is the self-supervised landscape wider, smoother, more convex?"</h2>
+                {body}
+            </section>
+        </Show>
     }
 }

@@ -26,3 +26,4 @@ for pre in mae rcmae; do
 done
 echo "training took $(( $(date +%s) - start )) s"
 "$bin" demo-pack --work "$WORK" --out static/demo
+"$bin" verdict --demo static/demo

@@ -15,3 +15,4 @@ mod metrics;
 mod permalink;
 mod reference_parity;
 mod train;
+mod verdict;
