@@ -261,6 +261,20 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
                 .unwrap_or_else(|| "none positive".into())
         );
         let histogram = spectrum.histogram(20);
+        if !sweep_args.no_plots {
+            plot::write_histogram(
+                &histogram,
+                &format!(
+                    "Max-eigenvalue spectrum — {} mini-batches of {} (fraction negative {:.2})",
+                    spectrum.values.len(),
+                    spectrum.batch_size,
+                    spectrum.fraction_negative
+                ),
+                "top Hessian eigenvalue of the mini-batch loss",
+                &out,
+                "spectrum",
+            )?;
+        }
         report.spectrum = Some(Spectrum {
             spectrum,
             histogram,

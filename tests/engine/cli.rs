@@ -432,4 +432,8 @@ fn curvature_writes_eigenvalues_trace_density_convexity_map_and_spectrum() {
     }
     assert!(map["metrics"]["loss"][1][1].as_f64().unwrap() > 0.0);
     assert!(out.join("convexity/convexity.png").exists());
+    assert!(out.join("spectrum.png").exists());
+    let hist = report["spectrum"]["histogram"].as_array().unwrap();
+    let counted: u64 = hist.iter().map(|b| b[2].as_u64().unwrap()).sum();
+    assert_eq!(counted, 2, "every mini-batch is in the histogram");
 }
