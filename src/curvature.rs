@@ -39,11 +39,7 @@ pub struct Hessian<'a> {
 impl<'a> Hessian<'a> {
     /// The Hessian at `theta` (default relative step 1e-3).
     pub fn new(evaluator: &'a Evaluator, theta: Vec<f32>) -> Self {
-        let theta_norm = theta
-            .iter()
-            .map(|x| f64::from(*x).powi(2))
-            .sum::<f64>()
-            .sqrt();
+        let theta_norm = theta_norm(&theta);
         Self {
             evaluator,
             theta,
@@ -62,6 +58,47 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// The two points of a central difference along `v` at θ: (ε, θ + εv, θ − εv) with
+/// ε = `relative_step`·max(‖θ‖, 1)/‖v‖; `None` for v = 0. Shared by the native [`Hessian`] and the
+/// browser worker's asynchronous products, so both take the same steps.
+pub fn difference_points(
+    theta: &[f32],
+    theta_norm: f64,
+    relative_step: f64,
+    v: &[f64],
+) -> Option<(f64, Vec<f32>, Vec<f32>)> {
+    let vn = norm(v);
+    if vn == 0.0 {
+        return None;
+    }
+    let eps = relative_step * theta_norm.max(1.0) / vn;
+    let shifted = |sign: f64| -> Vec<f32> {
+        theta
+            .iter()
+            .zip(v)
+            .map(|(t, d)| (f64::from(*t) + sign * eps * d) as f32)
+            .collect()
+    };
+    Some((eps, shifted(1.0), shifted(-1.0)))
+}
+
+/// Hv ≈ (g(θ + εv) − g(θ − εv)) / 2ε from the two gradients.
+pub fn central_difference(plus: &[f32], minus: &[f32], eps: f64) -> Vec<f64> {
+    plus.iter()
+        .zip(minus)
+        .map(|(p, m)| (f64::from(*p) - f64::from(*m)) / (2.0 * eps))
+        .collect()
+}
+
+/// ‖θ‖ in f64.
+pub fn theta_norm(theta: &[f32]) -> f64 {
+    theta
+        .iter()
+        .map(|x| f64::from(*x).powi(2))
+        .sum::<f64>()
+        .sqrt()
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 impl LinearOperator for Hessian<'_> {
     fn dim(&self) -> usize {
@@ -69,26 +106,15 @@ impl LinearOperator for Hessian<'_> {
     }
 
     fn apply(&mut self, v: &[f64]) -> Result<Vec<f64>, Error> {
-        let vn = norm(v);
-        if vn == 0.0 {
+        let Some((eps, plus, minus)) =
+            difference_points(&self.theta, self.theta_norm, self.relative_step, v)
+        else {
             return Ok(vec![0.0; v.len()]);
-        }
-        let eps = self.relative_step * self.theta_norm.max(1.0) / vn;
-        let shifted = |sign: f64| -> Vec<f32> {
-            self.theta
-                .iter()
-                .zip(v)
-                .map(|(t, d)| (f64::from(*t) + sign * eps * d) as f32)
-                .collect()
         };
-        let (_, plus) = self.evaluator.gradient(&shifted(1.0))?;
-        let (_, minus) = self.evaluator.gradient(&shifted(-1.0))?;
+        let (_, plus) = self.evaluator.gradient(&plus)?;
+        let (_, minus) = self.evaluator.gradient(&minus)?;
         self.gradient_calls += 2;
-        Ok(plus
-            .iter()
-            .zip(&minus)
-            .map(|(p, m)| (f64::from(*p) - f64::from(*m)) / (2.0 * eps))
-            .collect())
+        Ok(central_difference(&plus, &minus, eps))
     }
 }
 
@@ -145,6 +171,69 @@ fn orthonormalise(v: &mut [f64], basis: &[Vec<f64>]) {
     }
 }
 
+/// Power iteration for one eigenvalue as a step-by-step state machine, so that the products can
+/// come from anywhere, e.g. the browser's asynchronous GPU read-backs: ask [`vector`], multiply,
+/// [`feed`] the product, until `feed` returns the eigenpair. PyHessian's stopping rule.
+///
+/// [`vector`]: PowerIteration::vector
+/// [`feed`]: PowerIteration::feed
+pub struct PowerIteration {
+    settings: PowerSettings,
+    basis: Vec<Vec<f64>>,
+    v: Vec<f64>,
+    value: Option<f64>,
+    iterations: usize,
+}
+
+impl PowerIteration {
+    /// Start from a random unit vector (drawn from `rng`) orthogonal to `basis`.
+    pub fn new(n: usize, basis: Vec<Vec<f64>>, rng: &mut ChaCha8Rng, s: PowerSettings) -> Self {
+        let mut v: Vec<f64> = (0..n).map(|_| StandardNormal.sample(rng)).collect();
+        orthonormalise(&mut v, &basis);
+        Self {
+            settings: s,
+            basis,
+            v,
+            value: None,
+            iterations: 0,
+        }
+    }
+
+    /// Start a single top eigenvalue from the settings' seed (what [`top_eigenvalues`] does for
+    /// its first one).
+    pub fn seeded(n: usize, s: PowerSettings) -> Self {
+        Self::new(n, Vec::new(), &mut ChaCha8Rng::seed_from_u64(s.seed), s)
+    }
+
+    /// The vector to multiply next.
+    pub fn vector(&self) -> &[f64] {
+        &self.v
+    }
+
+    /// Iterations so far.
+    pub fn iterations(&self) -> usize {
+        self.iterations
+    }
+
+    /// Take the product A·v; the eigenpair once the tolerance or the iteration limit is reached.
+    pub fn feed(&mut self, mut hv: Vec<f64>) -> Option<Eigen> {
+        self.iterations += 1;
+        let lambda = dot(&hv, &self.v);
+        orthonormalise(&mut hv, &self.basis);
+        self.v = hv;
+        let converged = self.value.is_some_and(|prev| {
+            (lambda - prev).abs() / (prev.abs() + 1e-6) < self.settings.tolerance
+        });
+        self.value = Some(lambda);
+        (converged || self.iterations >= self.settings.max_iterations).then(|| Eigen {
+            value: lambda,
+            iterations: self.iterations,
+            converged,
+            vector: self.v.clone(),
+        })
+    }
+}
+
 /// The `k` eigenvalues of largest magnitude, by power iteration from random unit vectors with
 /// deflation (Gram–Schmidt against the vectors already found), PyHessian's stopping rule.
 pub fn top_eigenvalues(op: &mut dyn LinearOperator, s: PowerSettings) -> Result<Vec<Eigen>, Error> {
@@ -153,32 +242,14 @@ pub fn top_eigenvalues(op: &mut dyn LinearOperator, s: PowerSettings) -> Result<
     let mut found: Vec<Eigen> = Vec::new();
     for _ in 0..s.k.min(n) {
         let basis: Vec<Vec<f64>> = found.iter().map(|e| e.vector.clone()).collect();
-        let mut v: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
-        orthonormalise(&mut v, &basis);
-        let mut value: Option<f64> = None;
-        let mut converged = false;
-        let mut iterations = 0;
-        for it in 1..=s.max_iterations {
-            iterations = it;
-            let mut hv = op.apply(&v)?;
-            let lambda = dot(&hv, &v);
-            orthonormalise(&mut hv, &basis);
-            v = hv;
-            if let Some(prev) = value
-                && (lambda - prev).abs() / (prev.abs() + 1e-6) < s.tolerance
-            {
-                value = Some(lambda);
-                converged = true;
-                break;
+        let mut it = PowerIteration::new(n, basis, &mut rng, s);
+        let eigen = loop {
+            let hv = op.apply(it.vector())?;
+            if let Some(e) = it.feed(hv) {
+                break e;
             }
-            value = Some(lambda);
-        }
-        found.push(Eigen {
-            value: value.unwrap_or(0.0),
-            iterations,
-            converged,
-            vector: v,
-        });
+        };
+        found.push(eigen);
     }
     Ok(found)
 }

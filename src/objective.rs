@@ -697,54 +697,78 @@ impl Evaluator {
     /// burn's autodiff (one backward per batch, accumulated).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn gradient(&self, theta: &[f32]) -> Result<(f64, Vec<f32>), Error> {
-        let ad = self.device.clone().autodiff();
-        let leaf = upload(theta, &ad).require_grad();
-        let buffers = self.buffers_ad();
-        let n = self.images as f64;
-        let m = self.masked_total.max(1.0);
+        let (leaf, buffers) = self.leaf(theta);
         let mut grad = vec![0.0_f32; self.layout.total];
         let mut value = 0.0;
         for batch in &self.batches {
-            // A fresh graph per batch: burn consumes the tape on backward.
-            let weights = Weights::from_flat(&self.layout, &leaf, &buffers);
-            let vit = Vit {
-                config: &self.config,
-                weights: &weights,
-            };
-            let sums = self.batch_sums(&vit, batch, true)?;
-            let width = sums.dims()[1];
-            let sums = sums.reshape([width]);
-            let scalar = match &self.objective {
-                Objective::Classification => sums.narrow(0, 0, 1).div_scalar(n),
-                Objective::Mae { .. } => sums.div_scalar(m),
-                Objective::RcMae { gamma, .. } => {
-                    let parts = sums.div_scalar(m);
-                    parts.clone().narrow(0, 0, 1) + parts.narrow(0, 1, 1).mul_scalar(*gamma)
-                }
-            };
-            let grads = scalar.backward();
-            let g = leaf
-                .grad(&grads)
-                .ok_or_else(|| Error::Backend("autodiff returned no gradient for θ".into()))?;
+            let (scalar, g) = self.batch_gradient(&leaf, &buffers, batch)?;
             for (acc, v) in grad.iter_mut().zip(read_vec(g)?) {
                 *acc += v;
             }
-            value += f64::from(
-                read_vec(scalar.inner())?
-                    .first()
-                    .copied()
-                    .unwrap_or(f32::NAN),
-            );
+            value += f64::from(read_vec(scalar)?.first().copied().unwrap_or(f32::NAN));
         }
         Ok((value, grad))
     }
 
-    #[cfg(not(target_arch = "wasm32"))]
-    fn buffers_ad(&self) -> HashMap<String, Tensor<1>> {
-        self.buffers
+    /// The gradient of [`Evaluator::gradient`] left on the device (summed over batches in the
+    /// same order, so the values are the same), for an asynchronous read-back in the browser.
+    pub fn gradient_on_device(&self, theta: &[f32]) -> Result<Tensor<1>, Error> {
+        let (leaf, buffers) = self.leaf(theta);
+        let mut total: Option<Tensor<1>> = None;
+        for batch in &self.batches {
+            let (_, g) = self.batch_gradient(&leaf, &buffers, batch)?;
+            total = Some(match total {
+                Some(t) => t + g,
+                None => g,
+            });
+        }
+        total.ok_or_else(|| ArchError::Invalid("no images to evaluate".into()).into())
+    }
+
+    /// θ as an autodiff leaf and the buffers on the autodiff device.
+    fn leaf(&self, theta: &[f32]) -> (Tensor<1>, HashMap<String, Tensor<1>>) {
+        let ad = self.device.clone().autodiff();
+        let leaf = upload(theta, &ad).require_grad();
+        let buffers = self
+            .buffers
             .iter()
             .map(|(k, v)| (k.clone(), v.clone().autodiff()))
-            .collect()
+            .collect();
+        (leaf, buffers)
+    }
+
+    /// One batch's contribution to the objective (its share of the mean, `[1]`) and to the
+    /// gradient, both on the (non-autodiff) device.
+    fn batch_gradient(
+        &self,
+        leaf: &Tensor<1>,
+        buffers: &HashMap<String, Tensor<1>>,
+        batch: &Batch,
+    ) -> Result<(Tensor<1>, Tensor<1>), Error> {
+        let n = self.images as f64;
+        let m = self.masked_total.max(1.0);
+        // A fresh graph per batch: burn consumes the tape on backward.
+        let weights = Weights::from_flat(&self.layout, leaf, buffers);
+        let vit = Vit {
+            config: &self.config,
+            weights: &weights,
+        };
+        let sums = self.batch_sums(&vit, batch, true)?;
+        let width = sums.dims()[1];
+        let sums = sums.reshape([width]);
+        let scalar = match &self.objective {
+            Objective::Classification => sums.narrow(0, 0, 1).div_scalar(n),
+            Objective::Mae { .. } => sums.div_scalar(m),
+            Objective::RcMae { gamma, .. } => {
+                let parts = sums.div_scalar(m);
+                parts.clone().narrow(0, 0, 1) + parts.narrow(0, 1, 1).mul_scalar(*gamma)
+            }
+        };
+        let grads = scalar.backward();
+        let g = leaf
+            .grad(&grads)
+            .ok_or_else(|| Error::Backend("autodiff returned no gradient for θ".into()))?;
+        Ok((scalar.inner(), g))
     }
 
     /// Turn read-back sums into named metrics (means).

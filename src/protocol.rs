@@ -25,6 +25,24 @@ pub struct RunRequest {
     pub cells_per_read: usize,
     /// Use WebGPU when the browser has an adapter (else, or when false, burn's CPU backend).
     pub prefer_gpu: bool,
+    /// What to compute for the panels (default: their surfaces).
+    #[serde(default)]
+    pub task: Task,
+}
+
+/// What a run computes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Task {
+    /// Every cell of each panel's grid.
+    #[default]
+    Sweep,
+    /// The dominant Hessian eigenvalue of each panel's loss at θ* (power iteration on
+    /// central-difference Hessian-vector products, as `vitscape curvature --parts top`).
+    TopEigenvalue {
+        /// Power-iteration settings (k is 1).
+        settings: crate::curvature::PowerSettings,
+    },
 }
 
 /// One panel of a run.
@@ -113,6 +131,21 @@ pub enum FromWorker {
         elapsed: f64,
         /// Image forward passes per second over the cells of this message.
         images_per_second: f64,
+    },
+    /// A panel's dominant Hessian eigenvalue at θ* ([`Task::TopEigenvalue`]).
+    Eigenvalue {
+        /// Job.
+        job: u64,
+        /// Panel index.
+        panel: usize,
+        /// The eigenvalue.
+        value: f64,
+        /// Power iterations (one Hessian-vector product each).
+        iterations: usize,
+        /// Whether the tolerance was reached.
+        converged: bool,
+        /// Seconds since the job started.
+        elapsed: f64,
     },
     /// Every panel is complete.
     Done {

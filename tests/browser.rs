@@ -483,6 +483,65 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
     b.js("document.getElementById('verdict').scrollIntoView()");
     b.screenshot("demo-verdict");
     b.js("window.scrollTo(0, 0)");
+
+    // λmax at θ* of each panel, in the worker; Sup-ViT's equals the native CLI's on the same
+    // 32 images (same power-iteration seed and steps; f32 gradients from two builds of flex).
+    b.click("#eigen");
+    b.wait_for(
+        "the eigenvalues",
+        Duration::from_secs(400),
+        Browser::finished,
+    );
+    let cells: Vec<String> = (0..3)
+        .map(|i| {
+            b.js(&format!(
+                "return document.querySelectorAll('#summary td.eigen')[{i}].textContent"
+            ))
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+        })
+        .collect();
+    let value = |text: &str| -> f64 {
+        text.split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no eigenvalue in {text:?}"))
+    };
+    for text in &cells {
+        assert!(value(text).is_finite(), "{cells:?}");
+    }
+    b.screenshot("demo-eigenvalues");
+    let out = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_vitscape"))
+        .args(["curvature", "--checkpoint"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("static/demo/sup-vit.safetensors"))
+        .args([
+            "--data",
+            "fashion-mnist",
+            "--eval-images",
+            "32",
+            "--subset-seed",
+            "0",
+            "--batch-size",
+            "64",
+            "--parts",
+            "top",
+            "--out",
+        ])
+        .arg(out.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("curvature.json")).unwrap())
+            .unwrap();
+    let native = report["top"]["eigenvalues"][0].as_f64().unwrap();
+    let browser = value(&cells[0]);
+    assert!(
+        (browser - native).abs() <= 1e-3 * native.abs(),
+        "Sup-ViT λmax: browser {browser} vs native {native}"
+    );
     // The linear-probe toggle computes classification losses for the probes.
     b.click("#demo-probe");
     b.wait_for(

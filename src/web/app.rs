@@ -14,13 +14,14 @@ use web_sys::{HtmlCanvasElement, HtmlInputElement, MessageEvent, Worker};
 
 use crate::arch::HeadCounts;
 use crate::checkpoint::sha256_hex;
+use crate::curvature::PowerSettings;
 use crate::demo::Manifest;
 use crate::job::{self, Inspection};
 use crate::metrics;
 use crate::permalink::{self, PlotKind, View};
 use crate::plot::Frame;
 use crate::protocol::{
-    DataRef, FromWorker, LossChoice, PanelRequest, RunRequest, Settings, estimate_seconds,
+    DataRef, FromWorker, LossChoice, PanelRequest, RunRequest, Settings, Task, estimate_seconds,
 };
 use crate::spec::{Axis, Branch, DataSource, DataSpec, LossSpec, Normalisation, SweepSpec};
 use crate::surface::Surface;
@@ -47,6 +48,8 @@ struct PanelState {
     shared_values: Option<Surface>,
     /// Landscape summary of the loss, computed once when the panel stops changing.
     summary: Option<metrics::Summary>,
+    /// Dominant Hessian eigenvalue at θ* (value, iterations, converged), when asked for.
+    eigen: Option<(f64, usize, bool)>,
 }
 
 impl PanelState {
@@ -100,6 +103,8 @@ struct Progress {
     done: usize,
     elapsed: f64,
     running: bool,
+    /// What is counted: cells, or eigenvalues for a curvature job.
+    unit: &'static str,
 }
 
 /// Everything the page's handlers share (all `Copy` handles).
@@ -472,9 +477,28 @@ impl Ctx {
                 });
                 self.schedule_draw();
             }
+            FromWorker::Eigenvalue {
+                job,
+                panel,
+                value,
+                iterations,
+                converged,
+                elapsed,
+            } if job == current => {
+                self.panels.update(|panels| {
+                    if let Some(p) = panels.get_mut(panel) {
+                        p.eigen = Some((value, iterations, converged));
+                    }
+                });
+                self.progress.update(|p| {
+                    p.done += 1;
+                    p.elapsed = elapsed;
+                });
+            }
             FromWorker::Done { job, elapsed } if job == current => {
                 self.panels.update(|panels| {
-                    for p in panels.iter_mut() {
+                    // Panels this job computed (a curvature job leaves the surfaces as they are).
+                    for p in panels.iter_mut().filter(|p| p.status == Status::Computing) {
                         p.finish(Status::Done);
                         if let Some(v) = p
                             .summary
@@ -511,7 +535,7 @@ impl Ctx {
     }
 
     /// Send panels to the worker. `specs`: label and spec; the files come from the store.
-    fn run(self, specs: Vec<(String, SweepSpec)>, images: Option<UserImages>) {
+    fn run(self, specs: Vec<(String, SweepSpec)>, images: Option<UserImages>, task: Task) {
         let mut files = Attachments::new(self.store.get_value());
         let manifest = self.manifest.get_untracked();
         let mut panels = Vec::new();
@@ -592,6 +616,7 @@ impl Ctx {
                 4
             },
             prefer_gpu: self.prefer_gpu.get_untracked(),
+            task,
         };
         let refs: Vec<&[u8]> = files.list.iter().map(|a| a.as_slice()).collect();
         let message = match crate::web::wire::encode(&request, &refs) {
@@ -601,6 +626,21 @@ impl Ctx {
                 return;
             }
         };
+        if task != Task::Sweep {
+            // Curvature of the panels on screen: their surfaces stay.
+            self.panels
+                .update(|panels| panels.iter_mut().for_each(|p| p.eigen = None));
+            self.progress.set(Progress {
+                job,
+                total: specs.len(),
+                done: 0,
+                elapsed: 0.0,
+                running: true,
+                unit: "eigenvalues",
+            });
+            self.send(message);
+            return;
+        }
         let total = specs
             .iter()
             .map(|(_, s)| s.grid.x.n * s.grid.y.map_or(1, |y| y.n))
@@ -627,6 +667,7 @@ impl Ctx {
                         files: Vec::new(),
                         shared_values,
                         summary: None,
+                        eigen: None,
                     }
                 })
                 .collect(),
@@ -637,9 +678,34 @@ impl Ctx {
             done: 0,
             elapsed: 0.0,
             running: true,
+            unit: "cells",
         });
         self.schedule_draw();
         self.send(message);
+    }
+
+    /// The dominant Hessian eigenvalue at θ* of every panel on screen (PyHessian's power
+    /// iteration), computed by the worker from the same files and images.
+    fn eigenvalues(self) {
+        let specs: Vec<(String, SweepSpec)> = self.panels.with_untracked(|panels| {
+            panels
+                .iter()
+                .map(|p| (p.label.clone(), p.surface.spec.clone()))
+                .collect()
+        });
+        if specs.is_empty() {
+            self.error.set(Some(
+                "compute a landscape first: λmax is taken at its θ*".into(),
+            ));
+            return;
+        }
+        self.run(
+            specs,
+            self.images.get_untracked(),
+            Task::TopEigenvalue {
+                settings: PowerSettings::default(),
+            },
+        );
     }
 
     /// Stop the worker now (terminated and replaced); the partial surfaces stay.
@@ -734,7 +800,7 @@ impl Ctx {
             Ok(out)
         })();
         match result {
-            Ok(specs) => self.run(specs, None),
+            Ok(specs) => self.run(specs, None, Task::Sweep),
             Err(e) => self.error.set(Some(e)),
         }
     }
@@ -785,7 +851,7 @@ impl Ctx {
             Ok((out, images))
         })();
         match result {
-            Ok((specs, images)) => self.run(specs, images),
+            Ok((specs, images)) => self.run(specs, images, Task::Sweep),
             Err(e) => self.error.set(Some(e)),
         }
     }
@@ -799,7 +865,7 @@ impl Ctx {
             .map(|p| (p.label, p.surface.spec))
             .collect();
         let images = self.images.get_untracked();
-        self.run(specs, images);
+        self.run(specs, images, Task::Sweep);
     }
 
     fn copy_link(self) {
@@ -1055,6 +1121,7 @@ fn App() -> impl IntoView {
                                 status: Status::Computing,
                                 files: Vec::new(),
                                 summary: None,
+                                eigen: None,
                             };
                             panel.finish(Status::Shared);
                             panel
@@ -1379,7 +1446,7 @@ fn RunBar(ctx: Ctx) -> impl IntoView {
                     format!(", about {} left", format_seconds(p.elapsed / p.done as f64 * (p.total - p.done) as f64))
                 } else { String::new() };
                 let state = if p.running { "computing" } else if p.done == p.total { "done" } else { "stopped" };
-                format!("{}/{} cells {state} in {}{eta}", p.done, p.total, format_seconds(p.elapsed))
+                format!("{}/{} {} {state} in {}{eta}", p.done, p.total, p.unit, format_seconds(p.elapsed))
             })}</span>
             <button id="cancel" on:click=move |_| ctx.cancel() disabled=move || !ctx.progress.with(|p| p.running)>"Cancel"</button>
             <Show when=move || ctx.panels.with(|p| p.iter().any(|p| p.status == Status::Shared))>
@@ -1561,6 +1628,12 @@ fn SummaryTable(ctx: Ctx) -> impl IntoView {
                     let s = &p.summary;
                     let f = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.3}"));
                     let tau = s.as_ref().map_or("—".into(), |s| format!("{:.4}", s.tau));
+                    let eigen = p.eigen.map_or("—".into(), |(v, it, ok)| {
+                        format!(
+                            "{v:.4e} ({it} it.{})",
+                            if ok { "" } else { ", not converged" }
+                        )
+                    });
                     (
                         p.label.clone(),
                         s.as_ref()
@@ -1578,6 +1651,7 @@ fn SummaryTable(ctx: Ctx) -> impl IntoView {
                             format!("{} / {}", f(s.curvature_x), f(s.curvature_y))
                         }),
                         tau,
+                        eigen,
                     )
                 })
                 .collect::<Vec<_>>()
@@ -1587,13 +1661,22 @@ fn SummaryTable(ctx: Ctx) -> impl IntoView {
         <table id="summary" class="summary">
             <caption>{format!("Landscape summaries of the loss (τ = {:.0} % of each model's L(0); α, β in direction units)", TAU_RELATIVE * 100.0)}</caption>
             <thead><tr><th>"model"</th><th>"L(0)"</th><th>"τ"</th><th>"basin radius (mean of 64 rays)"</th><th>"area below L(0)+τ"</th>
-                <th>"locally convex cells"</th><th>"roughness: rms vs quadratic (relative)"</th><th>"curvature α / β at 0"</th></tr></thead>
+                <th>"locally convex cells"</th><th>"roughness: rms vs quadratic (relative)"</th><th>"curvature α / β at 0"</th>
+                <th>"λmax of the Hessian at θ*"</th></tr></thead>
             <tbody>
-                {move || rows().into_iter().map(|(a, b, c, d, e, f, g, t)| view! {
-                    <tr><td>{a}</td><td>{b}</td><td>{t}</td><td>{c}</td><td>{d}</td><td>{e}</td><td>{f}</td><td>{g}</td></tr>
+                {move || rows().into_iter().map(|(a, b, c, d, e, f, g, t, h)| view! {
+                    <tr><td>{a}</td><td>{b}</td><td>{t}</td><td>{c}</td><td>{d}</td><td>{e}</td><td>{f}</td><td>{g}</td><td class="eigen">{h}</td></tr>
                 }).collect::<Vec<_>>()}
             </tbody>
         </table>
+        <p class="hint">
+            <button id="eigen" on:click=move |_| { ctx.error.set(None); ctx.eigenvalues() }
+                disabled=move || ctx.progress.with(|p| p.running) || ctx.panels.with(Vec::is_empty)>
+                "Compute λmax at θ*"
+            </button>
+            " Power iteration on Hessian-vector products (central differences of autodiff gradients), PyHessian's rule: at most 100 iterations, stop when |Δλ|/(|λ|+1e-6) < 1e-3 — the same numbers as "
+            <code>"vitscape curvature --parts top"</code>"."
+        </p>
     }
 }
 

@@ -1,7 +1,8 @@
 //! The compute worker: receives a [`RunRequest`] with its files, picks WebGPU when the browser
 //! has an adapter (else burn's CPU backend), prepares every panel with the same library code as
 //! the CLI, and streams computed cells back — several cells per read-back, panels interleaved
-//! coarse-to-fine. The page cancels by terminating the worker, so work really stops.
+//! coarse-to-fine — or, for a curvature task, each panel's dominant Hessian eigenvalue. The page
+//! cancels by terminating the worker, so work really stops.
 
 use std::cell::RefCell;
 
@@ -12,10 +13,12 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::arch::HeadCounts;
+use crate::curvature::{self, Eigen, PowerIteration, PowerSettings};
 use crate::data;
 use crate::error::Error;
 use crate::job::{self, DataInput, Started};
-use crate::protocol::{CellResult, DataRef, FromWorker, PanelRequest, RunRequest, schedule};
+use crate::objective::Evaluator;
+use crate::protocol::{CellResult, DataRef, FromWorker, PanelRequest, RunRequest, Task, schedule};
 use crate::setup::{Extras, Model};
 use crate::spec::{Branch, LossSpec};
 use crate::sweep;
@@ -178,7 +181,7 @@ fn prepare(
     panel: &PanelRequest,
     attachments: &[Vec<u8>],
     backend: &Backend,
-) -> Result<Started, String> {
+) -> Result<(Started, Model), String> {
     let spec = &panel.spec;
     let bytes = attachment(attachments, panel.checkpoint, "checkpoint")?;
     let model = job::load_model(
@@ -237,7 +240,7 @@ fn prepare(
         teacher,
         ..Extras::default()
     };
-    job::start(
+    let started = job::start(
         spec,
         &model,
         &extras,
@@ -245,8 +248,49 @@ fn prepare(
         &backend.device,
         &backend.name,
     )
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    Ok((started, model))
 }
+
+/// The gradient at a host θ, read back without blocking.
+async fn gradient(evaluator: &Evaluator, theta: &[f32]) -> Result<Vec<f32>, String> {
+    let g = evaluator
+        .gradient_on_device(theta)
+        .map_err(|e| e.to_string())?;
+    g.into_data_async()
+        .await
+        .map_err(|e| format!("reading a gradient: {e:?}"))?
+        .try_to_vec::<f32>()
+        .map_err(|e| format!("reading a gradient: {e:?}"))
+}
+
+/// The dominant Hessian eigenvalue at θ* by power iteration, each product from two gradients
+/// read back asynchronously — the same steps as the native `Hessian` (shared helpers).
+async fn top_eigenvalue(
+    evaluator: &Evaluator,
+    theta: &[f32],
+    settings: PowerSettings,
+) -> Result<Eigen, String> {
+    let norm = curvature::theta_norm(theta);
+    let mut power = PowerIteration::seeded(theta.len(), PowerSettings { k: 1, ..settings });
+    loop {
+        let v = power.vector();
+        let hv = match curvature::difference_points(theta, norm, RELATIVE_STEP, v) {
+            Some((eps, plus, minus)) => {
+                let plus = gradient(evaluator, &plus).await?;
+                let minus = gradient(evaluator, &minus).await?;
+                curvature::central_difference(&plus, &minus, eps)
+            }
+            None => vec![0.0; v.len()],
+        };
+        if let Some(e) = power.feed(hv) {
+            return Ok(e);
+        }
+    }
+}
+
+/// The relative step of the Hessian-vector products (the native `Hessian`'s default).
+const RELATIVE_STEP: f64 = 1e-3;
 
 /// Grid cells per forward pass on WebGPU.
 const CELLS_PER_FORWARD_GPU: usize = 8;
@@ -277,9 +321,16 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
         &[],
     );
     let mut panels = Vec::new();
+    // θ* of each panel, kept only for curvature.
+    let mut thetas = Vec::new();
+    let sweeping = request.task == Task::Sweep;
     for (i, panel) in request.panels.iter().enumerate() {
         match prepare(panel, &attachments, &backend) {
-            Ok(mut started) => {
+            Ok((started, model)) if !sweeping => {
+                thetas.push(model.theta);
+                panels.push(started);
+            }
+            Ok((mut started, _)) => {
                 // Sent to the page once; the worker has no further use for them.
                 let mut files = std::mem::take(&mut started.direction_files);
                 match job::mask_file(started.prepared.evaluator.objective()) {
@@ -301,6 +352,32 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
             }
             Err(message) => return fail(Some(i), format!("{}: {message}", panel.label)),
         }
+    }
+    if let Task::TopEigenvalue { settings } = request.task {
+        for (i, (started, theta)) in panels.iter().zip(&thetas).enumerate() {
+            match top_eigenvalue(&started.prepared.evaluator, theta, settings).await {
+                Ok(e) => post(
+                    &FromWorker::Eigenvalue {
+                        job,
+                        panel: i,
+                        value: e.value,
+                        iterations: e.iterations,
+                        converged: e.converged,
+                        elapsed: now_seconds() - t0,
+                    },
+                    &[],
+                ),
+                Err(message) => return fail(Some(i), message),
+            }
+        }
+        post(
+            &FromWorker::Done {
+                job,
+                elapsed: now_seconds() - t0,
+            },
+            &[],
+        );
+        return;
     }
     let grids: Vec<(usize, usize)> = panels
         .iter()
