@@ -1863,10 +1863,7 @@ pub fn write_all(
     dir: &std::path::Path,
     o: &PlotOptions,
 ) -> Result<Vec<std::path::PathBuf>, PlotError> {
-    std::fs::create_dir_all(dir).map_err(|e| PlotError::Io {
-        path: dir.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    create_dir(dir)?;
     let mut written = Vec::new();
     // A "2-D" grid with a single row or column is a curve.
     if s.is_1d() || s.x.len() < 2 || s.y.len() < 2 {
@@ -2008,15 +2005,21 @@ pub fn write_convexity(
     dir: &std::path::Path,
     o: &PlotOptions,
 ) -> Result<Vec<std::path::PathBuf>, PlotError> {
-    std::fs::create_dir_all(dir).map_err(|e| PlotError::Io {
-        path: dir.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    create_dir(dir)?;
     let size = (FIGURE_SIZE.0 * 2, FIGURE_SIZE.1);
     Ok(vec![
         save_png(dir, "convexity", size, |a| draw_convexity(a, s, o))?,
         save_svg(dir, "convexity", size, |a| draw_convexity(a, s, o))?,
     ])
+}
+
+/// Create the output folder (and its parents).
+#[cfg(not(target_arch = "wasm32"))]
+fn create_dir(dir: &std::path::Path) -> Result<(), PlotError> {
+    std::fs::create_dir_all(dir).map_err(|e| PlotError::Io {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// Pixel size of the 2-D figures written by [`write_all`].
