@@ -264,15 +264,31 @@ pub fn hutchinson_trace(
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut values = Vec::with_capacity(samples);
     for _ in 0..samples.max(1) {
-        let z: Vec<f64> = (0..n)
-            .map(|_| if rng.random_bool(0.5) { 1.0 } else { -1.0 })
-            .collect();
+        let z = rademacher(n, &mut rng);
         values.push(dot(&op.apply(&z)?, &z));
     }
-    let m = values.len() as f64;
+    Ok(mean_and_error(&values))
+}
+
+/// A Rademacher vector (±1 with equal probability), as [`hutchinson_trace`] draws them from a
+/// `ChaCha8Rng` seeded with its seed.
+pub fn rademacher(n: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
+    (0..n)
+        .map(|_| if rng.random_bool(0.5) { 1.0 } else { -1.0 })
+        .collect()
+}
+
+/// zᵀ·(Hz).
+pub fn quadratic_form(z: &[f64], hz: &[f64]) -> f64 {
+    dot(z, hz)
+}
+
+/// (mean, standard error of the mean, count) of Hutchinson samples zᵀHz.
+pub fn mean_and_error(values: &[f64]) -> (f64, f64, usize) {
+    let m = values.len().max(1) as f64;
     let mean = values.iter().sum::<f64>() / m;
     let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (m - 1.0).max(1.0);
-    Ok((mean, (var / m).sqrt(), values.len()))
+    (mean, (var / m).sqrt(), values.len())
 }
 
 /// An explicit dense symmetric matrix (tests, small models).

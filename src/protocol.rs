@@ -42,6 +42,10 @@ pub enum Task {
     TopEigenvalue {
         /// Power-iteration settings (k is 1).
         settings: crate::curvature::PowerSettings,
+        /// Rademacher samples of Hutchinson's trace after the eigenvalue (0 = none), seeded
+        /// with `settings.seed` as `vitscape curvature --parts trace --curvature-seed`.
+        #[serde(default)]
+        trace_samples: usize,
     },
 }
 
@@ -144,6 +148,8 @@ pub enum FromWorker {
         iterations: usize,
         /// Whether the tolerance was reached.
         converged: bool,
+        /// Hutchinson's trace: (mean, standard error, samples), when asked for.
+        trace: Option<(f64, f64, usize)>,
         /// Seconds since the job started.
         elapsed: f64,
     },

@@ -527,6 +527,9 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
             "64",
             "--parts",
             "top",
+            "trace",
+            "--trace-samples",
+            "20",
             "--out",
         ])
         .arg(out.path())
@@ -541,6 +544,19 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
     assert!(
         (browser - native).abs() <= 1e-3 * native.abs(),
         "Sup-ViT λmax: browser {browser} vs native {native}"
+    );
+    // Hutchinson's trace from the same 20 Rademacher vectors.
+    let trace_text = b
+        .js("return document.querySelectorAll('#summary td.trace')[0].textContent")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let browser_trace = value(&trace_text);
+    let native_trace = report["trace"]["mean"].as_f64().unwrap();
+    let se = report["trace"]["standard_error"].as_f64().unwrap();
+    assert!(
+        (browser_trace - native_trace).abs() <= 1e-2 * native_trace.abs().max(se),
+        "Sup-ViT trace: browser {trace_text} vs native {native_trace} ± {se}"
     );
     // The linear-probe toggle computes classification losses for the probes.
     b.click("#demo-probe");

@@ -33,6 +33,8 @@ use crate::web::draw;
 const CANVAS: (u32, u32) = (560, 470);
 /// Images per second assumed before a run has measured the real rate.
 const DEFAULT_RATE: f64 = 400.0;
+/// Rademacher samples of the page's trace estimate.
+const TRACE_SAMPLES: usize = 20;
 /// Shortest time between two redraws while results stream in (ms).
 const REDRAW_INTERVAL: f64 = 300.0;
 
@@ -48,8 +50,10 @@ struct PanelState {
     shared_values: Option<Surface>,
     /// Landscape summary of the loss, computed once when the panel stops changing.
     summary: Option<metrics::Summary>,
-    /// Dominant Hessian eigenvalue at θ* (value, iterations, converged), when asked for.
+    /// Dominant Hessian eigenvalue at θ* (value, iterations, converged) and Hutchinson's trace
+    /// (mean, standard error, samples), when asked for.
     eigen: Option<(f64, usize, bool)>,
+    trace: Option<(f64, f64, usize)>,
 }
 
 impl PanelState {
@@ -483,11 +487,13 @@ impl Ctx {
                 value,
                 iterations,
                 converged,
+                trace,
                 elapsed,
             } if job == current => {
                 self.panels.update(|panels| {
                     if let Some(p) = panels.get_mut(panel) {
                         p.eigen = Some((value, iterations, converged));
+                        p.trace = trace;
                     }
                 });
                 self.progress.update(|p| {
@@ -628,8 +634,12 @@ impl Ctx {
         };
         if task != Task::Sweep {
             // Curvature of the panels on screen: their surfaces stay.
-            self.panels
-                .update(|panels| panels.iter_mut().for_each(|p| p.eigen = None));
+            self.panels.update(|panels| {
+                for p in panels.iter_mut() {
+                    p.eigen = None;
+                    p.trace = None;
+                }
+            });
             self.progress.set(Progress {
                 job,
                 total: specs.len(),
@@ -668,6 +678,7 @@ impl Ctx {
                         shared_values,
                         summary: None,
                         eigen: None,
+                        trace: None,
                     }
                 })
                 .collect(),
@@ -704,6 +715,7 @@ impl Ctx {
             self.images.get_untracked(),
             Task::TopEigenvalue {
                 settings: PowerSettings::default(),
+                trace_samples: TRACE_SAMPLES,
             },
         );
     }
@@ -1122,6 +1134,7 @@ fn App() -> impl IntoView {
                                 files: Vec::new(),
                                 summary: None,
                                 eigen: None,
+                                trace: None,
                             };
                             panel.finish(Status::Shared);
                             panel
@@ -1628,6 +1641,9 @@ fn SummaryTable(ctx: Ctx) -> impl IntoView {
                     let s = &p.summary;
                     let f = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.3}"));
                     let tau = s.as_ref().map_or("—".into(), |s| format!("{:.4}", s.tau));
+                    let trace = p.trace.map_or("—".into(), |(m, se, n)| {
+                        format!("{m:.4e} ± {se:.1e} ({n} samples)")
+                    });
                     let eigen = p.eigen.map_or("—".into(), |(v, it, ok)| {
                         format!(
                             "{v:.4e} ({it} it.{})",
@@ -1652,6 +1668,7 @@ fn SummaryTable(ctx: Ctx) -> impl IntoView {
                         }),
                         tau,
                         eigen,
+                        trace,
                     )
                 })
                 .collect::<Vec<_>>()
@@ -1662,20 +1679,20 @@ fn SummaryTable(ctx: Ctx) -> impl IntoView {
             <caption>{format!("Landscape summaries of the loss (τ = {:.0} % of each model's L(0); α, β in direction units)", TAU_RELATIVE * 100.0)}</caption>
             <thead><tr><th>"model"</th><th>"L(0)"</th><th>"τ"</th><th>"basin radius (mean of 64 rays)"</th><th>"area below L(0)+τ"</th>
                 <th>"locally convex cells"</th><th>"roughness: rms vs quadratic (relative)"</th><th>"curvature α / β at 0"</th>
-                <th>"λmax of the Hessian at θ*"</th></tr></thead>
+                <th>"λmax of the Hessian at θ*"</th><th>"trace (Hutchinson)"</th></tr></thead>
             <tbody>
-                {move || rows().into_iter().map(|(a, b, c, d, e, f, g, t, h)| view! {
-                    <tr><td>{a}</td><td>{b}</td><td>{t}</td><td>{c}</td><td>{d}</td><td>{e}</td><td>{f}</td><td>{g}</td><td class="eigen">{h}</td></tr>
+                {move || rows().into_iter().map(|(a, b, c, d, e, f, g, t, h, tr)| view! {
+                    <tr><td>{a}</td><td>{b}</td><td>{t}</td><td>{c}</td><td>{d}</td><td>{e}</td><td>{f}</td><td>{g}</td><td class="eigen">{h}</td><td class="trace">{tr}</td></tr>
                 }).collect::<Vec<_>>()}
             </tbody>
         </table>
         <p class="hint">
             <button id="eigen" on:click=move |_| { ctx.error.set(None); ctx.eigenvalues() }
                 disabled=move || ctx.progress.with(|p| p.running) || ctx.panels.with(Vec::is_empty)>
-                "Compute λmax at θ*"
+                "Compute λmax and trace at θ*"
             </button>
-            " Power iteration on Hessian-vector products (central differences of autodiff gradients), PyHessian's rule: at most 100 iterations, stop when |Δλ|/(|λ|+1e-6) < 1e-3 — the same numbers as "
-            <code>"vitscape curvature --parts top"</code>"."
+            {format!(" Power iteration on Hessian-vector products (central differences of autodiff gradients), PyHessian's rule: at most 100 iterations, stop when |Δλ|/(|λ|+1e-6) < 1e-3; then Hutchinson's trace over {TRACE_SAMPLES} Rademacher vectors (± its standard error) — the same numbers as ")}
+            <code>{format!("vitscape curvature --parts top trace --trace-samples {TRACE_SAMPLES}")}</code>"."
         </p>
     }
 }

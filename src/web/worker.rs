@@ -22,6 +22,7 @@ use crate::protocol::{CellResult, DataRef, FromWorker, PanelRequest, RunRequest,
 use crate::setup::{Extras, Model};
 use crate::spec::{Branch, LossSpec};
 use crate::sweep;
+use rand_chacha::ChaCha8Rng;
 
 /// The device chosen for this worker's lifetime.
 #[derive(Clone)]
@@ -264,6 +265,43 @@ async fn gradient(evaluator: &Evaluator, theta: &[f32]) -> Result<Vec<f32>, Stri
         .map_err(|e| format!("reading a gradient: {e:?}"))
 }
 
+/// Hv at θ from two gradients read back asynchronously (the native `Hessian`'s steps).
+async fn hessian_product(
+    evaluator: &Evaluator,
+    theta: &[f32],
+    norm: f64,
+    v: &[f64],
+) -> Result<Vec<f64>, String> {
+    Ok(
+        match curvature::difference_points(theta, norm, RELATIVE_STEP, v) {
+            Some((eps, plus, minus)) => {
+                let plus = gradient(evaluator, &plus).await?;
+                let minus = gradient(evaluator, &minus).await?;
+                curvature::central_difference(&plus, &minus, eps)
+            }
+            None => vec![0.0; v.len()],
+        },
+    )
+}
+
+/// Hutchinson's trace at θ with the native estimate's Rademacher vectors.
+async fn trace(
+    evaluator: &Evaluator,
+    theta: &[f32],
+    samples: usize,
+    seed: u64,
+) -> Result<(f64, f64, usize), String> {
+    let norm = curvature::theta_norm(theta);
+    let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+    let mut values = Vec::with_capacity(samples);
+    for _ in 0..samples.max(1) {
+        let z = curvature::rademacher(theta.len(), &mut rng);
+        let hz = hessian_product(evaluator, theta, norm, &z).await?;
+        values.push(curvature::quadratic_form(&z, &hz));
+    }
+    Ok(curvature::mean_and_error(&values))
+}
+
 /// The dominant Hessian eigenvalue at θ* by power iteration, each product from two gradients
 /// read back asynchronously — the same steps as the native `Hessian` (shared helpers).
 async fn top_eigenvalue(
@@ -274,15 +312,7 @@ async fn top_eigenvalue(
     let norm = curvature::theta_norm(theta);
     let mut power = PowerIteration::seeded(theta.len(), PowerSettings { k: 1, ..settings });
     loop {
-        let v = power.vector();
-        let hv = match curvature::difference_points(theta, norm, RELATIVE_STEP, v) {
-            Some((eps, plus, minus)) => {
-                let plus = gradient(evaluator, &plus).await?;
-                let minus = gradient(evaluator, &minus).await?;
-                curvature::central_difference(&plus, &minus, eps)
-            }
-            None => vec![0.0; v.len()],
-        };
+        let hv = hessian_product(evaluator, theta, norm, power.vector()).await?;
         if let Some(e) = power.feed(hv) {
             return Ok(e);
         }
@@ -353,16 +383,29 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
             Err(message) => return fail(Some(i), format!("{}: {message}", panel.label)),
         }
     }
-    if let Task::TopEigenvalue { settings } = request.task {
+    if let Task::TopEigenvalue {
+        settings,
+        trace_samples,
+    } = request.task
+    {
         for (i, (started, theta)) in panels.iter().zip(&thetas).enumerate() {
-            match top_eigenvalue(&started.prepared.evaluator, theta, settings).await {
-                Ok(e) => post(
+            let evaluator = &started.prepared.evaluator;
+            let result = match top_eigenvalue(evaluator, theta, settings).await {
+                Ok(e) if trace_samples > 0 => trace(evaluator, theta, trace_samples, settings.seed)
+                    .await
+                    .map(|t| (e, Some(t))),
+                Ok(e) => Ok((e, None)),
+                Err(message) => Err(message),
+            };
+            match result {
+                Ok((e, trace)) => post(
                     &FromWorker::Eigenvalue {
                         job,
                         panel: i,
                         value: e.value,
                         iterations: e.iterations,
                         converged: e.converged,
+                        trace,
                         elapsed: now_seconds() - t0,
                     },
                     &[],
