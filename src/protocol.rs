@@ -46,6 +46,10 @@ pub enum Task {
         /// with `settings.seed` as `vitscape curvature --parts trace --curvature-seed`.
         #[serde(default)]
         trace_samples: usize,
+        /// Images per mini-batch of the max-eigenvalue spectrum (0 = none): the top eigenvalue
+        /// of each mini-batch's loss, as `vitscape curvature --parts spectrum`.
+        #[serde(default)]
+        spectrum_batch: usize,
     },
 }
 
@@ -150,6 +154,8 @@ pub enum FromWorker {
         converged: bool,
         /// Hutchinson's trace: (mean, standard error, samples), when asked for.
         trace: Option<(f64, f64, usize)>,
+        /// The max-eigenvalue spectrum over mini-batches, when asked for.
+        spectrum: Option<crate::curvature::MaxEigenSpectrum>,
         /// Seconds since the job started.
         elapsed: f64,
     },

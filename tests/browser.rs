@@ -528,8 +528,11 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
             "--parts",
             "top",
             "trace",
+            "spectrum",
             "--trace-samples",
             "20",
+            "--spectrum-batch",
+            "16",
             "--out",
         ])
         .arg(out.path())
@@ -558,6 +561,33 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
         (browser_trace - native_trace).abs() <= 1e-2 * native_trace.abs().max(se),
         "Sup-ViT trace: browser {trace_text} vs native {native_trace} ± {se}"
     );
+    // The max-eigenvalue spectrum: two mini-batches of 16, each one's top eigenvalue.
+    let spectrum_text = b
+        .js("return document.querySelectorAll('#summary td.spectrum')[0].textContent")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let listed: Vec<f64> = spectrum_text
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(')')
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
+    let native_values: Vec<f64> = report["spectrum"]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2, "{spectrum_text}");
+    for (b, n) in listed.iter().zip(&native_values) {
+        assert!(
+            (b - n).abs() <= 2e-3 * n.abs(),
+            "spectrum: browser {spectrum_text} vs native {native_values:?}"
+        );
+    }
     // The linear-probe toggle computes classification losses for the probes.
     b.click("#demo-probe");
     b.wait_for(

@@ -35,6 +35,8 @@ const CANVAS: (u32, u32) = (560, 470);
 const DEFAULT_RATE: f64 = 400.0;
 /// Rademacher samples of the page's trace estimate.
 const TRACE_SAMPLES: usize = 20;
+/// Images per mini-batch of the page's max-eigenvalue spectrum (Park & Kim).
+const SPECTRUM_BATCH: usize = 16;
 /// Shortest time between two redraws while results stream in (ms).
 const REDRAW_INTERVAL: f64 = 300.0;
 
@@ -54,6 +56,8 @@ struct PanelState {
     /// (mean, standard error, samples), when asked for.
     eigen: Option<(f64, usize, bool)>,
     trace: Option<(f64, f64, usize)>,
+    /// Max-eigenvalue spectrum over mini-batches, when asked for.
+    spectrum: Option<crate::curvature::MaxEigenSpectrum>,
 }
 
 impl PanelState {
@@ -488,12 +492,14 @@ impl Ctx {
                 iterations,
                 converged,
                 trace,
+                spectrum,
                 elapsed,
             } if job == current => {
                 self.panels.update(|panels| {
                     if let Some(p) = panels.get_mut(panel) {
                         p.eigen = Some((value, iterations, converged));
                         p.trace = trace;
+                        p.spectrum = spectrum;
                     }
                 });
                 self.progress.update(|p| {
@@ -638,6 +644,7 @@ impl Ctx {
                 for p in panels.iter_mut() {
                     p.eigen = None;
                     p.trace = None;
+                    p.spectrum = None;
                 }
             });
             self.progress.set(Progress {
@@ -679,6 +686,7 @@ impl Ctx {
                         summary: None,
                         eigen: None,
                         trace: None,
+                        spectrum: None,
                     }
                 })
                 .collect(),
@@ -716,6 +724,7 @@ impl Ctx {
             Task::TopEigenvalue {
                 settings: PowerSettings::default(),
                 trace_samples: TRACE_SAMPLES,
+                spectrum_batch: SPECTRUM_BATCH,
             },
         );
     }
@@ -1135,6 +1144,7 @@ fn App() -> impl IntoView {
                                 summary: None,
                                 eigen: None,
                                 trace: None,
+                                spectrum: None,
                             };
                             panel.finish(Status::Shared);
                             panel
@@ -1644,6 +1654,19 @@ fn SummaryTable(ctx: Ctx) -> impl IntoView {
                     let trace = p.trace.map_or("—".into(), |(m, se, n)| {
                         format!("{m:.4e} ± {se:.1e} ({n} samples)")
                     });
+                    let spectrum = p.spectrum.as_ref().map_or("—".into(), |s| {
+                        let mean = s
+                            .mean_positive
+                            .map_or("none".into(), |m| format!("{m:.4e}"));
+                        let values: Vec<String> =
+                            s.values.iter().map(|v| format!("{v:.3e}")).collect();
+                        format!(
+                            "{:.2} negative, mean positive {mean} ({} mini-batches: {})",
+                            s.fraction_negative,
+                            s.values.len(),
+                            values.join(", ")
+                        )
+                    });
                     let eigen = p.eigen.map_or("—".into(), |(v, it, ok)| {
                         format!(
                             "{v:.4e} ({it} it.{})",
@@ -1669,6 +1692,7 @@ fn SummaryTable(ctx: Ctx) -> impl IntoView {
                         tau,
                         eigen,
                         trace,
+                        spectrum,
                     )
                 })
                 .collect::<Vec<_>>()
@@ -1679,20 +1703,20 @@ fn SummaryTable(ctx: Ctx) -> impl IntoView {
             <caption>{format!("Landscape summaries of the loss (τ = {:.0} % of each model's L(0); α, β in direction units)", TAU_RELATIVE * 100.0)}</caption>
             <thead><tr><th>"model"</th><th>"L(0)"</th><th>"τ"</th><th>"basin radius (mean of 64 rays)"</th><th>"area below L(0)+τ"</th>
                 <th>"locally convex cells"</th><th>"roughness: rms vs quadratic (relative)"</th><th>"curvature α / β at 0"</th>
-                <th>"λmax of the Hessian at θ*"</th><th>"trace (Hutchinson)"</th></tr></thead>
+                <th>"λmax of the Hessian at θ*"</th><th>"trace (Hutchinson)"</th><th>{format!("max-eigenvalue spectrum (mini-batches of {SPECTRUM_BATCH})")}</th></tr></thead>
             <tbody>
-                {move || rows().into_iter().map(|(a, b, c, d, e, f, g, t, h, tr)| view! {
-                    <tr><td>{a}</td><td>{b}</td><td>{t}</td><td>{c}</td><td>{d}</td><td>{e}</td><td>{f}</td><td>{g}</td><td class="eigen">{h}</td><td class="trace">{tr}</td></tr>
+                {move || rows().into_iter().map(|(a, b, c, d, e, f, g, t, h, tr, sp)| view! {
+                    <tr><td>{a}</td><td>{b}</td><td>{t}</td><td>{c}</td><td>{d}</td><td>{e}</td><td>{f}</td><td>{g}</td><td class="eigen">{h}</td><td class="trace">{tr}</td><td class="spectrum">{sp}</td></tr>
                 }).collect::<Vec<_>>()}
             </tbody>
         </table>
         <p class="hint">
             <button id="eigen" on:click=move |_| { ctx.error.set(None); ctx.eigenvalues() }
                 disabled=move || ctx.progress.with(|p| p.running) || ctx.panels.with(Vec::is_empty)>
-                "Compute λmax and trace at θ*"
+                "Compute λmax, trace and spectrum at θ*"
             </button>
-            {format!(" Power iteration on Hessian-vector products (central differences of autodiff gradients), PyHessian's rule: at most 100 iterations, stop when |Δλ|/(|λ|+1e-6) < 1e-3; then Hutchinson's trace over {TRACE_SAMPLES} Rademacher vectors (± its standard error) — the same numbers as ")}
-            <code>{format!("vitscape curvature --parts top trace --trace-samples {TRACE_SAMPLES}")}</code>"."
+            {format!(" Power iteration on Hessian-vector products (central differences of autodiff gradients), PyHessian's rule: at most 100 iterations, stop when |Δλ|/(|λ|+1e-6) < 1e-3; then Hutchinson's trace over {TRACE_SAMPLES} Rademacher vectors (± its standard error); then the top eigenvalue of each mini-batch of {SPECTRUM_BATCH} images (Park & Kim's max-eigenvalue spectrum) — the same numbers as ")}
+            <code>{format!("vitscape curvature --parts top trace spectrum --trace-samples {TRACE_SAMPLES} --spectrum-batch {SPECTRUM_BATCH}")}</code>"."
         </p>
     }
 }

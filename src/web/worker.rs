@@ -386,19 +386,40 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
     if let Task::TopEigenvalue {
         settings,
         trace_samples,
+        spectrum_batch,
     } = request.task
     {
         for (i, (started, theta)) in panels.iter().zip(&thetas).enumerate() {
             let evaluator = &started.prepared.evaluator;
-            let result = match top_eigenvalue(evaluator, theta, settings).await {
-                Ok(e) if trace_samples > 0 => trace(evaluator, theta, trace_samples, settings.seed)
-                    .await
-                    .map(|t| (e, Some(t))),
-                Ok(e) => Ok((e, None)),
-                Err(message) => Err(message),
-            };
+            let result = async {
+                let e = top_eigenvalue(evaluator, theta, settings).await?;
+                let trace = if trace_samples > 0 {
+                    Some(trace(evaluator, theta, trace_samples, settings.seed).await?)
+                } else {
+                    None
+                };
+                let spectrum = if spectrum_batch > 0 {
+                    // The same panel prepared again with the mini-batch size as batch size.
+                    let mut panel = request.panels[i].clone();
+                    panel.spec.batch_size = spectrum_batch;
+                    let (small, _) = prepare(&panel, &attachments, &backend)?;
+                    let mut values = Vec::new();
+                    for mb in small.prepared.evaluator.minibatches() {
+                        values.push(top_eigenvalue(&mb, theta, settings).await?.value);
+                    }
+                    Some(curvature::MaxEigenSpectrum::new(
+                        values,
+                        spectrum_batch,
+                        PowerSettings { k: 1, ..settings },
+                    ))
+                } else {
+                    None
+                };
+                Ok::<_, String>((e, trace, spectrum))
+            }
+            .await;
             match result {
-                Ok((e, trace)) => post(
+                Ok((e, trace, spectrum)) => post(
                     &FromWorker::Eigenvalue {
                         job,
                         panel: i,
@@ -406,6 +427,7 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
                         iterations: e.iterations,
                         converged: e.converged,
                         trace,
+                        spectrum,
                         elapsed: now_seconds() - t0,
                     },
                     &[],
