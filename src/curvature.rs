@@ -540,21 +540,29 @@ pub fn extreme_eigenvalues(
     op: &mut dyn LinearOperator,
     s: PowerSettings,
 ) -> Result<Extremes, Error> {
-    let one = PowerSettings { k: 1, ..s };
-    let first = top_eigenvalues(op, one)?
+    let first = top_eigenvalues(op, PowerSettings { k: 1, ..s })?
         .pop()
         .ok_or_else(|| Error::Backend("power iteration on an empty operator".into()))?;
     let shift = CONVEXITY_SHIFT * first.value;
     let mut shifted = Shifted { op, shift };
-    let second = top_eigenvalues(
-        &mut shifted,
-        PowerSettings {
-            seed: s.seed.wrapping_add(1),
-            ..one
-        },
-    )?
-    .pop()
-    .ok_or_else(|| Error::Backend("power iteration on an empty operator".into()))?;
+    let second = top_eigenvalues(&mut shifted, shifted_settings(s))?
+        .pop()
+        .ok_or_else(|| Error::Backend("power iteration on an empty operator".into()))?;
+    Ok(extremes_from(&first, &second, shift))
+}
+
+/// The settings of the second, shifted power iteration of [`extreme_eigenvalues`] (its own seed).
+pub fn shifted_settings(s: PowerSettings) -> PowerSettings {
+    PowerSettings {
+        k: 1,
+        seed: s.seed.wrapping_add(1),
+        ..s
+    }
+}
+
+/// [`Extremes`] from the dominant eigenpair `first` and the dominant eigenpair `second` of the
+/// operator shifted by `shift` = 0.51·λ₁ (see [`extreme_eigenvalues`]).
+pub fn extremes_from(first: &Eigen, second: &Eigen, shift: f64) -> Extremes {
     let other = second.value + shift;
     // Resolved when the shifted iteration found the far end of the spectrum, not λ₁'s end.
     let resolved = (other - first.value).abs() > 0.01 * first.value.abs();
@@ -569,13 +577,38 @@ pub fn extreme_eigenvalues(
         Some(min) => convexity_ratio(min, lambda_max),
         None => convexity_ratio(0.0, lambda_max),
     };
-    Ok(Extremes {
+    Extremes {
         lambda_max,
         lambda_min,
         ratio,
         products: first.iterations + second.iterations,
         converged: first.converged && second.converged,
-    })
+    }
+}
+
+/// θ + Σ cᵢ·dᵢ on the host (f64 sums, rounded once to f32).
+pub fn point_on_plane(theta: &[f32], directions: &[Vec<f32>], coeffs: &[f64]) -> Vec<f32> {
+    theta
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let shift: f64 = coeffs
+                .iter()
+                .zip(directions)
+                .map(|(c, d)| c * f64::from(d[i]))
+                .sum();
+            (f64::from(*t) + shift) as f32
+        })
+        .collect()
+}
+
+/// The values a convexity-map cell records besides the loss.
+pub fn convexity_values(ex: &Extremes, values: &mut std::collections::BTreeMap<String, f64>) {
+    values.insert(LAMBDA_MAX.into(), ex.lambda_max);
+    if let Some(min) = ex.lambda_min {
+        values.insert(LAMBDA_MIN.into(), min);
+    }
+    values.insert(CONVEXITY.into(), ex.ratio);
 }
 
 /// Park & Kim's max-eigenvalue spectrum: the top eigenvalue (sign kept) of each of many small
@@ -670,26 +703,11 @@ pub fn convexity_map(
             continue;
         }
         let coeffs = sweep::coefficients(surface, cell);
-        let point: Vec<f32> = theta
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let shift: f64 = coeffs
-                    .iter()
-                    .zip(directions)
-                    .map(|(c, d)| c * f64::from(d[i]))
-                    .sum();
-                (f64::from(*t) + shift) as f32
-            })
-            .collect();
+        let point = point_on_plane(theta, directions, &coeffs);
         let mut values = evaluator.eval(&coeffs)?;
         let mut hessian = Hessian::new(evaluator, point);
         let ex = extreme_eigenvalues(&mut hessian, s)?;
-        values.insert(LAMBDA_MAX.into(), ex.lambda_max);
-        if let Some(min) = ex.lambda_min {
-            values.insert(LAMBDA_MIN.into(), min);
-        }
-        values.insert(CONVEXITY.into(), ex.ratio);
+        convexity_values(&ex, &mut values);
         sweep::record(surface, cell, &values);
         if on_cell(surface, &ex) == Control::Cancel {
             return Err(Error::Cancelled);

@@ -51,6 +51,15 @@ pub enum Task {
         #[serde(default)]
         spectrum_batch: usize,
     },
+    /// Li et al.'s convexity map: |λmin/λmax| on a coarse `points`×`points` grid over each
+    /// panel's plane (λmax, then λmin from the shifted operator), as `vitscape curvature --parts
+    /// convexity --convexity-grid points`.
+    ConvexityMap {
+        /// Power-iteration settings of both iterations per cell.
+        settings: crate::curvature::PowerSettings,
+        /// Points per axis.
+        points: usize,
+    },
 }
 
 /// One panel of a run.
@@ -156,6 +165,18 @@ pub enum FromWorker {
         trace: Option<(f64, f64, usize)>,
         /// The max-eigenvalue spectrum over mini-batches, when asked for.
         spectrum: Option<crate::curvature::MaxEigenSpectrum>,
+        /// Seconds since the job started.
+        elapsed: f64,
+    },
+    /// A panel's convexity map so far ([`Task::ConvexityMap`]), sent after every cell: metrics
+    /// loss, `lambda_max`, `lambda_min`, `convexity`.
+    Convexity {
+        /// Job.
+        job: u64,
+        /// Panel index.
+        panel: usize,
+        /// The coarse map.
+        surface: Box<Surface>,
         /// Seconds since the job started.
         elapsed: f64,
     },

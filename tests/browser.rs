@@ -336,8 +336,13 @@ impl Browser {
 
     /// Distinct colours drawn on panel `i`'s canvas (a blank canvas has one).
     fn canvas_colours(&self, i: usize) -> usize {
+        self.colours(&format!("canvas-{i}"))
+    }
+
+    /// Distinct colours (sampled) on the canvas with this id; 0 when it is missing.
+    fn colours(&self, id: &str) -> usize {
         self.js(&format!(
-            "const c = document.getElementById('canvas-{i}'); if (!c) return 0;
+            "const c = document.getElementById('{id}'); if (!c) return 0;
              const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
              const seen = new Set(); for (let k = 0; k < d.length; k += 4 * 7) seen.add((d[k] << 16) | (d[k+1] << 8) | d[k+2]);
              return seen.size;"
@@ -588,6 +593,72 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
             "spectrum: browser {spectrum_text} vs native {native_values:?}"
         );
     }
+
+    // Li et al.'s convexity map on a 3×3 grid of each plane, drawn under each plot; Sup-ViT's
+    // centre λmax equals the native CLI's map on the same spec.
+    b.set("#convexity-grid", "3");
+    b.set("#power-iterations", "10");
+    b.click("#convexity");
+    b.wait_for(
+        "the convexity maps",
+        Duration::from_secs(400),
+        Browser::finished,
+    );
+    for i in 0..3 {
+        assert!(
+            b.colours(&format!("convexity-{i}")) > 3,
+            "convexity map {i} is blank"
+        );
+    }
+    let summary = b.text("#convexity-summary-0");
+    assert!(summary.contains("9/9 computed"), "{summary}");
+    let page_centre: f64 = summary
+        .rsplit(": ")
+        .next()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no centre λmax in {summary:?}"));
+    b.js("document.getElementById('convexity-0').scrollIntoView()");
+    b.screenshot("demo-convexity");
+    b.js("window.scrollTo(0, 0)");
+    let out = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_vitscape"))
+        .args(["curvature", "--checkpoint"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("static/demo/sup-vit.safetensors"))
+        .args([
+            "--data",
+            "fashion-mnist",
+            "--eval-images",
+            "32",
+            "--subset-seed",
+            "0",
+            "--batch-size",
+            "64",
+            "--grid=-1:1:5",
+            "--grid=-0.5:0.5:3",
+            "--seed",
+            "7",
+            "--parts",
+            "convexity",
+            "--convexity-grid",
+            "3",
+            "--max-iterations",
+            "10",
+            "--no-plots",
+            "--out",
+        ])
+        .arg(out.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let map: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("convexity/surface.json")).unwrap(),
+    )
+    .unwrap();
+    let native_centre = map["metrics"]["lambda_max"][1][1].as_f64().unwrap();
+    assert!(
+        (page_centre - native_centre).abs() <= 1e-3 * native_centre.abs(),
+        "convexity map centre λmax: browser {page_centre} vs native {native_centre}"
+    );
     // The linear-probe toggle computes classification losses for the probes.
     b.click("#demo-probe");
     b.wait_for(

@@ -58,6 +58,8 @@ struct PanelState {
     trace: Option<(f64, f64, usize)>,
     /// Max-eigenvalue spectrum over mini-batches, when asked for.
     spectrum: Option<crate::curvature::MaxEigenSpectrum>,
+    /// Li et al.'s convexity map on a coarse grid of this panel's plane, when asked for.
+    convexity: Option<Surface>,
 }
 
 impl PanelState {
@@ -121,6 +123,9 @@ struct Ctx {
     panels: RwSignal<Vec<PanelState>>,
     view: RwSignal<View>,
     settings: RwSignal<Settings>,
+    /// Points per axis of the convexity map, and power iterations per eigenvalue (text inputs).
+    convexity_points: RwSignal<String>,
+    power_iterations: RwSignal<String>,
     axis_x: RwSignal<String>,
     axis_y: RwSignal<String>,
     progress: RwSignal<Progress>,
@@ -368,6 +373,31 @@ impl Ctx {
             }
         }
         self.frames.set_value(frames);
+        for (i, p) in panels.iter().enumerate() {
+            let Some(map) = &p.convexity else { continue };
+            let canvas = window()
+                .document()
+                .and_then(|d| d.get_element_by_id(&format!("convexity-{i}")))
+                .and_then(|e| e.dyn_into::<HtmlCanvasElement>().ok());
+            let Some(canvas) = canvas else { continue };
+            let o = crate::plot::PlotOptions {
+                metric: crate::curvature::CONVEXITY.into(),
+                log_scale: false,
+                levels: 0,
+                title: Some(format!(
+                    "{} — |λmin/λmax| (0 = convex, capped at 0.5)",
+                    p.label
+                )),
+                color_range: Some((0.0, crate::curvature::CONVEXITY_CAP)),
+            };
+            let heat = View {
+                plot: PlotKind::Heatmap,
+                ..view.clone()
+            };
+            if let Err(message) = draw::canvas(&canvas, map, &heat, &o) {
+                note_on_canvas(&canvas, &format!("{}: {message}", p.label));
+            }
+        }
     }
 
     fn send(self, message: js_sys::Array) {
@@ -507,6 +537,23 @@ impl Ctx {
                     p.elapsed = elapsed;
                 });
             }
+            FromWorker::Convexity {
+                job,
+                panel,
+                surface,
+                elapsed,
+            } if job == current => {
+                self.panels.update(|panels| {
+                    if let Some(p) = panels.get_mut(panel) {
+                        p.convexity = Some(*surface);
+                    }
+                });
+                self.progress.update(|p| {
+                    p.done += 1;
+                    p.elapsed = elapsed;
+                });
+                self.schedule_draw();
+            }
             FromWorker::Done { job, elapsed } if job == current => {
                 self.panels.update(|panels| {
                     // Panels this job computed (a curvature job leaves the surfaces as they are).
@@ -640,20 +687,34 @@ impl Ctx {
         };
         if task != Task::Sweep {
             // Curvature of the panels on screen: their surfaces stay.
+            let (total, unit) = match task {
+                Task::ConvexityMap { points, .. } => (
+                    specs
+                        .iter()
+                        .map(|(_, s)| points.max(2).pow(if s.grid.y.is_some() { 2 } else { 1 }))
+                        .sum(),
+                    "convexity cells",
+                ),
+                _ => (specs.len(), "eigenvalue sets"),
+            };
             self.panels.update(|panels| {
                 for p in panels.iter_mut() {
-                    p.eigen = None;
-                    p.trace = None;
-                    p.spectrum = None;
+                    if let Task::ConvexityMap { .. } = task {
+                        p.convexity = None;
+                    } else {
+                        p.eigen = None;
+                        p.trace = None;
+                        p.spectrum = None;
+                    }
                 }
             });
             self.progress.set(Progress {
                 job,
-                total: specs.len(),
+                total,
                 done: 0,
                 elapsed: 0.0,
                 running: true,
-                unit: "eigenvalues",
+                unit,
             });
             self.send(message);
             return;
@@ -687,6 +748,7 @@ impl Ctx {
                         eigen: None,
                         trace: None,
                         spectrum: None,
+                        convexity: None,
                     }
                 })
                 .collect(),
@@ -725,6 +787,63 @@ impl Ctx {
                 settings: PowerSettings::default(),
                 trace_samples: TRACE_SAMPLES,
                 spectrum_batch: SPECTRUM_BATCH,
+            },
+        );
+    }
+
+    /// Li et al.'s convexity map of every panel on screen, on a coarse grid of its plane.
+    fn convexity_map(self) {
+        let parse = |text: String, what: &str, range: std::ops::RangeInclusive<usize>| {
+            text.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|v| range.contains(v))
+                .ok_or_else(|| {
+                    format!(
+                        "{what} must be a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    )
+                })
+        };
+        let settings = parse(
+            self.convexity_points.get_untracked(),
+            "convexity grid",
+            2..=21,
+        )
+        .and_then(|points| {
+            parse(
+                self.power_iterations.get_untracked(),
+                "power iterations",
+                1..=1000,
+            )
+            .map(|max_iterations| (points, max_iterations))
+        });
+        let (points, max_iterations) = match settings {
+            Ok(v) => v,
+            Err(e) => return self.error.set(Some(e)),
+        };
+        let specs: Vec<(String, SweepSpec)> = self.panels.with_untracked(|panels| {
+            panels
+                .iter()
+                .map(|p| (p.label.clone(), p.surface.spec.clone()))
+                .collect()
+        });
+        if specs.is_empty() {
+            self.error.set(Some(
+                "compute a landscape first: the map covers its plane".into(),
+            ));
+            return;
+        }
+        self.run(
+            specs,
+            self.images.get_untracked(),
+            Task::ConvexityMap {
+                settings: PowerSettings {
+                    max_iterations,
+                    ..PowerSettings::default()
+                },
+                points,
             },
         );
     }
@@ -1098,6 +1217,8 @@ fn App() -> impl IntoView {
         panels: RwSignal::new(Vec::new()),
         view: RwSignal::new(View::default()),
         settings: RwSignal::new(Settings::default()),
+        convexity_points: RwSignal::new("5".into()),
+        power_iterations: RwSignal::new("100".into()),
         axis_x: RwSignal::new("-1:1:17".into()),
         axis_y: RwSignal::new("-1:1:17".into()),
         progress: RwSignal::new(Progress::default()),
@@ -1145,6 +1266,7 @@ fn App() -> impl IntoView {
                                 eigen: None,
                                 trace: None,
                                 spectrum: None,
+                                convexity: None,
                             };
                             panel.finish(Status::Shared);
                             panel
@@ -1621,6 +1743,10 @@ fn PanelView(ctx: Ctx, i: usize) -> impl IntoView {
                 on:mousedown=move |ev: web_sys::MouseEvent| ctx.on_pointer(i, &ev)
                 on:mouseup=move |_| ctx.drag.set_value(None)
                 on:mouseleave=move |_| ctx.drag.set_value(None)></canvas>
+            <Show when=move || ctx.panels.with(|p| p.get(i).is_some_and(|p| p.convexity.is_some()))>
+                <canvas id=format!("convexity-{i}") width=CANVAS.0 height=CANVAS.1></canvas>
+                <div class="convexity-summary" id=format!("convexity-summary-{i}")>{move || convexity_summary(ctx, i)}</div>
+            </Show>
             <figcaption>
                 <div class="readout" id=format!("readout-{i}")>{move || ctx.readouts.with(|r| r.get(i).cloned().unwrap_or_default())}</div>
                 <div class="status" id=format!("status-{i}")>{status}</div>
@@ -1638,6 +1764,34 @@ fn PanelView(ctx: Ctx, i: usize) -> impl IntoView {
             </figcaption>
         </figure>
     }
+}
+
+/// "n of m cells locally convex (|λmin/λmax| < 0.1); λmax at the centre …" for a panel's map.
+fn convexity_summary(ctx: Ctx, i: usize) -> String {
+    ctx.panels.with(|panels| {
+        let Some(map) = panels.get(i).and_then(|p| p.convexity.as_ref()) else {
+            return String::new();
+        };
+        let ratios: Vec<f64> = map
+            .metrics
+            .get(crate::curvature::CONVEXITY)
+            .map(|g| g.iter().flatten().flatten().copied().collect())
+            .unwrap_or_default();
+        let convex = ratios
+            .iter()
+            .filter(|r| **r < crate::curvature::CONVEX_RATIO)
+            .count();
+        let centre = map.x.iter().position(|v| *v == 0.0).and_then(|ix| {
+            let iy = map.y.iter().position(|v| *v == 0.0)?;
+            map.metrics.get(crate::curvature::LAMBDA_MAX)?[iy][ix]
+        });
+        let (done, total) = map.progress();
+        format!(
+            "{convex} of {done} cells locally convex (|λmin/λmax| < {}), {done}/{total} computed; λmax at the centre: {}",
+            crate::curvature::CONVEX_RATIO,
+            centre.map_or("—".into(), |v| format!("{v:.4e}"))
+        )
+    })
 }
 
 #[component]
@@ -1717,6 +1871,21 @@ fn SummaryTable(ctx: Ctx) -> impl IntoView {
             </button>
             {format!(" Power iteration on Hessian-vector products (central differences of autodiff gradients), PyHessian's rule: at most 100 iterations, stop when |Δλ|/(|λ|+1e-6) < 1e-3; then Hutchinson's trace over {TRACE_SAMPLES} Rademacher vectors (± its standard error); then the top eigenvalue of each mini-batch of {SPECTRUM_BATCH} images (Park & Kim's max-eigenvalue spectrum) — the same numbers as ")}
             <code>{format!("vitscape curvature --parts top trace spectrum --trace-samples {TRACE_SAMPLES} --spectrum-batch {SPECTRUM_BATCH}")}</code>"."
+        </p>
+        <p class="hint">
+            <button id="convexity" on:click=move |_| { ctx.error.set(None); ctx.convexity_map() }
+                disabled=move || ctx.progress.with(|p| p.running) || ctx.panels.with(Vec::is_empty)>
+                "Convexity map"
+            </button>
+            " on a "
+            <input id="convexity-grid" size="2" prop:value=move || ctx.convexity_points.get()
+                on:change=move |ev| ctx.convexity_points.set(event_target_value(&ev)) />
+            "-point grid of each plane, at most "
+            <input id="power-iterations" size="3" prop:value=move || ctx.power_iterations.get()
+                on:change=move |ev| ctx.power_iterations.set(event_target_value(&ev)) />
+            " power iterations per eigenvalue: λmax, then λmin from H − 0.51·λmax·I, and |λmin/λmax| drawn under each plot (Li et al.; "
+            <code>"vitscape curvature --parts convexity"</code>
+            "). Each cell costs two power iterations: expect minutes on the CPU."
         </p>
     }
 }

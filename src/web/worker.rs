@@ -21,6 +21,7 @@ use crate::objective::Evaluator;
 use crate::protocol::{CellResult, DataRef, FromWorker, PanelRequest, RunRequest, Task, schedule};
 use crate::setup::{Extras, Model};
 use crate::spec::{Branch, LossSpec};
+use crate::surface::Surface;
 use crate::sweep;
 use rand_chacha::ChaCha8Rng;
 
@@ -319,6 +320,72 @@ async fn top_eigenvalue(
     }
 }
 
+/// One panel's convexity map over a `points`×`points` grid spanning its plane, posted after
+/// every cell; the same steps as the native `curvature::convexity_map`.
+async fn convexity_map(
+    job: u64,
+    panel: usize,
+    started: &Started,
+    theta: &[f32],
+    settings: PowerSettings,
+    points: usize,
+    t0: f64,
+) -> Result<(), String> {
+    let evaluator = &started.prepared.evaluator;
+    let mut spec = started.surface.spec.clone();
+    let n = points.max(2);
+    spec.grid.x.n = n;
+    if let Some(y) = spec.grid.y.as_mut() {
+        y.n = n;
+    }
+    let mut names = evaluator.objective().metric_names();
+    names.extend([
+        curvature::LAMBDA_MAX,
+        curvature::LAMBDA_MIN,
+        curvature::CONVEXITY,
+    ]);
+    let mut surface = Surface::empty(spec, &names);
+    let one = PowerSettings { k: 1, ..settings };
+    for cell in sweep::row_major(surface.x.len(), surface.y.len()) {
+        let coeffs = sweep::coefficients(&surface, cell);
+        let sums = evaluator
+            .sums_at(&coeffs)
+            .map_err(|e| e.to_string())?
+            .into_data_async()
+            .await
+            .map_err(|e| format!("reading results: {e:?}"))?
+            .try_to_vec::<f32>()
+            .map_err(|e| format!("reading results: {e:?}"))?;
+        let mut values = evaluator.finish(&sums);
+        let point = curvature::point_on_plane(theta, &started.prepared.directions.vectors, &coeffs);
+        let first = top_eigenvalue(evaluator, &point, one).await?;
+        let shift = curvature::CONVEXITY_SHIFT * first.value;
+        let norm = curvature::theta_norm(&point);
+        let mut power = PowerIteration::seeded(point.len(), curvature::shifted_settings(settings));
+        let second = loop {
+            let v = power.vector().to_vec();
+            let mut hv = hessian_product(evaluator, &point, norm, &v).await?;
+            hv.iter_mut().zip(&v).for_each(|(y, x)| *y -= shift * x);
+            if let Some(e) = power.feed(hv) {
+                break e;
+            }
+        };
+        let ex = curvature::extremes_from(&first, &second, shift);
+        curvature::convexity_values(&ex, &mut values);
+        sweep::record(&mut surface, cell, &values);
+        post(
+            &FromWorker::Convexity {
+                job,
+                panel,
+                surface: Box::new(surface.clone()),
+                elapsed: now_seconds() - t0,
+            },
+            &[],
+        );
+    }
+    Ok(())
+}
+
 /// The relative step of the Hessian-vector products (the native `Hessian`'s default).
 const RELATIVE_STEP: f64 = 1e-3;
 
@@ -433,6 +500,22 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
                     &[],
                 ),
                 Err(message) => return fail(Some(i), message),
+            }
+        }
+        post(
+            &FromWorker::Done {
+                job,
+                elapsed: now_seconds() - t0,
+            },
+            &[],
+        );
+        return;
+    }
+    if let Task::ConvexityMap { settings, points } = request.task {
+        for (i, (started, theta)) in panels.iter().zip(&thetas).enumerate() {
+            if let Err(message) = convexity_map(job, i, started, theta, settings, points, t0).await
+            {
+                return fail(Some(i), message);
             }
         }
         post(
