@@ -768,6 +768,19 @@ impl Ctx {
     /// The dominant Hessian eigenvalue at θ* of every panel on screen (PyHessian's power
     /// iteration), computed by the worker from the same files and images.
     fn eigenvalues(self) {
+        self.run_on_panels(
+            Task::TopEigenvalue {
+                settings: PowerSettings::default(),
+                trace_samples: TRACE_SAMPLES,
+                spectrum_batch: SPECTRUM_BATCH,
+            },
+            "λmax is taken at its θ*",
+        );
+    }
+
+    /// Run a curvature `task` on the specs of the panels on screen, with the loaded images; an
+    /// error (`why` says what needs a landscape) when there are none.
+    fn run_on_panels(self, task: Task, why: &str) {
         let specs: Vec<(String, SweepSpec)> = self.panels.with_untracked(|panels| {
             panels
                 .iter()
@@ -775,20 +788,11 @@ impl Ctx {
                 .collect()
         });
         if specs.is_empty() {
-            self.error.set(Some(
-                "compute a landscape first: λmax is taken at its θ*".into(),
-            ));
+            self.error
+                .set(Some(format!("compute a landscape first: {why}")));
             return;
         }
-        self.run(
-            specs,
-            self.images.get_untracked(),
-            Task::TopEigenvalue {
-                settings: PowerSettings::default(),
-                trace_samples: TRACE_SAMPLES,
-                spectrum_batch: SPECTRUM_BATCH,
-            },
-        );
+        self.run(specs, self.images.get_untracked(), task);
     }
 
     /// Li et al.'s convexity map of every panel on screen, on a coarse grid of its plane.
@@ -823,21 +827,7 @@ impl Ctx {
             Ok(v) => v,
             Err(e) => return self.error.set(Some(e)),
         };
-        let specs: Vec<(String, SweepSpec)> = self.panels.with_untracked(|panels| {
-            panels
-                .iter()
-                .map(|p| (p.label.clone(), p.surface.spec.clone()))
-                .collect()
-        });
-        if specs.is_empty() {
-            self.error.set(Some(
-                "compute a landscape first: the map covers its plane".into(),
-            ));
-            return;
-        }
-        self.run(
-            specs,
-            self.images.get_untracked(),
+        self.run_on_panels(
             Task::ConvexityMap {
                 settings: PowerSettings {
                     max_iterations,
@@ -845,6 +835,7 @@ impl Ctx {
                 },
                 points,
             },
+            "the map covers its plane",
         );
     }
 
