@@ -38,10 +38,13 @@ pub enum Task {
     #[default]
     Sweep,
     /// The dominant Hessian eigenvalue of each panel's loss at θ* (power iteration on
-    /// central-difference Hessian-vector products, as `vitscape curvature --parts top`).
+    /// Hessian-vector products formed by `product`, as `vitscape curvature --parts top`).
     TopEigenvalue {
         /// Power-iteration settings (k is 1).
         settings: crate::curvature::PowerSettings,
+        /// How the Hessian-vector products are formed (absent: the default scheme).
+        #[serde(default)]
+        product: crate::curvature::ProductScheme,
         /// Rademacher samples of Hutchinson's trace after the eigenvalue (0 = none), seeded
         /// with `settings.seed` as `vitscape curvature --parts trace --curvature-seed`.
         #[serde(default)]
@@ -57,6 +60,9 @@ pub enum Task {
     ConvexityMap {
         /// Power-iteration settings of both iterations per cell.
         settings: crate::curvature::PowerSettings,
+        /// How the Hessian-vector products are formed (absent: the default scheme).
+        #[serde(default)]
+        product: crate::curvature::ProductScheme,
         /// Points per axis.
         points: usize,
     },
@@ -165,6 +171,9 @@ pub enum FromWorker {
         trace: Option<(f64, f64, usize)>,
         /// The max-eigenvalue spectrum over mini-batches, when asked for.
         spectrum: Option<crate::curvature::MaxEigenSpectrum>,
+        /// The run-time step check of every product behind these numbers.
+        #[serde(default)]
+        step_check: crate::curvature::StepCheck,
         /// Seconds since the job started.
         elapsed: f64,
     },

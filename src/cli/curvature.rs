@@ -11,8 +11,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use vitscape::curvature::{
-    self, CONVEX_RATIO, CONVEXITY, Hessian, MaxEigenSpectrum, PowerSettings, SlqSettings,
-    SpectralDensity,
+    self, CONVEX_RATIO, CONVEXITY, DEFAULT_RELATIVE_STEP, DifferenceMethod, Hessian,
+    MaxEigenSpectrum, PowerSettings, ProductScheme, STEP_CHECK_LIMIT, SlqSettings, SpectralDensity,
+    StepCheck,
 };
 use vitscape::plot::{self, PlotOptions};
 use vitscape::spec::{Axis, SweepSpec};
@@ -73,6 +74,12 @@ pub struct CurvatureArgs {
     /// Seed of the random starting vectors.
     #[arg(long, default_value_t = 0)]
     pub curvature_seed: u64,
+    /// How Hessian-vector products difference the autodiff gradients.
+    #[arg(long, value_enum, default_value_t = DifferenceMethod::Richardson)]
+    pub hvp_method: DifferenceMethod,
+    /// Step of the differences relative to the weights: ε = STEP·‖θ‖/‖v‖ (Richardson also uses ε/2).
+    #[arg(long, default_value_t = DEFAULT_RELATIVE_STEP)]
+    pub hvp_step: f64,
 }
 
 /// Everything `curvature.json` holds.
@@ -81,6 +88,10 @@ struct Report {
     spec: SweepSpec,
     parameters: usize,
     power: PowerSettings,
+    /// How every Hessian-vector product was formed.
+    hessian_vector_product: ProductScheme,
+    /// The products' run-time step check over all parts.
+    step_check: StepCheck,
     parts: Vec<Part>,
     #[serde(skip_serializing_if = "Option::is_none")]
     top: Option<Top>,
@@ -165,10 +176,21 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
         tolerance: args.tolerance,
         seed: args.curvature_seed,
     };
+    if !(args.hvp_step.is_finite() && args.hvp_step > 0.0) {
+        anyhow::bail!("--hvp-step {} must be a positive number", args.hvp_step);
+    }
+    let scheme = ProductScheme {
+        method: args.hvp_method,
+        relative_step: args.hvp_step,
+    };
+    eprintln!("Hessian-vector products: {scheme}");
+    let mut check = StepCheck::default();
     let mut report = Report {
         spec: spec.clone(),
         parameters: model.layout.total,
         power,
+        hessian_vector_product: scheme,
+        step_check: StepCheck::default(),
         parts: args.parts.clone(),
         top: None,
         trace: None,
@@ -178,7 +200,7 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
     };
     let theta = model.theta.clone();
     if args.parts.contains(&Part::Top) {
-        let mut h = Hessian::new(evaluator, theta.clone());
+        let mut h = Hessian::with_scheme(evaluator, theta.clone(), scheme);
         let found = curvature::top_eigenvalues(&mut h, power)?;
         for (i, e) in found.iter().enumerate() {
             eprintln!(
@@ -193,14 +215,16 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
             eigenvalues: found.iter().map(|e| e.value).collect(),
             iterations: found.iter().map(|e| e.iterations).collect(),
             converged: found.iter().map(|e| e.converged).collect(),
-            hessian_vector_products: h.gradient_calls / 2,
+            hessian_vector_products: h.check.products,
         });
+        check.merge(&h.check);
     }
     if args.parts.contains(&Part::Trace) {
-        let mut h = Hessian::new(evaluator, theta.clone());
+        let mut h = Hessian::with_scheme(evaluator, theta.clone(), scheme);
         let (mean, se, samples) =
             curvature::hutchinson_trace(&mut h, args.trace_samples, args.curvature_seed)?;
         eprintln!("trace = {mean:.6e} ± {se:.2e} (standard error, {samples} Rademacher samples)");
+        check.merge(&h.check);
         report.trace = Some(Trace {
             mean,
             standard_error: se,
@@ -209,7 +233,7 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
         });
     }
     if args.parts.contains(&Part::Density) {
-        let mut h = Hessian::new(evaluator, theta.clone());
+        let mut h = Hessian::with_scheme(evaluator, theta.clone(), scheme);
         let density = curvature::spectral_density(
             &mut h,
             SlqSettings {
@@ -218,6 +242,7 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
                 seed: args.curvature_seed,
             },
         )?;
+        check.merge(&h.check);
         let support = density.support();
         eprintln!(
             "spectral density: support [{:.4e}, {:.4e}] ({} nodes)",
@@ -228,28 +253,32 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
         report.density = Some(Density { density, support });
     }
     if args.parts.contains(&Part::Convexity) {
-        report.convexity = Some(convexity(
+        let (map, map_check) = convexity(
             &out,
             &spec,
             &model.theta,
             &prepared,
             args.convexity_grid,
-            power,
+            (power, scheme),
             sweep_args.log_scale,
             sweep_args.no_plots,
-        )?);
+        )?;
+        report.convexity = Some(map);
+        check.merge(&map_check);
     }
     if args.parts.contains(&Part::Spectrum) {
         let batches = evaluator.minibatches().len();
         let pb = bar(batches, "mini-batches");
-        let spectrum = curvature::max_eigen_spectrum(
+        let (spectrum, spectrum_check) = curvature::max_eigen_spectrum(
             evaluator,
             &theta,
             args.spectrum_batch,
             power,
+            scheme,
             &mut |done, _| pb.set_position(done as u64),
         )?;
         pb.finish();
+        check.merge(&spectrum_check);
         eprintln!(
             "max-eigenvalue spectrum ({} mini-batches of {}): fraction negative {:.3}, mean positive {}",
             spectrum.values.len(),
@@ -280,6 +309,23 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
             histogram,
         });
     }
+    if let Some(worst) = check.max_relative_truncation {
+        eprintln!(
+            "step check: over {} products the half step's estimated relative truncation error is at most {worst:.1e}",
+            check.products
+        );
+        if worst > STEP_CHECK_LIMIT {
+            eprintln!(
+                "warning: that is above {STEP_CHECK_LIMIT:e}, so some products may be off by more \
+                 than 0.5 %: either the curvature along some direction changes within the step \
+                 (try a smaller --hvp-step, e.g. {:e}) or the curvature along it is so small that \
+                 f32 round-off dominates (a larger step, e.g. {:e}, or more images)",
+                scheme.relative_step / 4.0,
+                scheme.relative_step * 4.0
+            );
+        }
+    }
+    report.step_check = check;
     let path = out.join("curvature.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("writing {}", path.display()))?;
@@ -294,10 +340,10 @@ fn convexity(
     theta: &[f32],
     prepared: &vitscape::setup::Prepared,
     grid: usize,
-    power: PowerSettings,
+    (power, scheme): (PowerSettings, ProductScheme),
     log_scale: bool,
     no_plots: bool,
-) -> Result<Convexity> {
+) -> Result<(Convexity, StepCheck)> {
     let mut map_spec = spec.clone();
     let n = grid.max(2);
     map_spec.grid.x = Axis {
@@ -314,14 +360,17 @@ fn convexity(
     let mut surface = Surface::empty(map_spec, &names);
     let (_, total) = surface.progress();
     let pb = bar(total, "cells");
+    let mut check = StepCheck::default();
     curvature::convexity_map(
         &prepared.evaluator,
         theta,
         &prepared.directions.vectors,
         &mut surface,
         PowerSettings { k: 1, ..power },
-        &mut |s, _| {
+        scheme,
+        &mut |s, ex| {
             pb.set_position(s.progress().0 as u64);
+            check.add(ex.products, ex.step_check);
             Control::Continue
         },
     )?;
@@ -341,6 +390,7 @@ fn convexity(
         "power_iteration".into(),
         serde_json::to_value(PowerSettings { k: 1, ..power })?,
     );
+    curvature::record_products(&mut surface, scheme, &check);
     let dir = out.join("convexity");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("surface.json"), serde_json::to_vec(&surface)?)?;
@@ -355,10 +405,13 @@ fn convexity(
         "convexity map ({n}×{n}): {:.3} of cells have |λmin/λmax| < {CONVEX_RATIO}",
         convex_fraction
     );
-    Ok(Convexity {
-        grid: n,
-        convex_fraction,
-        convex_threshold: CONVEX_RATIO,
-        surface: "convexity/surface.json".into(),
-    })
+    Ok((
+        Convexity {
+            grid: n,
+            convex_fraction,
+            convex_threshold: CONVEX_RATIO,
+            surface: "convexity/surface.json".into(),
+        },
+        check,
+    ))
 }

@@ -1,5 +1,5 @@
-//! Curvature of an objective at θ (METHODS §5): Hessian-vector products by central differences of
-//! autodiff gradients, Hv ≈ (g(θ + εv) − g(θ − εv)) / 2ε with ε scaled to ‖θ‖; top eigenvalues by
+//! Curvature of an objective at θ (METHODS §5): Hessian-vector products from differences of
+//! autodiff gradients ([`ProductScheme`], in `product`); top eigenvalues by
 //! power iteration with deflation (PyHessian's stopping rule); Hutchinson's trace estimate;
 //! stochastic Lanczos quadrature; Li et al.'s convexity ratio |λmin/λmax| at every cell of a grid;
 //! Park & Kim's max-eigenvalue spectrum over mini-batches.
@@ -14,6 +14,12 @@ use crate::error::Error;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::objective::Evaluator;
 
+mod product;
+pub use product::{
+    Accumulator, DEFAULT_RELATIVE_STEP, DifferenceMethod, Product, ProductScheme, STEP_CHECK_LIMIT,
+    Stencil, StepCheck, theta_norm,
+};
+
 /// A symmetric linear map on ℝⁿ.
 pub trait LinearOperator {
     /// n.
@@ -22,30 +28,38 @@ pub trait LinearOperator {
     fn apply(&mut self, v: &[f64]) -> Result<Vec<f64>, Error>;
 }
 
-/// The Hessian of an evaluator's objective at θ, applied by central differences of gradients
-/// (native: gradients are read back synchronously).
+/// The Hessian of an evaluator's objective at θ, applied by differences of autodiff gradients
+/// ([`ProductScheme`]; native: gradients are read back synchronously).
 #[cfg(not(target_arch = "wasm32"))]
 pub struct Hessian<'a> {
     evaluator: &'a Evaluator,
     theta: Vec<f32>,
     theta_norm: f64,
-    /// Relative step: ε = `relative_step`·‖θ‖/‖v‖.
-    pub relative_step: f64,
-    /// Gradient evaluations so far (two per product).
+    /// How products are formed.
+    pub scheme: ProductScheme,
+    /// Gradient evaluations so far.
     pub gradient_calls: usize,
+    /// Products so far and the largest run-time step check among them.
+    pub check: StepCheck,
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 impl<'a> Hessian<'a> {
-    /// The Hessian at `theta` (default relative step 1e-3).
+    /// The Hessian at `theta` with the default [`ProductScheme`].
     pub fn new(evaluator: &'a Evaluator, theta: Vec<f32>) -> Self {
+        Self::with_scheme(evaluator, theta, ProductScheme::default())
+    }
+
+    /// The Hessian at `theta` with products formed by `scheme`.
+    pub fn with_scheme(evaluator: &'a Evaluator, theta: Vec<f32>, scheme: ProductScheme) -> Self {
         let theta_norm = theta_norm(&theta);
         Self {
             evaluator,
             theta,
             theta_norm,
-            relative_step: 1e-3,
+            scheme,
             gradient_calls: 0,
+            check: StepCheck::default(),
         }
     }
 }
@@ -58,47 +72,6 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// The two points of a central difference along `v` at θ: (ε, θ + εv, θ − εv) with
-/// ε = `relative_step`·max(‖θ‖, 1)/‖v‖; `None` for v = 0. Shared by the native [`Hessian`] and the
-/// browser worker's asynchronous products, so both take the same steps.
-pub fn difference_points(
-    theta: &[f32],
-    theta_norm: f64,
-    relative_step: f64,
-    v: &[f64],
-) -> Option<(f64, Vec<f32>, Vec<f32>)> {
-    let vn = norm(v);
-    if vn == 0.0 {
-        return None;
-    }
-    let eps = relative_step * theta_norm.max(1.0) / vn;
-    let shifted = |sign: f64| -> Vec<f32> {
-        theta
-            .iter()
-            .zip(v)
-            .map(|(t, d)| (f64::from(*t) + sign * eps * d) as f32)
-            .collect()
-    };
-    Some((eps, shifted(1.0), shifted(-1.0)))
-}
-
-/// Hv ≈ (g(θ + εv) − g(θ − εv)) / 2ε from the two gradients.
-pub fn central_difference(plus: &[f32], minus: &[f32], eps: f64) -> Vec<f64> {
-    plus.iter()
-        .zip(minus)
-        .map(|(p, m)| (f64::from(*p) - f64::from(*m)) / (2.0 * eps))
-        .collect()
-}
-
-/// ‖θ‖ in f64.
-pub fn theta_norm(theta: &[f32]) -> f64 {
-    theta
-        .iter()
-        .map(|x| f64::from(*x).powi(2))
-        .sum::<f64>()
-        .sqrt()
-}
-
 #[cfg(not(target_arch = "wasm32"))]
 impl LinearOperator for Hessian<'_> {
     fn dim(&self) -> usize {
@@ -106,15 +79,18 @@ impl LinearOperator for Hessian<'_> {
     }
 
     fn apply(&mut self, v: &[f64]) -> Result<Vec<f64>, Error> {
-        let Some((eps, plus, minus)) =
-            difference_points(&self.theta, self.theta_norm, self.relative_step, v)
-        else {
+        let Some(stencil) = self.scheme.stencil(&self.theta, self.theta_norm, v) else {
             return Ok(vec![0.0; v.len()]);
         };
-        let (_, plus) = self.evaluator.gradient(&plus)?;
-        let (_, minus) = self.evaluator.gradient(&minus)?;
-        self.gradient_calls += 2;
-        Ok(central_difference(&plus, &minus, eps))
+        let mut acc = stencil.accumulator();
+        for i in 0..stencil.len() {
+            let (_, g) = self.evaluator.gradient(&stencil.point(i))?;
+            acc.add(&g);
+            self.gradient_calls += 1;
+        }
+        let product = acc.finish();
+        self.check.record(&product);
+        Ok(product.hv)
     }
 }
 
@@ -521,6 +497,9 @@ pub struct Extremes {
     pub products: usize,
     /// Whether both power iterations reached the tolerance.
     pub converged: bool,
+    /// The largest run-time step check of the products ([`Product::step_check`]), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_check: Option<f64>,
 }
 
 /// |min(λmin, 0)| / λmax, capped at [`CONVEXITY_CAP`]; the cap when λmax ≤ 0.
@@ -583,6 +562,7 @@ pub fn extremes_from(first: &Eigen, second: &Eigen, shift: f64) -> Extremes {
         ratio,
         products: first.iterations + second.iterations,
         converged: first.converged && second.converged,
+        step_check: None,
     }
 }
 
@@ -694,6 +674,7 @@ pub fn convexity_map(
     directions: &[Vec<f32>],
     surface: &mut crate::surface::Surface,
     s: PowerSettings,
+    scheme: ProductScheme,
     on_cell: &mut dyn FnMut(&crate::surface::Surface, &Extremes) -> crate::sweep::Control,
 ) -> Result<(), Error> {
     use crate::sweep::{self, Control};
@@ -705,8 +686,9 @@ pub fn convexity_map(
         let coeffs = sweep::coefficients(surface, cell);
         let point = point_on_plane(theta, directions, &coeffs);
         let mut values = evaluator.eval(&coeffs)?;
-        let mut hessian = Hessian::new(evaluator, point);
-        let ex = extreme_eigenvalues(&mut hessian, s)?;
+        let mut hessian = Hessian::with_scheme(evaluator, point, scheme);
+        let mut ex = extreme_eigenvalues(&mut hessian, s)?;
+        ex.step_check = hessian.check.max_relative_truncation;
         convexity_values(&ex, &mut values);
         sweep::record(surface, cell, &values);
         if on_cell(surface, &ex) == Control::Cancel {
@@ -724,19 +706,34 @@ pub fn max_eigen_spectrum(
     theta: &[f32],
     batch_size: usize,
     s: PowerSettings,
+    scheme: ProductScheme,
     on_batch: &mut dyn FnMut(usize, usize),
-) -> Result<MaxEigenSpectrum, Error> {
+) -> Result<(MaxEigenSpectrum, StepCheck), Error> {
     let batches = evaluator.minibatches();
     let mut values = Vec::with_capacity(batches.len());
+    let mut check = StepCheck::default();
     for (i, mb) in batches.iter().enumerate() {
-        let mut hessian = Hessian::new(mb, theta.to_vec());
+        let mut hessian = Hessian::with_scheme(mb, theta.to_vec(), scheme);
         let top = top_eigenvalues(&mut hessian, PowerSettings { k: 1, ..s })?;
+        check.merge(&hessian.check);
         values.push(top.first().map_or(f64::NAN, |e| e.value));
         on_batch(i + 1, batches.len());
     }
-    Ok(MaxEigenSpectrum::new(
-        values,
-        batch_size,
-        PowerSettings { k: 1, ..s },
+    Ok((
+        MaxEigenSpectrum::new(values, batch_size, PowerSettings { k: 1, ..s }),
+        check,
     ))
+}
+
+/// Record in a convexity map's `info` how its Hessian-vector products were formed and their step
+/// check so far (the CLI's `convexity/surface.json` and the page's map alike).
+pub fn record_products(
+    surface: &mut crate::surface::Surface,
+    scheme: ProductScheme,
+    check: &StepCheck,
+) {
+    if let (Ok(scheme), Ok(check)) = (serde_json::to_value(scheme), serde_json::to_value(check)) {
+        surface.info.insert("hessian_vector_product".into(), scheme);
+        surface.info.insert("step_check".into(), check);
+    }
 }

@@ -14,7 +14,7 @@ use web_sys::{HtmlCanvasElement, HtmlInputElement, MessageEvent, Worker};
 
 use crate::arch::HeadCounts;
 use crate::checkpoint::sha256_hex;
-use crate::curvature::PowerSettings;
+use crate::curvature::{PowerSettings, ProductScheme};
 use crate::demo::Manifest;
 use crate::job::{self, Inspection};
 use crate::metrics;
@@ -58,6 +58,9 @@ struct PanelState {
     trace: Option<(f64, f64, usize)>,
     /// Max-eigenvalue spectrum over mini-batches, when asked for.
     spectrum: Option<crate::curvature::MaxEigenSpectrum>,
+    /// The run-time step check of the Hessian-vector products behind `eigen`, `trace` and
+    /// `spectrum`.
+    step_check: Option<crate::curvature::StepCheck>,
     /// Li et al.'s convexity map on a coarse grid of this panel's plane, when asked for.
     convexity: Option<Surface>,
 }
@@ -523,6 +526,7 @@ impl Ctx {
                 converged,
                 trace,
                 spectrum,
+                step_check,
                 elapsed,
             } if job == current => {
                 self.panels.update(|panels| {
@@ -530,6 +534,7 @@ impl Ctx {
                         p.eigen = Some((value, iterations, converged));
                         p.trace = trace;
                         p.spectrum = spectrum;
+                        p.step_check = Some(step_check);
                     }
                 });
                 self.progress.update(|p| {
@@ -705,6 +710,7 @@ impl Ctx {
                         p.eigen = None;
                         p.trace = None;
                         p.spectrum = None;
+                        p.step_check = None;
                     }
                 }
             });
@@ -748,6 +754,7 @@ impl Ctx {
                         eigen: None,
                         trace: None,
                         spectrum: None,
+                        step_check: None,
                         convexity: None,
                     }
                 })
@@ -771,6 +778,7 @@ impl Ctx {
         self.run_on_panels(
             Task::TopEigenvalue {
                 settings: PowerSettings::default(),
+                product: ProductScheme::default(),
                 trace_samples: TRACE_SAMPLES,
                 spectrum_batch: SPECTRUM_BATCH,
             },
@@ -833,6 +841,7 @@ impl Ctx {
                     max_iterations,
                     ..PowerSettings::default()
                 },
+                product: ProductScheme::default(),
                 points,
             },
             "the map covers its plane",
@@ -1257,6 +1266,7 @@ fn App() -> impl IntoView {
                                 eigen: None,
                                 trace: None,
                                 spectrum: None,
+                                step_check: None,
                                 convexity: None,
                             };
                             panel.finish(Status::Shared);
@@ -1777,8 +1787,22 @@ fn convexity_summary(ctx: Ctx, i: usize) -> String {
             map.metrics.get(crate::curvature::LAMBDA_MAX)?[iy][ix]
         });
         let (done, total) = map.progress();
+        // How the products were formed and their step check, as the worker recorded them.
+        let check = map
+            .info
+            .get("step_check")
+            .and_then(|c| serde_json::from_value::<crate::curvature::StepCheck>(c.clone()).ok())
+            .and_then(|c| c.max_relative_truncation)
+            .map_or(String::new(), |c| {
+                let flag = if c > crate::curvature::STEP_CHECK_LIMIT {
+                    " (above the limit: products may be >0.5 % off)"
+                } else {
+                    ""
+                };
+                format!(" step check {c:.0e}{flag};")
+            });
         format!(
-            "{convex} of {done} cells locally convex (|λmin/λmax| < {}), {done}/{total} computed; λmax at the centre: {}",
+            "{convex} of {done} cells locally convex (|λmin/λmax| < {}), {done}/{total} computed;{check} λmax at the centre: {}",
             crate::curvature::CONVEX_RATIO,
             centre.map_or("—".into(), |v| format!("{v:.4e}"))
         )
@@ -1812,9 +1836,20 @@ fn SummaryTable(ctx: Ctx) -> impl IntoView {
                             values.join(", ")
                         )
                     });
+                    let check = p.step_check.and_then(|c| c.max_relative_truncation).map_or(
+                        String::new(),
+                        |c| {
+                            let flag = if c > crate::curvature::STEP_CHECK_LIMIT {
+                                " — above the limit, products may be >0.5 % off"
+                            } else {
+                                ""
+                            };
+                            format!(", step check {c:.0e}{flag}")
+                        },
+                    );
                     let eigen = p.eigen.map_or("—".into(), |(v, it, ok)| {
                         format!(
-                            "{v:.4e} ({it} it.{})",
+                            "{v:.4e} ({it} it.{}{check})",
                             if ok { "" } else { ", not converged" }
                         )
                     });
@@ -1860,7 +1895,8 @@ fn SummaryTable(ctx: Ctx) -> impl IntoView {
                 disabled=move || ctx.progress.with(|p| p.running) || ctx.panels.with(Vec::is_empty)>
                 "Compute λmax, trace and spectrum at θ*"
             </button>
-            {format!(" Power iteration on Hessian-vector products (central differences of autodiff gradients), PyHessian's rule: at most 100 iterations, stop when |Δλ|/(|λ|+1e-6) < 1e-3; then Hutchinson's trace over {TRACE_SAMPLES} Rademacher vectors (± its standard error); then the top eigenvalue of each mini-batch of {SPECTRUM_BATCH} images (Park & Kim's max-eigenvalue spectrum) — the same numbers as ")}
+            {format!(" Power iteration on Hessian-vector products ({}; the step check is the largest estimated relative truncation error of the half step), PyHessian's rule:", ProductScheme::default())}
+            {format!(" at most 100 iterations, stop when |Δλ|/(|λ|+1e-6) < 1e-3; then Hutchinson's trace over {TRACE_SAMPLES} Rademacher vectors (± its standard error); then the top eigenvalue of each mini-batch of {SPECTRUM_BATCH} images (Park & Kim's max-eigenvalue spectrum) — the same numbers as ")}
             <code>{format!("vitscape curvature --parts top trace spectrum --trace-samples {TRACE_SAMPLES} --spectrum-batch {SPECTRUM_BATCH}")}</code>"."
         </p>
         <p class="hint">
@@ -1874,7 +1910,7 @@ fn SummaryTable(ctx: Ctx) -> impl IntoView {
             "-point grid of each plane, at most "
             <input id="power-iterations" size="3" prop:value=move || ctx.power_iterations.get()
                 on:change=move |ev| ctx.power_iterations.set(event_target_value(&ev)) />
-            " power iterations per eigenvalue: λmax, then λmin from H − 0.51·λmax·I, and |λmin/λmax| drawn under each plot (Li et al.; "
+            {format!(" power iterations per eigenvalue: λmax, then λmin from H − 0.51·λmax·I, and |λmin/λmax| drawn under each plot; Hessian-vector products by {} (Li et al.; ", ProductScheme::default())}
             <code>"vitscape curvature --parts convexity"</code>
             "). Each cell costs two power iterations: expect minutes on the CPU."
         </p>

@@ -13,7 +13,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::arch::HeadCounts;
-use crate::curvature::{self, Eigen, PowerIteration, PowerSettings};
+use crate::curvature::{self, Eigen, PowerIteration, PowerSettings, ProductScheme, StepCheck};
 use crate::data;
 use crate::error::Error;
 use crate::job::{self, DataInput, Started};
@@ -266,56 +266,70 @@ async fn gradient(evaluator: &Evaluator, theta: &[f32]) -> Result<Vec<f32>, Stri
         .map_err(|e| format!("reading a gradient: {e:?}"))
 }
 
-/// Hv at θ from two gradients read back asynchronously (the native `Hessian`'s steps).
-async fn hessian_product(
-    evaluator: &Evaluator,
-    theta: &[f32],
+/// The Hessian at one θ, its products formed from gradients read back asynchronously with the
+/// native `Hessian`'s scheme and steps (the shared `ProductScheme` stencil and accumulator).
+struct AsyncHessian<'a> {
+    evaluator: &'a Evaluator,
+    theta: &'a [f32],
     norm: f64,
-    v: &[f64],
-) -> Result<Vec<f64>, String> {
-    Ok(
-        match curvature::difference_points(theta, norm, RELATIVE_STEP, v) {
-            Some((eps, plus, minus)) => {
-                let plus = gradient(evaluator, &plus).await?;
-                let minus = gradient(evaluator, &minus).await?;
-                curvature::central_difference(&plus, &minus, eps)
-            }
-            None => vec![0.0; v.len()],
-        },
-    )
+    scheme: ProductScheme,
+    check: StepCheck,
 }
 
-/// Hutchinson's trace at θ with the native estimate's Rademacher vectors.
-async fn trace(
-    evaluator: &Evaluator,
-    theta: &[f32],
-    samples: usize,
-    seed: u64,
-) -> Result<(f64, f64, usize), String> {
-    let norm = curvature::theta_norm(theta);
-    let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
-    let mut values = Vec::with_capacity(samples);
-    for _ in 0..samples.max(1) {
-        let z = curvature::rademacher(theta.len(), &mut rng);
-        let hz = hessian_product(evaluator, theta, norm, &z).await?;
-        values.push(curvature::quadratic_form(&z, &hz));
+impl<'a> AsyncHessian<'a> {
+    fn new(evaluator: &'a Evaluator, theta: &'a [f32], scheme: ProductScheme) -> Self {
+        Self {
+            evaluator,
+            theta,
+            norm: curvature::theta_norm(theta),
+            scheme,
+            check: StepCheck::default(),
+        }
     }
-    Ok(curvature::mean_and_error(&values))
-}
 
-/// The dominant Hessian eigenvalue at θ* by power iteration, each product from two gradients
-/// read back asynchronously — the same steps as the native `Hessian` (shared helpers).
-async fn top_eigenvalue(
-    evaluator: &Evaluator,
-    theta: &[f32],
-    settings: PowerSettings,
-) -> Result<Eigen, String> {
-    let norm = curvature::theta_norm(theta);
-    let mut power = PowerIteration::seeded(theta.len(), PowerSettings { k: 1, ..settings });
-    loop {
-        let hv = hessian_product(evaluator, theta, norm, power.vector()).await?;
-        if let Some(e) = power.feed(hv) {
-            return Ok(e);
+    async fn apply(&mut self, v: &[f64]) -> Result<Vec<f64>, String> {
+        let Some(stencil) = self.scheme.stencil(self.theta, self.norm, v) else {
+            return Ok(vec![0.0; v.len()]);
+        };
+        let mut acc = stencil.accumulator();
+        for i in 0..stencil.len() {
+            acc.add(&gradient(self.evaluator, &stencil.point(i)).await?);
+        }
+        let product = acc.finish();
+        self.check.record(&product);
+        Ok(product.hv)
+    }
+
+    /// Hutchinson's trace with the native estimate's Rademacher vectors.
+    async fn trace(&mut self, samples: usize, seed: u64) -> Result<(f64, f64, usize), String> {
+        let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+        let mut values = Vec::with_capacity(samples);
+        for _ in 0..samples.max(1) {
+            let z = curvature::rademacher(self.theta.len(), &mut rng);
+            let hz = self.apply(&z).await?;
+            values.push(curvature::quadratic_form(&z, &hz));
+        }
+        Ok(curvature::mean_and_error(&values))
+    }
+
+    /// The dominant eigenvalue of H − shift·I by power iteration (the native `top_eigenvalues`'
+    /// steps for k = 1).
+    async fn top_eigenvalue(
+        &mut self,
+        settings: PowerSettings,
+        shift: f64,
+    ) -> Result<Eigen, String> {
+        let mut power =
+            PowerIteration::seeded(self.theta.len(), PowerSettings { k: 1, ..settings });
+        loop {
+            let v = power.vector().to_vec();
+            let mut hv = self.apply(&v).await?;
+            if shift != 0.0 {
+                hv.iter_mut().zip(&v).for_each(|(y, x)| *y -= shift * x);
+            }
+            if let Some(e) = power.feed(hv) {
+                return Ok(e);
+            }
         }
     }
 }
@@ -327,7 +341,7 @@ async fn convexity_map(
     panel: usize,
     started: &Started,
     theta: &[f32],
-    settings: PowerSettings,
+    (settings, scheme): (PowerSettings, ProductScheme),
     points: usize,
     t0: f64,
 ) -> Result<(), String> {
@@ -346,6 +360,7 @@ async fn convexity_map(
     ]);
     let mut surface = Surface::empty(spec, &names);
     let one = PowerSettings { k: 1, ..settings };
+    let mut check = StepCheck::default();
     for cell in sweep::row_major(surface.x.len(), surface.y.len()) {
         let coeffs = sweep::coefficients(&surface, cell);
         let sums = evaluator
@@ -358,21 +373,17 @@ async fn convexity_map(
             .map_err(|e| format!("reading results: {e:?}"))?;
         let mut values = evaluator.finish(&sums);
         let point = curvature::point_on_plane(theta, &started.prepared.directions.vectors, &coeffs);
-        let first = top_eigenvalue(evaluator, &point, one).await?;
+        let mut hessian = AsyncHessian::new(evaluator, &point, scheme);
+        let first = hessian.top_eigenvalue(one, 0.0).await?;
         let shift = curvature::CONVEXITY_SHIFT * first.value;
-        let norm = curvature::theta_norm(&point);
-        let mut power = PowerIteration::seeded(point.len(), curvature::shifted_settings(settings));
-        let second = loop {
-            let v = power.vector().to_vec();
-            let mut hv = hessian_product(evaluator, &point, norm, &v).await?;
-            hv.iter_mut().zip(&v).for_each(|(y, x)| *y -= shift * x);
-            if let Some(e) = power.feed(hv) {
-                break e;
-            }
-        };
+        let second = hessian
+            .top_eigenvalue(curvature::shifted_settings(settings), shift)
+            .await?;
         let ex = curvature::extremes_from(&first, &second, shift);
         curvature::convexity_values(&ex, &mut values);
         sweep::record(&mut surface, cell, &values);
+        check.merge(&hessian.check);
+        curvature::record_products(&mut surface, scheme, &check);
         post(
             &FromWorker::Convexity {
                 job,
@@ -385,9 +396,6 @@ async fn convexity_map(
     }
     Ok(())
 }
-
-/// The relative step of the Hessian-vector products (the native `Hessian`'s default).
-const RELATIVE_STEP: f64 = 1e-3;
 
 /// Grid cells per forward pass on WebGPU.
 const CELLS_PER_FORWARD_GPU: usize = 8;
@@ -452,6 +460,7 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
     }
     if let Task::TopEigenvalue {
         settings,
+        product,
         trace_samples,
         spectrum_batch,
     } = request.task
@@ -459,12 +468,14 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
         for (i, (started, theta)) in panels.iter().zip(&thetas).enumerate() {
             let evaluator = &started.prepared.evaluator;
             let result = async {
-                let e = top_eigenvalue(evaluator, theta, settings).await?;
+                let mut hessian = AsyncHessian::new(evaluator, theta, product);
+                let e = hessian.top_eigenvalue(settings, 0.0).await?;
                 let trace = if trace_samples > 0 {
-                    Some(trace(evaluator, theta, trace_samples, settings.seed).await?)
+                    Some(hessian.trace(trace_samples, settings.seed).await?)
                 } else {
                     None
                 };
+                let mut check = hessian.check;
                 let spectrum = if spectrum_batch > 0 {
                     // The same panel prepared again with the mini-batch size as batch size.
                     let mut panel = request.panels[i].clone();
@@ -472,7 +483,9 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
                     let (small, _) = prepare(&panel, &attachments, &backend)?;
                     let mut values = Vec::new();
                     for mb in small.prepared.evaluator.minibatches() {
-                        values.push(top_eigenvalue(&mb, theta, settings).await?.value);
+                        let mut h = AsyncHessian::new(&mb, theta, product);
+                        values.push(h.top_eigenvalue(settings, 0.0).await?.value);
+                        check.merge(&h.check);
                     }
                     Some(curvature::MaxEigenSpectrum::new(
                         values,
@@ -482,11 +495,11 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
                 } else {
                     None
                 };
-                Ok::<_, String>((e, trace, spectrum))
+                Ok::<_, String>((e, trace, spectrum, check))
             }
             .await;
             match result {
-                Ok((e, trace, spectrum)) => post(
+                Ok((e, trace, spectrum, step_check)) => post(
                     &FromWorker::Eigenvalue {
                         job,
                         panel: i,
@@ -495,6 +508,7 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
                         converged: e.converged,
                         trace,
                         spectrum,
+                        step_check,
                         elapsed: now_seconds() - t0,
                     },
                     &[],
@@ -511,10 +525,15 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
         );
         return;
     }
-    if let Task::ConvexityMap { settings, points } = request.task {
+    if let Task::ConvexityMap {
+        settings,
+        product,
+        points,
+    } = request.task
+    {
         for (i, (started, theta)) in panels.iter().zip(&thetas).enumerate() {
-            if let Err(message) = convexity_map(job, i, started, theta, settings, points, t0).await
-            {
+            let solver = (settings, product);
+            if let Err(message) = convexity_map(job, i, started, theta, solver, points, t0).await {
                 return fail(Some(i), message);
             }
         }

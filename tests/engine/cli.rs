@@ -405,6 +405,25 @@ fn curvature_writes_eigenvalues_trace_density_convexity_map_and_spectrum() {
         "{top} in [{lo}, {hi}]"
     );
     assert_eq!(report["trace"]["samples"], 4);
+    // How every product was formed, and the run-time check of its step.
+    assert_eq!(report["hessian_vector_product"]["method"], "richardson");
+    assert_eq!(
+        report["hessian_vector_product"]["relative_step"].as_f64(),
+        Some(vitscape::curvature::DEFAULT_RELATIVE_STEP)
+    );
+    assert!(
+        stderr.contains("Hessian-vector products: Richardson extrapolation"),
+        "{stderr}"
+    );
+    let check = &report["step_check"];
+    assert!(check["products"].as_u64().unwrap() > 20, "{check}");
+    let worst = check["max_relative_truncation"].as_f64().unwrap();
+    assert!(worst > 0.0 && worst.is_finite(), "{check}");
+    // This random fixture has directions of near-zero curvature, where round-off dominates: the
+    // CLI says so when the check passes its limit.
+    if worst > vitscape::curvature::STEP_CHECK_LIMIT {
+        assert!(stderr.contains("warning: that is above"), "{stderr}");
+    }
     // 32 images in mini-batches of 16: two top eigenvalues, and statistics that match them.
     let values: Vec<f64> = report["spectrum"]["values"]
         .as_array()
@@ -431,9 +450,57 @@ fn curvature_writes_eigenvalues_trace_density_convexity_map_and_spectrum() {
         }
     }
     assert!(map["metrics"]["loss"][1][1].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        map["info"]["hessian_vector_product"]["method"],
+        "richardson"
+    );
+    assert!(map["info"]["step_check"]["products"].as_u64().unwrap() > 0);
     assert!(out.join("convexity/convexity.png").exists());
     assert!(out.join("spectrum.png").exists());
     let hist = report["spectrum"]["histogram"].as_array().unwrap();
     let counted: u64 = hist.iter().map(|b| b[2].as_u64().unwrap()).sum();
     assert_eq!(counted, 2, "every mini-batch is in the histogram");
+}
+
+#[test]
+fn curvature_records_a_chosen_product_scheme_and_rejects_a_bad_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("central");
+    let out_s = out.display().to_string();
+    let ckpt = model("cls_token");
+    let common = [
+        "curvature",
+        "--checkpoint",
+        &ckpt,
+        "--eval-images",
+        "16",
+        "--parts",
+        "top",
+        "--max-iterations",
+        "3",
+        "--out",
+        &out_s,
+    ];
+    let mut args = common.to_vec();
+    args.extend(["--hvp-method", "central", "--hvp-step", "1e-4"]);
+    ok(&args);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("curvature.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["hessian_vector_product"]["method"], "central");
+    assert_eq!(
+        report["hessian_vector_product"]["relative_step"].as_f64(),
+        Some(1e-4)
+    );
+    assert_eq!(report["step_check"]["products"], 3);
+    assert!(report["step_check"]["max_relative_truncation"].is_null());
+    let mut args = common.to_vec();
+    args.extend(["--hvp-step", "0"]);
+    let run = vitscape(&args);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("--hvp-step 0 must be a positive number"),
+        "{stderr}"
+    );
 }

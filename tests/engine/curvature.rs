@@ -5,7 +5,7 @@
 use burn::tensor::Device;
 use vitscape::curvature::{
     CONVEXITY, CONVEXITY_CAP, Dense, Extremes, Hessian, LAMBDA_MAX, LAMBDA_MIN, LinearOperator,
-    MaxEigenSpectrum, PowerSettings, SlqSettings, convexity_map, convexity_ratio,
+    MaxEigenSpectrum, PowerSettings, ProductScheme, SlqSettings, convexity_map, convexity_ratio,
     extreme_eigenvalues, histogram, hutchinson_trace, max_eigen_spectrum, spectral_density,
     top_eigenvalues,
 };
@@ -113,7 +113,8 @@ fn hessian_vector_products_match_second_differences_of_the_loss() {
     let mut h = Hessian::new(&ev, model.theta.clone());
     let v: Vec<f64> = d.iter().map(|x| f64::from(*x)).collect();
     let hv = h.apply(&v).unwrap();
-    assert_eq!(h.gradient_calls, 2);
+    assert_eq!(h.gradient_calls, 4);
+    assert_eq!(h.check.products, 1);
     let vhv: f64 = hv.iter().zip(&v).map(|(a, b)| a * b).sum();
     // d²/dt² L(θ + t·v) at t = 0 from loss values alone.
     let t = 0.05;
@@ -376,7 +377,16 @@ fn convexity_map_and_minibatch_spectrum_on_a_tiny_vit() {
         ..PowerSettings::default()
     };
     // Four mini-batches of 16: each one's own top eigenvalue, sign kept.
-    let spectrum = max_eigen_spectrum(&ev, &model.theta, 16, settings, &mut |_, _| {}).unwrap();
+    let (spectrum, check) = max_eigen_spectrum(
+        &ev,
+        &model.theta,
+        16,
+        settings,
+        ProductScheme::default(),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert!(check.products >= 4 && check.max_relative_truncation.is_some());
     assert_eq!(spectrum.values.len(), 4);
     for (mb, value) in ev.minibatches().iter().zip(&spectrum.values) {
         assert_eq!(mb.images(), 16);
@@ -433,10 +443,19 @@ fn convexity_map_and_minibatch_spectrum_on_a_tiny_vit() {
     names.extend([LAMBDA_MAX, LAMBDA_MIN, CONVEXITY]);
     let mut map = Surface::empty(crate::common::spec(axis, Some(axis)), &names);
     let mut cells = 0;
-    convexity_map(&ev, &model.theta, &dirs, &mut map, settings, &mut |_, _| {
-        cells += 1;
-        Control::Continue
-    })
+    let scheme = ProductScheme::default();
+    convexity_map(
+        &ev,
+        &model.theta,
+        &dirs,
+        &mut map,
+        settings,
+        scheme,
+        &mut |_, _| {
+            cells += 1;
+            Control::Continue
+        },
+    )
     .unwrap();
     assert_eq!(cells, 9);
     for (iy, row) in map.metrics[CONVEXITY].iter().enumerate() {
@@ -454,4 +473,228 @@ fn convexity_map_and_minibatch_spectrum_on_a_tiny_vit() {
         (centre - lmax).abs() / lmax < 0.02,
         "centre λmax {centre} vs exact {lmax}"
     );
+}
+
+/// The committed exact curvature of a trained ViT (`tests/reference/curvature_trained.py`): a
+/// timm ViT trained on Fashion-MNIST, its Hessian formed column by column from float64
+/// double-backward products; the curvature is large enough (λmax ≥ 100) to expose a too-large
+/// finite-difference step.
+fn trained_reference() -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(crate::common::fixtures().join("curvature_trained.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+/// `which` ∈ {v, hv, top} of the reference's `products.safetensors`, in the layout's order.
+fn reference_vector(model: &vitscape::setup::Model, which: &str) -> Vec<f64> {
+    let bytes =
+        std::fs::read(crate::common::fixtures().join("exports/trained_vit/products.safetensors"))
+            .unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut out = Vec::with_capacity(model.layout.total);
+    for p in &model.layout.params {
+        let t = st.tensor(&format!("{which}.{}", p.name)).unwrap();
+        assert_eq!(t.shape(), p.shape.as_slice(), "{which}.{}", p.name);
+        out.extend(
+            t.data()
+                .chunks_exact(4)
+                .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+        );
+    }
+    out
+}
+
+fn trained_evaluator(model: &vitscape::setup::Model) -> Evaluator {
+    let images = eval_data("trained_vit").0;
+    let n = images.n;
+    Evaluator::new(
+        &Device::flex(),
+        model.config,
+        &model.theta,
+        &[],
+        Default::default(),
+        &images,
+        Objective::Classification,
+        n,
+        None,
+    )
+    .unwrap()
+}
+
+fn relative_error(got: &[f64], want: &[f64]) -> f64 {
+    let diff: f64 = got.iter().zip(want).map(|(a, b)| (a - b).powi(2)).sum();
+    let norm: f64 = want.iter().map(|b| b * b).sum();
+    (diff / norm).sqrt()
+}
+
+#[test]
+fn trained_vit_products_match_exact_double_backward() {
+    let reference = trained_reference();
+    let exact = &reference["exact"];
+    let model = fixture_model("trained_vit");
+    assert_eq!(
+        model.layout.total as u64,
+        reference["parameters"].as_u64().unwrap()
+    );
+    let ev = trained_evaluator(&model);
+    let loss = ev.eval(&[]).unwrap()["loss"];
+    let want = exact["loss"].as_f64().unwrap();
+    assert!((loss - want).abs() < 1e-5 * want, "loss {loss} vs {want}");
+    let lambda1 = exact["eigenvalues"][0].as_f64().unwrap();
+    assert!(
+        lambda1 >= 100.0,
+        "the reference needs large curvature: {lambda1}"
+    );
+
+    let mut h = Hessian::new(&ev, model.theta.clone());
+    // A fixed Gaussian direction: its product within 0.5 % of the exact one.
+    let v = reference_vector(&model, "v");
+    let hv = h.apply(&v).unwrap();
+    let err = relative_error(&hv, &reference_vector(&model, "hv"));
+    eprintln!("Gaussian v: relative error {err:.2e}");
+    assert!(err < 5e-3, "‖Hv − H_exact v‖/‖H_exact v‖ = {err}");
+    // The top eigenvector: H·u = λ₁·u within 0.5 % (the direction where a too-large step fails).
+    let u = reference_vector(&model, "top");
+    let hu = h.apply(&u).unwrap();
+    let lu: Vec<f64> = u.iter().map(|x| lambda1 * x).collect();
+    let err = relative_error(&hu, &lu);
+    eprintln!("top eigenvector: relative error {err:.2e}");
+    assert!(err < 5e-3, "‖Hu − λ₁u‖/‖λ₁u‖ = {err}");
+    // The run-time check saw steps small enough.
+    let check = h.check.max_relative_truncation.unwrap();
+    assert!(check < 5e-3, "step check {check}");
+}
+
+#[test]
+fn trained_vit_eigenvalues_trace_and_convexity_match_the_exact_hessian() {
+    let reference = trained_reference();
+    let exact = &reference["exact"];
+    let model = fixture_model("trained_vit");
+    let ev = trained_evaluator(&model);
+    let mut h = Hessian::new(&ev, model.theta.clone());
+    let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
+
+    // λ1..3 within 1 %.
+    let settings = PowerSettings {
+        k: 3,
+        max_iterations: 300,
+        tolerance: 1e-6,
+        seed: 0,
+    };
+    let top = top_eigenvalues(&mut h, settings).unwrap();
+    for (i, e) in top.iter().enumerate() {
+        let want = exact["eigenvalues"][i].as_f64().unwrap();
+        eprintln!(
+            "λ{} = {} (exact {want}, {} iterations)",
+            i + 1,
+            e.value,
+            e.iterations
+        );
+        assert!(
+            rel(e.value, want) < 0.01,
+            "λ{} = {} vs exact {want}",
+            i + 1,
+            e.value
+        );
+    }
+
+    // Hutchinson's trace within 2 %, with enough samples that 2 % is more than three standard
+    // deviations of the estimate (the exact variance is the reference's 2·Σ_{i≠j} H_ij²): a
+    // product 2 % off would fail it.
+    let samples = TRAINED_TRACE_SAMPLES;
+    let trace = exact["trace"].as_f64().unwrap();
+    let sd = (exact["hutchinson_variance"].as_f64().unwrap() / samples as f64).sqrt();
+    assert!(
+        3.0 * sd <= 0.02 * trace.abs(),
+        "σ {sd} is too large for a 2 % test of {trace}"
+    );
+    // Two halves with their own seeds on the two cores: the mean of two Hutchinson estimates of
+    // equal size is a Hutchinson estimate over all their samples.
+    let halves: Vec<(f64, f64, usize)> = std::thread::scope(|scope| {
+        let jobs: Vec<_> = [1, 2]
+            .map(|seed| {
+                let (ev, theta) = (&ev, &model.theta);
+                scope.spawn(move || {
+                    let mut h = Hessian::new(ev, theta.clone());
+                    hutchinson_trace(&mut h, samples / 2, seed).unwrap()
+                })
+            })
+            .into_iter()
+            .collect();
+        jobs.into_iter().map(|j| j.join().unwrap()).collect()
+    });
+    let mean = (halves[0].0 + halves[1].0) / 2.0;
+    let se = (halves[0].1.powi(2) + halves[1].1.powi(2)).sqrt() / 2.0;
+    eprintln!("trace {mean} ± {se} (exact {trace}, σ {sd})");
+    assert!(
+        rel(mean, trace) < 0.02,
+        "trace {mean} ± {se} vs exact {trace}"
+    );
+
+    // The convexity ratio |λmin/λmax| at θ* within 0.01.
+    let e = extreme_eigenvalues(
+        &mut h,
+        PowerSettings {
+            k: 1,
+            max_iterations: 300,
+            tolerance: 1e-6,
+            seed: 0,
+        },
+    )
+    .unwrap();
+    let ratio = exact["convexity_ratio"].as_f64().unwrap();
+    eprintln!("convexity {e:?} (exact ratio {ratio})");
+    assert!(
+        (e.ratio - ratio).abs() < 0.01,
+        "ratio {e:?} vs exact {ratio} (λmin {})",
+        exact["lambda_min"]
+    );
+}
+
+/// Rademacher samples of the trained ViT's trace test.
+const TRAINED_TRACE_SAMPLES: usize = 3000;
+
+/// The measurements behind the default [`ProductScheme`] (BENCHMARKS.md, "Hessian-vector
+/// products"): the relative error of H·v against the exact product on the trained ViT, for each
+/// scheme and step, along a Gaussian direction and along the top eigenvector, with the run-time
+/// step check and the time per product. Run with
+/// `cargo test --release --test engine -- --ignored --nocapture hessian_step_scan`.
+#[test]
+#[ignore = "a measurement, not a check: prints the table of BENCHMARKS.md"]
+fn hessian_step_scan() {
+    use vitscape::curvature::DifferenceMethod;
+    let reference = trained_reference();
+    let lambda1 = reference["exact"]["eigenvalues"][0].as_f64().unwrap();
+    let model = fixture_model("trained_vit");
+    let ev = trained_evaluator(&model);
+    let v = reference_vector(&model, "v");
+    let hv_exact = reference_vector(&model, "hv");
+    let u = reference_vector(&model, "top");
+    let lu: Vec<f64> = u.iter().map(|x| lambda1 * x).collect();
+    println!(
+        "| method | relative step | error along v (Gaussian) | error along u₁ (top eigenvector) | step check: along v / max of both | ms per product |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for method in [DifferenceMethod::Central, DifferenceMethod::Richardson] {
+        for step in [
+            1e-2, 3e-3, 1e-3, 5e-4, 3e-4, 2e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6,
+        ] {
+            let scheme = ProductScheme {
+                method,
+                relative_step: step,
+            };
+            let mut h = Hessian::with_scheme(&ev, model.theta.clone(), scheme);
+            let t = std::time::Instant::now();
+            let a = relative_error(&h.apply(&v).unwrap(), &hv_exact);
+            let check_v = h.check.max_relative_truncation;
+            let b = relative_error(&h.apply(&u).unwrap(), &lu);
+            let ms = t.elapsed().as_secs_f64() * 1e3 / 2.0;
+            let check = match (check_v, h.check.max_relative_truncation) {
+                (Some(cv), Some(c)) => format!("{cv:.1e} / {c:.1e}"),
+                _ => "—".into(),
+            };
+            println!("| {method:?} | {step:.0e} | {a:.2e} | {b:.2e} | {check} | {ms:.0} |");
+        }
+    }
 }
