@@ -11,9 +11,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use vitscape::curvature::{
-    self, CONVEX_RATIO, CONVEXITY, DEFAULT_RELATIVE_STEP, DifferenceMethod, Hessian,
-    MaxEigenSpectrum, PowerSettings, ProductScheme, STEP_CHECK_LIMIT, SlqSettings, SpectralDensity,
-    StepCheck,
+    self, CONVEX_RATIO, CONVEXITY, DEFAULT_CHECK_TARGET, DEFAULT_RELATIVE_STEP, DifferenceMethod,
+    Hessian, MaxEigenSpectrum, PowerSettings, ProductScheme, STEP_CHECK_LIMIT, SlqSettings,
+    SpectralDensity, StepCheck,
 };
 use vitscape::plot::{self, PlotOptions};
 use vitscape::spec::{Axis, SweepSpec};
@@ -77,9 +77,14 @@ pub struct CurvatureArgs {
     /// How Hessian-vector products difference the autodiff gradients.
     #[arg(long, value_enum, default_value_t = DifferenceMethod::Richardson)]
     pub hvp_method: DifferenceMethod,
-    /// Step of the differences relative to the weights: ε = STEP·‖θ‖/‖v‖ (Richardson also uses ε/2).
+    /// First step of the differences relative to the weights: ε = STEP·‖θ‖/‖v‖ (Richardson also
+    /// uses ε/2).
     #[arg(long, default_value_t = DEFAULT_RELATIVE_STEP)]
     pub hvp_step: f64,
+    /// Richardson: halve the step while the step check (the half step's estimated relative error)
+    /// exceeds this; 0 keeps the step fixed.
+    #[arg(long, default_value_t = DEFAULT_CHECK_TARGET)]
+    pub hvp_check_target: f64,
 }
 
 /// Everything `curvature.json` holds.
@@ -111,6 +116,7 @@ struct Top {
     iterations: Vec<usize>,
     converged: Vec<bool>,
     hessian_vector_products: usize,
+    gradients: usize,
 }
 
 #[derive(Serialize)]
@@ -179,9 +185,16 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
     if !(args.hvp_step.is_finite() && args.hvp_step > 0.0) {
         anyhow::bail!("--hvp-step {} must be a positive number", args.hvp_step);
     }
+    if !(args.hvp_check_target.is_finite() && args.hvp_check_target >= 0.0) {
+        anyhow::bail!(
+            "--hvp-check-target {} must be 0 (fixed step) or a positive number",
+            args.hvp_check_target
+        );
+    }
     let scheme = ProductScheme {
         method: args.hvp_method,
         relative_step: args.hvp_step,
+        check_target: (args.hvp_check_target > 0.0).then_some(args.hvp_check_target),
     };
     eprintln!("Hessian-vector products: {scheme}");
     let mut check = StepCheck::default();
@@ -216,15 +229,16 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
             iterations: found.iter().map(|e| e.iterations).collect(),
             converged: found.iter().map(|e| e.converged).collect(),
             hessian_vector_products: h.check.products,
+            gradients: h.check.gradients,
         });
-        check.merge(&h.check);
+        check.add(&h.check);
     }
     if args.parts.contains(&Part::Trace) {
         let mut h = Hessian::with_scheme(evaluator, theta.clone(), scheme);
         let (mean, se, samples) =
             curvature::hutchinson_trace(&mut h, args.trace_samples, args.curvature_seed)?;
         eprintln!("trace = {mean:.6e} ± {se:.2e} (standard error, {samples} Rademacher samples)");
-        check.merge(&h.check);
+        check.add(&h.check);
         report.trace = Some(Trace {
             mean,
             standard_error: se,
@@ -242,7 +256,7 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
                 seed: args.curvature_seed,
             },
         )?;
-        check.merge(&h.check);
+        check.add(&h.check);
         let support = density.support();
         eprintln!(
             "spectral density: support [{:.4e}, {:.4e}] ({} nodes)",
@@ -264,7 +278,7 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
             sweep_args.no_plots,
         )?;
         report.convexity = Some(map);
-        check.merge(&map_check);
+        check.add(&map_check);
     }
     if args.parts.contains(&Part::Spectrum) {
         let batches = evaluator.minibatches().len();
@@ -278,7 +292,7 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
             &mut |done, _| pb.set_position(done as u64),
         )?;
         pb.finish();
-        check.merge(&spectrum_check);
+        check.add(&spectrum_check);
         eprintln!(
             "max-eigenvalue spectrum ({} mini-batches of {}): fraction negative {:.3}, mean positive {}",
             spectrum.values.len(),
@@ -311,16 +325,18 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
     }
     if let Some(worst) = check.max_relative_truncation {
         eprintln!(
-            "step check: over {} products the half step's estimated relative truncation error is at most {worst:.1e}",
-            check.products
+            "step check: {} products, {} gradients, relative steps down to {:.1e}; the half step's \
+             estimated relative truncation error is at most {worst:.1e}",
+            check.products,
+            check.gradients,
+            check.min_relative_step.unwrap_or(scheme.relative_step)
         );
         if worst > STEP_CHECK_LIMIT {
             eprintln!(
                 "warning: that is above {STEP_CHECK_LIMIT:e}, so some products may be off by more \
-                 than 0.5 %: either the curvature along some direction changes within the step \
-                 (try a smaller --hvp-step, e.g. {:e}) or the curvature along it is so small that \
-                 f32 round-off dominates (a larger step, e.g. {:e}, or more images)",
-                scheme.relative_step / 4.0,
+                 than 0.5 %: halving the step did not bring the check down, so along some \
+                 direction the loss is too rough for f32 differences or its curvature is so small \
+                 that round-off dominates (try more images, or --hvp-step {:e})",
                 scheme.relative_step * 4.0
             );
         }
@@ -360,17 +376,15 @@ fn convexity(
     let mut surface = Surface::empty(map_spec, &names);
     let (_, total) = surface.progress();
     let pb = bar(total, "cells");
-    let mut check = StepCheck::default();
-    curvature::convexity_map(
+    let check = curvature::convexity_map(
         &prepared.evaluator,
         theta,
         &prepared.directions.vectors,
         &mut surface,
         PowerSettings { k: 1, ..power },
         scheme,
-        &mut |s, ex| {
+        &mut |s, _| {
             pb.set_position(s.progress().0 as u64);
-            check.add(ex.products, ex.step_check);
             Control::Continue
         },
     )?;

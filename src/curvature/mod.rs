@@ -16,8 +16,8 @@ use crate::objective::Evaluator;
 
 mod product;
 pub use product::{
-    Accumulator, DEFAULT_RELATIVE_STEP, DifferenceMethod, Product, ProductScheme, STEP_CHECK_LIMIT,
-    Stencil, StepCheck, theta_norm,
+    DEFAULT_CHECK_TARGET, DEFAULT_RELATIVE_STEP, DifferenceMethod, MAX_HALVINGS, Product,
+    ProductBuilder, ProductScheme, STEP_CHECK_LIMIT, StepCheck, theta_norm,
 };
 
 /// A symmetric linear map on ℝⁿ.
@@ -37,9 +37,10 @@ pub struct Hessian<'a> {
     theta_norm: f64,
     /// How products are formed.
     pub scheme: ProductScheme,
-    /// Gradient evaluations so far.
-    pub gradient_calls: usize,
-    /// Products so far and the largest run-time step check among them.
+    /// The relative step the next product starts from (the scheme's, then
+    /// [`ProductScheme::next_step`] of the last product).
+    pub relative_step: f64,
+    /// Products so far, their gradients, steps and largest run-time step check.
     pub check: StepCheck,
 }
 
@@ -58,7 +59,7 @@ impl<'a> Hessian<'a> {
             theta,
             theta_norm,
             scheme,
-            gradient_calls: 0,
+            relative_step: scheme.relative_step,
             check: StepCheck::default(),
         }
     }
@@ -79,16 +80,18 @@ impl LinearOperator for Hessian<'_> {
     }
 
     fn apply(&mut self, v: &[f64]) -> Result<Vec<f64>, Error> {
-        let Some(stencil) = self.scheme.stencil(&self.theta, self.theta_norm, v) else {
+        let Some(mut product) =
+            self.scheme
+                .product(&self.theta, self.theta_norm, self.relative_step, v)
+        else {
             return Ok(vec![0.0; v.len()]);
         };
-        let mut acc = stencil.accumulator();
-        for i in 0..stencil.len() {
-            let (_, g) = self.evaluator.gradient(&stencil.point(i))?;
-            acc.add(&g);
-            self.gradient_calls += 1;
+        while let Some(point) = product.next_point() {
+            let (_, g) = self.evaluator.gradient(&point)?;
+            product.add(&g);
         }
-        let product = acc.finish();
+        let product = product.finish();
+        self.relative_step = self.scheme.next_step(&product);
         self.check.record(&product);
         Ok(product.hv)
     }
@@ -497,9 +500,6 @@ pub struct Extremes {
     pub products: usize,
     /// Whether both power iterations reached the tolerance.
     pub converged: bool,
-    /// The largest run-time step check of the products ([`Product::step_check`]), when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step_check: Option<f64>,
 }
 
 /// |min(λmin, 0)| / λmax, capped at [`CONVEXITY_CAP`]; the cap when λmax ≤ 0.
@@ -562,7 +562,6 @@ pub fn extremes_from(first: &Eigen, second: &Eigen, shift: f64) -> Extremes {
         ratio,
         products: first.iterations + second.iterations,
         converged: first.converged && second.converged,
-        step_check: None,
     }
 }
 
@@ -676,8 +675,9 @@ pub fn convexity_map(
     s: PowerSettings,
     scheme: ProductScheme,
     on_cell: &mut dyn FnMut(&crate::surface::Surface, &Extremes) -> crate::sweep::Control,
-) -> Result<(), Error> {
+) -> Result<StepCheck, Error> {
     use crate::sweep::{self, Control};
+    let mut check = StepCheck::default();
     let order = sweep::row_major(surface.x.len(), surface.y.len());
     for cell in order {
         if sweep::is_done(surface, cell) {
@@ -687,15 +687,15 @@ pub fn convexity_map(
         let point = point_on_plane(theta, directions, &coeffs);
         let mut values = evaluator.eval(&coeffs)?;
         let mut hessian = Hessian::with_scheme(evaluator, point, scheme);
-        let mut ex = extreme_eigenvalues(&mut hessian, s)?;
-        ex.step_check = hessian.check.max_relative_truncation;
+        let ex = extreme_eigenvalues(&mut hessian, s)?;
+        check.add(&hessian.check);
         convexity_values(&ex, &mut values);
         sweep::record(surface, cell, &values);
         if on_cell(surface, &ex) == Control::Cancel {
             return Err(Error::Cancelled);
         }
     }
-    Ok(())
+    Ok(check)
 }
 
 /// The max-eigenvalue spectrum at `theta`: one power iteration per mini-batch of `evaluator`
@@ -715,7 +715,7 @@ pub fn max_eigen_spectrum(
     for (i, mb) in batches.iter().enumerate() {
         let mut hessian = Hessian::with_scheme(mb, theta.to_vec(), scheme);
         let top = top_eigenvalues(&mut hessian, PowerSettings { k: 1, ..s })?;
-        check.merge(&hessian.check);
+        check.add(&hessian.check);
         values.push(top.first().map_or(f64::NAN, |e| e.value));
         on_batch(i + 1, batches.len());
     }

@@ -267,12 +267,13 @@ async fn gradient(evaluator: &Evaluator, theta: &[f32]) -> Result<Vec<f32>, Stri
 }
 
 /// The Hessian at one θ, its products formed from gradients read back asynchronously with the
-/// native `Hessian`'s scheme and steps (the shared `ProductScheme` stencil and accumulator).
+/// native `Hessian`'s scheme and steps (the shared `ProductBuilder`, the same step adaptation).
 struct AsyncHessian<'a> {
     evaluator: &'a Evaluator,
     theta: &'a [f32],
     norm: f64,
     scheme: ProductScheme,
+    relative_step: f64,
     check: StepCheck,
 }
 
@@ -283,19 +284,23 @@ impl<'a> AsyncHessian<'a> {
             theta,
             norm: curvature::theta_norm(theta),
             scheme,
+            relative_step: scheme.relative_step,
             check: StepCheck::default(),
         }
     }
 
     async fn apply(&mut self, v: &[f64]) -> Result<Vec<f64>, String> {
-        let Some(stencil) = self.scheme.stencil(self.theta, self.norm, v) else {
+        let Some(mut product) = self
+            .scheme
+            .product(self.theta, self.norm, self.relative_step, v)
+        else {
             return Ok(vec![0.0; v.len()]);
         };
-        let mut acc = stencil.accumulator();
-        for i in 0..stencil.len() {
-            acc.add(&gradient(self.evaluator, &stencil.point(i)).await?);
+        while let Some(point) = product.next_point() {
+            product.add(&gradient(self.evaluator, &point).await?);
         }
-        let product = acc.finish();
+        let product = product.finish();
+        self.relative_step = self.scheme.next_step(&product);
         self.check.record(&product);
         Ok(product.hv)
     }
@@ -382,7 +387,7 @@ async fn convexity_map(
         let ex = curvature::extremes_from(&first, &second, shift);
         curvature::convexity_values(&ex, &mut values);
         sweep::record(&mut surface, cell, &values);
-        check.merge(&hessian.check);
+        check.add(&hessian.check);
         curvature::record_products(&mut surface, scheme, &check);
         post(
             &FromWorker::Convexity {
@@ -485,7 +490,7 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
                     for mb in small.prepared.evaluator.minibatches() {
                         let mut h = AsyncHessian::new(&mb, theta, product);
                         values.push(h.top_eigenvalue(settings, 0.0).await?.value);
-                        check.merge(&h.check);
+                        check.add(&h.check);
                     }
                     Some(curvature::MaxEigenSpectrum::new(
                         values,

@@ -417,6 +417,10 @@ fn curvature_writes_eigenvalues_trace_density_convexity_map_and_spectrum() {
     );
     let check = &report["step_check"];
     assert!(check["products"].as_u64().unwrap() > 20, "{check}");
+    assert!(
+        check["gradients"].as_u64().unwrap() >= 4 * check["products"].as_u64().unwrap(),
+        "{check}"
+    );
     let worst = check["max_relative_truncation"].as_f64().unwrap();
     assert!(worst > 0.0 && worst.is_finite(), "{check}");
     // This random fixture has directions of near-zero curvature, where round-off dominates: the
@@ -493,6 +497,7 @@ fn curvature_records_a_chosen_product_scheme_and_rejects_a_bad_step() {
         Some(1e-4)
     );
     assert_eq!(report["step_check"]["products"], 3);
+    assert_eq!(report["step_check"]["gradients"], 6);
     assert!(report["step_check"]["max_relative_truncation"].is_null());
     let mut args = common.to_vec();
     args.extend(["--hvp-step", "0"]);
@@ -501,6 +506,15 @@ fn curvature_records_a_chosen_product_scheme_and_rejects_a_bad_step() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
         stderr.contains("--hvp-step 0 must be a positive number"),
+        "{stderr}"
+    );
+    let mut args = common.to_vec();
+    args.push("--hvp-check-target=-1");
+    let run = vitscape(&args);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("--hvp-check-target -1 must be 0"),
         "{stderr}"
     );
 }
