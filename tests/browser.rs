@@ -515,7 +515,15 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
     };
     for text in &cells {
         assert!(value(text).is_finite(), "{cells:?}");
+        // Each value states the run-time check of its Hessian-vector products.
+        assert!(text.contains("step check"), "{cells:?}");
     }
+    // The page says how the products are formed.
+    let hint = b.text("#summary + p.hint");
+    assert!(
+        hint.contains("Richardson extrapolation") && hint.contains("halved while the step check"),
+        "{hint}"
+    );
     b.screenshot("demo-eigenvalues");
     let out = tempfile::tempdir().unwrap();
     let status = Command::new(env!("CARGO_BIN_EXE_vitscape"))

@@ -507,7 +507,8 @@ pub fn convexity_ratio(lambda_min: f64, lambda_max: f64) -> f64 {
     if lambda_max <= 0.0 {
         return CONVEXITY_CAP;
     }
-    (-lambda_min.min(0.0) / lambda_max).min(CONVEXITY_CAP)
+    // max(−λmin, 0) rather than −min(λmin, 0): no negative zero for convex cells.
+    ((-lambda_min).max(0.0) / lambda_max).min(CONVEXITY_CAP)
 }
 
 /// λmax and λmin by two power iterations (Li et al. 2018, METHODS §5): the dominant eigenvalue
@@ -678,6 +679,7 @@ pub fn convexity_map(
 ) -> Result<StepCheck, Error> {
     use crate::sweep::{self, Control};
     let mut check = StepCheck::default();
+    let mut start = scheme.relative_step;
     let order = sweep::row_major(surface.x.len(), surface.y.len());
     for cell in order {
         if sweep::is_done(surface, cell) {
@@ -687,7 +689,11 @@ pub fn convexity_map(
         let point = point_on_plane(theta, directions, &coeffs);
         let mut values = evaluator.eval(&coeffs)?;
         let mut hessian = Hessian::with_scheme(evaluator, point, scheme);
+        // Neighbouring cells have similar curvature: start where the last cell settled, so the
+        // step's adaptation is not paid again at every cell.
+        hessian.relative_step = start;
         let ex = extreme_eigenvalues(&mut hessian, s)?;
+        start = hessian.relative_step;
         check.add(&hessian.check);
         convexity_values(&ex, &mut values);
         sweep::record(surface, cell, &values);
@@ -712,9 +718,13 @@ pub fn max_eigen_spectrum(
     let batches = evaluator.minibatches();
     let mut values = Vec::with_capacity(batches.len());
     let mut check = StepCheck::default();
+    let mut start = scheme.relative_step;
     for (i, mb) in batches.iter().enumerate() {
         let mut hessian = Hessian::with_scheme(mb, theta.to_vec(), scheme);
+        // Start where the last mini-batch settled (see `convexity_map`).
+        hessian.relative_step = start;
         let top = top_eigenvalues(&mut hessian, PowerSettings { k: 1, ..s })?;
+        start = hessian.relative_step;
         check.add(&hessian.check);
         values.push(top.first().map_or(f64::NAN, |e| e.value));
         on_batch(i + 1, batches.len());

@@ -366,6 +366,7 @@ async fn convexity_map(
     let mut surface = Surface::empty(spec, &names);
     let one = PowerSettings { k: 1, ..settings };
     let mut check = StepCheck::default();
+    let mut start = scheme.relative_step;
     for cell in sweep::row_major(surface.x.len(), surface.y.len()) {
         let coeffs = sweep::coefficients(&surface, cell);
         let sums = evaluator
@@ -379,6 +380,8 @@ async fn convexity_map(
         let mut values = evaluator.finish(&sums);
         let point = curvature::point_on_plane(theta, &started.prepared.directions.vectors, &coeffs);
         let mut hessian = AsyncHessian::new(evaluator, &point, scheme);
+        // Each cell starts where the last settled, as the native map.
+        hessian.relative_step = start;
         let first = hessian.top_eigenvalue(one, 0.0).await?;
         let shift = curvature::CONVEXITY_SHIFT * first.value;
         let second = hessian
@@ -387,6 +390,7 @@ async fn convexity_map(
         let ex = curvature::extremes_from(&first, &second, shift);
         curvature::convexity_values(&ex, &mut values);
         sweep::record(&mut surface, cell, &values);
+        start = hessian.relative_step;
         check.add(&hessian.check);
         curvature::record_products(&mut surface, scheme, &check);
         post(
@@ -487,9 +491,13 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
                     panel.spec.batch_size = spectrum_batch;
                     let (small, _) = prepare(&panel, &attachments, &backend)?;
                     let mut values = Vec::new();
+                    // Each mini-batch starts where the last settled, as the native spectrum.
+                    let mut start = product.relative_step;
                     for mb in small.prepared.evaluator.minibatches() {
                         let mut h = AsyncHessian::new(&mb, theta, product);
+                        h.relative_step = start;
                         values.push(h.top_eigenvalue(settings, 0.0).await?.value);
+                        start = h.relative_step;
                         check.add(&h.check);
                     }
                     Some(curvature::MaxEigenSpectrum::new(
