@@ -58,6 +58,10 @@ impl Default for ProductScheme {
 pub const DEFAULT_RELATIVE_STEP: f64 = 5e-4;
 /// The default step-check target ([`ProductScheme::default`]).
 pub const DEFAULT_CHECK_TARGET: f64 = 5e-3;
+/// The next product starts from twice the step when the check was this many times below the
+/// target: doubling multiplies a truncation-dominated check by ~4, so it stays well inside the
+/// target and the step does not oscillate (each halving costs two gradients).
+pub const GROWTH_MARGIN: f64 = 32.0;
 /// At most this many halvings of the step per product (a factor of 4 096).
 pub const MAX_HALVINGS: usize = 12;
 
@@ -96,11 +100,11 @@ impl std::fmt::Display for ProductScheme {
 impl ProductScheme {
     /// The relative step the next product of the same operator starts from: the step this one
     /// settled on (so an adaptation is paid once), doubled back towards the scheme's when its
-    /// check was far below the target (the truncation error, ∝ ε², allows it; this keeps one
-    /// rough direction from condemning every later product to round-off).
+    /// check was [`GROWTH_MARGIN`] times below the target (the truncation error, ∝ ε², allows
+    /// it; this keeps one rough direction from condemning every later product to round-off).
     pub fn next_step(&self, product: &Product) -> f64 {
         match (self.check_target, product.step_check) {
-            (Some(target), Some(check)) if check < target / 8.0 => {
+            (Some(target), Some(check)) if check < target / GROWTH_MARGIN => {
                 (2.0 * product.relative_step).min(self.relative_step)
             }
             _ => product.relative_step,
