@@ -28,6 +28,20 @@ b = json.load(open(sys.argv[1] + "/sweep_wgpu/surface.json"))["metrics"]["loss"]
 rel = max(abs(x - y) / abs(x) for ra, rb in zip(a, b) for x, y in zip(ra, rb))
 print(f"max relative difference wgpu vs flex over 25 cells: {rel:.3e}")
 PY
+echo "## Hessian-vector products on wgpu vs flex (issue #9): the trained reference ViT, 128 images"
+# The exact values are in tests/fixtures/curvature_trained.json (λ1..3 = 107.9, 86.5, 69.6); the
+# step check and the eigenvalues on wgpu must match flex's.
+for d in flex wgpu; do
+  timeout 150 $B curvature --checkpoint tests/fixtures/models/trained_vit.safetensors --data-dir gpubin/fmnist \
+    --eval-images 128 --parts top --top-k 3 --max-iterations 300 --tolerance 1e-6 --no-plots \
+    --device $d --out "$out/curv_$d" 2>&1 | grep -E "λ|step check"
+done
+python3 - "$out" <<'PY'
+import json, sys
+a = json.load(open(sys.argv[1] + "/curv_flex/curvature.json"))["top"]["eigenvalues"]
+b = json.load(open(sys.argv[1] + "/curv_wgpu/curvature.json"))["top"]["eigenvalues"]
+print("max relative difference of λ1..3, wgpu vs flex:", max(abs(x - y) / abs(x) for x, y in zip(a, b)))
+PY
 echo "## PyTorch CUDA, 256 images/cell"
 timeout 90 python3 tests/reference/bench_torch.py --device cuda --cells 20
 echo "## vitscape bench, wgpu, 2048 images/cell, batch 512"
