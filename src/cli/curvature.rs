@@ -228,17 +228,17 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
             eigenvalues: found.iter().map(|e| e.value).collect(),
             iterations: found.iter().map(|e| e.iterations).collect(),
             converged: found.iter().map(|e| e.converged).collect(),
-            hessian_vector_products: h.check.products,
-            gradients: h.check.gradients,
+            hessian_vector_products: h.products.check.products,
+            gradients: h.products.check.gradients,
         });
-        check.add(&h.check);
+        check.add(&h.products.check);
     }
     if args.parts.contains(&Part::Trace) {
         let mut h = Hessian::with_scheme(evaluator, theta.clone(), scheme);
         let (mean, se, samples) =
             curvature::hutchinson_trace(&mut h, args.trace_samples, args.curvature_seed)?;
         eprintln!("trace = {mean:.6e} ± {se:.2e} (standard error, {samples} Rademacher samples)");
-        check.add(&h.check);
+        check.add(&h.products.check);
         report.trace = Some(Trace {
             mean,
             standard_error: se,
@@ -256,7 +256,7 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
                 seed: args.curvature_seed,
             },
         )?;
-        check.add(&h.check);
+        check.add(&h.products.check);
         let support = density.support();
         eprintln!(
             "spectral density: support [{:.4e}, {:.4e}] ({} nodes)",

@@ -17,7 +17,7 @@ use crate::objective::Evaluator;
 mod product;
 pub use product::{
     DEFAULT_CHECK_TARGET, DEFAULT_RELATIVE_STEP, DifferenceMethod, MAX_HALVINGS, Product,
-    ProductBuilder, ProductScheme, STEP_CHECK_LIMIT, StepCheck, theta_norm,
+    ProductBuilder, ProductScheme, Products, STEP_CHECK_LIMIT, StepCheck, theta_norm,
 };
 
 /// A symmetric linear map on ℝⁿ.
@@ -35,13 +35,8 @@ pub struct Hessian<'a> {
     evaluator: &'a Evaluator,
     theta: Vec<f32>,
     theta_norm: f64,
-    /// How products are formed.
-    pub scheme: ProductScheme,
-    /// The relative step the next product starts from (the scheme's, then
-    /// [`ProductScheme::next_step`] of the last product).
-    pub relative_step: f64,
-    /// Products so far, their gradients, steps and largest run-time step check.
-    pub check: StepCheck,
+    /// The scheme, the step the next product starts from, and what the products took.
+    pub products: Products,
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -53,14 +48,17 @@ impl<'a> Hessian<'a> {
 
     /// The Hessian at `theta` with products formed by `scheme`.
     pub fn with_scheme(evaluator: &'a Evaluator, theta: Vec<f32>, scheme: ProductScheme) -> Self {
+        Self::with_products(evaluator, theta, Products::new(scheme))
+    }
+
+    /// The Hessian at `theta`, its products continuing `products` (see [`Products::continued`]).
+    pub fn with_products(evaluator: &'a Evaluator, theta: Vec<f32>, products: Products) -> Self {
         let theta_norm = theta_norm(&theta);
         Self {
             evaluator,
             theta,
             theta_norm,
-            scheme,
-            relative_step: scheme.relative_step,
-            check: StepCheck::default(),
+            products,
         }
     }
 }
@@ -80,20 +78,14 @@ impl LinearOperator for Hessian<'_> {
     }
 
     fn apply(&mut self, v: &[f64]) -> Result<Vec<f64>, Error> {
-        let Some(mut product) =
-            self.scheme
-                .product(&self.theta, self.theta_norm, self.relative_step, v)
-        else {
+        let Some(mut product) = self.products.begin(&self.theta, self.theta_norm, v) else {
             return Ok(vec![0.0; v.len()]);
         };
         while let Some(point) = product.next_point() {
             let (_, g) = self.evaluator.gradient(&point)?;
             product.add(&g);
         }
-        let product = product.finish();
-        self.relative_step = self.scheme.next_step(&product);
-        self.check.record(&product);
-        Ok(product.hv)
+        Ok(self.products.end(product))
     }
 }
 
@@ -679,7 +671,7 @@ pub fn convexity_map(
 ) -> Result<StepCheck, Error> {
     use crate::sweep::{self, Control};
     let mut check = StepCheck::default();
-    let mut start = scheme.relative_step;
+    let mut products = Products::new(scheme);
     let order = sweep::row_major(surface.x.len(), surface.y.len());
     for cell in order {
         if sweep::is_done(surface, cell) {
@@ -688,13 +680,11 @@ pub fn convexity_map(
         let coeffs = sweep::coefficients(surface, cell);
         let point = point_on_plane(theta, directions, &coeffs);
         let mut values = evaluator.eval(&coeffs)?;
-        let mut hessian = Hessian::with_scheme(evaluator, point, scheme);
-        // Neighbouring cells have similar curvature: start where the last cell settled, so the
-        // step's adaptation is not paid again at every cell.
-        hessian.relative_step = start;
+        // Neighbouring cells have similar curvature: each continues the last one's products.
+        let mut hessian = Hessian::with_products(evaluator, point, products.continued());
         let ex = extreme_eigenvalues(&mut hessian, s)?;
-        start = hessian.relative_step;
-        check.add(&hessian.check);
+        products = hessian.products;
+        check.add(&products.check);
         convexity_values(&ex, &mut values);
         sweep::record(surface, cell, &values);
         if on_cell(surface, &ex) == Control::Cancel {
@@ -718,14 +708,13 @@ pub fn max_eigen_spectrum(
     let batches = evaluator.minibatches();
     let mut values = Vec::with_capacity(batches.len());
     let mut check = StepCheck::default();
-    let mut start = scheme.relative_step;
+    let mut products = Products::new(scheme);
     for (i, mb) in batches.iter().enumerate() {
-        let mut hessian = Hessian::with_scheme(mb, theta.to_vec(), scheme);
-        // Start where the last mini-batch settled (see `convexity_map`).
-        hessian.relative_step = start;
+        // Each mini-batch continues the last one's products (see `convexity_map`).
+        let mut hessian = Hessian::with_products(mb, theta.to_vec(), products.continued());
         let top = top_eigenvalues(&mut hessian, PowerSettings { k: 1, ..s })?;
-        start = hessian.relative_step;
-        check.add(&hessian.check);
+        products = hessian.products;
+        check.add(&products.check);
         values.push(top.first().map_or(f64::NAN, |e| e.value));
         on_batch(i + 1, batches.len());
     }

@@ -18,6 +18,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::norm;
+
 /// How the gradients are differenced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -146,6 +148,61 @@ impl ProductScheme {
     }
 }
 
+/// The products of one operator (the Hessian at one θ): its scheme, the step its next product
+/// starts from, and the tally of what its products took. The native `Hessian` and the browser
+/// worker both hold one, so the step's adaptation and bookkeeping live here once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Products {
+    /// How products are formed.
+    pub scheme: ProductScheme,
+    /// The relative step the next product starts from (the scheme's, then
+    /// [`ProductScheme::next_step`] of the last product).
+    pub relative_step: f64,
+    /// Products so far, their gradients, steps and largest run-time step check.
+    pub check: StepCheck,
+}
+
+impl Products {
+    /// A fresh operator's products, starting at the scheme's step.
+    pub fn new(scheme: ProductScheme) -> Self {
+        Self {
+            scheme,
+            relative_step: scheme.relative_step,
+            check: StepCheck::default(),
+        }
+    }
+
+    /// The products of a neighbouring operator (the next cell of a map, the next mini-batch):
+    /// the same scheme, starting where this one settled, with an empty tally — so the step's
+    /// adaptation is not paid again at every operator.
+    pub fn continued(&self) -> Self {
+        Self {
+            check: StepCheck::default(),
+            ..*self
+        }
+    }
+
+    /// The builder of H·v at `theta` (‖θ‖ = `theta_norm`); `None` for v = 0 (H·0 = 0).
+    pub fn begin<'a>(
+        &self,
+        theta: &'a [f32],
+        theta_norm: f64,
+        v: &'a [f64],
+    ) -> Option<ProductBuilder<'a>> {
+        self.scheme
+            .product(theta, theta_norm, self.relative_step, v)
+    }
+
+    /// H·v from a builder that has taken all its gradients; the next product's step and the
+    /// tally are updated.
+    pub fn end(&mut self, builder: ProductBuilder<'_>) -> Vec<f64> {
+        let product = builder.finish();
+        self.relative_step = self.scheme.next_step(&product);
+        self.check.record(&product);
+        product.hv
+    }
+}
+
 /// One product in the making: [`next_point`](Self::next_point) says where the next gradient is
 /// needed, [`add`](Self::add) takes it, and [`finish`](Self::finish) returns H·v once no point is
 /// left. Holds at most four vectors of f32 (a pending gradient and three differences).
@@ -180,7 +237,7 @@ impl ProductBuilder<'_> {
     /// The point of the next gradient (θ ± ε·v, summed in f64 and rounded once to f32), or
     /// `None` when the product is complete.
     pub fn next_point(&self) -> Option<Vec<f32>> {
-        if self.is_complete() {
+        if self.done {
             return None;
         }
         let s = if self.plus.is_none() { 1.0 } else { -1.0 } * self.eps(self.level);
@@ -191,10 +248,6 @@ impl ProductBuilder<'_> {
                 .map(|(t, d)| (f64::from(*t) + s * d) as f32)
                 .collect(),
         )
-    }
-
-    fn is_complete(&self) -> bool {
-        self.done
     }
 
     /// Take the gradient at the point [`next_point`](Self::next_point) gave.
@@ -374,10 +427,6 @@ pub fn theta_norm(theta: &[f32]) -> f64 {
         .map(|x| f64::from(*x).powi(2))
         .sum::<f64>()
         .sqrt()
-}
-
-fn norm(v: &[f64]) -> f64 {
-    v.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
 #[cfg(test)]

@@ -13,7 +13,9 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::arch::HeadCounts;
-use crate::curvature::{self, Eigen, PowerIteration, PowerSettings, ProductScheme, StepCheck};
+use crate::curvature::{
+    self, Eigen, PowerIteration, PowerSettings, ProductScheme, Products, StepCheck,
+};
 use crate::data;
 use crate::error::Error;
 use crate::job::{self, DataInput, Started};
@@ -267,42 +269,32 @@ async fn gradient(evaluator: &Evaluator, theta: &[f32]) -> Result<Vec<f32>, Stri
 }
 
 /// The Hessian at one θ, its products formed from gradients read back asynchronously with the
-/// native `Hessian`'s scheme and steps (the shared `ProductBuilder`, the same step adaptation).
+/// native `Hessian`'s scheme and steps (the shared `Products` and `ProductBuilder`).
 struct AsyncHessian<'a> {
     evaluator: &'a Evaluator,
     theta: &'a [f32],
     norm: f64,
-    scheme: ProductScheme,
-    relative_step: f64,
-    check: StepCheck,
+    products: Products,
 }
 
 impl<'a> AsyncHessian<'a> {
-    fn new(evaluator: &'a Evaluator, theta: &'a [f32], scheme: ProductScheme) -> Self {
+    fn new(evaluator: &'a Evaluator, theta: &'a [f32], products: Products) -> Self {
         Self {
             evaluator,
             theta,
             norm: curvature::theta_norm(theta),
-            scheme,
-            relative_step: scheme.relative_step,
-            check: StepCheck::default(),
+            products,
         }
     }
 
     async fn apply(&mut self, v: &[f64]) -> Result<Vec<f64>, String> {
-        let Some(mut product) = self
-            .scheme
-            .product(self.theta, self.norm, self.relative_step, v)
-        else {
+        let Some(mut product) = self.products.begin(self.theta, self.norm, v) else {
             return Ok(vec![0.0; v.len()]);
         };
         while let Some(point) = product.next_point() {
             product.add(&gradient(self.evaluator, &point).await?);
         }
-        let product = product.finish();
-        self.relative_step = self.scheme.next_step(&product);
-        self.check.record(&product);
-        Ok(product.hv)
+        Ok(self.products.end(product))
     }
 
     /// Hutchinson's trace with the native estimate's Rademacher vectors.
@@ -366,7 +358,7 @@ async fn convexity_map(
     let mut surface = Surface::empty(spec, &names);
     let one = PowerSettings { k: 1, ..settings };
     let mut check = StepCheck::default();
-    let mut start = scheme.relative_step;
+    let mut products = Products::new(scheme);
     for cell in sweep::row_major(surface.x.len(), surface.y.len()) {
         let coeffs = sweep::coefficients(&surface, cell);
         let sums = evaluator
@@ -379,9 +371,8 @@ async fn convexity_map(
             .map_err(|e| format!("reading results: {e:?}"))?;
         let mut values = evaluator.finish(&sums);
         let point = curvature::point_on_plane(theta, &started.prepared.directions.vectors, &coeffs);
-        let mut hessian = AsyncHessian::new(evaluator, &point, scheme);
-        // Each cell starts where the last settled, as the native map.
-        hessian.relative_step = start;
+        // Each cell continues the last one's products, as the native map.
+        let mut hessian = AsyncHessian::new(evaluator, &point, products.continued());
         let first = hessian.top_eigenvalue(one, 0.0).await?;
         let shift = curvature::CONVEXITY_SHIFT * first.value;
         let second = hessian
@@ -390,8 +381,8 @@ async fn convexity_map(
         let ex = curvature::extremes_from(&first, &second, shift);
         curvature::convexity_values(&ex, &mut values);
         sweep::record(&mut surface, cell, &values);
-        start = hessian.relative_step;
-        check.add(&hessian.check);
+        products = hessian.products;
+        check.add(&products.check);
         curvature::record_products(&mut surface, scheme, &check);
         post(
             &FromWorker::Convexity {
@@ -477,28 +468,27 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
         for (i, (started, theta)) in panels.iter().zip(&thetas).enumerate() {
             let evaluator = &started.prepared.evaluator;
             let result = async {
-                let mut hessian = AsyncHessian::new(evaluator, theta, product);
+                let mut hessian = AsyncHessian::new(evaluator, theta, Products::new(product));
                 let e = hessian.top_eigenvalue(settings, 0.0).await?;
                 let trace = if trace_samples > 0 {
                     Some(hessian.trace(trace_samples, settings.seed).await?)
                 } else {
                     None
                 };
-                let mut check = hessian.check;
+                let mut check = hessian.products.check;
                 let spectrum = if spectrum_batch > 0 {
                     // The same panel prepared again with the mini-batch size as batch size.
                     let mut panel = request.panels[i].clone();
                     panel.spec.batch_size = spectrum_batch;
                     let (small, _) = prepare(&panel, &attachments, &backend)?;
                     let mut values = Vec::new();
-                    // Each mini-batch starts where the last settled, as the native spectrum.
-                    let mut start = product.relative_step;
+                    // Each mini-batch continues the last one's products, as the native spectrum.
+                    let mut products = Products::new(product);
                     for mb in small.prepared.evaluator.minibatches() {
-                        let mut h = AsyncHessian::new(&mb, theta, product);
-                        h.relative_step = start;
+                        let mut h = AsyncHessian::new(&mb, theta, products.continued());
                         values.push(h.top_eigenvalue(settings, 0.0).await?.value);
-                        start = h.relative_step;
-                        check.add(&h.check);
+                        products = h.products;
+                        check.add(&products.check);
                     }
                     Some(curvature::MaxEigenSpectrum::new(
                         values,

@@ -113,8 +113,8 @@ fn hessian_vector_products_match_second_differences_of_the_loss() {
     let mut h = Hessian::new(&ev, model.theta.clone());
     let v: Vec<f64> = d.iter().map(|x| f64::from(*x)).collect();
     let hv = h.apply(&v).unwrap();
-    assert_eq!(h.check.products, 1);
-    assert!(h.check.gradients >= 4, "{:?}", h.check);
+    assert_eq!(h.products.check.products, 1);
+    assert!(h.products.check.gradients >= 4, "{:?}", h.products.check);
     let vhv: f64 = hv.iter().zip(&v).map(|(a, b)| a * b).sum();
     // d²/dt² L(θ + t·v) at t = 0 from loss values alone.
     let t = 0.05;
@@ -571,7 +571,7 @@ fn trained_vit_products_match_exact_double_backward() {
     eprintln!("top eigenvector: relative error {err:.2e}");
     assert!(err < 5e-3, "‖Hu − λ₁u‖/‖λ₁u‖ = {err}");
     // The run-time check saw steps small enough.
-    let check = h.check.max_relative_truncation.unwrap();
+    let check = h.products.check.max_relative_truncation.unwrap();
     assert!(check < 5e-3, "step check {check}");
 }
 
@@ -713,15 +713,15 @@ fn hessian_step_scan() {
             let mut h = Hessian::with_scheme(&ev, model.theta.clone(), scheme);
             let t = std::time::Instant::now();
             let a = relative_error(&h.apply(&v).unwrap(), &hv_exact);
-            let check_v = h.check.max_relative_truncation;
+            let check_v = h.products.check.max_relative_truncation;
             let b = relative_error(&h.apply(&u).unwrap(), &lu);
             let ms = t.elapsed().as_secs_f64() * 1e3 / 2.0;
-            let check = match (check_v, h.check.max_relative_truncation) {
+            let check = match (check_v, h.products.check.max_relative_truncation) {
                 (Some(cv), Some(c)) => format!("{cv:.1e} / {c:.1e}"),
                 _ => "—".into(),
             };
-            let smallest = h.check.min_relative_step.unwrap_or(step);
-            let gradients = h.check.gradients;
+            let smallest = h.products.check.min_relative_step.unwrap_or(step);
+            let gradients = h.products.check.gradients;
             println!(
                 "| {method} | {step:.0e} → {smallest:.1e} | {a:.2e} | {b:.2e} | {check} | {gradients} | {ms:.0} |"
             );
