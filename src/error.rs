@@ -25,6 +25,10 @@ pub enum SpecError {
         /// What is wrong.
         reason: String,
     },
+    /// Text that holds no usable spec (not a spec, surface, curvature result, verdict or
+    /// permalink), or a choice among several specs that matches none.
+    #[error("{0}")]
+    Source(String),
     /// The spec was written by a newer or older vitscape.
     #[error(
         "sweep spec version {found} is not supported (this vitscape reads version {supported})"

@@ -7,10 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::demo::EvalSubset;
-use crate::spec::{
-    Axis, CheckpointRef, DataSpec, DirectionSource, DirectionSpec, GridSpec, LossSpec, MaskSpec,
-    Normalisation, SPEC_VERSION, SweepSpec,
-};
+use crate::spec::SweepSpec;
 use crate::surface::{Cell, Surface};
 use crate::sweep;
 
@@ -244,136 +241,6 @@ pub fn schedule(grids: &[(usize, usize)], chunk: usize) -> Vec<(usize, Vec<Cell>
     out
 }
 
-/// Which objective a panel evaluates.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
-#[serde(rename_all = "kebab-case")]
-pub enum LossChoice {
-    /// Mean cross-entropy and accuracy.
-    Classification,
-    /// MAE masked reconstruction.
-    Mae,
-    /// RC-MAE: reconstruction + γ·consistency with the file's teacher branch.
-    Rcmae,
-}
-
-/// Everything the settings panel sets (the page's form, the defaults of a run).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Settings {
-    /// α axis.
-    pub x: Axis,
-    /// β axis; `None` = 1-D.
-    pub y: Option<Axis>,
-    /// Direction seed.
-    pub seed: u64,
-    /// Direction normalisation.
-    pub normalisation: Normalisation,
-    /// Perturb biases and LayerNorm too.
-    pub include_rank1: bool,
-    /// Perturb position embeddings too.
-    pub include_pos_embed: bool,
-    /// Mask ratio of reconstruction losses.
-    pub mask_ratio: f64,
-    /// Normalised-pixel targets.
-    pub norm_pix_loss: bool,
-    /// Mask seed.
-    pub mask_seed: u64,
-    /// RC-MAE consistency weight.
-    pub gamma: f32,
-    /// Images evaluated per cell.
-    pub eval_images: usize,
-    /// Subset seed (image uploads; the demo subset is fixed).
-    pub subset_seed: u64,
-    /// Images per forward pass.
-    pub batch_size: usize,
-}
-
-impl Default for Settings {
-    /// The demo's defaults: a 17×17 grid over [−1, 1]², filter normalisation, seed 123, 128
-    /// images, standard MAE masking.
-    fn default() -> Self {
-        Self {
-            x: Axis {
-                min: -1.0,
-                max: 1.0,
-                n: 17,
-            },
-            y: Some(Axis {
-                min: -1.0,
-                max: 1.0,
-                n: 17,
-            }),
-            seed: 123,
-            normalisation: Normalisation::Filter,
-            include_rank1: false,
-            include_pos_embed: false,
-            mask_ratio: 0.75,
-            norm_pix_loss: true,
-            mask_seed: 0,
-            gamma: 1.0,
-            eval_images: 128,
-            subset_seed: 0,
-            batch_size: 64,
-        }
-    }
-}
-
-impl Settings {
-    /// The spec of one panel. `teacher` is required for [`LossChoice::Rcmae`].
-    pub fn spec(
-        &self,
-        checkpoint: CheckpointRef,
-        loss: LossChoice,
-        teacher: Option<CheckpointRef>,
-        data: DataSpec,
-    ) -> Result<SweepSpec, crate::error::SpecError> {
-        let mask = MaskSpec {
-            mask_ratio: self.mask_ratio,
-            norm_pix_loss: self.norm_pix_loss,
-            mask_seed: self.mask_seed,
-        };
-        let loss = match loss {
-            LossChoice::Classification => LossSpec::Classification,
-            LossChoice::Mae => LossSpec::Mae(mask),
-            LossChoice::Rcmae => LossSpec::RcMae {
-                mask,
-                teacher: teacher.ok_or_else(|| crate::error::SpecError::Field {
-                    field: "loss.teacher".into(),
-                    reason: "the RC-MAE loss needs a file with student.* and teacher.* weights"
-                        .into(),
-                })?,
-                gamma: self.gamma,
-            },
-        };
-        let spec = SweepSpec {
-            version: SPEC_VERSION,
-            checkpoint,
-            data: DataSpec {
-                eval_images: self.eval_images,
-                ..data
-            },
-            loss,
-            directions: DirectionSpec {
-                source: DirectionSource::Random { seed: self.seed },
-                normalisation: self.normalisation,
-                include_rank1: self.include_rank1,
-                include_pos_embed: self.include_pos_embed,
-            },
-            grid: GridSpec {
-                x: self.x,
-                y: self.y,
-            },
-            batch_size: self.batch_size,
-        };
-        spec.validate()?;
-        Ok(spec)
-    }
-
-    /// Cells of one panel.
-    pub fn cells(&self) -> usize {
-        self.x.n * self.y.map_or(1, |y| y.n)
-    }
-}
-
 /// Seconds a run will take: `panels × cells × images` forward passes at `images_per_second`.
 pub fn estimate_seconds(
     panels: usize,
@@ -411,46 +278,7 @@ mod tests {
     }
 
     #[test]
-    fn settings_build_valid_specs_and_reject_bad_ones() {
-        let s = Settings::default();
-        let reference = CheckpointRef {
-            name: "m".into(),
-            sha256: "00".into(),
-            branch: None,
-            num_heads: 4,
-            decoder_num_heads: None,
-        };
-        let data = DataSpec {
-            source: crate::spec::DataSource::Embedded {
-                name: "x".into(),
-                sha256: "11".into(),
-            },
-            eval_images: 1,
-            subset_seed: 0,
-            mean: vec![0.5],
-            std: vec![0.25],
-        };
-        let spec = s
-            .spec(reference.clone(), LossChoice::Mae, None, data.clone())
-            .unwrap();
-        assert_eq!(spec.data.eval_images, 128);
-        assert!(matches!(spec.loss, LossSpec::Mae(ref m) if m.mask_ratio == 0.75));
-        assert!(
-            s.spec(reference.clone(), LossChoice::Rcmae, None, data.clone())
-                .unwrap_err()
-                .to_string()
-                .contains("teacher")
-        );
-        let bad = Settings {
-            mask_ratio: 1.5,
-            ..Settings::default()
-        };
-        assert!(
-            bad.spec(reference, LossChoice::Mae, None, data)
-                .unwrap_err()
-                .to_string()
-                .contains("mask_ratio")
-        );
+    fn estimates_need_a_positive_rate() {
         assert_eq!(estimate_seconds(3, 289, 128, 1000.0), Some(110.976));
         assert_eq!(estimate_seconds(3, 289, 128, 0.0), None);
     }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::demo::Manifest;
 use crate::metrics::Summary;
-use crate::protocol::{LossChoice, Settings};
+use crate::spec::{Inputs, LossChoice, Settings, SweepSpec};
 
 /// Which losses the demo compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,6 +210,10 @@ pub struct ModelSummaries {
     pub loss: LossChoice,
     /// Landscape summaries of the loss, one per seed (τ = `tau_relative` × its own L(0)).
     pub summaries: Vec<Summary>,
+    /// The spec of each seed's surface, in the same order: `vitscape sweep --spec verdict.json
+    /// --panel "<mode>/<name>/seed <seed>"` recomputes it.
+    #[serde(default)]
+    pub specs: Vec<SweepSpec>,
 }
 
 /// The verdict on one kind of loss.
@@ -379,17 +383,19 @@ pub fn panel_summaries(
     let data = demo_data(&files.manifest.eval_subset, settings.eval_images)?;
     let device = burn::tensor::Device::flex();
     let mut summaries = Vec::with_capacity(seeds.len());
+    let mut specs = Vec::with_capacity(seeds.len());
     for &seed in seeds {
         let settings = Settings {
             seed,
             ..settings.clone()
         };
-        let spec = settings.spec(
-            model.reference(&panel.file),
-            panel.loss,
-            teacher.as_ref().map(|t| t.reference(&panel.file)),
-            data.clone(),
-        )?;
+        let spec = settings.spec(Inputs {
+            checkpoint: model.reference(&panel.file),
+            loss: panel.loss,
+            teacher: teacher.as_ref().map(|t| t.reference(&panel.file)),
+            data: data.clone(),
+            directions: None,
+        })?;
         let images = job::load_images(
             &spec,
             &model.config,
@@ -416,6 +422,7 @@ pub fn panel_summaries(
             crate::error::Error::Backend(format!("{} (seed {seed}): {e}", panel.name))
         })?;
         summaries.push(summary);
+        specs.push(spec);
         on_seed(seed);
     }
     Ok(ModelSummaries {
@@ -423,6 +430,7 @@ pub fn panel_summaries(
         family: panel.family.clone(),
         loss: panel.loss,
         summaries,
+        specs,
     })
 }
 

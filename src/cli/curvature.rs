@@ -20,7 +20,8 @@ use vitscape::spec::{Axis, SweepSpec};
 use vitscape::surface::Surface;
 use vitscape::sweep::Control;
 
-use super::sweep::{Loaded, SweepArgs, load};
+use super::load::{Loaded, load};
+use super::sweep::SweepArgs;
 
 /// What to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -164,17 +165,17 @@ fn bar(len: usize, what: &str) -> ProgressBar {
 pub fn run(args: CurvatureArgs) -> Result<()> {
     let out = args.sweep.out.clone();
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let mut sweep_args = args.sweep;
-    if args.parts.contains(&Part::Spectrum) {
-        // One evaluator batch per mini-batch.
-        sweep_args.batch_size = args.spectrum_batch.max(1);
-    }
+    // One evaluator batch per mini-batch of the spectrum.
+    let batch_size = args
+        .parts
+        .contains(&Part::Spectrum)
+        .then(|| args.spectrum_batch.max(1));
     let Loaded {
         spec,
         model,
         prepared,
         ..
-    } = load(&sweep_args)?;
+    } = load(&args.sweep, batch_size)?;
     let evaluator = &prepared.evaluator;
     let power = PowerSettings {
         k: args.top_k.max(1),
@@ -274,8 +275,8 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
             &prepared,
             args.convexity_grid,
             (power, scheme),
-            sweep_args.log_scale,
-            sweep_args.no_plots,
+            args.sweep.log_scale,
+            args.sweep.no_plots,
         )?;
         report.convexity = Some(map);
         check.add(&map_check);
@@ -304,7 +305,7 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
                 .unwrap_or_else(|| "none positive".into())
         );
         let histogram = spectrum.histogram(20);
-        if !sweep_args.no_plots {
+        if !args.sweep.no_plots {
             plot::write_histogram(
                 &histogram,
                 &format!(

@@ -4,6 +4,8 @@
 mod bench;
 mod curvature;
 mod demo;
+mod load;
+mod locate;
 mod sweep;
 mod train;
 mod verdict;

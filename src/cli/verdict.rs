@@ -7,8 +7,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use vitscape::demo::Manifest;
-use vitscape::protocol::Settings;
 use vitscape::spec::Axis;
+use vitscape::spec::Settings;
 use vitscape::verdict::{
     self, Answer, DemoFiles, DemoMode, ModeVerdict, TAU_RELATIVE, Verdict, demo_panels,
 };

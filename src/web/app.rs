@@ -20,10 +20,11 @@ use crate::job::{self, Inspection};
 use crate::metrics;
 use crate::permalink::{self, PlotKind, View};
 use crate::plot::Frame;
-use crate::protocol::{
-    DataRef, FromWorker, LossChoice, PanelRequest, RunRequest, Settings, Task, estimate_seconds,
+use crate::protocol::{DataRef, FromWorker, PanelRequest, RunRequest, Task, estimate_seconds};
+use crate::spec::{
+    Axis, Branch, DataSource, DataSpec, Inputs, LossChoice, LossSpec, Normalisation, Settings,
+    SweepSpec,
 };
-use crate::spec::{Axis, Branch, DataSource, DataSpec, LossSpec, Normalisation, SweepSpec};
 use crate::surface::Surface;
 use crate::sweep;
 use crate::verdict::{self, DemoMode, TAU_RELATIVE, Verdict};
@@ -933,7 +934,13 @@ impl Ctx {
                 };
                 let reference = self.reference(&m.sha256, &m.file, branch)?;
                 let spec = settings
-                    .spec(reference, loss, teacher, data.clone())
+                    .spec(Inputs {
+                        checkpoint: reference,
+                        loss,
+                        teacher,
+                        data: data.clone(),
+                        directions: None,
+                    })
                     .map_err(|e| e.to_string())?;
                 out.push((m.name.clone(), spec));
             }
@@ -984,7 +991,13 @@ impl Ctx {
                 data.std = vec![data.std[0]; c];
                 let reference = self.reference(&i.sha256, &i.name, branch)?;
                 let spec = settings
-                    .spec(reference, u.loss, teacher, data)
+                    .spec(Inputs {
+                        checkpoint: reference,
+                        loss: u.loss,
+                        teacher,
+                        data,
+                        directions: None,
+                    })
                     .map_err(|e| format!("{}: {e}", i.name))?;
                 out.push((i.name.clone(), spec));
             }

@@ -22,7 +22,7 @@ fn committed() -> Verdict {
 fn committed_verdict_answers_follow_from_its_numbers() {
     let v = committed();
     assert!(v.seeds.len() >= 5, "{:?}", v.seeds);
-    assert_eq!(v.seeds[0], vitscape::protocol::Settings::default().seed);
+    assert_eq!(v.seeds[0], vitscape::spec::Settings::default().seed);
     assert_eq!(v.tau_relative, TAU_RELATIVE);
     let modes: Vec<DemoMode> = v.modes.iter().map(|m| m.mode).collect();
     assert_eq!(modes, DemoMode::ALL.to_vec());

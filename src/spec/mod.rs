@@ -5,6 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::SpecError;
 
+mod read;
+mod settings;
+
+pub use read::{Labelled, read_specs, select};
+pub use settings::{Inputs, LossChoice, Settings};
+
 /// Version of the serialised spec; bump when a field changes meaning.
 pub const SPEC_VERSION: u32 = 1;
 
@@ -45,6 +51,7 @@ pub struct CheckpointRef {
 /// Which half of an RC-MAE training file.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
 pub enum Branch {
     /// The online network (keys `student.*`).
     Student,
@@ -95,6 +102,7 @@ pub enum DataSource {
 /// Fashion-MNIST split.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
 pub enum Split {
     /// 60 000 training images.
     Train,
@@ -181,6 +189,7 @@ pub struct FileRef {
 /// Direction normalisation (Li et al. 2018).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
 pub enum Normalisation {
     /// Each output filter rescaled to the norm of the same filter of the weights.
     Filter,
