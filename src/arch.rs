@@ -140,6 +140,37 @@ pub struct HeadCounts {
 }
 
 impl VitConfig {
+    /// timm's standard ViT (`VisionTransformer` defaults): MLP ratio 4, biases on `qkv` and the
+    /// patch embedding, a class token with its own position embedding, a final `norm`, class
+    /// token pooling; `head` and `decoder` as given.
+    pub fn standard(
+        img_size: usize,
+        patch_size: usize,
+        in_chans: usize,
+        embed_dim: usize,
+        depth: usize,
+        num_heads: usize,
+    ) -> Self {
+        Self {
+            img_size,
+            patch_size,
+            in_chans,
+            embed_dim,
+            depth,
+            num_heads,
+            mlp_hidden: 4 * embed_dim,
+            qkv_bias: true,
+            patch_bias: true,
+            class_token: true,
+            pos_embed: PosEmbed::WithClass,
+            final_norm: true,
+            fc_norm: false,
+            pool: Pool::Token,
+            head: None,
+            decoder: None,
+        }
+    }
+
     /// Patches per side.
     pub fn grid(&self) -> usize {
         self.img_size / self.patch_size

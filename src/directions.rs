@@ -163,26 +163,13 @@ pub fn from_state_dict(layout: &Layout, state: &StateDict) -> Result<Vec<f32>, D
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::{Head, Pool, PosEmbed, VitConfig};
+    use crate::arch::{Head, VitConfig};
 
     fn tiny() -> VitConfig {
         VitConfig {
-            img_size: 4,
-            patch_size: 2,
-            in_chans: 1,
-            embed_dim: 2,
-            depth: 1,
-            num_heads: 1,
             mlp_hidden: 2,
-            qkv_bias: true,
-            patch_bias: true,
-            class_token: true,
-            pos_embed: PosEmbed::WithClass,
-            final_norm: true,
-            fc_norm: false,
-            pool: Pool::Token,
             head: Some(Head::Linear { num_classes: 2 }),
-            decoder: None,
+            ..VitConfig::standard(4, 2, 1, 2, 1, 1)
         }
     }
 

@@ -159,11 +159,8 @@ pub fn load_images(
         }
         DataInput::Files(files) => {
             let raw = data::decode_images(files, c, size, size)?;
-            data::subset(
-                &raw,
-                spec.data.eval_images.min(raw.n),
-                spec.data.subset_seed,
-            )?
+            // Never fewer than the spec says: a spec must not overstate what was evaluated.
+            data::subset(&raw, spec.data.eval_images, spec.data.subset_seed)?
         }
     };
     let set = data::normalise(&raw, &spec.data.mean, &spec.data.std)?;

@@ -2,6 +2,7 @@
 //!
 //! The core (everything in this library) is target-neutral: it builds for native and wasm32 and is
 //! tested natively on burn's CPU backend. See `ARCHITECTURE.md` for one line per module.
+#![forbid(unsafe_code)]
 
 pub mod arch;
 pub mod checkpoint;

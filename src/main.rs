@@ -1,4 +1,5 @@
 //! The native `vitscape` command line: landscape sweeps, checkpoint inspection and benchmarks.
+#![forbid(unsafe_code)]
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli;

@@ -125,15 +125,52 @@ fn nearest(axis: &[f64], value: f64) -> usize {
         .unwrap_or(0)
 }
 
+/// Mean and sample standard deviation (n − 1 in the denominator; 0 for fewer than two values).
+pub fn mean_sd(values: &[f64]) -> (f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, var.sqrt())
+}
+
+/// The threshold of the basin summaries: L(0) + τ.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tau {
+    /// τ in loss units.
+    Absolute(f64),
+    /// τ as a fraction of the surface's own |L(0)|, so that losses of different scales are
+    /// compared on the same footing (the page, the verdict and the CLI's default: 0.1).
+    Relative(f64),
+}
+
+impl From<f64> for Tau {
+    fn from(t: f64) -> Self {
+        Tau::Absolute(t)
+    }
+}
+
+impl std::fmt::Display for Tau {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tau::Absolute(t) => write!(f, "τ = {t}"),
+            Tau::Relative(r) => write!(f, "τ = {} % of |L(0)|", r * 100.0),
+        }
+    }
+}
+
 /// Summarise `metric` of a complete surface with threshold τ, casting `rays` rays (2-D).
 pub fn summarise(
     s: &Surface,
     metric: &str,
-    tau: f64,
+    tau: impl Into<Tau>,
     rays: usize,
 ) -> Result<Summary, MetricsError> {
-    if !(tau > 0.0 && tau.is_finite()) {
-        return Err(MetricsError::Tau(tau));
+    let tau = tau.into();
+    if let Tau::Absolute(t) | Tau::Relative(t) = tau
+        && !(t > 0.0 && t.is_finite())
+    {
+        return Err(MetricsError::Tau(t));
     }
     let raw = s
         .metrics
@@ -165,6 +202,13 @@ pub fn summarise(
     );
     let (a0, b0) = (s.x[cx], s.y[cy]);
     let centre = g.v[cy][cx];
+    let tau = match tau {
+        Tau::Absolute(t) => t,
+        Tau::Relative(r) => r * centre.abs(),
+    };
+    if !(tau > 0.0 && tau.is_finite()) {
+        return Err(MetricsError::Tau(tau));
+    }
     let limit = centre + tau;
 
     // Rays: march in small steps, bilinear values, linear interpolation of the crossing.

@@ -9,8 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::demo::Manifest;
-use crate::metrics::Summary;
-use crate::spec::{Inputs, LossChoice, Settings, SweepSpec};
+use crate::metrics::{Summary, mean_sd};
+use crate::spec::{LossChoice, Settings, SweepSpec};
 
 /// Which losses the demo compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,13 +113,6 @@ pub struct Comparison {
     pub sd_difference: f64,
     /// The answer.
     pub answer: Answer,
-}
-
-fn mean_sd(v: &[f64]) -> (f64, f64) {
-    let n = v.len().max(1) as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (mean, var.sqrt())
 }
 
 impl Comparison {
@@ -331,11 +324,10 @@ pub fn summarise_relative(
     surface: &crate::surface::Surface,
     tau_relative: f64,
 ) -> Result<Summary, crate::metrics::MetricsError> {
-    let centre = crate::metrics::summarise(surface, crate::surface::LOSS, 1.0, 4)?.centre;
     crate::metrics::summarise(
         surface,
         crate::surface::LOSS,
-        tau_relative * centre.abs(),
+        crate::metrics::Tau::Relative(tau_relative),
         64,
     )
 }
@@ -389,7 +381,7 @@ pub fn panel_summaries(
             seed,
             ..settings.clone()
         };
-        let spec = settings.spec(Inputs {
+        let spec = settings.spec(crate::spec::Inputs {
             checkpoint: model.reference(&panel.file),
             loss: panel.loss,
             teacher: teacher.as_ref().map(|t| t.reference(&panel.file)),

@@ -818,6 +818,45 @@ fn uploaded_checkpoint_matches_the_cli_and_its_permalink_reopens_with_the_same_n
         );
     }
 
+    // "Copy CLI command": the line the page offers, run as written from the repository root
+    // (`--search .` finds the uploaded checkpoint by its sha256, `--search static/demo` the demo
+    // subset), recomputes the page's surface from its spec.
+    b.click("#copy-command");
+    b.wait_for("the CLI command", Duration::from_secs(10), |b| {
+        b.text("#notice").contains("CLI command")
+    });
+    let command = b
+        .js("return document.getElementById('cli-command').value")
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(command.starts_with("vitscape sweep --spec '"), "{command}");
+    let (line, _) = command.rsplit_once(" --out ").unwrap();
+    let again = tempfile::tempdir().unwrap();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' {} --no-plots --out '{}'",
+            env!("CARGO_BIN_EXE_vitscape"),
+            line.strip_prefix("vitscape ").unwrap(),
+            again.path().display()
+        ))
+        .current_dir(root())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{command}");
+    let recomputed: Value =
+        serde_json::from_slice(&std::fs::read(again.path().join("surface.json")).unwrap()).unwrap();
+    assert_eq!(recomputed["spec"], page["spec"]);
+    let r = values(&recomputed);
+    assert_eq!(p.len(), r.len());
+    for ((name, iy, ix, a), (_, _, _, e)) in p.iter().zip(&r) {
+        assert!(
+            (a - e).abs() <= 1e-4 * e.abs(),
+            "{name}[{iy}][{ix}]: page {a} vs its CLI command {e}"
+        );
+    }
+
     // Share: a fresh browser opens the link and shows the same numbers at once.
     b.click("#copy-link");
     let link = b

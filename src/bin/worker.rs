@@ -1,4 +1,5 @@
 //! The compute worker (wasm32, built by Trunk with `--features web`): burn on WebGPU or the CPU.
+#![forbid(unsafe_code)]
 fn main() {
     vitscape::web::worker::main();
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 
-use vitscape::arch::{Head, Pool, PosEmbed, VitConfig};
+use vitscape::arch::{Head, VitConfig};
 use vitscape::checkpoint::LoadedCheckpoint;
 use vitscape::data::ImageSet;
 use vitscape::model::random_state;
@@ -39,22 +39,8 @@ pub struct BenchArgs {
 /// The benchmark model: 28×28 greyscale, patch 7, width 64, depth 4, 4 heads, MLP 256, cls token.
 pub fn bench_config() -> VitConfig {
     VitConfig {
-        img_size: 28,
-        patch_size: 7,
-        in_chans: 1,
-        embed_dim: 64,
-        depth: 4,
-        num_heads: 4,
-        mlp_hidden: 256,
-        qkv_bias: true,
-        patch_bias: true,
-        class_token: true,
-        pos_embed: PosEmbed::WithClass,
-        final_norm: true,
-        fc_norm: false,
-        pool: Pool::Token,
         head: Some(Head::Linear { num_classes: 10 }),
-        decoder: None,
+        ..VitConfig::standard(28, 7, 1, 64, 4, 4)
     }
 }
 

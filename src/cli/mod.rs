@@ -10,6 +10,7 @@ mod sweep;
 mod train;
 mod verdict;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -42,7 +43,7 @@ enum Command {
 
 /// Entry point.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse_from(attach_grid_values(std::env::args().collect()));
+    let cli = Cli::parse_from(attach_grid_values(std::env::args_os().collect()));
     let result = match cli.command {
         Command::Sweep(args) => sweep::run(*args),
         Command::Inspect(args) => sweep::inspect(args),
@@ -62,8 +63,9 @@ pub fn main() -> ExitCode {
 }
 
 /// `--grid A [B]` takes one or two axes that start with `-` (e.g. `-1:1:41`), which clap would
-/// otherwise confuse with flags: rewrite each axis as `--grid=AXIS` before parsing.
-fn attach_grid_values(args: Vec<String>) -> Vec<String> {
+/// otherwise confuse with flags: rewrite each axis as `--grid=AXIS` before parsing. Arguments are
+/// `OsString`s, so a path that is not UTF-8 reaches clap (and its message) instead of a panic.
+fn attach_grid_values(args: Vec<OsString>) -> Vec<OsString> {
     let mut out = Vec::with_capacity(args.len());
     let mut iter = args.into_iter().peekable();
     while let Some(arg) = iter.next() {
@@ -73,9 +75,9 @@ fn attach_grid_values(args: Vec<String>) -> Vec<String> {
         }
         let mut taken = 0;
         while taken < 2 {
-            match iter.peek() {
+            match iter.peek().and_then(|next| next.to_str()) {
                 Some(next) if next.contains(':') && !next.starts_with("--") => {
-                    out.push(format!("--grid={next}"));
+                    out.push(format!("--grid={next}").into());
                     iter.next();
                     taken += 1;
                 }

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use vitscape::arch::HeadCounts;
 use vitscape::data::{DEBIAN_FASHION_MNIST, FASHION_MNIST_MEAN, FASHION_MNIST_STD};
 use vitscape::job;
+use vitscape::metrics::Tau;
 use vitscape::objective::{Objective, write_eval_data};
 use vitscape::plot::{self, PlotOptions};
 use vitscape::spec::{Branch, LossChoice, Normalisation, Split};
@@ -61,9 +62,13 @@ pub struct SweepArgs {
     /// Skip the figures (data files only).
     #[arg(long)]
     pub no_plots: bool,
-    /// Threshold τ above the centre loss for the basin summaries in `surface.json` (loss units).
-    #[arg(long, default_value_t = 0.1)]
-    pub tau: f64,
+    /// Threshold τ above the centre loss for the basin summaries in `surface.json`, in loss
+    /// units (default: --tau-relative).
+    #[arg(long, conflicts_with = "tau_relative")]
+    pub tau: Option<f64>,
+    /// τ as a fraction of the surface's own |L(0)|, as the page and the demo verdict use it.
+    #[arg(long, default_value_t = vitscape::verdict::TAU_RELATIVE)]
+    pub tau_relative: f64,
 }
 
 /// The flags that define a landscape; every one ends up in the `SweepSpec`.
@@ -299,13 +304,20 @@ pub fn run(args: SweepArgs) -> Result<()> {
         Control::Continue
     });
     bar.finish();
+    let tau = match args.tau {
+        Some(t) => Tau::Absolute(t),
+        None => Tau::Relative(args.tau_relative),
+    };
     let summary = result
         .is_ok()
-        .then(|| vitscape::metrics::summarise(&surface, "loss", args.tau, 64));
+        .then(|| vitscape::metrics::summarise(&surface, "loss", tau, 64));
     if let Some(Ok(summary)) = &summary {
         surface
             .info
             .insert("summary_loss".into(), serde_json::to_value(summary)?);
+        surface
+            .info
+            .insert("summary_tau".into(), serde_json::to_value(tau)?);
     }
     save_surface(&args.out, &surface)?;
     if let Some(e) = save_error {
@@ -314,8 +326,12 @@ pub fn run(args: SweepArgs) -> Result<()> {
     result?;
     match summary {
         Some(Ok(summary)) => {
+            let rule = match (args.tau, tau) {
+                (None, Tau::Relative(_)) => format!("{tau}, the default; --tau sets loss units"),
+                _ => tau.to_string(),
+            };
             eprintln!(
-                "basin (τ = {}): mean radius {}, area {:.4}, convex fraction {:.3}, roughness {:.3e}",
+                "basin (τ = {:.4}: {rule}): mean radius {}, area {:.4}, convex fraction {:.3}, roughness {:.3e}",
                 summary.tau,
                 summary
                     .radius_mean

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use vitscape::arch::{DecoderConfig, Head, Pool, PosEmbed, VitConfig};
+use vitscape::arch::{DecoderConfig, Head, VitConfig};
 use vitscape::checkpoint::{self, StateDict};
 use vitscape::data::{self, DEBIAN_FASHION_MNIST, FASHION_MNIST_MEAN, FASHION_MNIST_STD};
 use vitscape::spec::{Branch, Split};
@@ -129,22 +129,7 @@ fn method(m: MethodArg) -> Method {
 }
 
 fn scratch_config(args: &TrainArgs, m: Method) -> VitConfig {
-    let d = args.embed_dim;
     VitConfig {
-        img_size: 28,
-        patch_size: args.patch_size,
-        in_chans: 1,
-        embed_dim: d,
-        depth: args.depth,
-        num_heads: args.heads,
-        mlp_hidden: 4 * d,
-        qkv_bias: true,
-        patch_bias: true,
-        class_token: true,
-        pos_embed: PosEmbed::WithClass,
-        final_norm: true,
-        fc_norm: false,
-        pool: Pool::Token,
         head: (m == Method::Supervised).then_some(Head::Linear { num_classes: 10 }),
         decoder: matches!(m, Method::Mae | Method::Rcmae).then_some(DecoderConfig {
             embed_dim: args.decoder_dim,
@@ -153,6 +138,14 @@ fn scratch_config(args: &TrainArgs, m: Method) -> VitConfig {
             mlp_hidden: 4 * args.decoder_dim,
             qkv_bias: true,
         }),
+        ..VitConfig::standard(
+            28,
+            args.patch_size,
+            1,
+            args.embed_dim,
+            args.depth,
+            args.heads,
+        )
     }
 }
 

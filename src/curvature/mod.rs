@@ -256,10 +256,8 @@ pub fn quadratic_form(z: &[f64], hz: &[f64]) -> f64 {
 
 /// (mean, standard error of the mean, count) of Hutchinson samples zᵀHz.
 pub fn mean_and_error(values: &[f64]) -> (f64, f64, usize) {
-    let m = values.len().max(1) as f64;
-    let mean = values.iter().sum::<f64>() / m;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (m - 1.0).max(1.0);
-    (mean, (var / m).sqrt(), values.len())
+    let (mean, sd) = crate::metrics::mean_sd(values);
+    (mean, sd / (values.len().max(1) as f64).sqrt(), values.len())
 }
 
 /// An explicit dense symmetric matrix (tests, small models).

@@ -5,9 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::SpecError;
 
+mod command;
 mod read;
 mod settings;
 
+pub use command::{cli_command, shell_quote};
 pub use read::{Labelled, read_specs, select};
 pub use settings::{Inputs, LossChoice, Settings};
 

@@ -145,6 +145,8 @@ struct Ctx {
     demo_loss: RwSignal<DemoLoss>,
     rate: RwSignal<f64>,
     link: RwSignal<String>,
+    /// The last "Copy CLI command" text.
+    command: RwSignal<String>,
     readouts: RwSignal<Vec<String>>,
     /// File bytes by sha256 (demo files and uploads).
     store: StoredValue<HashMap<String, Arc<Vec<u8>>>>,
@@ -1040,8 +1042,6 @@ impl Ctx {
                 if let Ok(history) = window().history() {
                     let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&url));
                 }
-                let clipboard = window().navigator().clipboard();
-                let _ = clipboard.write_text(&url);
                 let errors: Vec<String> = panels
                     .iter()
                     .map(|p| {
@@ -1053,15 +1053,66 @@ impl Ctx {
                         format!("{} ±{:.1e}", p.label, e)
                     })
                     .collect();
-                self.notice.set(Some(format!(
-                    "Link copied ({} characters). Values are stored to 16 bits: {} ({}).",
-                    url.len(),
-                    errors.join(", "),
-                    view.metric
-                )));
+                self.copy(
+                    url.clone(),
+                    "link",
+                    format!(
+                        " ({} characters). Values are stored to 16 bits: {} ({}).",
+                        url.len(),
+                        errors.join(", "),
+                        view.metric
+                    ),
+                );
                 self.link.set(url);
             }
             Err(e) => self.error.set(Some(e.to_string())),
+        }
+    }
+
+    /// Put `text` on the clipboard and say whether that worked; when the browser refuses, the
+    /// text stays in its box to copy by hand.
+    fn copy(self, text: String, what: &'static str, detail: String) {
+        let promise = window().navigator().clipboard().write_text(&text);
+        let notice = self.notice;
+        wasm_bindgen_futures::spawn_local(async move {
+            let said = match wasm_bindgen_futures::JsFuture::from(promise).await {
+                Ok(_) => format!("The {what} is copied{detail}"),
+                Err(_) => format!(
+                    "The browser did not let the page copy the {what}: select it in its box and \
+                     copy it yourself{detail}"
+                ),
+            };
+            notice.set(Some(said));
+        });
+    }
+
+    /// The `vitscape sweep --spec` command of every panel, one line each: run from a vitscape
+    /// checkout (the demo files) or the folder of your files, it recomputes the same surfaces.
+    fn copy_command(self) {
+        let panels = self.panels.get_untracked();
+        let lines: Result<Vec<String>, String> = panels
+            .iter()
+            .map(|p| {
+                crate::spec::cli_command(&p.surface.spec, &slug(&p.label))
+                    .map_err(|e| format!("{}: {e}", p.label))
+            })
+            .collect();
+        match lines {
+            Ok(lines) => {
+                let text = lines.join("\n");
+                self.command.set(text.clone());
+                self.copy(
+                    text,
+                    "CLI command",
+                    format!(
+                        " ({} panel{}). Run it in a vitscape checkout or beside your files; \
+                         it finds each file by its sha256.",
+                        lines.len(),
+                        if lines.len() == 1 { "" } else { "s" }
+                    ),
+                );
+            }
+            Err(e) => self.error.set(Some(e)),
         }
     }
 
@@ -1082,7 +1133,7 @@ impl Ctx {
             };
             match job::inspect(&name, &bytes, None) {
                 Ok(inspection) => {
-                    let sha = sha256_hex(&bytes);
+                    let sha = inspection.sha256.clone();
                     self.store.update_value(|s| {
                         s.insert(sha, Arc::new(bytes));
                     });
@@ -1143,11 +1194,18 @@ impl Ctx {
                 return;
             }
         };
-        let mut all = Vec::new();
-        for (n, b) in &loaded {
-            all.extend_from_slice(n.as_bytes());
-            all.extend_from_slice(b);
-        }
+        // A zip is named by its own hash, so `vitscape sweep --spec --search` can find the
+        // same archive; loose files by their names and bytes together.
+        let sha256 = if zip {
+            sha256_hex(&loaded[0].1)
+        } else {
+            let mut all = Vec::new();
+            for (n, b) in &loaded {
+                all.extend_from_slice(n.as_bytes());
+                all.extend_from_slice(b);
+            }
+            sha256_hex(&all)
+        };
         let label = if zip {
             loaded[0].0.clone()
         } else {
@@ -1155,7 +1213,7 @@ impl Ctx {
         };
         self.images.set(Some(UserImages {
             label,
-            sha256: sha256_hex(&all),
+            sha256,
             files: loaded,
             zip,
         }));
@@ -1246,6 +1304,7 @@ fn App() -> impl IntoView {
         demo_loss: RwSignal::new(DemoLoss::Pretraining),
         rate: RwSignal::new(DEFAULT_RATE),
         link: RwSignal::new(String::new()),
+        command: RwSignal::new(String::new()),
         readouts: RwSignal::new(Vec::new()),
         store: StoredValue::new(HashMap::new()),
         frames: StoredValue::new(Vec::new()),
@@ -1651,6 +1710,10 @@ fn ViewBar(ctx: Ctx) -> impl IntoView {
                 on:change=move |ev| { let c = event_target_checked(&ev); ctx.view.update(|v| v.shared_scale = c) } />"one colour scale"</label>
             <button id="copy-link" on:click=move |_| ctx.copy_link() disabled=move || ctx.panels.with(Vec::is_empty)>"Copy link"</button>
             <input id="permalink" type="text" readonly prop:value=move || ctx.link.get() placeholder="permalink appears here" />
+            <button id="copy-command" on:click=move |_| ctx.copy_command() disabled=move || ctx.panels.with(Vec::is_empty)
+                title="vitscape sweep --spec … for each panel: the same surfaces from the command line">"Copy CLI command"</button>
+            <textarea id="cli-command" readonly rows="2" prop:value=move || ctx.command.get()
+                style:display=move || if ctx.command.with(String::is_empty) { "none" } else { "block" }></textarea>
         </div>
     }
 }

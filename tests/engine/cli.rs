@@ -3,9 +3,10 @@
 //! `.ci/setup` installs.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
+
+use crate::common::{fails, ok, vitscape};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -16,31 +17,6 @@ fn model(name: &str) -> String {
         .join(format!("models/{name}.safetensors"))
         .display()
         .to_string()
-}
-
-fn vitscape(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vitscape"))
-        .args(args)
-        .output()
-        .expect("run vitscape")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = vitscape(args);
-    assert!(
-        out.status.success(),
-        "vitscape {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = vitscape(args);
-    assert!(!out.status.success(), "vitscape {args:?} should fail");
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr
 }
 
 fn surface(dir: &Path) -> Value {

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // not every helper is used by every configuration of the tests
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use vitscape::arch::HeadCounts;
 use vitscape::checkpoint;
@@ -64,4 +65,32 @@ pub fn spec(x: Axis, y: Option<Axis>) -> SweepSpec {
         grid: GridSpec { x, y },
         batch_size: 32,
     }
+}
+
+/// Run the `vitscape` binary.
+pub fn vitscape(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vitscape"))
+        .args(args)
+        .output()
+        .expect("run vitscape")
+}
+
+/// Run it and require success.
+pub fn ok(args: &[&str]) -> Output {
+    let out = vitscape(args);
+    assert!(
+        out.status.success(),
+        "vitscape {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Run it, require failure without a panic, and return stderr.
+pub fn fails(args: &[&str]) -> String {
+    let out = vitscape(args);
+    assert!(!out.status.success(), "vitscape {args:?} should fail");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
 }

@@ -120,14 +120,17 @@ fn uploaded_images_and_zips_decode_with_folder_labels() {
             "{v}"
         );
     }
-    // Asking for more images than uploaded uses them all.
+    // Asking for more images than uploaded is refused by count: a spec never overstates what
+    // was evaluated.
     spec.data.eval_images = 50;
-    assert_eq!(
-        job::load_images(&spec, &model.config, DataInput::Files(&files))
-            .unwrap()
-            .n,
-        3
+    let err = job::load_images(&spec, &model.config, DataInput::Files(&files))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("50") && err.contains("3 are available"),
+        "{err}"
     );
+    spec.data.eval_images = 1;
     // Wrong-size images are resized; images of another channel count are converted.
     let small = vec![("a.png".to_string(), {
         let img = image::RgbImage::from_pixel(14, 14, image::Rgb([255, 0, 0]));

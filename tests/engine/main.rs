@@ -14,5 +14,6 @@ mod job;
 mod metrics;
 mod permalink;
 mod reference_parity;
+mod respec;
 mod train;
 mod verdict;
