@@ -1,13 +1,11 @@
 //! Running a sweep: the order cells are visited in (row-major or coarse-to-fine), evaluation of
 //! each cell from the pristine θ*, progress events, cancellation, and resuming a partial surface.
-//! Reading results back is synchronous natively; the browser's worker drives the same pieces
-//! asynchronously.
+//! The loop is async: the browser's worker awaits its read-backs, native code drives it with
+//! `pollster`.
 
 use std::collections::BTreeMap;
 
-#[cfg(not(target_arch = "wasm32"))]
-use crate::error::Error;
-use crate::error::SpecError;
+use crate::error::{Error, SpecError};
 use crate::spec::SweepSpec;
 use crate::surface::{Cell, Surface};
 
@@ -96,18 +94,44 @@ pub fn is_done(surface: &Surface, cell: Cell) -> bool {
         .is_some_and(Option::is_some)
 }
 
-/// Evaluate every missing cell in `order`, `per_forward` cells per forward pass (K weight sets,
-/// see [`crate::model::Weights`]; 1 is fastest on the CPU, several on a GPU), calling `on_cell`
-/// after each cell.
+/// Grid cells per forward pass on a GPU (the CLI's `--device wgpu` default and the page's WebGPU).
+pub const GPU_CELLS_PER_FORWARD: usize = 8;
+
+/// At most this many parameter values for the K weight sets of one forward pass: 128 MiB of f32,
+/// WebGPU's default storage-buffer binding limit, so a run fits the browser too.
+pub const MAX_WEIGHT_VALUES: usize = 1 << 25;
+
+/// How a sweep groups its cells: `per_forward` cells per forward pass (K weight sets, see
+/// [`crate::model::Weights`]; 1 is fastest on the CPU, several on a GPU) and `per_read` cells per
+/// read-back (the browser's GPU runs every forward of a read before the worker waits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    /// Cells per forward pass.
+    pub per_forward: usize,
+    /// Cells per read-back (a multiple of `per_forward` wastes nothing).
+    pub per_read: usize,
+}
+
+impl Pace {
+    /// `k` cells per forward pass, read back after each.
+    pub fn cells(k: usize) -> Self {
+        Self {
+            per_forward: k,
+            per_read: k,
+        }
+    }
+}
+
+/// Evaluate every missing cell in `order` at `pace`, calling `on_cell` after each cell. The one
+/// cell loop: the CLI drives it with `pollster`, the browser's worker awaits it chunk by chunk.
 ///
 /// Returns `Err(Error::Cancelled)` when the callback cancels; the surface keeps every cell
 /// computed up to then.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn run(
+pub async fn run(
     evaluator: &crate::objective::Evaluator,
     surface: &mut Surface,
     order: &[Cell],
-    per_forward: usize,
+    pace: Pace,
     on_cell: &mut dyn FnMut(&Surface, &Progress) -> Control,
 ) -> Result<(), Error> {
     let (mut done, total) = surface.progress();
@@ -116,13 +140,9 @@ pub fn run(
         .copied()
         .filter(|c| !is_done(surface, *c))
         .collect();
-    for chunk in missing.chunks(per_forward.max(1)) {
+    for chunk in missing.chunks(pace.per_read.max(1)) {
         let points: Vec<Vec<f64>> = chunk.iter().map(|c| coefficients(surface, *c)).collect();
-        let results = if points.len() == 1 {
-            vec![evaluator.eval(&points[0])?]
-        } else {
-            evaluator.eval_many(&points)?
-        };
+        let results = evaluator.eval_points(&points, pace.per_forward).await?;
         for (&cell, values) in chunk.iter().zip(results) {
             record(surface, cell, &values);
             done += 1;

@@ -403,13 +403,13 @@ pub fn panel_summaries(
         };
         let mut started = job::start(&spec, &model, &extras, &images, &device, "flex")?;
         let order = sweep::row_major(started.surface.x.len(), started.surface.y.len());
-        sweep::run(
+        pollster::block_on(sweep::run(
             &started.prepared.evaluator,
             &mut started.surface,
             &order,
-            1,
+            sweep::Pace::cells(1),
             &mut |_, _| Control::Continue,
-        )?;
+        ))?;
         let summary = summarise_relative(&started.surface, TAU_RELATIVE).map_err(|e| {
             crate::error::Error::Backend(format!("{} (seed {seed}): {e}", panel.name))
         })?;

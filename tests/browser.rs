@@ -831,6 +831,7 @@ fn uploaded_checkpoint_matches_the_cli_and_its_permalink_reopens_with_the_same_n
         .unwrap()
         .to_string();
     assert!(command.starts_with("vitscape sweep --spec '"), "{command}");
+    b.screenshot("cli-command");
     let (line, _) = command.rsplit_once(" --out ").unwrap();
     let again = tempfile::tempdir().unwrap();
     let status = Command::new("sh")

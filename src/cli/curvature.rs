@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use pollster::block_on;
 use serde::Serialize;
 
 use vitscape::curvature::{
@@ -16,8 +17,7 @@ use vitscape::curvature::{
     SpectralDensity, StepCheck,
 };
 use vitscape::plot::{self, PlotOptions};
-use vitscape::spec::{Axis, SweepSpec};
-use vitscape::surface::Surface;
+use vitscape::spec::SweepSpec;
 use vitscape::sweep::Control;
 
 use super::load::{Loaded, load};
@@ -215,7 +215,7 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
     let theta = model.theta.clone();
     if args.parts.contains(&Part::Top) {
         let mut h = Hessian::with_scheme(evaluator, theta.clone(), scheme);
-        let found = curvature::top_eigenvalues(&mut h, power)?;
+        let found = block_on(curvature::top_eigenvalues(&mut h, power))?;
         for (i, e) in found.iter().enumerate() {
             eprintln!(
                 "λ{} = {:.6e} ({} iterations{})",
@@ -236,8 +236,11 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
     }
     if args.parts.contains(&Part::Trace) {
         let mut h = Hessian::with_scheme(evaluator, theta.clone(), scheme);
-        let (mean, se, samples) =
-            curvature::hutchinson_trace(&mut h, args.trace_samples, args.curvature_seed)?;
+        let (mean, se, samples) = block_on(curvature::hutchinson_trace(
+            &mut h,
+            args.trace_samples,
+            args.curvature_seed,
+        ))?;
         eprintln!("trace = {mean:.6e} ± {se:.2e} (standard error, {samples} Rademacher samples)");
         check.add(&h.products.check);
         report.trace = Some(Trace {
@@ -249,14 +252,14 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
     }
     if args.parts.contains(&Part::Density) {
         let mut h = Hessian::with_scheme(evaluator, theta.clone(), scheme);
-        let density = curvature::spectral_density(
+        let density = block_on(curvature::spectral_density(
             &mut h,
             SlqSettings {
                 steps: args.lanczos_steps,
                 runs: args.lanczos_runs,
                 seed: args.curvature_seed,
             },
-        )?;
+        ))?;
         check.add(&h.products.check);
         let support = density.support();
         eprintln!(
@@ -284,14 +287,14 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
     if args.parts.contains(&Part::Spectrum) {
         let batches = evaluator.minibatches().len();
         let pb = bar(batches, "mini-batches");
-        let (spectrum, spectrum_check) = curvature::max_eigen_spectrum(
+        let (spectrum, spectrum_check) = block_on(curvature::max_eigen_spectrum(
             evaluator,
             &theta,
             args.spectrum_batch,
             power,
             scheme,
             &mut |done, _| pb.set_position(done as u64),
-        )?;
+        ))?;
         pb.finish();
         check.add(&spectrum_check);
         eprintln!(
@@ -361,23 +364,12 @@ fn convexity(
     log_scale: bool,
     no_plots: bool,
 ) -> Result<(Convexity, StepCheck)> {
-    let mut map_spec = spec.clone();
     let n = grid.max(2);
-    map_spec.grid.x = Axis {
-        n,
-        ..map_spec.grid.x
-    };
-    map_spec.grid.y = map_spec.grid.y.map(|a| Axis { n, ..a });
-    let mut names = prepared.evaluator.objective().metric_names();
-    names.extend([
-        curvature::LAMBDA_MAX,
-        curvature::LAMBDA_MIN,
-        curvature::CONVEXITY,
-    ]);
-    let mut surface = Surface::empty(map_spec, &names);
+    let names = prepared.evaluator.objective().metric_names();
+    let mut surface = curvature::convexity_surface(spec, &names, n);
     let (_, total) = surface.progress();
     let pb = bar(total, "cells");
-    let check = curvature::convexity_map(
+    let check = block_on(curvature::convexity_map(
         &prepared.evaluator,
         theta,
         &prepared.directions.vectors,
@@ -388,7 +380,7 @@ fn convexity(
             pb.set_position(s.progress().0 as u64);
             Control::Continue
         },
-    )?;
+    ))?;
     pb.finish();
     let ratios: Vec<f64> = surface
         .metrics
@@ -405,7 +397,6 @@ fn convexity(
         "power_iteration".into(),
         serde_json::to_value(PowerSettings { k: 1, ..power })?,
     );
-    curvature::record_products(&mut surface, scheme, &check);
     let dir = out.join("convexity");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("surface.json"), serde_json::to_vec(&surface)?)?;

@@ -15,7 +15,7 @@ use vitscape::objective::{Objective, write_eval_data};
 use vitscape::plot::{self, PlotOptions};
 use vitscape::spec::{Branch, LossChoice, Normalisation, Split};
 use vitscape::surface::Surface;
-use vitscape::sweep::{self, Control};
+use vitscape::sweep::{self, Control, Pace};
 
 use super::DeviceChoice;
 use super::load::{Loaded, load, load_model};
@@ -284,25 +284,30 @@ pub fn run(args: SweepArgs) -> Result<()> {
     let mut save_error = None;
     let wanted = match (args.cells_per_forward, args.device) {
         (Some(k), _) => usize::from(k),
-        (None, DeviceChoice::Wgpu) => 8,
+        (None, DeviceChoice::Wgpu) => sweep::GPU_CELLS_PER_FORWARD,
         (None, _) => 1,
     };
-    // At most 2²⁶ parameter values (256 MiB) for the K weight sets.
-    let per_forward = evaluator.points_per_forward(wanted, 1 << 26);
-    let result = sweep::run(evaluator, &mut surface, &order, per_forward, &mut |s, p| {
-        bar.set_position(p.done as u64);
-        if let Some(loss) = p.values.get("loss") {
-            bar.set_message(format!("loss {loss:.4}"));
-        }
-        if last_save.elapsed() > Duration::from_secs(5) {
-            if let Err(e) = save_surface(&args.out, s) {
-                save_error = Some(e);
-                return Control::Cancel;
+    let pace = Pace::cells(evaluator.points_per_forward(wanted, sweep::MAX_WEIGHT_VALUES));
+    let result = pollster::block_on(sweep::run(
+        evaluator,
+        &mut surface,
+        &order,
+        pace,
+        &mut |s, p| {
+            bar.set_position(p.done as u64);
+            if let Some(loss) = p.values.get("loss") {
+                bar.set_message(format!("loss {loss:.4}"));
             }
-            last_save = std::time::Instant::now();
-        }
-        Control::Continue
-    });
+            if last_save.elapsed() > Duration::from_secs(5) {
+                if let Err(e) = save_surface(&args.out, s) {
+                    save_error = Some(e);
+                    return Control::Cancel;
+                }
+                last_save = std::time::Instant::now();
+            }
+            Control::Continue
+        },
+    ));
     bar.finish();
     let tau = match args.tau {
         Some(t) => Tau::Absolute(t),

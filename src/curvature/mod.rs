@@ -11,7 +11,6 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-#[cfg(not(target_arch = "wasm32"))]
 use crate::objective::Evaluator;
 
 mod product;
@@ -20,17 +19,19 @@ pub use product::{
     ProductBuilder, ProductScheme, Products, STEP_CHECK_LIMIT, StepCheck, theta_norm,
 };
 
-/// A symmetric linear map on ℝⁿ.
+/// A symmetric linear map on ℝⁿ. `apply` is async because a Hessian's products wait for gradient
+/// read-backs, which the browser's worker awaits; native code drives the solvers with `pollster`.
+/// The solvers take it by generic parameter (single-threaded: no `Send` bound is wanted).
+#[allow(async_fn_in_trait)]
 pub trait LinearOperator {
     /// n.
     fn dim(&self) -> usize;
     /// y = A·v.
-    fn apply(&mut self, v: &[f64]) -> Result<Vec<f64>, Error>;
+    async fn apply(&mut self, v: &[f64]) -> Result<Vec<f64>, Error>;
 }
 
 /// The Hessian of an evaluator's objective at θ, applied by differences of autodiff gradients
-/// ([`ProductScheme`]; native: gradients are read back synchronously).
-#[cfg(not(target_arch = "wasm32"))]
+/// ([`ProductScheme`]), the gradients read back asynchronously.
 pub struct Hessian<'a> {
     evaluator: &'a Evaluator,
     theta: Vec<f32>,
@@ -39,7 +40,6 @@ pub struct Hessian<'a> {
     pub products: Products,
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 impl<'a> Hessian<'a> {
     /// The Hessian at `theta` with the default [`ProductScheme`].
     pub fn new(evaluator: &'a Evaluator, theta: Vec<f32>) -> Self {
@@ -71,19 +71,17 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 impl LinearOperator for Hessian<'_> {
     fn dim(&self) -> usize {
         self.theta.len()
     }
 
-    fn apply(&mut self, v: &[f64]) -> Result<Vec<f64>, Error> {
+    async fn apply(&mut self, v: &[f64]) -> Result<Vec<f64>, Error> {
         let Some(mut product) = self.products.begin(&self.theta, self.theta_norm, v) else {
             return Ok(vec![0.0; v.len()]);
         };
         while let Some(point) = product.next_point() {
-            let (_, g) = self.evaluator.gradient(&point)?;
-            product.add(&g);
+            product.add(&self.evaluator.gradient_at(&point).await?);
         }
         Ok(self.products.end(product))
     }
@@ -207,7 +205,10 @@ impl PowerIteration {
 
 /// The `k` eigenvalues of largest magnitude, by power iteration from random unit vectors with
 /// deflation (Gram–Schmidt against the vectors already found), PyHessian's stopping rule.
-pub fn top_eigenvalues(op: &mut dyn LinearOperator, s: PowerSettings) -> Result<Vec<Eigen>, Error> {
+pub async fn top_eigenvalues<O: LinearOperator + ?Sized>(
+    op: &mut O,
+    s: PowerSettings,
+) -> Result<Vec<Eigen>, Error> {
     let n = op.dim();
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
     let mut found: Vec<Eigen> = Vec::new();
@@ -215,7 +216,7 @@ pub fn top_eigenvalues(op: &mut dyn LinearOperator, s: PowerSettings) -> Result<
         let basis: Vec<Vec<f64>> = found.iter().map(|e| e.vector.clone()).collect();
         let mut it = PowerIteration::new(n, basis, &mut rng, s);
         let eigen = loop {
-            let hv = op.apply(it.vector())?;
+            let hv = op.apply(it.vector()).await?;
             if let Some(e) = it.feed(hv) {
                 break e;
             }
@@ -226,8 +227,8 @@ pub fn top_eigenvalues(op: &mut dyn LinearOperator, s: PowerSettings) -> Result<
 }
 
 /// Hutchinson's trace estimate with Rademacher vectors: (mean, standard error, samples).
-pub fn hutchinson_trace(
-    op: &mut dyn LinearOperator,
+pub async fn hutchinson_trace<O: LinearOperator + ?Sized>(
+    op: &mut O,
     samples: usize,
     seed: u64,
 ) -> Result<(f64, f64, usize), Error> {
@@ -236,7 +237,7 @@ pub fn hutchinson_trace(
     let mut values = Vec::with_capacity(samples);
     for _ in 0..samples.max(1) {
         let z = rademacher(n, &mut rng);
-        values.push(dot(&op.apply(&z)?, &z));
+        values.push(quadratic_form(&z, &op.apply(&z).await?));
     }
     Ok(mean_and_error(&values))
 }
@@ -273,7 +274,7 @@ impl LinearOperator for Dense {
         self.n
     }
 
-    fn apply(&mut self, v: &[f64]) -> Result<Vec<f64>, Error> {
+    async fn apply(&mut self, v: &[f64]) -> Result<Vec<f64>, Error> {
         Ok(self.values.chunks(self.n).map(|row| dot(row, v)).collect())
     }
 }
@@ -339,8 +340,8 @@ impl SpectralDensity {
 /// Rademacher vector with full re-orthogonalisation against every previous Lanczos vector, the
 /// tridiagonal matrix diagonalised (Jacobi), nodes = its eigenvalues, weights = squared first
 /// components of its eigenvectors; averaged over runs.
-pub fn spectral_density(
-    op: &mut dyn LinearOperator,
+pub async fn spectral_density<O: LinearOperator + ?Sized>(
+    op: &mut O,
     s: SlqSettings,
 ) -> Result<SpectralDensity, Error> {
     let n = op.dim();
@@ -357,7 +358,7 @@ pub fn spectral_density(
         let mut alphas = Vec::new();
         let mut betas: Vec<f64> = Vec::new();
         for _ in 0..s.steps.clamp(1, n) {
-            let mut w = op.apply(&v)?;
+            let mut w = op.apply(&v).await?;
             let alpha = dot(&w, &v);
             alphas.push(alpha);
             basis.push(v.clone());
@@ -449,20 +450,20 @@ fn jacobi_eigen(a: &mut [f64], m: usize) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// `A − shift·I` for any operator.
-pub struct Shifted<'a> {
+pub struct Shifted<'a, O: LinearOperator + ?Sized> {
     /// The operator A.
-    pub op: &'a mut dyn LinearOperator,
+    pub op: &'a mut O,
     /// The shift.
     pub shift: f64,
 }
 
-impl LinearOperator for Shifted<'_> {
+impl<O: LinearOperator + ?Sized> LinearOperator for Shifted<'_, O> {
     fn dim(&self) -> usize {
         self.op.dim()
     }
 
-    fn apply(&mut self, v: &[f64]) -> Result<Vec<f64>, Error> {
-        let mut y = self.op.apply(v)?;
+    async fn apply(&mut self, v: &[f64]) -> Result<Vec<f64>, Error> {
+        let mut y = self.op.apply(v).await?;
         y.iter_mut().zip(v).for_each(|(y, x)| *y -= self.shift * x);
         Ok(y)
     }
@@ -506,16 +507,18 @@ pub fn convexity_ratio(lambda_min: f64, lambda_max: f64) -> f64 {
 /// With λ₁ > 0 the shifted spectrum is [λmin − 0.51λ₁, 0.49λ₁], so μ reveals λmin whenever
 /// λmin < 0.02·λ₁; otherwise μ = 0.49λ₁ and there is no negative curvature to report.
 /// (A dominant negative λ₁ is handled symmetrically.)
-pub fn extreme_eigenvalues(
-    op: &mut dyn LinearOperator,
+pub async fn extreme_eigenvalues<O: LinearOperator + ?Sized>(
+    op: &mut O,
     s: PowerSettings,
 ) -> Result<Extremes, Error> {
-    let first = top_eigenvalues(op, PowerSettings { k: 1, ..s })?
+    let first = top_eigenvalues(op, PowerSettings { k: 1, ..s })
+        .await?
         .pop()
         .ok_or_else(|| Error::Backend("power iteration on an empty operator".into()))?;
     let shift = CONVEXITY_SHIFT * first.value;
     let mut shifted = Shifted { op, shift };
-    let second = top_eigenvalues(&mut shifted, shifted_settings(s))?
+    let second = top_eigenvalues(&mut shifted, shifted_settings(s))
+        .await?
         .pop()
         .ok_or_else(|| Error::Backend("power iteration on an empty operator".into()))?;
     Ok(extremes_from(&first, &second, shift))
@@ -654,11 +657,30 @@ pub const LAMBDA_MIN: &str = "lambda_min";
 /// |λmin/λmax| capped at 0.5.
 pub const CONVEXITY: &str = "convexity";
 
+/// The empty convexity map of a sweep's plane: the spec's axes with `points` points each, the
+/// objective's metrics and [`LAMBDA_MAX`], [`LAMBDA_MIN`], [`CONVEXITY`].
+pub fn convexity_surface(
+    spec: &crate::spec::SweepSpec,
+    objective_metrics: &[&str],
+    points: usize,
+) -> crate::surface::Surface {
+    let mut spec = spec.clone();
+    let n = points.max(2);
+    spec.grid.x.n = n;
+    if let Some(y) = spec.grid.y.as_mut() {
+        y.n = n;
+    }
+    let mut names = objective_metrics.to_vec();
+    names.extend([LAMBDA_MAX, LAMBDA_MIN, CONVEXITY]);
+    crate::surface::Surface::empty(spec, &names)
+}
+
 /// Li et al.'s convexity map over a surface's grid (METHODS §5): at every missing cell, the loss,
 /// λmax, λmin and |λmin/λmax| of the Hessian at θ* + α·d₁ + β·d₂ (`theta`, `directions` on the
-/// host, as the evaluator's). `on_cell` sees each finished cell and may cancel.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn convexity_map(
+/// host, as the evaluator's). After each cell the map's `info` records the products so far
+/// ([`record_products`]) and `on_cell` sees it and may cancel.
+#[allow(clippy::too_many_arguments)]
+pub async fn convexity_map(
     evaluator: &Evaluator,
     theta: &[f32],
     directions: &[Vec<f32>],
@@ -677,14 +699,15 @@ pub fn convexity_map(
         }
         let coeffs = sweep::coefficients(surface, cell);
         let point = point_on_plane(theta, directions, &coeffs);
-        let mut values = evaluator.eval(&coeffs)?;
+        let mut values = evaluator.eval_at(&coeffs).await?;
         // Neighbouring cells have similar curvature: each continues the last one's products.
         let mut hessian = Hessian::with_products(evaluator, point, products.continued());
-        let ex = extreme_eigenvalues(&mut hessian, s)?;
+        let ex = extreme_eigenvalues(&mut hessian, s).await?;
         products = hessian.products;
         check.add(&products.check);
         convexity_values(&ex, &mut values);
         sweep::record(surface, cell, &values);
+        record_products(surface, scheme, &check);
         if on_cell(surface, &ex) == Control::Cancel {
             return Err(Error::Cancelled);
         }
@@ -694,8 +717,7 @@ pub fn convexity_map(
 
 /// The max-eigenvalue spectrum at `theta`: one power iteration per mini-batch of `evaluator`
 /// (built with the mini-batch size as its batch size). `on_batch` sees (done, total).
-#[cfg(not(target_arch = "wasm32"))]
-pub fn max_eigen_spectrum(
+pub async fn max_eigen_spectrum(
     evaluator: &Evaluator,
     theta: &[f32],
     batch_size: usize,
@@ -710,7 +732,7 @@ pub fn max_eigen_spectrum(
     for (i, mb) in batches.iter().enumerate() {
         // Each mini-batch continues the last one's products (see `convexity_map`).
         let mut hessian = Hessian::with_products(mb, theta.to_vec(), products.continued());
-        let top = top_eigenvalues(&mut hessian, PowerSettings { k: 1, ..s })?;
+        let top = top_eigenvalues(&mut hessian, PowerSettings { k: 1, ..s }).await?;
         products = hessian.products;
         check.add(&products.check);
         values.push(top.first().map_or(f64::NAN, |e| e.value));

@@ -1,31 +1,28 @@
 //! The compute worker: receives a [`RunRequest`] with its files, picks WebGPU when the browser
 //! has an adapter (else burn's CPU backend), prepares every panel with the same library code as
 //! the CLI, and streams computed cells back — several cells per read-back, panels interleaved
-//! coarse-to-fine — or, for a curvature task, each panel's dominant Hessian eigenvalue. The page
-//! cancels by terminating the worker, so work really stops.
+//! coarse-to-fine — or, for a curvature task, each panel's Hessian results. It holds no algorithm
+//! of its own: it awaits the library's async loops (`sweep::run`, the `curvature` solvers) and
+//! carries their results as messages. The page cancels by terminating the worker, so work really
+//! stops.
 
 use std::cell::RefCell;
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use js_sys::{Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::arch::HeadCounts;
-use crate::curvature::{
-    self, Eigen, PowerIteration, PowerSettings, ProductScheme, Products, StepCheck,
-};
+use crate::curvature::{self, Hessian, PowerSettings};
 use crate::data;
 use crate::error::Error;
 use crate::job::{self, DataInput, Started};
-use crate::objective::Evaluator;
 use crate::protocol::{CellResult, DataRef, FromWorker, PanelRequest, RunRequest, Task, schedule};
 use crate::setup::{Extras, Model};
 use crate::spec::{Branch, LossSpec};
-use crate::surface::Surface;
-use crate::sweep;
-use rand_chacha::ChaCha8Rng;
+use crate::sweep::{self, Control, Pace};
 
 /// The device chosen for this worker's lifetime.
 #[derive(Clone)]
@@ -256,152 +253,6 @@ fn prepare(
     Ok((started, model))
 }
 
-/// The gradient at a host θ, read back without blocking.
-async fn gradient(evaluator: &Evaluator, theta: &[f32]) -> Result<Vec<f32>, String> {
-    let g = evaluator
-        .gradient_on_device(theta)
-        .map_err(|e| e.to_string())?;
-    g.into_data_async()
-        .await
-        .map_err(|e| format!("reading a gradient: {e:?}"))?
-        .try_to_vec::<f32>()
-        .map_err(|e| format!("reading a gradient: {e:?}"))
-}
-
-/// The Hessian at one θ, its products formed from gradients read back asynchronously with the
-/// native `Hessian`'s scheme and steps (the shared `Products` and `ProductBuilder`).
-struct AsyncHessian<'a> {
-    evaluator: &'a Evaluator,
-    theta: &'a [f32],
-    norm: f64,
-    products: Products,
-}
-
-impl<'a> AsyncHessian<'a> {
-    fn new(evaluator: &'a Evaluator, theta: &'a [f32], products: Products) -> Self {
-        Self {
-            evaluator,
-            theta,
-            norm: curvature::theta_norm(theta),
-            products,
-        }
-    }
-
-    async fn apply(&mut self, v: &[f64]) -> Result<Vec<f64>, String> {
-        let Some(mut product) = self.products.begin(self.theta, self.norm, v) else {
-            return Ok(vec![0.0; v.len()]);
-        };
-        while let Some(point) = product.next_point() {
-            product.add(&gradient(self.evaluator, &point).await?);
-        }
-        Ok(self.products.end(product))
-    }
-
-    /// Hutchinson's trace with the native estimate's Rademacher vectors.
-    async fn trace(&mut self, samples: usize, seed: u64) -> Result<(f64, f64, usize), String> {
-        let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
-        let mut values = Vec::with_capacity(samples);
-        for _ in 0..samples.max(1) {
-            let z = curvature::rademacher(self.theta.len(), &mut rng);
-            let hz = self.apply(&z).await?;
-            values.push(curvature::quadratic_form(&z, &hz));
-        }
-        Ok(curvature::mean_and_error(&values))
-    }
-
-    /// The dominant eigenvalue of H − shift·I by power iteration (the native `top_eigenvalues`'
-    /// steps for k = 1).
-    async fn top_eigenvalue(
-        &mut self,
-        settings: PowerSettings,
-        shift: f64,
-    ) -> Result<Eigen, String> {
-        let mut power =
-            PowerIteration::seeded(self.theta.len(), PowerSettings { k: 1, ..settings });
-        loop {
-            let v = power.vector().to_vec();
-            let mut hv = self.apply(&v).await?;
-            if shift != 0.0 {
-                hv.iter_mut().zip(&v).for_each(|(y, x)| *y -= shift * x);
-            }
-            if let Some(e) = power.feed(hv) {
-                return Ok(e);
-            }
-        }
-    }
-}
-
-/// One panel's convexity map over a `points`×`points` grid spanning its plane, posted after
-/// every cell; the same steps as the native `curvature::convexity_map`.
-async fn convexity_map(
-    job: u64,
-    panel: usize,
-    started: &Started,
-    theta: &[f32],
-    (settings, scheme): (PowerSettings, ProductScheme),
-    points: usize,
-    t0: f64,
-) -> Result<(), String> {
-    let evaluator = &started.prepared.evaluator;
-    let mut spec = started.surface.spec.clone();
-    let n = points.max(2);
-    spec.grid.x.n = n;
-    if let Some(y) = spec.grid.y.as_mut() {
-        y.n = n;
-    }
-    let mut names = evaluator.objective().metric_names();
-    names.extend([
-        curvature::LAMBDA_MAX,
-        curvature::LAMBDA_MIN,
-        curvature::CONVEXITY,
-    ]);
-    let mut surface = Surface::empty(spec, &names);
-    let one = PowerSettings { k: 1, ..settings };
-    let mut check = StepCheck::default();
-    let mut products = Products::new(scheme);
-    for cell in sweep::row_major(surface.x.len(), surface.y.len()) {
-        let coeffs = sweep::coefficients(&surface, cell);
-        let sums = evaluator
-            .sums_at(&coeffs)
-            .map_err(|e| e.to_string())?
-            .into_data_async()
-            .await
-            .map_err(|e| format!("reading results: {e:?}"))?
-            .try_to_vec::<f32>()
-            .map_err(|e| format!("reading results: {e:?}"))?;
-        let mut values = evaluator.finish(&sums);
-        let point = curvature::point_on_plane(theta, &started.prepared.directions.vectors, &coeffs);
-        // Each cell continues the last one's products, as the native map.
-        let mut hessian = AsyncHessian::new(evaluator, &point, products.continued());
-        let first = hessian.top_eigenvalue(one, 0.0).await?;
-        let shift = curvature::CONVEXITY_SHIFT * first.value;
-        let second = hessian
-            .top_eigenvalue(curvature::shifted_settings(settings), shift)
-            .await?;
-        let ex = curvature::extremes_from(&first, &second, shift);
-        curvature::convexity_values(&ex, &mut values);
-        sweep::record(&mut surface, cell, &values);
-        products = hessian.products;
-        check.add(&products.check);
-        curvature::record_products(&mut surface, scheme, &check);
-        post(
-            &FromWorker::Convexity {
-                job,
-                panel,
-                surface: Box::new(surface.clone()),
-                elapsed: now_seconds() - t0,
-            },
-            &[],
-        );
-    }
-    Ok(())
-}
-
-/// Grid cells per forward pass on WebGPU.
-const CELLS_PER_FORWARD_GPU: usize = 8;
-/// At most this many parameter values (128 MiB of f32) for the K weight sets of one forward.
-const MAX_WEIGHT_VALUES: usize = 1 << 25;
-
 async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
     let job = request.job;
     let t0 = now_seconds();
@@ -468,39 +319,49 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
         for (i, (started, theta)) in panels.iter().zip(&thetas).enumerate() {
             let evaluator = &started.prepared.evaluator;
             let result = async {
-                let mut hessian = AsyncHessian::new(evaluator, theta, Products::new(product));
-                let e = hessian.top_eigenvalue(settings, 0.0).await?;
+                // The library's solvers, awaited: the same steps as `vitscape curvature`.
+                let mut hessian = Hessian::with_scheme(evaluator, theta.clone(), product);
+                let e =
+                    curvature::top_eigenvalues(&mut hessian, PowerSettings { k: 1, ..settings })
+                        .await?
+                        .pop()
+                        .ok_or_else(|| {
+                            Error::Backend("power iteration on an empty model".into())
+                        })?;
+                let mut check = hessian.products.check;
                 let trace = if trace_samples > 0 {
-                    Some(hessian.trace(trace_samples, settings.seed).await?)
+                    let mut hessian = Hessian::with_scheme(evaluator, theta.clone(), product);
+                    let t = curvature::hutchinson_trace(&mut hessian, trace_samples, settings.seed)
+                        .await?;
+                    check.add(&hessian.products.check);
+                    Some(t)
                 } else {
                     None
                 };
-                let mut check = hessian.products.check;
                 let spectrum = if spectrum_batch > 0 {
                     // The same panel prepared again with the mini-batch size as batch size.
                     let mut panel = request.panels[i].clone();
                     panel.spec.batch_size = spectrum_batch;
-                    let (small, _) = prepare(&panel, &attachments, &backend)?;
-                    let mut values = Vec::new();
-                    // Each mini-batch continues the last one's products, as the native spectrum.
-                    let mut products = Products::new(product);
-                    for mb in small.prepared.evaluator.minibatches() {
-                        let mut h = AsyncHessian::new(&mb, theta, products.continued());
-                        values.push(h.top_eigenvalue(settings, 0.0).await?.value);
-                        products = h.products;
-                        check.add(&products.check);
-                    }
-                    Some(curvature::MaxEigenSpectrum::new(
-                        values,
+                    let (small, _) =
+                        prepare(&panel, &attachments, &backend).map_err(Error::Backend)?;
+                    let (spectrum, spectrum_check) = curvature::max_eigen_spectrum(
+                        &small.prepared.evaluator,
+                        theta,
                         spectrum_batch,
-                        PowerSettings { k: 1, ..settings },
-                    ))
+                        settings,
+                        product,
+                        &mut |_, _| {},
+                    )
+                    .await?;
+                    check.add(&spectrum_check);
+                    Some(spectrum)
                 } else {
                     None
                 };
-                Ok::<_, String>((e, trace, spectrum, check))
+                Ok::<_, Error>((e, trace, spectrum, check))
             }
-            .await;
+            .await
+            .map_err(|e| e.to_string());
             match result {
                 Ok((e, trace, spectrum, step_check)) => post(
                     &FromWorker::Eigenvalue {
@@ -535,9 +396,32 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
     } = request.task
     {
         for (i, (started, theta)) in panels.iter().zip(&thetas).enumerate() {
-            let solver = (settings, product);
-            if let Err(message) = convexity_map(job, i, started, theta, solver, points, t0).await {
-                return fail(Some(i), message);
+            let evaluator = &started.prepared.evaluator;
+            let names = evaluator.objective().metric_names();
+            let mut surface = curvature::convexity_surface(&started.surface.spec, &names, points);
+            let map = curvature::convexity_map(
+                evaluator,
+                theta,
+                &started.prepared.directions.vectors,
+                &mut surface,
+                PowerSettings { k: 1, ..settings },
+                product,
+                &mut |s, _| {
+                    post(
+                        &FromWorker::Convexity {
+                            job,
+                            panel: i,
+                            surface: Box::new(s.clone()),
+                            elapsed: now_seconds() - t0,
+                        },
+                        &[],
+                    );
+                    Control::Continue
+                },
+            )
+            .await;
+            if let Err(e) = map {
+                return fail(Some(i), e.to_string());
             }
         }
         post(
@@ -556,54 +440,43 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
     // On WebGPU several cells share one forward pass (K weight sets, batched matmuls), so the
     // GPU runs K cells per dispatch; on the CPU one cell per forward is fastest.
     let wanted = if backend.gpu {
-        CELLS_PER_FORWARD_GPU
+        sweep::GPU_CELLS_PER_FORWARD
     } else {
         1
     };
     let per_read = if backend.gpu {
-        request.cells_per_read.max(CELLS_PER_FORWARD_GPU)
+        request.cells_per_read.max(sweep::GPU_CELLS_PER_FORWARD)
     } else {
         request.cells_per_read
     };
     for (i, cells) in schedule(&grids, per_read) {
-        let started = &panels[i];
+        let started = &mut panels[i];
         let evaluator = &started.prepared.evaluator;
-        let per_forward = evaluator.points_per_forward(wanted, MAX_WEIGHT_VALUES);
-        let t = now_seconds();
-        let mut sums: Vec<Tensor<2>> = Vec::with_capacity(cells.len());
-        for chunk in cells.chunks(per_forward) {
-            let points: Vec<Vec<f64>> = chunk
-                .iter()
-                .map(|c| sweep::coefficients(&started.surface, *c))
-                .collect();
-            match evaluator.sums_at_many(&points) {
-                Ok(s) => sums.push(s),
-                Err(e) => return fail(Some(i), e.to_string()),
-            }
-        }
-        let width = sums.first().map_or(1, |s| s.dims()[1]).max(1);
-        let total = cells.len() * width;
-        // One read-back for the whole chunk: the GPU runs every forward before it waits.
-        let values = match Tensor::cat(sums, 0)
-            .reshape([total])
-            .into_data_async()
-            .await
-        {
-            Ok(data) => match data.try_to_vec::<f32>() {
-                Ok(v) => v,
-                Err(e) => return fail(Some(i), format!("reading results: {e:?}")),
-            },
-            Err(e) => return fail(Some(i), format!("reading results: {e:?}")),
+        let pace = Pace {
+            per_forward: evaluator.points_per_forward(wanted, sweep::MAX_WEIGHT_VALUES),
+            per_read: cells.len(),
         };
-        let results: Vec<CellResult> = cells
-            .iter()
-            .zip(values.chunks(width))
-            .map(|(c, v)| CellResult {
-                ix: c.ix,
-                iy: c.iy,
-                values: evaluator.finish(v),
-            })
-            .collect();
+        let t = now_seconds();
+        let mut results = Vec::with_capacity(cells.len());
+        // The library's cell loop, one read-back for the whole chunk.
+        let run = sweep::run(
+            evaluator,
+            &mut started.surface,
+            &cells,
+            pace,
+            &mut |_, p| {
+                results.push(CellResult {
+                    ix: p.cell.ix,
+                    iy: p.cell.iy,
+                    values: p.values.clone(),
+                });
+                Control::Continue
+            },
+        )
+        .await;
+        if let Err(e) = run {
+            return fail(Some(i), e.to_string());
+        }
         let seconds = (now_seconds() - t).max(1e-6);
         post(
             &FromWorker::Cells {

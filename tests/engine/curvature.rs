@@ -3,6 +3,7 @@
 //! not gradients).
 
 use burn::tensor::Device;
+use pollster::block_on;
 use vitscape::curvature::{
     CONVEXITY, CONVEXITY_CAP, Dense, Extremes, Hessian, LAMBDA_MAX, LAMBDA_MIN, LinearOperator,
     MaxEigenSpectrum, PowerSettings, ProductScheme, SlqSettings, convexity_map, convexity_ratio,
@@ -54,14 +55,14 @@ fn power_iteration_with_deflation_finds_the_known_spectrum() {
         tolerance: 1e-9,
         seed: 1,
     };
-    let found = top_eigenvalues(&mut a, settings).unwrap();
+    let found = block_on(top_eigenvalues(&mut a, settings)).unwrap();
     let values: Vec<f64> = found.iter().map(|e| e.value).collect();
     for (got, want) in values.iter().zip([5.0, -3.0, 2.0]) {
         assert!((got - want).abs() < 1e-4, "{values:?}");
     }
     assert!(found.iter().all(|e| e.converged));
     // PyHessian's default rule stops early but within its tolerance.
-    let quick = top_eigenvalues(&mut a, PowerSettings::default()).unwrap();
+    let quick = block_on(top_eigenvalues(&mut a, PowerSettings::default())).unwrap();
     assert!(
         (quick[0].value - 5.0).abs() / 5.0 < 0.01,
         "{}",
@@ -73,7 +74,7 @@ fn power_iteration_with_deflation_finds_the_known_spectrum() {
 #[test]
 fn hutchinson_estimates_the_trace() {
     let mut a = matrix(&[5.0, -3.0, 2.0, 1.0, 0.5, 0.1]);
-    let (mean, stderr, n) = hutchinson_trace(&mut a, 4000, 3).unwrap();
+    let (mean, stderr, n) = block_on(hutchinson_trace(&mut a, 4000, 3)).unwrap();
     assert_eq!(n, 4000);
     assert!(
         (mean - 5.6).abs() < 4.0 * stderr + 1e-9,
@@ -112,7 +113,7 @@ fn hessian_vector_products_match_second_differences_of_the_loss() {
     .unwrap();
     let mut h = Hessian::new(&ev, model.theta.clone());
     let v: Vec<f64> = d.iter().map(|x| f64::from(*x)).collect();
-    let hv = h.apply(&v).unwrap();
+    let hv = block_on(h.apply(&v)).unwrap();
     assert_eq!(h.products.check.products, 1);
     assert!(h.products.check.gradients >= 4, "{:?}", h.products.check);
     let vhv: f64 = hv.iter().zip(&v).map(|(a, b)| a * b).sum();
@@ -141,14 +142,14 @@ fn slq_recovers_support_weights_and_moments_of_a_known_spectrum() {
     let n = eigenvalues.len();
     let mut a = matrix(&eigenvalues);
     // Full Krylov space: the nodes are the eigenvalues themselves.
-    let full = spectral_density(
+    let full = block_on(spectral_density(
         &mut a,
         SlqSettings {
             steps: n,
             runs: 1,
             seed: 3,
         },
-    )
+    ))
     .unwrap();
     let (lo, hi) = full.support();
     assert!(
@@ -159,14 +160,14 @@ fn slq_recovers_support_weights_and_moments_of_a_known_spectrum() {
     assert!((total - 1.0).abs() < 1e-9, "weights sum to {total}");
     // Few steps, several runs: the extremes are found (Lanczos converges there first), and the
     // first moment estimates trace/n (Hutchinson through the quadrature).
-    let quick = spectral_density(
+    let quick = block_on(spectral_density(
         &mut a,
         SlqSettings {
             steps: 12,
             runs: 20,
             seed: 4,
         },
-    )
+    ))
     .unwrap();
     let (lo, hi) = quick.support();
     assert!((hi - 55.0).abs() < 1e-3 && lo < -1.5, "support {lo}..{hi}");
@@ -191,7 +192,7 @@ fn extremes(spectrum: &[f64]) -> Extremes {
         tolerance: 1e-10,
         seed: 4,
     };
-    extreme_eigenvalues(&mut matrix(spectrum), settings).unwrap()
+    block_on(extreme_eigenvalues(&mut matrix(spectrum), settings)).unwrap()
 }
 
 #[test]
@@ -291,7 +292,7 @@ fn eigenvalues_and_trace_match_the_exact_hessian_and_pyhessian() {
 
     // Top eigenvalue with PyHessian's settings: within 2 % of PyHessian and of the exact one.
     let mut h = Hessian::new(&ev, model.theta.clone());
-    let top = top_eigenvalues(&mut h, PowerSettings::default()).unwrap();
+    let top = block_on(top_eigenvalues(&mut h, PowerSettings::default())).unwrap();
     let dominant = exact["largest_magnitude"].as_f64().unwrap();
     let ours = top[0].value;
     assert!(rel(ours, dominant) < 0.02, "top {ours} vs exact {dominant}");
@@ -299,14 +300,14 @@ fn eigenvalues_and_trace_match_the_exact_hessian_and_pyhessian() {
     assert!(rel(ours, theirs) < 0.02, "top {ours} vs PyHessian {theirs}");
 
     // Both ends of the spectrum (convexity ratio) against the exact eigenvalues.
-    let e = extreme_eigenvalues(
+    let e = block_on(extreme_eigenvalues(
         &mut h,
         PowerSettings {
             max_iterations: 1000,
             tolerance: 1e-7,
             ..PowerSettings::default()
         },
-    )
+    ))
     .unwrap();
     let (lmax, lmin) = (
         exact["lambda_max"].as_f64().unwrap(),
@@ -331,7 +332,7 @@ fn eigenvalues_and_trace_match_the_exact_hessian_and_pyhessian() {
     for i in 0..n {
         let mut e = vec![0.0; n];
         e[i] = 1.0;
-        by_columns += h.apply(&e).unwrap()[i];
+        by_columns += block_on(h.apply(&e)).unwrap()[i];
     }
     assert!(
         rel(by_columns, exact_trace) < 0.02,
@@ -342,7 +343,7 @@ fn eigenvalues_and_trace_match_the_exact_hessian_and_pyhessian() {
         rel(by_columns, pyh_trace) < 0.02,
         "trace {by_columns} vs PyHessian {pyh_trace}"
     );
-    let (mean, se, _) = hutchinson_trace(&mut h, 200, 3).unwrap();
+    let (mean, se, _) = block_on(hutchinson_trace(&mut h, 200, 3)).unwrap();
     assert!(
         (mean - exact_trace).abs() < 4.0 * se + 0.01 * exact_trace.abs(),
         "Hutchinson {mean} ± {se} vs exact {exact_trace}"
@@ -354,14 +355,14 @@ fn eigenvalues_and_trace_match_the_exact_hessian_and_pyhessian() {
     );
 
     // The spectral density's support brackets the exact extremes once Lanczos has run long.
-    let density = spectral_density(
+    let density = block_on(spectral_density(
         &mut h,
         SlqSettings {
             steps: 60,
             runs: 1,
             seed: 2,
         },
-    )
+    ))
     .unwrap();
     let (lo, hi) = density.support();
     assert!(rel(hi, lmax) < 0.02, "support top {hi} vs {lmax}");
@@ -377,21 +378,21 @@ fn convexity_map_and_minibatch_spectrum_on_a_tiny_vit() {
         ..PowerSettings::default()
     };
     // Four mini-batches of 16: each one's own top eigenvalue, sign kept.
-    let (spectrum, check) = max_eigen_spectrum(
+    let (spectrum, check) = block_on(max_eigen_spectrum(
         &ev,
         &model.theta,
         16,
         settings,
         ProductScheme::default(),
         &mut |_, _| {},
-    )
+    ))
     .unwrap();
     assert!(check.products >= 4 && check.max_relative_truncation.is_some());
     assert_eq!(spectrum.values.len(), 4);
     for (mb, value) in ev.minibatches().iter().zip(&spectrum.values) {
         assert_eq!(mb.images(), 16);
         let mut h = Hessian::new(mb, model.theta.clone());
-        let again = top_eigenvalues(&mut h, PowerSettings { k: 1, ..settings }).unwrap();
+        let again = block_on(top_eigenvalues(&mut h, PowerSettings { k: 1, ..settings })).unwrap();
         assert_eq!(again[0].value, *value, "deterministic per mini-batch");
     }
     // The mini-batch losses average to the full-batch loss.
@@ -444,7 +445,7 @@ fn convexity_map_and_minibatch_spectrum_on_a_tiny_vit() {
     let mut map = Surface::empty(crate::common::spec(axis, Some(axis)), &names);
     let mut cells = 0;
     let scheme = ProductScheme::default();
-    let check = convexity_map(
+    let check = block_on(convexity_map(
         &ev,
         &model.theta,
         &dirs,
@@ -455,7 +456,7 @@ fn convexity_map_and_minibatch_spectrum_on_a_tiny_vit() {
             cells += 1;
             Control::Continue
         },
-    )
+    ))
     .unwrap();
     // Every product of the nine cells' two power iterations is counted.
     assert!(
@@ -559,13 +560,13 @@ fn trained_vit_products_match_exact_double_backward() {
     let mut h = Hessian::new(&ev, model.theta.clone());
     // A fixed Gaussian direction: its product within 0.5 % of the exact one.
     let v = reference_vector(&model, "v");
-    let hv = h.apply(&v).unwrap();
+    let hv = block_on(h.apply(&v)).unwrap();
     let err = relative_error(&hv, &reference_vector(&model, "hv"));
     eprintln!("Gaussian v: relative error {err:.2e}");
     assert!(err < 5e-3, "‖Hv − H_exact v‖/‖H_exact v‖ = {err}");
     // The top eigenvector: H·u = λ₁·u within 0.5 % (the direction where a too-large step fails).
     let u = reference_vector(&model, "top");
-    let hu = h.apply(&u).unwrap();
+    let hu = block_on(h.apply(&u)).unwrap();
     let lu: Vec<f64> = u.iter().map(|x| lambda1 * x).collect();
     let err = relative_error(&hu, &lu);
     eprintln!("top eigenvector: relative error {err:.2e}");
@@ -591,7 +592,7 @@ fn trained_vit_eigenvalues_trace_and_convexity_match_the_exact_hessian() {
         tolerance: 1e-6,
         seed: 0,
     };
-    let top = top_eigenvalues(&mut h, settings).unwrap();
+    let top = block_on(top_eigenvalues(&mut h, settings)).unwrap();
     for (i, e) in top.iter().enumerate() {
         let want = exact["eigenvalues"][i].as_f64().unwrap();
         eprintln!(
@@ -626,7 +627,7 @@ fn trained_vit_eigenvalues_trace_and_convexity_match_the_exact_hessian() {
                 let (ev, theta) = (&ev, &model.theta);
                 scope.spawn(move || {
                     let mut h = Hessian::new(ev, theta.clone());
-                    hutchinson_trace(&mut h, samples / 2, seed).unwrap()
+                    block_on(hutchinson_trace(&mut h, samples / 2, seed)).unwrap()
                 })
             })
             .into_iter()
@@ -642,7 +643,7 @@ fn trained_vit_eigenvalues_trace_and_convexity_match_the_exact_hessian() {
     );
 
     // The convexity ratio |λmin/λmax| at θ* within 0.01.
-    let e = extreme_eigenvalues(
+    let e = block_on(extreme_eigenvalues(
         &mut h,
         PowerSettings {
             k: 1,
@@ -650,7 +651,7 @@ fn trained_vit_eigenvalues_trace_and_convexity_match_the_exact_hessian() {
             tolerance: 1e-6,
             seed: 0,
         },
-    )
+    ))
     .unwrap();
     let ratio = exact["convexity_ratio"].as_f64().unwrap();
     eprintln!("convexity {e:?} (exact ratio {ratio})");
@@ -712,9 +713,9 @@ fn hessian_step_scan() {
             };
             let mut h = Hessian::with_scheme(&ev, model.theta.clone(), scheme);
             let t = std::time::Instant::now();
-            let a = relative_error(&h.apply(&v).unwrap(), &hv_exact);
+            let a = relative_error(&block_on(h.apply(&v)).unwrap(), &hv_exact);
             let check_v = h.products.check.max_relative_truncation;
-            let b = relative_error(&h.apply(&u).unwrap(), &lu);
+            let b = relative_error(&block_on(h.apply(&u)).unwrap(), &lu);
             let ms = t.elapsed().as_secs_f64() * 1e3 / 2.0;
             let check = match (check_v, h.products.check.max_relative_truncation) {
                 (Some(cv), Some(c)) => format!("{cv:.1e} / {c:.1e}"),

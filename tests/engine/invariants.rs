@@ -4,13 +4,14 @@
 //! and directions survive a safetensors round trip.
 
 use burn::tensor::Device;
+use pollster::block_on;
 use vitscape::checkpoint;
 use vitscape::directions::{self, Scope};
 use vitscape::objective::{Evaluator, Objective};
 use vitscape::setup::Model;
 use vitscape::spec::*;
 use vitscape::surface::Surface;
-use vitscape::sweep::{self, Control};
+use vitscape::sweep::{self, Control, Pace};
 
 use crate::common::{eval_data, fixture_model, fixtures, spec};
 
@@ -63,7 +64,14 @@ fn three_by_five_grid_orientation_and_centre() {
     let mut surface = Surface::empty(spec(x, Some(y)), &ev.objective().metric_names());
     // Visit coarse-to-fine: the order must not matter, every cell starts from pristine θ*.
     let order = sweep::coarse_to_fine(5, 3);
-    sweep::run(&ev, &mut surface, &order, 1, &mut |_, _| Control::Continue).unwrap();
+    block_on(sweep::run(
+        &ev,
+        &mut surface,
+        &order,
+        Pace::cells(1),
+        &mut |_, _| Control::Continue,
+    ))
+    .unwrap();
     let loss = surface.loss();
     assert_eq!(loss.len(), 3, "rows are β");
     assert_eq!(loss[0].len(), 5, "columns are α");
@@ -105,13 +113,19 @@ fn cancelling_keeps_computed_cells_and_resume_completes_them() {
     };
     let mut partial = Surface::empty(spec(x, None), &ev.objective().metric_names());
     let order = sweep::row_major(4, 1);
-    let result = sweep::run(&ev, &mut partial, &order, 1, &mut |_, p| {
-        if p.done == 2 {
-            Control::Cancel
-        } else {
-            Control::Continue
-        }
-    });
+    let result = block_on(sweep::run(
+        &ev,
+        &mut partial,
+        &order,
+        Pace::cells(1),
+        &mut |_, p| {
+            if p.done == 2 {
+                Control::Cancel
+            } else {
+                Control::Continue
+            }
+        },
+    ));
     assert!(matches!(result, Err(vitscape::error::Error::Cancelled)));
     assert_eq!(partial.progress(), (2, 4));
     // A range may start at 0; the first cell is then the unperturbed model.
@@ -120,14 +134,27 @@ fn cancelling_keeps_computed_cells_and_resume_completes_them() {
     let mut resumed: Surface = serde_json::from_str(&text).unwrap();
     sweep::check_resumable(&resumed, &partial.spec).unwrap();
     let mut calls = 0;
-    sweep::run(&ev, &mut resumed, &order, 3, &mut |_, _| {
-        calls += 1;
-        Control::Continue
-    })
+    block_on(sweep::run(
+        &ev,
+        &mut resumed,
+        &order,
+        Pace::cells(3),
+        &mut |_, _| {
+            calls += 1;
+            Control::Continue
+        },
+    ))
     .unwrap();
     assert_eq!(calls, 2, "only the missing cells are computed");
     let mut full = Surface::empty(partial.spec.clone(), &ev.objective().metric_names());
-    sweep::run(&ev, &mut full, &order, 1, &mut |_, _| Control::Continue).unwrap();
+    block_on(sweep::run(
+        &ev,
+        &mut full,
+        &order,
+        Pace::cells(1),
+        &mut |_, _| Control::Continue,
+    ))
+    .unwrap();
     assert_eq!(resumed.metrics, full.metrics);
     // A different spec cannot resume.
     let mut other = partial.spec.clone();

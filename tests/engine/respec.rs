@@ -100,13 +100,14 @@ fn page_made(file: &str, loss: LossChoice, settings: &Settings) -> Surface {
     let device = burn::tensor::Device::flex();
     let mut started = job::start(&spec, &model, &extras, &images, &device, "flex").unwrap();
     let order = sweep::coarse_to_fine(started.surface.x.len(), started.surface.y.len());
-    sweep::run(
+    // The worker's pace on the CPU: one cell per forward.
+    pollster::block_on(sweep::run(
         &started.prepared.evaluator,
         &mut started.surface,
         &order,
-        1,
+        sweep::Pace::cells(1),
         &mut |_, _| Control::Continue,
-    )
+    ))
     .unwrap();
     started.surface
 }
