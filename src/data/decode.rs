@@ -1,0 +1,187 @@
+//! Image files (PNG, JPEG) and zip archives decoded from bytes, target-neutral: class sub-folders give labels.
+
+use super::*;
+
+/// Whether `name` ends in one of [`IMAGE_EXTENSIONS`], ignoring case.
+pub(crate) fn is_image_name(name: &str) -> bool {
+    name.rsplit_once('.').is_some_and(|(_, ext)| {
+        IMAGE_EXTENSIONS
+            .iter()
+            .any(|known| ext.eq_ignore_ascii_case(known))
+    })
+}
+
+/// Checks the requested channels and size before any decoding; returns the size as `u32`s.
+pub(crate) fn check_target(channels: usize, h: usize, w: usize) -> Result<(u32, u32), DataError> {
+    if channels != 1 && channels != 3 {
+        return Err(DataError::Channels { channels });
+    }
+    // The image crate measures in u32; keep far below that so `n·c·h·w` stays sane too.
+    const MAX_SIDE: u32 = 1 << 14;
+    let side = |s: usize| {
+        u32::try_from(s)
+            .ok()
+            .filter(|&s| (1..=MAX_SIDE).contains(&s))
+    };
+    match (side(h), side(w)) {
+        (Some(h32), Some(w32)) => Ok((h32, w32)),
+        _ => Err(DataError::Size {
+            h,
+            w,
+            max: MAX_SIDE,
+        }),
+    }
+}
+
+/// Decodes one image, converts it to `channels`, resizes it to `h×w` and appends it to `out` in
+/// `[c, h, w]` order. Errors name `file`.
+pub(crate) fn decode_one(
+    file: &str,
+    bytes: &[u8],
+    channels: usize,
+    (h, w): (u32, u32),
+    out: &mut Vec<u8>,
+) -> Result<(), DataError> {
+    use image::imageops::{FilterType, resize};
+    let img = image::load_from_memory(bytes).map_err(|e| DataError::Decode {
+        file: file.to_owned(),
+        reason: e.to_string(),
+    })?;
+    if channels == 1 {
+        let mut gray = img.to_luma8();
+        if gray.dimensions() != (w, h) {
+            gray = resize(&gray, w, h, FilterType::Triangle);
+        }
+        out.extend_from_slice(gray.as_raw());
+    } else {
+        let mut rgb = img.to_rgb8();
+        if rgb.dimensions() != (w, h) {
+            rgb = resize(&rgb, w, h, FilterType::Triangle);
+        }
+        // Interleaved `[h, w, 3]` → planar `[3, h, w]`.
+        let interleaved = rgb.as_raw();
+        for channel in 0..3 {
+            out.extend(interleaved.iter().skip(channel).step_by(3));
+        }
+    }
+    Ok(())
+}
+
+/// Decodes in-memory image files (the browser's uploads or embedded demo set) into `[n, c, h, w]`.
+///
+/// `files` are `(path, bytes)`; paths use `/` (a `\` is read as `/`). Only `.png`, `.jpg` and
+/// `.jpeg` names (any case) are decoded; others are skipped. Files are sorted by path. Each image
+/// is converted to grayscale (`channels == 1`) or RGB (`channels == 3`) and resized to `h×w`
+/// (triangle filter) when its size differs.
+///
+/// Labels: the folders shared by every path are dropped first (a folder upload arrives as
+/// `root/...`); if every remaining path still has a folder, its first folder is the class
+/// (ImageFolder semantics: classes sorted by name, label = index). Otherwise the images are
+/// unlabelled — so a single class folder on its own reads as unlabelled images.
+pub fn decode_images(
+    files: &[(String, Vec<u8>)],
+    channels: usize,
+    h: usize,
+    w: usize,
+) -> Result<RawImages, DataError> {
+    let size = check_target(channels, h, w)?;
+    let mut entries: Vec<(Vec<&str>, &str, &[u8])> = files
+        .iter()
+        .filter(|(path, _)| is_image_name(path))
+        .map(|(path, bytes)| {
+            let parts = path
+                .split(['/', '\\'])
+                .filter(|p| !p.is_empty() && *p != ".")
+                .collect::<Vec<_>>();
+            (parts, path.as_str(), bytes.as_slice())
+        })
+        .collect();
+    if entries.is_empty() {
+        return Err(DataError::NoImages {
+            place: format!("the {} files given", files.len()),
+        });
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+
+    // Folders (not file names) common to every path.
+    let folders = |parts: &[&str]| parts.len().saturating_sub(1);
+    let mut common = entries.iter().map(|e| folders(&e.0)).min().unwrap_or(0);
+    if let Some((first, _, _)) = entries.first() {
+        for (parts, _, _) in &entries {
+            common = common.min(first.iter().zip(parts).take_while(|(a, b)| a == b).count());
+        }
+    }
+    let labelled = entries.iter().all(|e| folders(&e.0) > common);
+    let class_of = |parts: &[&str]| parts.get(common).map(|s| (*s).to_owned());
+    let mut class_names: Vec<String> = if labelled {
+        entries.iter().filter_map(|e| class_of(&e.0)).collect()
+    } else {
+        Vec::new()
+    };
+    class_names.dedup(); // entries are sorted, so equal classes are adjacent
+
+    let image_len = channels * h * w;
+    let mut pixels = Vec::with_capacity(image_len.saturating_mul(entries.len()));
+    let mut labels = Vec::with_capacity(if labelled { entries.len() } else { 0 });
+    for (parts, path, bytes) in &entries {
+        decode_one(path, bytes, channels, size, &mut pixels)?;
+        if labelled {
+            let class = class_of(parts).unwrap_or_default();
+            let label = class_names.binary_search(&class).unwrap_or(0);
+            labels.push(i64::try_from(label).unwrap_or(i64::MAX));
+        }
+    }
+    Ok(RawImages {
+        pixels,
+        labels: labelled.then_some(labels),
+        class_names,
+        n: entries.len(),
+        c: channels,
+        h,
+        w,
+    })
+}
+
+/// The files of a zip archive as `(path, bytes)`, directories left out, for [`decode_images`].
+///
+/// Every entry is read with a cap: the archive's total uncompressed size may not pass
+/// [`MAX_DECOMPRESSED_BYTES`] (a hostile archive fails with [`DataError::TooLarge`] instead of
+/// filling memory), and entries that are not images are skipped without being inflated.
+pub fn unzip(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, DataError> {
+    let zip_error = |e: zip::result::ZipError| DataError::Zip {
+        reason: e.to_string(),
+    };
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(zip_error)?;
+    let mut out = Vec::new();
+    let mut total = 0usize;
+    for i in 0..archive.len() {
+        let entry = archive.by_index(i).map_err(zip_error)?;
+        let name = entry.name().to_owned();
+        if entry.is_dir() || !is_image_name(&name) {
+            continue;
+        }
+        let left = MAX_DECOMPRESSED_BYTES.saturating_sub(total);
+        let mut data = Vec::new();
+        entry
+            .take(u64::try_from(left).unwrap_or(u64::MAX).saturating_add(1))
+            .read_to_end(&mut data)
+            .map_err(|e| DataError::Zip {
+                reason: format!("{name}: {e}"),
+            })?;
+        total = total.saturating_add(data.len());
+        if total > MAX_DECOMPRESSED_BYTES {
+            return Err(DataError::TooLarge {
+                limit_bytes: MAX_DECOMPRESSED_BYTES,
+            });
+        }
+        out.push((name, data));
+    }
+    if out.is_empty() {
+        return Err(DataError::NoImages {
+            place: format!("the zip archive ({} entries)", archive.len()),
+        });
+    }
+    Ok(out)
+}
+
+// =============================================================================================

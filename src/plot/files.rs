@@ -1,0 +1,127 @@
+//! Figure files (native only): PNG and SVG of every figure a surface fits.
+
+use super::*;
+
+/// Write every figure that fits the surface into `dir` (created if needed): a 2-D surface gives
+/// `contour.png/.svg`, `heatmap.png/.svg` and `surface.png` (900×720); a 1-D surface gives
+/// `line.png/.svg` (900×560). Returns the written paths.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn write_all(
+    s: &Surface,
+    dir: &std::path::Path,
+    o: &PlotOptions,
+) -> Result<Vec<std::path::PathBuf>, PlotError> {
+    create_dir(dir)?;
+    let mut written = Vec::new();
+    // A "2-D" grid with a single row or column is a curve.
+    if s.is_1d() || s.x.len() < 2 || s.y.len() < 2 {
+        written.push(save_png(dir, "line", LINE_SIZE, |a| draw_line(a, s, o))?);
+        written.push(save_svg(dir, "line", LINE_SIZE, |a| draw_line(a, s, o))?);
+    } else {
+        written.push(save_png(dir, "contour", FIGURE_SIZE, |a| {
+            draw_contour(a, s, o).map(drop)
+        })?);
+        written.push(save_svg(dir, "contour", FIGURE_SIZE, |a| {
+            draw_contour(a, s, o).map(drop)
+        })?);
+        written.push(save_png(dir, "heatmap", FIGURE_SIZE, |a| {
+            draw_heatmap(a, s, o).map(drop)
+        })?);
+        written.push(save_svg(dir, "heatmap", FIGURE_SIZE, |a| {
+            draw_heatmap(a, s, o).map(drop)
+        })?);
+        written.push(save_png(dir, "surface", FIGURE_SIZE, |a| {
+            draw_surface3d(a, s, o, DEFAULT_YAW, DEFAULT_PITCH)
+        })?);
+    }
+    Ok(written)
+}
+
+/// Write `spectrum.png` and `spectrum.svg` ([`draw_histogram`]) into `dir`.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn write_histogram(
+    bins: &[(f64, f64, usize)],
+    title: &str,
+    x_desc: &str,
+    dir: &std::path::Path,
+    name: &str,
+) -> Result<Vec<std::path::PathBuf>, PlotError> {
+    Ok(vec![
+        save_png(dir, name, LINE_SIZE, |a| {
+            draw_histogram(a, bins, title, x_desc)
+        })?,
+        save_svg(dir, name, LINE_SIZE, |a| {
+            draw_histogram(a, bins, title, x_desc)
+        })?,
+    ])
+}
+
+/// Write `convexity.png` and `convexity.svg` ([`draw_convexity`]) into `dir`.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn write_convexity(
+    s: &Surface,
+    dir: &std::path::Path,
+    o: &PlotOptions,
+) -> Result<Vec<std::path::PathBuf>, PlotError> {
+    create_dir(dir)?;
+    let size = (FIGURE_SIZE.0 * 2, FIGURE_SIZE.1);
+    Ok(vec![
+        save_png(dir, "convexity", size, |a| draw_convexity(a, s, o))?,
+        save_svg(dir, "convexity", size, |a| draw_convexity(a, s, o))?,
+    ])
+}
+
+/// Create the output folder (and its parents).
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn create_dir(dir: &std::path::Path) -> Result<(), PlotError> {
+    std::fs::create_dir_all(dir).map_err(|e| PlotError::Io {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Pixel size of the 2-D figures written by [`write_all`].
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) const FIGURE_SIZE: (u32, u32) = (900, 720);
+/// Pixel size of the 1-D figure written by [`write_all`].
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) const LINE_SIZE: (u32, u32) = (900, 560);
+
+/// Draw into `dir/name.png`. The figure is drawn at twice the size and scaled down, because the
+/// bitmap backend does not anti-alias lines wider than one pixel; every size in a figure is
+/// relative to the area, so the result matches a direct drawing, only smoother.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn save_png(
+    dir: &std::path::Path,
+    name: &str,
+    (w, h): (u32, u32),
+    draw: impl Fn(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), PlotError>,
+) -> Result<std::path::PathBuf, PlotError> {
+    const SUPERSAMPLE: u32 = 2;
+    let path = dir.join(format!("{name}.png"));
+    let (big_w, big_h) = (w * SUPERSAMPLE, h * SUPERSAMPLE);
+    let mut pixels = vec![0u8; (big_w * big_h * 3) as usize];
+    draw(&BitMapBackend::with_buffer(&mut pixels, (big_w, big_h)).into_drawing_area())?;
+    let big = image::RgbImage::from_raw(big_w, big_h, pixels)
+        .ok_or_else(|| PlotError::Backend("bitmap buffer has the wrong size".into()))?;
+    image::imageops::resize(&big, w, h, image::imageops::FilterType::Triangle)
+        .save(&path)
+        .map_err(|e| PlotError::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    Ok(path)
+}
+
+/// Draw into `dir/name.svg`.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn save_svg(
+    dir: &std::path::Path,
+    name: &str,
+    size: (u32, u32),
+    draw: impl Fn(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), PlotError>,
+) -> Result<std::path::PathBuf, PlotError> {
+    let path = dir.join(format!("{name}.svg"));
+    draw(&SVGBackend::new(&path, size).into_drawing_area())?;
+    Ok(path)
+}

@@ -1,0 +1,451 @@
+//! The figures' own tests: levels, iso-lines, layout and every figure drawn to PNG and SVG.
+
+use super::*;
+use crate::spec::{
+    Axis, CheckpointRef, DataSource, DataSpec, DirectionSource, DirectionSpec, GridSpec, LossSpec,
+    Normalisation, SPEC_VERSION, Split, SweepSpec,
+};
+
+/// A spec over the given axes; everything but the grid is a placeholder.
+fn spec(x: Axis, y: Option<Axis>) -> SweepSpec {
+    SweepSpec {
+        version: SPEC_VERSION,
+        checkpoint: CheckpointRef {
+            name: "test.safetensors".into(),
+            sha256: "0".repeat(64),
+            branch: None,
+            num_heads: 3,
+            decoder_num_heads: None,
+        },
+        data: DataSpec {
+            source: DataSource::FashionMnist {
+                dir: "/nonexistent".into(),
+                split: Split::Test,
+            },
+            eval_images: 16,
+            subset_seed: 0,
+            mean: vec![0.5],
+            std: vec![0.5],
+        },
+        loss: LossSpec::Classification,
+        directions: DirectionSpec {
+            source: DirectionSource::Random { seed: 0 },
+            normalisation: Normalisation::Filter,
+            include_rank1: false,
+            include_pos_embed: false,
+        },
+        grid: GridSpec { x, y },
+        batch_size: 8,
+    }
+}
+
+/// A complete surface with `loss = f(α, β)` and `accuracy = g(α, β)`.
+fn surface(
+    x: Axis,
+    y: Option<Axis>,
+    loss: impl Fn(f64, f64) -> f64,
+    accuracy: impl Fn(f64, f64) -> f64,
+) -> Surface {
+    let mut s = Surface::empty(spec(x, y), &[LOSS, ACCURACY]);
+    for (iy, beta) in s.y.clone().into_iter().enumerate() {
+        for (ix, alpha) in s.x.clone().into_iter().enumerate() {
+            s.metrics.get_mut(LOSS).unwrap()[iy][ix] = Some(loss(alpha, beta));
+            s.metrics.get_mut(ACCURACY).unwrap()[iy][ix] = Some(accuracy(alpha, beta));
+        }
+    }
+    s
+}
+
+fn axis(min: f64, max: f64, n: usize) -> Axis {
+    Axis { min, max, n }
+}
+
+/// A basin at the centre, a second, shallower basin up right, and a saddle between them.
+fn saddle_surface(nx: usize, ny: usize) -> Surface {
+    surface(
+        axis(-1.0, 1.0, nx),
+        Some(axis(-1.0, 1.0, ny)),
+        |a, b| {
+            0.4 + 1.5 * (a * a + b * b)
+                - 1.6 * (-((a - 0.75).powi(2) + (b - 0.6).powi(2)) / 0.06).exp()
+                + 0.3 * (3.0 * a).sin() * (2.0 * b).cos().powi(2) * 0.3
+        },
+        |a, b| (0.92 - 0.35 * (a * a + b * b)).clamp(0.0, 1.0),
+    )
+}
+
+#[test]
+fn contour_levels_are_round_monotone_and_inside() {
+    let levels = contour_levels(0.0, 2.0, 12, false);
+    let expected: Vec<f64> = (0..=10).map(|k| k as f64 * 0.2).collect();
+    assert_eq!(levels.len(), expected.len(), "{levels:?}");
+    for (l, e) in levels.iter().zip(&expected) {
+        assert!((l - e).abs() < 1e-12, "{levels:?}");
+    }
+    assert_eq!(
+        level_labels(&levels, false)[..4],
+        ["0.0", "0.2", "0.4", "0.6"]
+    );
+
+    for (lo, hi, n) in [
+        (0.37, 5.91, 12),
+        (-3.2, 0.05, 7),
+        (1e-4, 3e-4, 10),
+        (2.30, 2.31, 12),
+        (1234.0, 98765.0, 12),
+    ] {
+        let levels = contour_levels(lo, hi, n, false);
+        assert!(
+            levels.len() >= n / 2 && levels.len() <= n + 1,
+            "{lo}..{hi}: {levels:?}"
+        );
+        assert!(levels.windows(2).all(|w| w[0] < w[1]), "{levels:?}");
+        assert!(levels.iter().all(|v| *v >= lo && *v <= hi), "{levels:?}");
+        // Each level is an integer multiple of a step of the form {1, 2, 2.5, 5}·10ᵏ.
+        let step = levels[1] - levels[0];
+        let mantissa = step / 10f64.powf(step.log10().floor());
+        assert!(
+            [1.0, 2.0, 2.5, 5.0, 10.0]
+                .iter()
+                .any(|m| (mantissa - m).abs() < 1e-6),
+            "step {step}"
+        );
+        for v in &levels {
+            let k = v / step;
+            assert!(
+                (k - k.round()).abs() < 1e-6,
+                "{v} is not a multiple of {step}"
+            );
+        }
+    }
+}
+
+#[test]
+fn numbers_are_short() {
+    let cases = [
+        (0.0, "0"),
+        (2.0, "2"),
+        (-0.5, "\u{2212}0.5"),
+        (0.123456, "0.1235"),
+        (1234.5678, "1235"),
+        (0.00012, "1.2e\u{2212}4"),
+        (250000.0, "2.5e5"),
+    ];
+    for (v, text) in cases {
+        assert_eq!(format_sig(v), text);
+    }
+    assert_eq!(
+        level_labels(&[-0.5, -0.25, 0.0, 0.25], false),
+        ["\u{2212}0.50", "\u{2212}0.25", "0.00", "0.25"]
+    );
+}
+
+#[test]
+fn log_levels_span_decades_with_round_mantissas() {
+    let levels = contour_levels(0.05, 20.0, 12, true);
+    assert!(levels.len() >= 6 && levels.len() <= 13, "{levels:?}");
+    assert!(levels.windows(2).all(|w| w[0] < w[1]), "{levels:?}");
+    assert!(levels.iter().all(|v| *v >= 0.05 && *v <= 20.0));
+    for v in &levels {
+        let mantissa = v / 10f64.powf(v.log10().floor());
+        assert!(
+            [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+                .iter()
+                .any(|m| (mantissa - m).abs() < 1e-9),
+            "{v}"
+        );
+    }
+    // Ratios are roughly constant (log spacing), unlike a linear set over the same range.
+    let labels = level_labels(&levels, true);
+    assert!(labels.iter().all(|l| l.len() <= 4), "{labels:?}");
+    // lo ≤ 0 falls back to linear.
+    let linear = contour_levels(0.0, 2.0, 12, true);
+    assert!((linear[1] - linear[0] - 0.2).abs() < 1e-12);
+}
+
+#[test]
+fn paraboloid_iso_line_is_a_circle() {
+    let s = surface(
+        axis(-1.0, 1.0, 21),
+        Some(axis(-1.0, 1.0, 21)),
+        |a, b| a * a + b * b,
+        |_, _| 0.5,
+    );
+    let lines = iso_lines(&s, LOSS, &[0.5]);
+    assert_eq!(lines.len(), 1);
+    let (level, polylines) = &lines[0];
+    assert_eq!(*level, 0.5);
+    assert_eq!(polylines.len(), 1, "one closed ring");
+    let ring = &polylines[0];
+    assert!(ring.len() > 20);
+    let radius = 0.5f64.sqrt();
+    for (a, b) in ring {
+        let r = a.hypot(*b);
+        assert!(
+            (r - radius).abs() < 0.02 * radius,
+            "vertex ({a}, {b}) at radius {r}"
+        );
+    }
+    // It goes all the way round: every quadrant is visited.
+    for (sa, sb) in [(1.0, 1.0), (-1.0, 1.0), (-1.0, -1.0), (1.0, -1.0)] {
+        assert!(ring.iter().any(|(a, b)| a * sa > 0.1 && b * sb > 0.1));
+    }
+}
+
+#[test]
+fn non_square_grid_maps_both_axes() {
+    // 11 α points over [-2, 3], 7 β points over [-0.5, 0.5]; loss = α.
+    let s = surface(
+        axis(-2.0, 3.0, 11),
+        Some(axis(-0.5, 0.5, 7)),
+        |a, _| a,
+        |_, _| 0.5,
+    );
+    let lines = iso_lines(&s, LOSS, &[0.25, 1.7]);
+    for (level, polylines) in &lines {
+        assert_eq!(polylines.len(), 1, "level {level}: one straight line");
+        let line = &polylines[0];
+        for (a, _) in line {
+            assert!((a - level).abs() < 1e-9, "vertex α {a} for level {level}");
+        }
+        let (b_lo, b_hi) = line
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), p| {
+                (l.min(p.1), h.max(p.1))
+            });
+        // The line runs the whole β axis and not beyond (no border segments).
+        assert!(
+            (b_lo + 0.5).abs() < 1e-9 && (b_hi - 0.5).abs() < 1e-9,
+            "{b_lo}..{b_hi}"
+        );
+    }
+    // loss = β on the same grid: horizontal lines spanning exactly the α axis.
+    let s = surface(
+        axis(-2.0, 3.0, 11),
+        Some(axis(-0.5, 0.5, 7)),
+        |_, b| b,
+        |_, _| 0.5,
+    );
+    let lines = iso_lines(&s, LOSS, &[0.1]);
+    let line = &lines[0].1[0];
+    let (a_lo, a_hi) = line
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), p| {
+            (l.min(p.0), h.max(p.0))
+        });
+    assert!(
+        (a_lo + 2.0).abs() < 1e-9 && (a_hi - 3.0).abs() < 1e-9,
+        "{a_lo}..{a_hi}"
+    );
+    assert!(line.iter().all(|p| (p.1 - 0.1).abs() < 1e-9));
+}
+
+#[test]
+fn partial_surfaces_give_lines_only_over_complete_cells() {
+    let mut s = surface(
+        axis(-1.0, 1.0, 21),
+        Some(axis(-1.0, 1.0, 21)),
+        |a, b| a * a + b * b,
+        |_, _| 0.5,
+    );
+    // Only the lower half (β ≤ 0) computed.
+    for row in s.metrics.get_mut(LOSS).unwrap().iter_mut().skip(11) {
+        row.iter_mut().for_each(|v| *v = None);
+    }
+    let lines = iso_lines(&s, LOSS, &[0.5]);
+    let vertices: Vec<&(f64, f64)> = lines[0].1.iter().flatten().collect();
+    assert!(!vertices.is_empty());
+    assert!(
+        vertices.iter().all(|(_, b)| *b <= 1e-9),
+        "lines only where β ≤ 0"
+    );
+    assert!(
+        vertices
+            .iter()
+            .all(|(a, b)| (a.hypot(*b) - 0.5f64.sqrt()).abs() < 0.015)
+    );
+    // A single computed row has no complete cell: no lines.
+    for row in s.metrics.get_mut(LOSS).unwrap().iter_mut().skip(1) {
+        row.iter_mut().for_each(|v| *v = None);
+    }
+    assert!(iso_lines(&s, LOSS, &[0.5]).is_empty());
+}
+
+/// Squared distance between two colours.
+fn distance(p: &[u8], c: RGBColor) -> i32 {
+    let d = |a: u8, b: u8| (i32::from(a) - i32::from(b)).pow(2);
+    d(p[0], c.0) + d(p[1], c.1) + d(p[2], c.2)
+}
+
+#[test]
+fn heatmap_draws_high_beta_at_the_top() {
+    // 3 α points × 5 β points, loss = β.
+    let s = surface(
+        axis(-1.0, 1.0, 3),
+        Some(axis(-2.0, 2.0, 5)),
+        |_, b| b,
+        |_, _| 0.5,
+    );
+    let (w, h) = (600u32, 480u32);
+    let mut buffer = vec![0u8; (w * h * 3) as usize];
+    {
+        let area = BitMapBackend::with_buffer(&mut buffer, (w, h)).into_drawing_area();
+        let options = PlotOptions {
+            title: Some(String::new()),
+            levels: 0,
+            ..PlotOptions::default()
+        };
+        draw_heatmap(&area, &s, &options).unwrap();
+    }
+    let (top, bottom) = (viridis(1.0), viridis(0.0));
+    // A column through the middle of the plane (the colour bar is on the right).
+    let x = (w as f64 * 0.3) as usize;
+    let rows_near = |c: RGBColor| -> Vec<usize> {
+        (0..h as usize)
+            .filter(|y| {
+                let i = (y * w as usize + x) * 3;
+                distance(&buffer[i..i + 3], c) < 30
+            })
+            .collect()
+    };
+    let (high, low) = (rows_near(top), rows_near(bottom));
+    assert!(
+        high.len() > 20 && low.len() > 20,
+        "{} {}",
+        high.len(),
+        low.len()
+    );
+    let max_high = high.iter().max().unwrap();
+    let min_low = low.iter().min().unwrap();
+    assert!(max_high < min_low, "highest value must be above the lowest");
+    assert!(*high.iter().min().unwrap() < h as usize / 4);
+    assert!(*low.iter().max().unwrap() > h as usize / 2);
+}
+
+#[test]
+fn figures_refuse_what_they_cannot_draw() {
+    let one_d = surface(axis(-1.0, 1.0, 5), None, |a, _| a * a, |_, _| 0.5);
+    let mut buffer = vec![0u8; 200 * 200 * 3];
+    let area = BitMapBackend::with_buffer(&mut buffer, (200, 200)).into_drawing_area();
+    let err = draw_contour(&area, &one_d, &PlotOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, PlotError::Needs2d { nx: 5, ny: 1, .. }),
+        "{err}"
+    );
+    let options = PlotOptions {
+        metric: "top5".into(),
+        ..PlotOptions::default()
+    };
+    let err = draw_line(&area, &one_d, &options).unwrap_err();
+    assert!(err.to_string().contains("top5") && err.to_string().contains("accuracy, loss"));
+    let empty = Surface::empty(spec(axis(-1.0, 1.0, 3), Some(axis(-1.0, 1.0, 3))), &[LOSS]);
+    let err = draw_heatmap(&area, &empty, &PlotOptions::default()).unwrap_err();
+    assert_eq!(
+        err,
+        PlotError::NoData {
+            metric: LOSS.into()
+        }
+    );
+}
+
+#[test]
+fn write_all_writes_png_and_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let two_d = saddle_surface(21, 15);
+    let written = write_all(&two_d, &dir.path().join("two"), &PlotOptions::default()).unwrap();
+    let names: Vec<String> = written
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "contour.png",
+            "contour.svg",
+            "heatmap.png",
+            "heatmap.svg",
+            "surface.png"
+        ]
+    );
+    let one_d = surface(
+        axis(-1.0, 1.5, 26),
+        None,
+        |a, _| 0.3 + a * a,
+        |a, _| 0.9 - 0.3 * a * a,
+    );
+    let written = write_all(&one_d, &dir.path().join("one"), &PlotOptions::default()).unwrap();
+    assert_eq!(written.len(), 2);
+    for path in dir
+        .path()
+        .join("two")
+        .read_dir()
+        .unwrap()
+        .chain(dir.path().join("one").read_dir().unwrap())
+    {
+        let path = path.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            bytes.len() > 1000,
+            "{} is {} bytes",
+            path.display(),
+            bytes.len()
+        );
+        if path.extension().unwrap() == "png" {
+            assert_eq!(&bytes[1..4], b"PNG");
+            let image = image::load_from_memory(&bytes).unwrap();
+            assert!(image.width() == 900 && (image.height() == 720 || image.height() == 560));
+        } else {
+            let text = String::from_utf8(bytes).unwrap();
+            assert!(text.starts_with("<svg") && text.contains("α (direction x)"));
+        }
+    }
+}
+
+/// Renders the gallery used to judge the figures by eye: `cargo test --lib plot -- --ignored`,
+/// then look at /tmp/plots.
+#[test]
+#[ignore = "writes figures for inspection"]
+fn render_gallery() {
+    let root = std::env::temp_dir().join("plots");
+    let s = saddle_surface(41, 31);
+    write_all(&s, &root, &PlotOptions::default()).unwrap();
+    let log = PlotOptions {
+        log_scale: true,
+        ..PlotOptions::default()
+    };
+    write_all(&s, &root.join("log"), &log).unwrap();
+    let mut partial = s.clone();
+    for (iy, row) in partial
+        .metrics
+        .get_mut(LOSS)
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        for (ix, v) in row.iter_mut().enumerate() {
+            if iy * 41 + ix > 41 * 18 + 7 {
+                *v = None;
+            }
+        }
+    }
+    write_all(&partial, &root.join("partial"), &PlotOptions::default()).unwrap();
+    let one_d = surface(
+        axis(-1.0, 1.5, 51),
+        None,
+        |a, _| 0.35 + 2.0 * a * a - 0.8 * (-(a - 1.0).powi(2) / 0.02).exp(),
+        |a, _| (0.91 - 0.4 * a * a).clamp(0.0, 1.0),
+    );
+    write_all(&one_d, &root.join("line"), &PlotOptions::default()).unwrap();
+    write_all(&one_d, &root.join("line-log"), &log).unwrap();
+    std::fs::create_dir_all(root.join("turn")).unwrap();
+    for (name, yaw, pitch) in [("a", -0.7, 0.35), ("b", 2.3, 0.6), ("c", 3.9, 0.15)] {
+        save_png(&root.join("turn"), name, FIGURE_SIZE, |a| {
+            draw_surface3d(a, &s, &PlotOptions::default(), yaw, pitch)
+        })
+        .unwrap();
+    }
+    save_png(&root, "row", LINE_SIZE, |a| {
+        draw_line(a, &s, &PlotOptions::default())
+    })
+    .unwrap();
+}
