@@ -106,7 +106,7 @@ pub fn decode_eval_subset(
 /// masked reconstruction loss (mask ratio 0.75, normalised pixels, `mask_seed`) for pre-trained
 /// MAEs; for files holding `student.*` and `teacher.*`, each branch with a `_student` /
 /// `_teacher` suffix. These are the `eval_subset_metrics` of the manifest.
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "engine", not(target_arch = "wasm32")))]
 pub fn subset_metrics(
     bytes: &[u8],
     images: &ImageSet,

@@ -11,7 +11,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::checkpoint::StateDict;
 use crate::error::DirectionError;
-use crate::model::Layout;
+use crate::layout::Layout;
 use crate::spec::Normalisation;
 
 /// Added to a direction's norm before dividing, as in Li et al.

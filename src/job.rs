@@ -2,13 +2,10 @@
 //! CLI) do with a spec and the files it names. Target-neutral — the CLI reads files and calls the
 //! same `setup` pieces; the worker receives bytes from the page and calls these.
 
-use std::collections::BTreeMap;
-
 use burn::tensor::Device;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::arch::{Head, HeadCounts, VitConfig};
+use crate::arch::VitConfig;
 use crate::checkpoint::{self, StateDict, TensorEntry};
 use crate::data::{self, DataError, ImageSet};
 use crate::demo::{self, EvalSubset};
@@ -16,102 +13,10 @@ use crate::directions;
 use crate::error::{Error, SpecError};
 use crate::objective::Objective;
 use crate::setup::{self, Extras, Model, Prepared};
-use crate::spec::{Branch, SweepSpec};
+use crate::spec::SweepSpec;
 use crate::surface::Surface;
 
-/// What a checkpoint holds, shown before anything runs.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Inspection {
-    /// File name as given.
-    pub name: String,
-    /// Hex sha256 of the file.
-    pub sha256: String,
-    /// File size in bytes.
-    pub bytes: usize,
-    /// The half taken from a file with `student.*` / `teacher.*` keys.
-    pub branch: Option<Branch>,
-    /// The inferred architecture.
-    pub architecture: VitConfig,
-    /// Parameters in the landscape's θ.
-    pub parameters: usize,
-    /// Every parameter, timm name and shape, in canonical order.
-    pub tensors: Vec<(String, Vec<usize>)>,
-    /// Tensors the reader skipped (optimizer state, integer buffers).
-    pub skipped: Vec<String>,
-    /// The file's metadata.
-    pub metadata: BTreeMap<String, String>,
-}
-
-impl Inspection {
-    /// One line for people: "ViT 28×28/7, D=64, depth 4, 4 heads, cls token, 10-class head,
-    /// MAE decoder 64/2 — 219 466 parameters".
-    pub fn summary(&self) -> String {
-        let a = &self.architecture;
-        let mut parts = vec![format!(
-            "ViT {0}×{0}/{1}, {2} channel{3}, D={4}, depth {5}, {6} heads, MLP {7}",
-            a.img_size,
-            a.patch_size,
-            a.in_chans,
-            if a.in_chans == 1 { "" } else { "s" },
-            a.embed_dim,
-            a.depth,
-            a.num_heads,
-            a.mlp_hidden
-        )];
-        parts.push(
-            if a.class_token {
-                "cls token"
-            } else {
-                "no cls token"
-            }
-            .into(),
-        );
-        parts.push(match &a.head {
-            Some(Head::Linear { num_classes }) => format!("{num_classes}-class head"),
-            Some(Head::LinearProbe { num_classes }) => {
-                format!("{num_classes}-class linear probe (BatchNorm + linear)")
-            }
-            None => "no classifier head".into(),
-        });
-        if let Some(d) = &a.decoder {
-            parts.push(format!(
-                "MAE decoder D={}, depth {}, {} heads",
-                d.embed_dim, d.depth, d.num_heads
-            ));
-        }
-        if let Some(b) = self.branch {
-            parts.push(format!("{b:?} branch").to_lowercase());
-        }
-        format!("{} — {} parameters", parts.join(", "), self.parameters)
-    }
-}
-
-/// Read a checkpoint from bytes and infer its model.
-pub fn load_model(bytes: &[u8], branch: Option<Branch>, heads: HeadCounts) -> Result<Model, Error> {
-    let loaded = checkpoint::read_safetensors(bytes, branch)?;
-    Model::new(loaded, heads)
-}
-
-/// Read a checkpoint and report what it holds.
-pub fn inspect(name: &str, bytes: &[u8], branch: Option<Branch>) -> Result<Inspection, Error> {
-    let model = load_model(bytes, branch, HeadCounts::default())?;
-    Ok(Inspection {
-        name: name.to_owned(),
-        sha256: model.checkpoint.sha256.clone(),
-        bytes: bytes.len(),
-        branch: model.checkpoint.branch,
-        architecture: model.config,
-        parameters: model.layout.total,
-        tensors: model
-            .layout
-            .params
-            .iter()
-            .map(|p| (p.name.clone(), p.shape.clone()))
-            .collect(),
-        skipped: model.checkpoint.skipped.clone(),
-        metadata: model.checkpoint.state.metadata.clone(),
-    })
-}
+pub use crate::inspect::{Inspection, inspect, load_model};
 
 /// Evaluation images as bytes.
 #[derive(Debug, Clone, Copy)]

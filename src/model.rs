@@ -7,103 +7,14 @@
 //! `forward_encoder_masked` → `forward_decoder` for reconstruction.
 
 use std::collections::HashMap;
-use std::ops::Range;
 
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::arch::{BN_EPS, Head, LN_EPS, ParamSpec, Pool, PosEmbed, VitConfig};
+use crate::arch::{BN_EPS, Head, LN_EPS, Pool, PosEmbed, VitConfig};
 use crate::checkpoint::{StateDict, TensorEntry};
 use crate::error::ArchError;
-
-/// Where each parameter sits in the flat vector.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Layout {
-    /// Parameters in canonical order.
-    pub params: Vec<ParamSpec>,
-    /// Start offset of each parameter.
-    pub offsets: Vec<usize>,
-    /// Total number of values.
-    pub total: usize,
-    index: HashMap<String, usize>,
-}
-
-impl Layout {
-    /// The layout of a config's trainable parameters.
-    pub fn new(config: &VitConfig) -> Self {
-        let params = config.params();
-        let mut offsets = Vec::with_capacity(params.len());
-        let mut total = 0;
-        for p in &params {
-            offsets.push(total);
-            total += p.numel();
-        }
-        let index = params
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.name.clone(), i))
-            .collect();
-        Self {
-            params,
-            offsets,
-            total,
-            index,
-        }
-    }
-
-    /// Range of a parameter in the flat vector.
-    pub fn range(&self, name: &str) -> Option<Range<usize>> {
-        let i = *self.index.get(name)?;
-        Some(self.offsets[i]..self.offsets[i] + self.params[i].numel())
-    }
-
-    /// Ranges of every parameter, in order, with their specs.
-    pub fn slots(&self) -> impl Iterator<Item = (&ParamSpec, Range<usize>)> {
-        self.params
-            .iter()
-            .zip(&self.offsets)
-            .map(|(p, &o)| (p, o..o + p.numel()))
-    }
-
-    /// Gather a state dict's parameters into one flat vector (checked by name and shape).
-    pub fn flatten(&self, state: &StateDict) -> Result<Vec<f32>, ArchError> {
-        let mut flat = Vec::with_capacity(self.total);
-        for p in &self.params {
-            let t = state
-                .tensors
-                .get(&p.name)
-                .ok_or_else(|| ArchError::Missing {
-                    name: p.name.clone(),
-                    why: "the architecture needs it".into(),
-                })?;
-            if t.shape != p.shape {
-                return Err(ArchError::Shape {
-                    name: p.name.clone(),
-                    found: t.shape.clone(),
-                    expected: format!("{:?}", p.shape),
-                });
-            }
-            flat.extend_from_slice(&t.data);
-        }
-        Ok(flat)
-    }
-
-    /// Split a flat vector back into named tensors (PyTorch layout).
-    pub fn unflatten(&self, flat: &[f32]) -> StateDict {
-        let mut state = StateDict::default();
-        for (p, range) in self.slots() {
-            let data = flat.get(range).map(<[f32]>::to_vec).unwrap_or_default();
-            state.tensors.insert(
-                p.name.clone(),
-                TensorEntry {
-                    shape: p.shape.clone(),
-                    data,
-                },
-            );
-        }
-        state
-    }
-}
+pub use crate::layout::Layout;
 
 /// Upload host values as a 1-D tensor.
 pub fn upload(values: &[f32], device: &Device) -> Tensor<1> {

@@ -8,61 +8,15 @@ use std::collections::BTreeMap;
 use burn::tensor::Device;
 use serde_json::json;
 
-use crate::arch::{self, HeadCounts, VitConfig};
-use crate::checkpoint::{LoadedCheckpoint, StateDict};
+use crate::arch::VitConfig;
+use crate::checkpoint::StateDict;
 use crate::data::ImageSet;
 use crate::directions::{self, Scope};
 use crate::error::{ArchError, DirectionError, Error};
-use crate::model::{Layout, upload_buffers};
+pub use crate::layout::Model;
+use crate::model::upload_buffers;
 use crate::objective::{Evaluator, MaskNoise, Objective, Teacher};
-use crate::spec::{CheckpointRef, DirectionSource, LossSpec, SweepSpec};
-
-/// A checkpoint turned into an architecture and a flat θ.
-#[derive(Debug, Clone)]
-pub struct Model {
-    /// The adapted checkpoint.
-    pub checkpoint: LoadedCheckpoint,
-    /// Its inferred architecture.
-    pub config: VitConfig,
-    /// Parameter layout.
-    pub layout: Layout,
-    /// θ*, flat.
-    pub theta: Vec<f32>,
-}
-
-impl Model {
-    /// Infer the architecture (head counts from `heads`, else metadata, else defaults) and flatten.
-    pub fn new(checkpoint: LoadedCheckpoint, heads: HeadCounts) -> Result<Self, Error> {
-        let config = arch::infer(&checkpoint.state, heads)?;
-        let layout = Layout::new(&config);
-        let theta = layout.flatten(&checkpoint.state)?;
-        Ok(Self {
-            checkpoint,
-            config,
-            layout,
-            theta,
-        })
-    }
-
-    /// The reference a spec records for this model.
-    pub fn reference(&self, name: &str) -> CheckpointRef {
-        CheckpointRef {
-            name: name.to_string(),
-            sha256: self.checkpoint.sha256.clone(),
-            branch: self.checkpoint.branch,
-            num_heads: self.config.num_heads,
-            decoder_num_heads: self.config.decoder.map(|d| d.num_heads),
-        }
-    }
-
-    /// Head counts as recorded in a reference.
-    pub fn heads_of(reference: &CheckpointRef) -> HeadCounts {
-        HeadCounts {
-            encoder: Some(reference.num_heads),
-            decoder: reference.decoder_num_heads,
-        }
-    }
-}
+use crate::spec::{DirectionSource, LossSpec, SweepSpec};
 
 /// Inputs a sweep may need besides the centre model.
 #[derive(Debug, Clone, Default)]

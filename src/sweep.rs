@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::{Error, SpecError};
+use crate::error::SpecError;
 use crate::spec::SweepSpec;
 use crate::surface::{Cell, Surface};
 
@@ -127,13 +127,14 @@ impl Pace {
 ///
 /// Returns `Err(Error::Cancelled)` when the callback cancels; the surface keeps every cell
 /// computed up to then.
+#[cfg(feature = "engine")]
 pub async fn run(
     evaluator: &crate::objective::Evaluator,
     surface: &mut Surface,
     order: &[Cell],
     pace: Pace,
     on_cell: &mut dyn FnMut(&Surface, &Progress) -> Control,
-) -> Result<(), Error> {
+) -> Result<(), crate::error::Error> {
     let (mut done, total) = surface.progress();
     let missing: Vec<Cell> = order
         .iter()
@@ -153,7 +154,7 @@ pub async fn run(
                 values,
             };
             if on_cell(surface, &progress) == Control::Cancel {
-                return Err(Error::Cancelled);
+                return Err(crate::error::Error::Cancelled);
             }
         }
     }

@@ -345,7 +345,7 @@ pub struct DemoFiles<'a> {
 /// Sweep one demo panel for each seed (native, burn `flex`) and summarise each surface with
 /// τ = [`TAU_RELATIVE`] × L(0). `settings` gives everything but the seed. `on_seed` is told
 /// after each seed.
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "engine", not(target_arch = "wasm32")))]
 pub fn panel_summaries(
     files: &DemoFiles<'_>,
     panel: &DemoPanel,

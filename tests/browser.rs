@@ -901,6 +901,32 @@ fn uploaded_checkpoint_matches_the_cli_and_its_permalink_reopens_with_the_same_n
     assert!(agreement.contains("the numbers agree"), "{agreement}");
 }
 
+/// The page is built without the engine (`--no-default-features --features page`), so no burn or
+/// cubecl code can reach its bundle; the worker carries the engine. Checked on the built files:
+/// burn's and cubecl's source paths (panic locations) and crate names appear in the worker's
+/// wasm and nowhere in the page's.
+#[test]
+fn the_page_bundle_holds_no_burn_code_and_the_worker_bundle_does() {
+    let dist = dist();
+    let holds = |file: &str, needle: &str| {
+        let bytes = std::fs::read(dist.join(file)).unwrap();
+        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+    };
+    for needle in [
+        "cubecl",
+        "burn-tensor",
+        "burn_tensor",
+        "burn-flex",
+        "burn_flex",
+    ] {
+        assert!(
+            !holds("app_bg.wasm", needle),
+            "the page's wasm holds `{needle}`: burn code reached the page"
+        );
+    }
+    assert!(holds("worker_bg.wasm", "cubecl") && holds("worker_bg.wasm", "burn"));
+}
+
 #[test]
 fn corrupt_files_mangled_links_and_foreign_requests_get_clear_messages() {
     let _guard = serial();

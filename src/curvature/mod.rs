@@ -11,6 +11,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+#[cfg(feature = "engine")]
 use crate::objective::Evaluator;
 
 mod product;
@@ -32,6 +33,7 @@ pub trait LinearOperator {
 
 /// The Hessian of an evaluator's objective at θ, applied by differences of autodiff gradients
 /// ([`ProductScheme`]), the gradients read back asynchronously.
+#[cfg(feature = "engine")]
 pub struct Hessian<'a> {
     evaluator: &'a Evaluator,
     theta: Vec<f32>,
@@ -40,6 +42,7 @@ pub struct Hessian<'a> {
     pub products: Products,
 }
 
+#[cfg(feature = "engine")]
 impl<'a> Hessian<'a> {
     /// The Hessian at `theta` with the default [`ProductScheme`].
     pub fn new(evaluator: &'a Evaluator, theta: Vec<f32>) -> Self {
@@ -71,6 +74,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+#[cfg(feature = "engine")]
 impl LinearOperator for Hessian<'_> {
     fn dim(&self) -> usize {
         self.theta.len()
@@ -680,6 +684,7 @@ pub fn convexity_surface(
 /// host, as the evaluator's). After each cell the map's `info` records the products so far
 /// ([`record_products`]) and `on_cell` sees it and may cancel.
 #[allow(clippy::too_many_arguments)]
+#[cfg(feature = "engine")]
 pub async fn convexity_map(
     evaluator: &Evaluator,
     theta: &[f32],
@@ -717,6 +722,7 @@ pub async fn convexity_map(
 
 /// The max-eigenvalue spectrum at `theta`: one power iteration per mini-batch of `evaluator`
 /// (built with the mini-batch size as its batch size). `on_batch` sees (done, total).
+#[cfg(feature = "engine")]
 pub async fn max_eigen_spectrum(
     evaluator: &Evaluator,
     theta: &[f32],

@@ -1,0 +1,259 @@
+//! The controls: the demo and upload boxes, the settings form, the run and view bars.
+
+use super::*;
+
+#[component]
+pub(crate) fn Demo(ctx: Ctx) -> impl IntoView {
+    let pick = move |which: DemoLoss| {
+        ctx.error.set(None);
+        ctx.demo_loss.set(which);
+        ctx.run_demo();
+    };
+    view! {
+        <div class="box">
+            <h2>"Demo: Sup-ViT vs MAE-ViT vs RC-MAE-ViT"</h2>
+            <p class="hint">"Three tiny ViTs trained by vitscape on Fashion-MNIST; same directions, same images."</p>
+            <div class="toggle">
+                <button id="demo-pretraining" class:active=move || ctx.demo_loss.get() == DemoLoss::Pretraining
+                    on:click=move |_| pick(DemoLoss::Pretraining)>"Pre-training loss"</button>
+                <button id="demo-probe" class:active=move || ctx.demo_loss.get() == DemoLoss::Probe
+                    on:click=move |_| pick(DemoLoss::Probe)>"Classification (linear probe)"</button>
+            </div>
+        </div>
+    }
+}
+
+#[component]
+pub(crate) fn Uploads(ctx: Ctx) -> impl IntoView {
+    let on_files = move |files: Vec<web_sys::File>| spawn_local(ctx.add_checkpoints(files));
+    let on_images = move |files: Vec<web_sys::File>| spawn_local(ctx.add_images(files));
+    view! {
+        <div class="box">
+            <h2>"Your checkpoints"</h2>
+            <div id="dropzone" class="dropzone"
+                on:dragover=move |ev: web_sys::DragEvent| ev.prevent_default()
+                on:drop=move |ev: web_sys::DragEvent| {
+                    ev.prevent_default();
+                    on_files(files_of(ev.data_transfer().and_then(|d| d.files())));
+                }>
+                "Drop .safetensors files here or "
+                <label class="filepick">"choose…"
+                    <input id="checkpoint-input" type="file" accept=".safetensors" multiple
+                        on:change=move |ev| on_files(take_picked(&ev)) />
+                </label>
+            </div>
+            <ul id="uploads" class="uploads">
+                <For each={move || ctx.uploads.get().into_iter().enumerate().collect::<Vec<_>>()}
+                    key={|(i, u): &(usize, Upload)| (*i, u.inspection.sha256.clone(), u.loss)}
+                    let:item>
+                    {
+                        let (i, u) = item;
+                        let has_decoder = u.inspection.architecture.decoder.is_some();
+                        let has_branches = u.inspection.branch.is_some();
+                        let has_head = u.inspection.architecture.head.is_some();
+                        view! {
+                            <li class="upload">
+                                <b>{u.inspection.name.clone()}</b>
+                                <span class="inspection">{u.inspection.summary()}</span>
+                                <span class="sha">"sha256 "{u.inspection.sha256[..16].to_string()}"…"</span>
+                                <details><summary>{format!("{} tensors", u.inspection.tensors.len())}</summary>
+                                    <pre>{u.inspection.tensors.iter().map(|(n, s)| format!("{n} {s:?}")).collect::<Vec<_>>().join("\n")}</pre>
+                                </details>
+                                <label>"Loss "
+                                    <select class="loss-select" on:change=move |ev| {
+                                        let choice = match event_target_value(&ev).as_str() {
+                                            "mae" => LossChoice::Mae,
+                                            "rcmae" => LossChoice::Rcmae,
+                                            _ => LossChoice::Classification,
+                                        };
+                                        ctx.uploads.update(|list| if let Some(x) = list.get_mut(i) { x.loss = choice });
+                                    }>
+                                        <option value="classification" selected=u.loss == LossChoice::Classification disabled=!has_head>"classification"</option>
+                                        <option value="mae" selected=u.loss == LossChoice::Mae disabled=!has_decoder>"MAE reconstruction"</option>
+                                        <option value="rcmae" selected=u.loss == LossChoice::Rcmae disabled=!(has_decoder && has_branches)>"RC-MAE (recon + consistency)"</option>
+                                    </select>
+                                </label>
+                                <button class="remove" on:click=move |_| ctx.uploads.update(|l| { if i < l.len() { l.remove(i); } })>"remove"</button>
+                            </li>
+                        }
+                    }
+                </For>
+            </ul>
+            <p>"Images: "
+                <b id="images-label">{move || ctx.images.with(|i| i.as_ref().map_or("the demo's Fashion-MNIST subset".to_string(), |i| i.label.clone()))}</b>
+                " — "
+                <label class="filepick">"use my images (files or a .zip; class sub-folders = labels)…"
+                    <input id="images-input" type="file" accept=".png,.jpg,.jpeg,.zip" multiple
+                        on:change=move |ev| on_images(take_picked(&ev)) />
+                </label>
+                <Show when=move || ctx.images.with(Option::is_some)>
+                    <button on:click=move |_| ctx.images.set(None)>"use the demo subset"</button>
+                </Show>
+            </p>
+            <button id="run-uploads" class="primary" on:click=move |_| { ctx.error.set(None); ctx.run_uploads() }
+                disabled=move || ctx.uploads.with(Vec::is_empty)>"Compute my checkpoints"</button>
+        </div>
+    }
+}
+
+pub(crate) fn number_input<
+    T: std::str::FromStr + std::fmt::Display + Clone + Send + Sync + 'static,
+>(
+    ctx: Ctx,
+    id: &'static str,
+    label: &'static str,
+    get: fn(&Settings) -> T,
+    set: fn(&mut Settings, T),
+) -> impl IntoView {
+    view! {
+        <label>{label}
+            <input id=id type="number" step="any" prop:value={move || ctx.settings.with(|s| get(s).to_string())}
+                on:change={move |ev| match event_target_value(&ev).trim().parse::<T>() {
+                    Ok(v) => ctx.settings.update(|s| set(s, v)),
+                    Err(_) => ctx.error.set(Some(format!("{label}: not a valid number"))),
+                }} />
+        </label>
+    }
+}
+
+#[component]
+pub(crate) fn SettingsForm(ctx: Ctx) -> impl IntoView {
+    let estimate = move || {
+        let settings = ctx.read_settings().ok()?;
+        let panels = ctx.panels.with(|p| p.len()).max(1);
+        estimate_seconds(
+            panels,
+            settings.cells(),
+            settings.eval_images,
+            ctx.rate.get(),
+        )
+    };
+    view! {
+        <details class="box settings" open>
+            <summary><h2>"Settings"</h2></summary>
+            <div class="grid-form">
+                <label>"α axis (min:max:n)"
+                    <input id="axis-x" type="text" prop:value=move || ctx.axis_x.get()
+                        on:change=move |ev| ctx.axis_x.set(event_target_value(&ev)) />
+                </label>
+                <label>"β axis (empty = 1-D)"
+                    <input id="axis-y" type="text" prop:value=move || ctx.axis_y.get()
+                        on:change=move |ev| ctx.axis_y.set(event_target_value(&ev)) />
+                </label>
+                {number_input(ctx, "seed", "direction seed", |s| s.seed, |s, v| s.seed = v)}
+                <label>"normalisation"
+                    <select id="normalisation" on:change=move |ev| {
+                        let n = match event_target_value(&ev).as_str() {
+                            "layer" => Normalisation::Layer,
+                            "none" => Normalisation::None,
+                            _ => Normalisation::Filter,
+                        };
+                        ctx.settings.update(|s| s.normalisation = n);
+                    }>
+                        <option value="filter" selected>"filter"</option>
+                        <option value="layer">"layer"</option>
+                        <option value="none">"none"</option>
+                    </select>
+                </label>
+                <label class="check"><input type="checkbox" prop:checked=move || ctx.settings.with(|s| s.include_rank1)
+                    on:change=move |ev| { let c = event_target_checked(&ev); ctx.settings.update(|s| s.include_rank1 = c) } />
+                    "perturb biases & LayerNorm"</label>
+                <label class="check"><input type="checkbox" prop:checked=move || ctx.settings.with(|s| s.include_pos_embed)
+                    on:change=move |ev| { let c = event_target_checked(&ev); ctx.settings.update(|s| s.include_pos_embed = c) } />
+                    "perturb position embeddings"</label>
+                {number_input(ctx, "mask-ratio", "mask ratio", |s| s.mask_ratio, |s, v| s.mask_ratio = v)}
+                {number_input(ctx, "mask-seed", "mask seed", |s| s.mask_seed, |s, v| s.mask_seed = v)}
+                <label class="check"><input type="checkbox" prop:checked=move || ctx.settings.with(|s| s.norm_pix_loss)
+                    on:change=move |ev| { let c = event_target_checked(&ev); ctx.settings.update(|s| s.norm_pix_loss = c) } />
+                    "normalised-pixel targets"</label>
+                {number_input(ctx, "gamma", "RC-MAE γ", |s| s.gamma, |s, v| s.gamma = v)}
+                {number_input(ctx, "eval-images", "images per cell", |s| s.eval_images, |s, v| s.eval_images = v)}
+                {number_input(ctx, "subset-seed", "subset seed (your images)", |s| s.subset_seed, |s, v| s.subset_seed = v)}
+                {number_input(ctx, "batch-size", "batch size", |s| s.batch_size, |s, v| s.batch_size = v)}
+                <label class="check"><input id="prefer-gpu" type="checkbox" prop:checked=move || ctx.prefer_gpu.get()
+                    on:change=move |ev| ctx.prefer_gpu.set(event_target_checked(&ev)) />
+                    "use WebGPU when available"</label>
+            </div>
+            <p id="estimate" class="hint">{move || match estimate() {
+                Some(s) => format!("Estimated time for this comparison: about {} (at {:.0} image-forwards/s{}).",
+                    format_seconds(s), ctx.rate.get(),
+                    if ctx.progress.with(|p| p.done) == 0 { ", a guess until a run measures it" } else { ", measured" }),
+                None => "Check the axes: min:max:n, e.g. -1:1:17.".into(),
+            }}</p>
+        </details>
+    }
+}
+
+#[component]
+pub(crate) fn RunBar(ctx: Ctx) -> impl IntoView {
+    let fraction = move || {
+        ctx.progress.with(|p| {
+            if p.total == 0 {
+                0.0
+            } else {
+                p.done as f64 / p.total as f64
+            }
+        })
+    };
+    view! {
+        <div class="box runbar">
+            <progress id="progress" max="1" value=move || fraction().to_string()></progress>
+            <span id="progress-text">{move || ctx.progress.with(|p| {
+                if p.total == 0 { return "Idle".to_string(); }
+                let eta = if p.done > 0 && p.running {
+                    format!(", about {} left", format_seconds(p.elapsed / p.done as f64 * (p.total - p.done) as f64))
+                } else { String::new() };
+                let state = if p.running { "computing" } else if p.done == p.total { "done" } else { "stopped" };
+                format!("{}/{} {} {state} in {}{eta}", p.done, p.total, p.unit, format_seconds(p.elapsed))
+            })}</span>
+            <button id="cancel" on:click=move |_| ctx.cancel() disabled=move || !ctx.progress.with(|p| p.running)>"Cancel"</button>
+            <Show when=move || ctx.panels.with(|p| p.iter().any(|p| p.status == Status::Shared))>
+                <button id="recompute" class="primary" on:click=move |_| { ctx.error.set(None); ctx.recompute() }>"Recompute from the checkpoints"</button>
+            </Show>
+        </div>
+    }
+}
+
+#[component]
+pub(crate) fn ViewBar(ctx: Ctx) -> impl IntoView {
+    let plot_button = move |kind: PlotKind, id: &'static str, label: &'static str| {
+        view! {
+            <button id=id class:active=move || ctx.view.with(|v| v.plot == kind)
+                on:click=move |_| ctx.view.update(|v| v.plot = kind)>{label}</button>
+        }
+    };
+    let metrics = move || {
+        let mut names: Vec<String> = ctx.panels.with(|p| {
+            p.iter()
+                .flat_map(|p| p.surface.metrics.keys().cloned())
+                .collect()
+        });
+        names.sort();
+        names.dedup();
+        names
+    };
+    view! {
+        <div class="viewbar">
+            {plot_button(PlotKind::Contour, "plot-contour", "Contour")}
+            {plot_button(PlotKind::Heatmap, "plot-heatmap", "Heat map")}
+            {plot_button(PlotKind::Surface, "plot-surface", "3-D")}
+            {plot_button(PlotKind::Line, "plot-line", "1-D")}
+            <select id="metric" on:change=move |ev| { let m = event_target_value(&ev); ctx.view.update(|v| v.metric = m) }>
+                {move || metrics().into_iter().map(|m| {
+                    let selected = ctx.view.with_untracked(|v| v.metric == m);
+                    view! { <option value=m.clone() selected=selected>{m.clone()}</option> }
+                }).collect::<Vec<_>>()}
+            </select>
+            <label class="check"><input id="log-scale" type="checkbox" prop:checked=move || ctx.view.with(|v| v.log_scale)
+                on:change=move |ev| { let c = event_target_checked(&ev); ctx.view.update(|v| v.log_scale = c) } />"log scale"</label>
+            <label class="check"><input id="shared-scale" type="checkbox" prop:checked=move || ctx.view.with(|v| v.shared_scale)
+                on:change=move |ev| { let c = event_target_checked(&ev); ctx.view.update(|v| v.shared_scale = c) } />"one colour scale"</label>
+            <button id="copy-link" on:click=move |_| ctx.copy_link() disabled=move || ctx.panels.with(Vec::is_empty)>"Copy link"</button>
+            <input id="permalink" type="text" readonly prop:value=move || ctx.link.get() placeholder="permalink appears here" />
+            <button id="copy-command" on:click=move |_| ctx.copy_command() disabled=move || ctx.panels.with(Vec::is_empty)
+                title="vitscape sweep --spec … for each panel: the same surfaces from the command line">"Copy CLI command"</button>
+            <textarea id="cli-command" readonly rows="2" prop:value=move || ctx.command.get()
+                style:display=move || if ctx.command.with(String::is_empty) { "none" } else { "block" }></textarea>
+        </div>
+    }
+}

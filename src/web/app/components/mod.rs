@@ -1,0 +1,11 @@
+//! The page's components, each a function of the shared `Ctx`.
+
+use super::*;
+
+mod controls;
+mod panels;
+mod summary;
+
+pub use controls::*;
+pub use panels::*;
+pub use summary::*;

@@ -1,0 +1,173 @@
+//! Under the panels: the summaries table and the demo verdict.
+
+use super::*;
+
+#[component]
+pub(crate) fn SummaryTable(ctx: Ctx) -> impl IntoView {
+    let rows = move || {
+        ctx.panels.with(|panels| {
+            panels
+                .iter()
+                .map(|p| {
+                    // Finished panels only: `PanelState::finish` computed it once.
+                    let s = &p.summary;
+                    let f = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.3}"));
+                    let tau = s.as_ref().map_or("—".into(), |s| format!("{:.4}", s.tau));
+                    let trace = p.trace.map_or("—".into(), |(m, se, n)| {
+                        format!("{m:.4e} ± {se:.1e} ({n} samples)")
+                    });
+                    let spectrum = p.spectrum.as_ref().map_or("—".into(), |s| {
+                        let mean = s
+                            .mean_positive
+                            .map_or("none".into(), |m| format!("{m:.4e}"));
+                        let values: Vec<String> =
+                            s.values.iter().map(|v| format!("{v:.3e}")).collect();
+                        format!(
+                            "{:.2} negative, mean positive {mean} ({} mini-batches: {})",
+                            s.fraction_negative,
+                            s.values.len(),
+                            values.join(", ")
+                        )
+                    });
+                    let check = p.step_check.and_then(|c| c.max_relative_truncation).map_or(
+                        String::new(),
+                        |c| {
+                            let flag = if c > crate::curvature::STEP_CHECK_LIMIT {
+                                " — above the limit, products may be >0.5 % off"
+                            } else {
+                                ""
+                            };
+                            format!(", step check {c:.0e}{flag}")
+                        },
+                    );
+                    let eigen = p.eigen.map_or("—".into(), |(v, it, ok)| {
+                        format!(
+                            "{v:.4e} ({it} it.{}{check})",
+                            if ok { "" } else { ", not converged" }
+                        )
+                    });
+                    (
+                        p.label.clone(),
+                        s.as_ref()
+                            .map_or("—".into(), |s| format!("{:.4}", s.centre)),
+                        s.as_ref().map_or("—".into(), |s| f(s.radius_mean)),
+                        s.as_ref()
+                            .map_or("—".into(), |s| format!("{:.3}", s.basin_area)),
+                        s.as_ref().map_or("—".into(), |s| {
+                            format!("{:.1} %", s.convex_fraction * 100.0)
+                        }),
+                        s.as_ref().map_or("—".into(), |s| {
+                            format!("{:.2e} ({:.3})", s.roughness_rms, s.roughness_relative)
+                        }),
+                        s.as_ref().map_or("—".into(), |s| {
+                            format!("{} / {}", f(s.curvature_x), f(s.curvature_y))
+                        }),
+                        tau,
+                        eigen,
+                        trace,
+                        spectrum,
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    view! {
+        <table id="summary" class="summary">
+            <caption>{format!("Landscape summaries of the loss (τ = {:.0} % of each model's L(0); α, β in direction units)", TAU_RELATIVE * 100.0)}</caption>
+            <thead><tr><th>"model"</th><th>"L(0)"</th><th>"τ"</th><th>"basin radius (mean of 64 rays)"</th><th>"area below L(0)+τ"</th>
+                <th>"locally convex cells"</th><th>"roughness: rms vs quadratic (relative)"</th><th>"curvature α / β at 0"</th>
+                <th>"λmax of the Hessian at θ*"</th><th>"trace (Hutchinson)"</th><th>{format!("max-eigenvalue spectrum (mini-batches of {SPECTRUM_BATCH})")}</th></tr></thead>
+            <tbody>
+                {move || rows().into_iter().map(|(a, b, c, d, e, f, g, t, h, tr, sp)| view! {
+                    <tr><td>{a}</td><td>{b}</td><td>{t}</td><td>{c}</td><td>{d}</td><td>{e}</td><td>{f}</td><td>{g}</td><td class="eigen">{h}</td><td class="trace">{tr}</td><td class="spectrum">{sp}</td></tr>
+                }).collect::<Vec<_>>()}
+            </tbody>
+        </table>
+        <p class="hint">
+            <button id="eigen" on:click=move |_| { ctx.error.set(None); ctx.eigenvalues() }
+                disabled=move || ctx.progress.with(|p| p.running) || ctx.panels.with(Vec::is_empty)>
+                "Compute λmax, trace and spectrum at θ*"
+            </button>
+            {format!(" Power iteration on Hessian-vector products ({}; the step check is the largest estimated relative truncation error of the half step), PyHessian's rule:", ProductScheme::default())}
+            {format!(" at most 100 iterations, stop when |Δλ|/(|λ|+1e-6) < 1e-3; then Hutchinson's trace over {TRACE_SAMPLES} Rademacher vectors (± its standard error); then the top eigenvalue of each mini-batch of {SPECTRUM_BATCH} images (Park & Kim's max-eigenvalue spectrum) — the same numbers as ")}
+            <code>{format!("vitscape curvature --parts top trace spectrum --trace-samples {TRACE_SAMPLES} --spectrum-batch {SPECTRUM_BATCH}")}</code>"."
+        </p>
+        <p class="hint">
+            <button id="convexity" on:click=move |_| { ctx.error.set(None); ctx.convexity_map() }
+                disabled=move || ctx.progress.with(|p| p.running) || ctx.panels.with(Vec::is_empty)>
+                "Convexity map"
+            </button>
+            " on a "
+            <input id="convexity-grid" size="2" prop:value=move || ctx.convexity_points.get()
+                on:change=move |ev| ctx.convexity_points.set(event_target_value(&ev)) />
+            "-point grid of each plane, at most "
+            <input id="power-iterations" size="3" prop:value=move || ctx.power_iterations.get()
+                on:change=move |ev| ctx.power_iterations.set(event_target_value(&ev)) />
+            {format!(" power iterations per eigenvalue: λmax, then λmin from H − 0.51·λmax·I, and |λmin/λmax| drawn under each plot; Hessian-vector products by {} (Li et al.; ", ProductScheme::default())}
+            <code>"vitscape curvature --parts convexity"</code>
+            "). Each cell costs two power iterations: expect minutes on the CPU."
+        </p>
+    }
+}
+
+/// The demo verdict over several direction seeds (`demo/verdict.json`, written by
+/// `vitscape verdict`): each question answered on both kinds of loss, with the numbers.
+#[component]
+pub(crate) fn VerdictView(ctx: Ctx) -> impl IntoView {
+    let body = move || {
+        ctx.verdict.with(|v| {
+            v.as_ref().map(|v| {
+                let seeds: Vec<String> = v.seeds.iter().map(u64::to_string).collect();
+                let header = format!(
+                    "Over {} direction seeds ({}), {}×{} grids over [−1, 1]², {} images, τ = {:.0} % of each model's L(0). \
+                     Yes/No only when every seed agrees; the seed-{} row is the demo above.",
+                    v.seeds.len(),
+                    seeds.join(", "),
+                    v.settings.x.n,
+                    v.settings.y.map_or(1, |y| y.n),
+                    v.settings.eval_images,
+                    v.tau_relative * 100.0,
+                    v.seeds.first().copied().unwrap_or_default(),
+                );
+                let modes = v
+                    .modes
+                    .iter()
+                    .map(|m| {
+                        let items = m
+                            .comparisons
+                            .iter()
+                            .map(|c| {
+                                let class = match c.answer {
+                                    verdict::Answer::Yes => "answer yes",
+                                    verdict::Answer::No => "answer no",
+                                    verdict::Answer::Unclear => "answer unclear",
+                                };
+                                view! {
+                                    <li><span class="question">{c.question.clone()}</span>" "
+                                        <span class=class>{c.sentence()}</span></li>
+                                }
+                            })
+                            .collect::<Vec<_>>();
+                        view! {
+                            <h3>{format!("On the {}", m.mode.label())}</h3>
+                            <ul>{items}</ul>
+                        }
+                    })
+                    .collect::<Vec<_>>();
+                view! {
+                    <p class="verdict-setup">{header}</p>
+                    {modes}
+                    <p class="verdict-command">{format!("Computed natively by `{}` (vitscape {}).", v.command, v.vitscape_version)}</p>
+                }
+            })
+        })
+    };
+    view! {
+        <Show when=move || ctx.verdict.with(Option::is_some)>
+            <section id="verdict" class="verdict">
+                <h2>"Verdict: is the self-supervised landscape wider, smoother, more convex?"</h2>
+                {body}
+            </section>
+        </Show>
+    }
+}

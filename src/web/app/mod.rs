@@ -1,0 +1,247 @@
+//! The page: Leptos (CSR). It fetches the embedded demo, builds `SweepSpec`s from the settings,
+//! sends them with the files to the compute worker, draws the surfaces as they arrive, and
+//! shares them as permalinks. Nothing leaves the machine: every file is read locally, and the
+//! only requests are for the page's own static files (enforced by the CSP in `index.html`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{HtmlCanvasElement, HtmlInputElement, MessageEvent, Worker};
+
+use crate::arch::HeadCounts;
+use crate::checkpoint::sha256_hex;
+use crate::curvature::{PowerSettings, ProductScheme};
+use crate::demo::Manifest;
+use crate::inspect::{self, Inspection};
+use crate::metrics;
+use crate::permalink::{self, PlotKind, View};
+use crate::plot::Frame;
+use crate::protocol::{DataRef, FromWorker, PanelRequest, RunRequest, Task, estimate_seconds};
+use crate::spec::{
+    Axis, Branch, DataSource, DataSpec, Inputs, LossChoice, LossSpec, Normalisation, Settings,
+    SweepSpec,
+};
+use crate::surface::Surface;
+use crate::sweep;
+use crate::verdict::{self, DemoMode, TAU_RELATIVE, Verdict};
+use crate::web::draw;
+
+/// Canvas size in pixels.
+pub(crate) const CANVAS: (u32, u32) = (560, 470);
+/// Images per second assumed before a run has measured the real rate.
+pub(crate) const DEFAULT_RATE: f64 = 400.0;
+/// Rademacher samples of the page's trace estimate.
+pub(crate) const TRACE_SAMPLES: usize = 20;
+/// Images per mini-batch of the page's max-eigenvalue spectrum (Park & Kim).
+pub(crate) const SPECTRUM_BATCH: usize = 16;
+/// Shortest time between two redraws while results stream in (ms).
+pub(crate) const REDRAW_INTERVAL: f64 = 300.0;
+
+mod browser;
+mod canvas;
+mod components;
+mod runs;
+mod share;
+mod specs;
+mod state;
+mod uploads;
+
+use browser::*;
+// Ours, not leptos::prelude::window (an explicit import shadows both globs).
+use browser::window;
+use components::*;
+use state::*;
+#[allow(unused_imports)]
+use {canvas::*, runs::*, share::*, specs::*, uploads::*};
+
+/// Page entry point.
+pub fn main() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(App);
+}
+
+#[component]
+pub(crate) fn App() -> impl IntoView {
+    let ctx = Ctx {
+        panels: RwSignal::new(Vec::new()),
+        view: RwSignal::new(View::default()),
+        settings: RwSignal::new(Settings::default()),
+        convexity_points: RwSignal::new("5".into()),
+        power_iterations: RwSignal::new("100".into()),
+        axis_x: RwSignal::new("-1:1:17".into()),
+        axis_y: RwSignal::new("-1:1:17".into()),
+        progress: RwSignal::new(Progress::default()),
+        backend: RwSignal::new(None),
+        prefer_gpu: RwSignal::new(true),
+        error: RwSignal::new(None),
+        notice: RwSignal::new(None),
+        uploads: RwSignal::new(Vec::new()),
+        images: RwSignal::new(None),
+        manifest: RwSignal::new(None),
+        verdict: RwSignal::new(None),
+        demo_loss: RwSignal::new(DemoLoss::Pretraining),
+        rate: RwSignal::new(DEFAULT_RATE),
+        link: RwSignal::new(String::new()),
+        command: RwSignal::new(String::new()),
+        readouts: RwSignal::new(Vec::new()),
+        store: StoredValue::new(HashMap::new()),
+        frames: StoredValue::new(Vec::new()),
+        worker: StoredValue::new_local(None),
+        worker_ready: RwSignal::new(false),
+        pending: StoredValue::new_local(None),
+        drag: StoredValue::new(None),
+        draw_queued: StoredValue::new(false),
+        last_draw: StoredValue::new(f64::NEG_INFINITY),
+    };
+    ctx.spawn_worker();
+
+    // A permalink in the URL: show it at once; otherwise run the demo.
+    let hash = window().location().hash().unwrap_or_default();
+    let shared = if hash.len() > 1 {
+        match permalink::decode(&hash) {
+            Ok(shared) => {
+                ctx.view.set(shared.view.clone());
+                ctx.panels.set(
+                    shared
+                        .panels
+                        .into_iter()
+                        .map(|p| {
+                            let mut panel = PanelState {
+                                label: p.label,
+                                shared_values: Some(p.surface.clone()),
+                                surface: p.surface,
+                                status: Status::Computing,
+                                files: Vec::new(),
+                                summary: None,
+                                eigen: None,
+                                trace: None,
+                                spectrum: None,
+                                step_check: None,
+                                convexity: None,
+                            };
+                            panel.finish(Status::Shared);
+                            panel
+                        })
+                        .collect(),
+                );
+                true
+            }
+            Err(e) => {
+                ctx.error.set(Some(format!(
+                    "The link could not be opened: {e}. Showing the demo instead."
+                )));
+                false
+            }
+        }
+    } else {
+        false
+    };
+    spawn_local(async move {
+        let manifest = match fetch_bytes("demo/manifest.json").await.and_then(|b| {
+            serde_json::from_slice::<Manifest>(&b).map_err(|e| format!("demo/manifest.json: {e}"))
+        }) {
+            Ok(m) => m,
+            Err(e) => {
+                ctx.error.set(Some(format!("cannot load the demo: {e}")));
+                return;
+            }
+        };
+        let mut wanted: Vec<(String, String)> = manifest
+            .models
+            .iter()
+            .map(|m| (m.file.clone(), m.sha256.clone()))
+            .collect();
+        wanted.push((
+            manifest.eval_subset.images_file.clone(),
+            manifest.eval_subset.images_sha256.clone(),
+        ));
+        wanted.push((
+            manifest.eval_subset.labels_file.clone(),
+            manifest.eval_subset.labels_sha256.clone(),
+        ));
+        for (file, sha) in wanted {
+            match fetch_bytes(&format!("demo/{file}")).await {
+                Ok(bytes) if sha256_hex(&bytes) == sha => {
+                    ctx.store.update_value(|s| {
+                        s.insert(sha, Arc::new(bytes));
+                    });
+                }
+                Ok(_) => {
+                    ctx.error.set(Some(format!(
+                        "demo/{file} does not match its hash in the manifest"
+                    )));
+                    return;
+                }
+                Err(e) => {
+                    ctx.error.set(Some(format!("cannot load the demo: {e}")));
+                    return;
+                }
+            }
+        }
+        ctx.manifest.set(Some(manifest));
+        if !shared {
+            ctx.run_demo();
+        }
+        // The verdict is extra: without it the demo still runs, and the page says why it is absent.
+        match fetch_bytes("demo/verdict.json").await.and_then(|b| {
+            serde_json::from_slice::<Verdict>(&b).map_err(|e| format!("demo/verdict.json: {e}"))
+        }) {
+            Ok(v) => ctx.verdict.set(Some(v)),
+            Err(e) => ctx.notice.set(Some(format!("no demo verdict: {e}"))),
+        }
+    });
+
+    Effect::new(move |_| {
+        ctx.view.track();
+        ctx.schedule_draw();
+    });
+
+    view! {
+        <header>
+            <h1>"vitscape"</h1>
+            <p class="tagline">
+                "Loss landscapes of Vision Transformers, computed in your browser. Files never leave this machine."
+            </p>
+            <span id="backend" class="badge" class:gpu=move || ctx.backend.with(|b| b.as_ref().is_some_and(|b| b.1))>
+                {move || match ctx.backend.get() {
+                    Some((name, _, detail)) => format!("Backend: {name} — {detail}"),
+                    None => "Backend: starting…".into(),
+                }}
+            </span>
+        </header>
+        <Show when=move || ctx.error.with(Option::is_some)>
+            <div id="error" class="error" role="alert">
+                {move || ctx.error.get().unwrap_or_default()}
+                <button class="close" on:click=move |_| ctx.error.set(None)>"×"</button>
+            </div>
+        </Show>
+        <Show when=move || ctx.notice.with(Option::is_some)>
+            <div id="notice" class="notice">
+                {move || ctx.notice.get().unwrap_or_default()}
+                <button class="close" on:click=move |_| ctx.notice.set(None)>"×"</button>
+            </div>
+        </Show>
+        <main>
+            <section class="controls">
+                <Demo ctx=ctx />
+                <Uploads ctx=ctx />
+                <SettingsForm ctx=ctx />
+                <RunBar ctx=ctx />
+            </section>
+            <section class="results">
+                <ViewBar ctx=ctx />
+                <Panels ctx=ctx />
+                <SummaryTable ctx=ctx />
+                <VerdictView ctx=ctx />
+            </section>
+        </main>
+        <footer>
+            "Filter-normalised random directions (Li et al. 2018), each model's own pre-training loss (Lee et al., arXiv 2405.18042). "
+            "The same SweepSpec drives the CLI: "<code>"vitscape sweep"</code>"."
+        </footer>
+    }
+}

@@ -1,0 +1,511 @@
+//! Runs: the worker (spawned, fed, listened to), each request's byte attachments, and the curvature tasks.
+
+use super::*;
+
+/// The byte attachments of one request, each file once.
+pub(crate) struct Attachments {
+    pub(crate) store: HashMap<String, Arc<Vec<u8>>>,
+    pub(crate) list: Vec<Arc<Vec<u8>>>,
+    pub(crate) index_of: HashMap<String, usize>,
+}
+
+impl Attachments {
+    pub(crate) fn new(store: HashMap<String, Arc<Vec<u8>>>) -> Self {
+        Self {
+            store,
+            list: Vec::new(),
+            index_of: HashMap::new(),
+        }
+    }
+
+    /// Index of the file with this sha256, attaching it on first use.
+    pub(crate) fn attach(&mut self, sha256: &str, what: &str) -> Result<usize, String> {
+        if let Some(i) = self.index_of.get(sha256) {
+            return Ok(*i);
+        }
+        let bytes = self.store.get(sha256).ok_or_else(|| {
+            format!(
+                "{what} (sha256 {}…) is not loaded: drop the same file in first",
+                &sha256[..sha256.len().min(12)]
+            )
+        })?;
+        self.list.push(bytes.clone());
+        self.index_of
+            .insert(sha256.to_string(), self.list.len() - 1);
+        Ok(self.list.len() - 1)
+    }
+}
+
+impl Ctx {
+    pub(crate) fn send(self, message: js_sys::Array) {
+        if self.worker_ready.get_untracked() {
+            if let Some(w) = self.worker.get_value()
+                && let Err(e) = w.post_message(&message)
+            {
+                self.error
+                    .set(Some(format!("cannot reach the worker: {}", js_error(e))));
+            }
+        } else {
+            self.pending.set_value(Some(message));
+        }
+    }
+
+    /// Start (or restart) the compute worker.
+    pub(crate) fn spawn_worker(self) {
+        if let Some(old) = self.worker.get_value() {
+            old.terminate();
+        }
+        self.worker_ready.set(false);
+        match Worker::new("./worker_loader.js") {
+            Ok(worker) => {
+                let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+                    self.on_worker_message(e.data());
+                });
+                worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+                on_message.forget();
+                let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(
+                    move |e: web_sys::ErrorEvent| {
+                        self.error
+                            .set(Some(format!("the compute worker failed: {}", e.message())));
+                        self.progress.update(|p| p.running = false);
+                    },
+                );
+                worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+                on_error.forget();
+                self.worker.set_value(Some(worker));
+            }
+            Err(e) => self.error.set(Some(format!(
+                "cannot start the compute worker: {}",
+                js_error(e)
+            ))),
+        }
+    }
+
+    pub(crate) fn on_worker_message(self, data: JsValue) {
+        let (message, attachments) = match crate::web::wire::decode::<FromWorker>(&data) {
+            Ok(m) => m,
+            Err(e) => {
+                self.error
+                    .set(Some(format!("unreadable message from the worker: {e}")));
+                return;
+            }
+        };
+        let current = self.progress.with_untracked(|p| p.job);
+        match message {
+            FromWorker::Ready { .. } => {
+                self.worker_ready.set(true);
+                if let Some(m) = self.pending.get_value() {
+                    self.pending.set_value(None);
+                    self.send(m);
+                }
+            }
+            FromWorker::Backend {
+                job,
+                name,
+                gpu,
+                detail,
+            } if job == current => {
+                self.backend.set(Some((name, gpu, detail)));
+            }
+            FromWorker::Started {
+                job,
+                panel,
+                surface,
+                files,
+            } if job == current => {
+                self.panels.update(|panels| {
+                    if let Some(p) = panels.get_mut(panel) {
+                        p.surface = *surface;
+                        p.files = files
+                            .into_iter()
+                            .zip(attachments)
+                            .map(|(n, b)| (n, Arc::new(b)))
+                            .collect();
+                        p.status = Status::Computing;
+                    }
+                });
+                self.schedule_draw();
+            }
+            FromWorker::Cells {
+                job,
+                panel,
+                cells,
+                elapsed,
+                images_per_second,
+            } if job == current => {
+                let n = cells.len();
+                self.panels.update(|panels| {
+                    if let Some(p) = panels.get_mut(panel) {
+                        for c in &cells {
+                            sweep::record(
+                                &mut p.surface,
+                                crate::surface::Cell { ix: c.ix, iy: c.iy },
+                                &c.values,
+                            );
+                        }
+                    }
+                });
+                self.rate.set(images_per_second);
+                self.progress.update(|p| {
+                    p.done += n;
+                    p.elapsed = elapsed;
+                });
+                self.schedule_draw();
+            }
+            FromWorker::Eigenvalue {
+                job,
+                panel,
+                value,
+                iterations,
+                converged,
+                trace,
+                spectrum,
+                step_check,
+                elapsed,
+            } if job == current => {
+                self.panels.update(|panels| {
+                    if let Some(p) = panels.get_mut(panel) {
+                        p.eigen = Some((value, iterations, converged));
+                        p.trace = trace;
+                        p.spectrum = spectrum;
+                        p.step_check = Some(step_check);
+                    }
+                });
+                self.progress.update(|p| {
+                    p.done += 1;
+                    p.elapsed = elapsed;
+                });
+            }
+            FromWorker::Convexity {
+                job,
+                panel,
+                surface,
+                elapsed,
+            } if job == current => {
+                self.panels.update(|panels| {
+                    if let Some(p) = panels.get_mut(panel) {
+                        p.convexity = Some(*surface);
+                    }
+                });
+                self.progress.update(|p| {
+                    p.done += 1;
+                    p.elapsed = elapsed;
+                });
+                self.schedule_draw();
+            }
+            FromWorker::Done { job, elapsed } if job == current => {
+                self.panels.update(|panels| {
+                    // Panels this job computed (a curvature job leaves the surfaces as they are).
+                    for p in panels.iter_mut().filter(|p| p.status == Status::Computing) {
+                        p.finish(Status::Done);
+                        if let Some(v) = p
+                            .summary
+                            .as_ref()
+                            .and_then(|s| serde_json::to_value(s).ok())
+                        {
+                            p.surface.info.insert("summary_loss".into(), v);
+                        }
+                    }
+                });
+                self.progress.update(|p| {
+                    p.running = false;
+                    p.elapsed = elapsed;
+                });
+                self.schedule_draw();
+            }
+            FromWorker::Failed {
+                job,
+                panel,
+                message,
+            } if job == current || job == 0 => {
+                self.error.set(Some(message.clone()));
+                self.panels.update(|panels| {
+                    for (i, p) in panels.iter_mut().enumerate() {
+                        if panel.is_none_or(|k| k == i) && p.status == Status::Computing {
+                            p.status = Status::Failed(message.clone());
+                        }
+                    }
+                });
+                self.progress.update(|p| p.running = false);
+            }
+            _ => {} // a message of an older job
+        }
+    }
+
+    /// Send panels to the worker. `specs`: label and spec; the files come from the store.
+    pub(crate) fn run(
+        self,
+        specs: Vec<(String, SweepSpec)>,
+        images: Option<UserImages>,
+        task: Task,
+    ) {
+        let mut files = Attachments::new(self.store.get_value());
+        let manifest = self.manifest.get_untracked();
+        let mut panels = Vec::new();
+        for (label, spec) in &specs {
+            let result = (|| -> Result<PanelRequest, String> {
+                let checkpoint = files.attach(
+                    &spec.checkpoint.sha256,
+                    &format!("checkpoint {}", spec.checkpoint.name),
+                )?;
+                let teacher = match &spec.loss {
+                    LossSpec::RcMae { teacher, .. } => {
+                        Some(files.attach(&teacher.sha256, &format!("teacher {}", teacher.name))?)
+                    }
+                    _ => None,
+                };
+                let data = match &spec.data.source {
+                    DataSource::Embedded { sha256, name } => {
+                        let demo = manifest.as_ref().map(|m| &m.eval_subset);
+                        if let Some(subset) = demo.filter(|s| &s.images_sha256 == sha256) {
+                            DataRef::DemoSubset {
+                                images: files.attach(&subset.images_sha256, "demo images")?,
+                                labels: files.attach(&subset.labels_sha256, "demo labels")?,
+                                subset: subset.clone(),
+                            }
+                        } else if let Some(user) = images.as_ref().filter(|u| &u.sha256 == sha256) {
+                            let first = files.list.len();
+                            files.list.extend(user.files.iter().map(|(_, b)| b.clone()));
+                            if user.zip {
+                                DataRef::Zip { index: first }
+                            } else {
+                                DataRef::Files {
+                                    first,
+                                    names: user.files.iter().map(|(n, _)| n.clone()).collect(),
+                                }
+                            }
+                        } else {
+                            return Err(format!(
+                                "the evaluation images `{name}` are not loaded: drop the same images in first"
+                            ));
+                        }
+                    }
+                    other => {
+                        return Err(format!(
+                            "this page evaluates the demo subset or images you drop in; {other:?} is for the CLI"
+                        ));
+                    }
+                };
+                Ok(PanelRequest {
+                    label: label.clone(),
+                    spec: spec.clone(),
+                    checkpoint,
+                    teacher,
+                    data,
+                })
+            })();
+            match result {
+                Ok(p) => panels.push(p),
+                Err(e) => {
+                    self.error.set(Some(format!("{label}: {e}")));
+                    return;
+                }
+            }
+        }
+        if self.progress.with_untracked(|p| p.running) {
+            // One job at a time: the old one is stopped by replacing the worker.
+            self.spawn_worker();
+        }
+        let job = self.progress.with_untracked(|p| p.job) + 1;
+        let request = RunRequest {
+            job,
+            panels,
+            cells_per_read: if self
+                .backend
+                .with_untracked(|b| b.as_ref().is_some_and(|b| b.1))
+            {
+                16
+            } else {
+                4
+            },
+            prefer_gpu: self.prefer_gpu.get_untracked(),
+            task,
+        };
+        let refs: Vec<&[u8]> = files.list.iter().map(|a| a.as_slice()).collect();
+        let message = match crate::web::wire::encode(&request, &refs) {
+            Ok(m) => m,
+            Err(e) => {
+                self.error.set(Some(e));
+                return;
+            }
+        };
+        if task != Task::Sweep {
+            // Curvature of the panels on screen: their surfaces stay.
+            let (total, unit) = match task {
+                Task::ConvexityMap { points, .. } => (
+                    specs
+                        .iter()
+                        .map(|(_, s)| points.max(2).pow(if s.grid.y.is_some() { 2 } else { 1 }))
+                        .sum(),
+                    "convexity cells",
+                ),
+                _ => (specs.len(), "eigenvalue sets"),
+            };
+            self.panels.update(|panels| {
+                for p in panels.iter_mut() {
+                    if let Task::ConvexityMap { .. } = task {
+                        p.convexity = None;
+                    } else {
+                        p.eigen = None;
+                        p.trace = None;
+                        p.spectrum = None;
+                        p.step_check = None;
+                    }
+                }
+            });
+            self.progress.set(Progress {
+                job,
+                total,
+                done: 0,
+                elapsed: 0.0,
+                running: true,
+                unit,
+            });
+            self.send(message);
+            return;
+        }
+        let total = specs
+            .iter()
+            .map(|(_, s)| s.grid.x.n * s.grid.y.map_or(1, |y| y.n))
+            .sum();
+        let previous = self.panels.get_untracked();
+        self.panels.set(
+            specs
+                .into_iter()
+                .map(|(label, spec)| {
+                    let shared_values = previous
+                        .iter()
+                        .find(|p| p.surface.spec == spec && p.status == Status::Shared)
+                        .map(|p| p.surface.clone())
+                        .or_else(|| {
+                            previous
+                                .iter()
+                                .find(|p| p.surface.spec == spec)
+                                .and_then(|p| p.shared_values.clone())
+                        });
+                    PanelState {
+                        label,
+                        surface: Surface::empty(spec, &["loss"]),
+                        status: Status::Computing,
+                        files: Vec::new(),
+                        shared_values,
+                        summary: None,
+                        eigen: None,
+                        trace: None,
+                        spectrum: None,
+                        step_check: None,
+                        convexity: None,
+                    }
+                })
+                .collect(),
+        );
+        self.progress.set(Progress {
+            job,
+            total,
+            done: 0,
+            elapsed: 0.0,
+            running: true,
+            unit: "cells",
+        });
+        self.schedule_draw();
+        self.send(message);
+    }
+
+    /// The dominant Hessian eigenvalue at θ* of every panel on screen (PyHessian's power
+    /// iteration), computed by the worker from the same files and images.
+    pub(crate) fn eigenvalues(self) {
+        self.run_on_panels(
+            Task::TopEigenvalue {
+                settings: PowerSettings::default(),
+                product: ProductScheme::default(),
+                trace_samples: TRACE_SAMPLES,
+                spectrum_batch: SPECTRUM_BATCH,
+            },
+            "λmax is taken at its θ*",
+        );
+    }
+
+    /// Run a curvature `task` on the specs of the panels on screen, with the loaded images; an
+    /// error (`why` says what needs a landscape) when there are none.
+    pub(crate) fn run_on_panels(self, task: Task, why: &str) {
+        let specs: Vec<(String, SweepSpec)> = self.panels.with_untracked(|panels| {
+            panels
+                .iter()
+                .map(|p| (p.label.clone(), p.surface.spec.clone()))
+                .collect()
+        });
+        if specs.is_empty() {
+            self.error
+                .set(Some(format!("compute a landscape first: {why}")));
+            return;
+        }
+        self.run(specs, self.images.get_untracked(), task);
+    }
+
+    /// Li et al.'s convexity map of every panel on screen, on a coarse grid of its plane.
+    pub(crate) fn convexity_map(self) {
+        let parse = |text: String, what: &str, range: std::ops::RangeInclusive<usize>| {
+            text.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|v| range.contains(v))
+                .ok_or_else(|| {
+                    format!(
+                        "{what} must be a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    )
+                })
+        };
+        let settings = parse(
+            self.convexity_points.get_untracked(),
+            "convexity grid",
+            2..=21,
+        )
+        .and_then(|points| {
+            parse(
+                self.power_iterations.get_untracked(),
+                "power iterations",
+                1..=1000,
+            )
+            .map(|max_iterations| (points, max_iterations))
+        });
+        let (points, max_iterations) = match settings {
+            Ok(v) => v,
+            Err(e) => return self.error.set(Some(e)),
+        };
+        self.run_on_panels(
+            Task::ConvexityMap {
+                settings: PowerSettings {
+                    max_iterations,
+                    ..PowerSettings::default()
+                },
+                product: ProductScheme::default(),
+                points,
+            },
+            "the map covers its plane",
+        );
+    }
+
+    /// Stop the worker now (terminated and replaced); the partial surfaces stay.
+    pub(crate) fn cancel(self) {
+        if !self.progress.with_untracked(|p| p.running) {
+            return;
+        }
+        self.spawn_worker();
+        self.progress.update(|p| {
+            p.running = false;
+            p.job += 1; // late messages of the cancelled job are ignored
+        });
+        self.panels.update(|panels| {
+            for p in panels.iter_mut() {
+                if p.status == Status::Computing {
+                    p.finish(Status::Cancelled);
+                }
+            }
+        });
+        self.notice.set(Some(
+            "Cancelled: the worker was stopped; the cells computed so far are kept.".into(),
+        ));
+    }
+}

@@ -1,0 +1,155 @@
+//! From the settings form to the panels' specs: the demo, the uploads, a recomputed permalink.
+
+use super::*;
+
+impl Ctx {
+    pub(crate) fn read_settings(self) -> Result<Settings, String> {
+        let mut s = self.settings.get_untracked();
+        s.x = Axis::parse(self.axis_x.get_untracked().trim()).map_err(|e| e.to_string())?;
+        let y = self.axis_y.get_untracked();
+        s.y = if y.trim().is_empty() {
+            None
+        } else {
+            Some(Axis::parse(y.trim()).map_err(|e| e.to_string())?)
+        };
+        Ok(s)
+    }
+
+    /// The reference a spec records for a file in the store.
+    pub(crate) fn reference(
+        self,
+        sha256: &str,
+        name: &str,
+        branch: Option<Branch>,
+    ) -> Result<crate::spec::CheckpointRef, String> {
+        let bytes = self
+            .store
+            .with_value(|s| s.get(sha256).cloned())
+            .ok_or_else(|| format!("{name} is not loaded"))?;
+        let model = inspect::load_model(&bytes, branch, HeadCounts::default())
+            .map_err(|e| format!("{name}: {e}"))?;
+        Ok(model.reference(name))
+    }
+
+    pub(crate) fn demo_data(self, settings: &Settings) -> Result<DataSpec, String> {
+        let manifest = self
+            .manifest
+            .get_untracked()
+            .ok_or("the demo files are not loaded yet")?;
+        verdict::demo_data(&manifest.eval_subset, settings.eval_images).map_err(|e| e.to_string())
+    }
+
+    /// The demo comparison: Sup-ViT, MAE-ViT, RC-MAE-ViT on their pre-training losses, or
+    /// Sup-ViT and the two linear probes on classification.
+    pub(crate) fn run_demo(self) {
+        let result = (|| -> Result<Vec<(String, SweepSpec)>, String> {
+            let manifest = self
+                .manifest
+                .get_untracked()
+                .ok_or("the demo files are not loaded yet")?;
+            let settings = self.read_settings()?;
+            let data = self.demo_data(&settings)?;
+            let mode = match self.demo_loss.get_untracked() {
+                DemoLoss::Probe => DemoMode::Probe,
+                DemoLoss::Pretraining => DemoMode::Pretraining,
+            };
+            let mut out = Vec::new();
+            for m in verdict::demo_panels(&manifest, mode) {
+                let loss = m.loss;
+                let (branch, teacher) = if loss == LossChoice::Rcmae {
+                    (
+                        Some(Branch::Student),
+                        Some(self.reference(&m.sha256, &m.file, Some(Branch::Teacher))?),
+                    )
+                } else {
+                    (None, None)
+                };
+                let reference = self.reference(&m.sha256, &m.file, branch)?;
+                let spec = settings
+                    .spec(Inputs {
+                        checkpoint: reference,
+                        loss,
+                        teacher,
+                        data: data.clone(),
+                        directions: None,
+                    })
+                    .map_err(|e| e.to_string())?;
+                out.push((m.name.clone(), spec));
+            }
+            Ok(out)
+        })();
+        match result {
+            Ok(specs) => self.run(specs, None, Task::Sweep),
+            Err(e) => self.error.set(Some(e)),
+        }
+    }
+
+    /// The uploaded checkpoints, compared on the chosen data.
+    pub(crate) fn run_uploads(self) {
+        let result = (|| -> Result<(Labelled, Option<UserImages>), String> {
+            let uploads = self.uploads.get_untracked();
+            if uploads.is_empty() {
+                return Err("drop one or more .safetensors checkpoints first".into());
+            }
+            let settings = self.read_settings()?;
+            let images = self.images.get_untracked();
+            let data = match &images {
+                Some(user) => DataSpec {
+                    source: DataSource::Embedded {
+                        name: user.label.clone(),
+                        sha256: user.sha256.clone(),
+                    },
+                    eval_images: settings.eval_images,
+                    subset_seed: settings.subset_seed,
+                    mean: vec![crate::data::FASHION_MNIST_MEAN],
+                    std: vec![crate::data::FASHION_MNIST_STD],
+                },
+                None => self.demo_data(&settings)?,
+            };
+            let mut out = Vec::new();
+            for u in &uploads {
+                let i = &u.inspection;
+                let (branch, teacher) = if u.loss == LossChoice::Rcmae {
+                    (
+                        Some(Branch::Student),
+                        Some(self.reference(&i.sha256, &i.name, Some(Branch::Teacher))?),
+                    )
+                } else {
+                    (i.branch, None)
+                };
+                let mut data = data.clone();
+                let c = i.architecture.in_chans;
+                data.mean = vec![data.mean[0]; c];
+                data.std = vec![data.std[0]; c];
+                let reference = self.reference(&i.sha256, &i.name, branch)?;
+                let spec = settings
+                    .spec(Inputs {
+                        checkpoint: reference,
+                        loss: u.loss,
+                        teacher,
+                        data,
+                        directions: None,
+                    })
+                    .map_err(|e| format!("{}: {e}", i.name))?;
+                out.push((i.name.clone(), spec));
+            }
+            Ok((out, images))
+        })();
+        match result {
+            Ok((specs, images)) => self.run(specs, images, Task::Sweep),
+            Err(e) => self.error.set(Some(e)),
+        }
+    }
+
+    /// Recompute the panels of a permalink with their own specs.
+    pub(crate) fn recompute(self) {
+        let specs: Vec<(String, SweepSpec)> = self
+            .panels
+            .get_untracked()
+            .into_iter()
+            .map(|p| (p.label, p.surface.spec))
+            .collect();
+        let images = self.images.get_untracked();
+        self.run(specs, images, Task::Sweep);
+    }
+}

@@ -1,0 +1,121 @@
+//! What the page holds: the panels and their status, uploads, the user's images, progress, and the `Ctx` of signals every component shares.
+
+use super::*;
+
+/// A computed, computing or shared panel.
+#[derive(Clone, Debug)]
+pub(crate) struct PanelState {
+    pub(crate) label: String,
+    pub(crate) surface: Surface,
+    pub(crate) status: Status,
+    /// Direction files and masks from the worker.
+    pub(crate) files: Vec<(String, Arc<Vec<u8>>)>,
+    /// The values a permalink carried, kept to compare a recomputation with.
+    pub(crate) shared_values: Option<Surface>,
+    /// Landscape summary of the loss, computed once when the panel stops changing.
+    pub(crate) summary: Option<metrics::Summary>,
+    /// Dominant Hessian eigenvalue at θ* (value, iterations, converged) and Hutchinson's trace
+    /// (mean, standard error, samples), when asked for.
+    pub(crate) eigen: Option<(f64, usize, bool)>,
+    pub(crate) trace: Option<(f64, f64, usize)>,
+    /// Max-eigenvalue spectrum over mini-batches, when asked for.
+    pub(crate) spectrum: Option<crate::curvature::MaxEigenSpectrum>,
+    /// The run-time step check of the Hessian-vector products behind `eigen`, `trace` and
+    /// `spectrum`.
+    pub(crate) step_check: Option<crate::curvature::StepCheck>,
+    /// Li et al.'s convexity map on a coarse grid of this panel's plane, when asked for.
+    pub(crate) convexity: Option<Surface>,
+}
+
+impl PanelState {
+    /// Set a final status (done, cancelled, shared) and summarise the surface, once.
+    pub(crate) fn finish(&mut self, status: Status) {
+        self.status = status;
+        // τ relative to each panel's own L(0), as in the demo verdict: losses of different
+        // scales are compared on the same footing.
+        self.summary = verdict::summarise_relative(&self.surface, TAU_RELATIVE).ok();
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Status {
+    Computing,
+    Done,
+    Cancelled,
+    Failed(String),
+    Shared,
+}
+
+/// Panels to compute: label and spec.
+pub(crate) type Labelled = Vec<(String, SweepSpec)>;
+
+/// A checkpoint the user dropped in.
+#[derive(Clone, Debug)]
+pub(crate) struct Upload {
+    pub(crate) inspection: Inspection,
+    pub(crate) loss: LossChoice,
+}
+
+/// Images the user dropped in.
+#[derive(Clone, Debug)]
+pub(crate) struct UserImages {
+    pub(crate) label: String,
+    pub(crate) sha256: String,
+    pub(crate) files: Vec<(String, Arc<Vec<u8>>)>,
+    pub(crate) zip: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum DemoLoss {
+    Pretraining,
+    Probe,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Progress {
+    pub(crate) job: u64,
+    pub(crate) total: usize,
+    pub(crate) done: usize,
+    pub(crate) elapsed: f64,
+    pub(crate) running: bool,
+    /// What is counted: cells, or eigenvalues for a curvature job.
+    pub(crate) unit: &'static str,
+}
+
+/// Everything the page's handlers share (all `Copy` handles).
+#[derive(Clone, Copy)]
+pub(crate) struct Ctx {
+    pub(crate) panels: RwSignal<Vec<PanelState>>,
+    pub(crate) view: RwSignal<View>,
+    pub(crate) settings: RwSignal<Settings>,
+    /// Points per axis of the convexity map, and power iterations per eigenvalue (text inputs).
+    pub(crate) convexity_points: RwSignal<String>,
+    pub(crate) power_iterations: RwSignal<String>,
+    pub(crate) axis_x: RwSignal<String>,
+    pub(crate) axis_y: RwSignal<String>,
+    pub(crate) progress: RwSignal<Progress>,
+    pub(crate) backend: RwSignal<Option<(String, bool, String)>>,
+    pub(crate) prefer_gpu: RwSignal<bool>,
+    pub(crate) error: RwSignal<Option<String>>,
+    pub(crate) notice: RwSignal<Option<String>>,
+    pub(crate) uploads: RwSignal<Vec<Upload>>,
+    pub(crate) images: RwSignal<Option<UserImages>>,
+    pub(crate) manifest: RwSignal<Option<Manifest>>,
+    /// The committed demo verdict (`demo/verdict.json`), when it loads.
+    pub(crate) verdict: RwSignal<Option<Verdict>>,
+    pub(crate) demo_loss: RwSignal<DemoLoss>,
+    pub(crate) rate: RwSignal<f64>,
+    pub(crate) link: RwSignal<String>,
+    /// The last "Copy CLI command" text.
+    pub(crate) command: RwSignal<String>,
+    pub(crate) readouts: RwSignal<Vec<String>>,
+    /// File bytes by sha256 (demo files and uploads).
+    pub(crate) store: StoredValue<HashMap<String, Arc<Vec<u8>>>>,
+    pub(crate) frames: StoredValue<Vec<Option<Frame>>>,
+    pub(crate) worker: StoredValue<Option<Worker>, LocalStorage>,
+    pub(crate) worker_ready: RwSignal<bool>,
+    pub(crate) pending: StoredValue<Option<js_sys::Array>, LocalStorage>,
+    pub(crate) drag: StoredValue<Option<(f64, f64)>>,
+    pub(crate) draw_queued: StoredValue<bool>,
+    pub(crate) last_draw: StoredValue<f64>,
+}

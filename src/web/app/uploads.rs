@@ -1,0 +1,111 @@
+//! Dropped checkpoints (inspected at once) and images (a folder or a zip).
+
+use super::*;
+
+impl Ctx {
+    pub(crate) async fn add_checkpoints(self, files: Vec<web_sys::File>) {
+        for file in files {
+            let name = file.name();
+            if !name.to_lowercase().ends_with(".safetensors") {
+                self.error
+                    .set(Some(format!("{name}: not a .safetensors file")));
+                continue;
+            }
+            let bytes = match read_file(&file).await {
+                Ok(b) => b,
+                Err(e) => {
+                    self.error.set(Some(e));
+                    continue;
+                }
+            };
+            match inspect::inspect(&name, &bytes, None) {
+                Ok(inspection) => {
+                    let sha = inspection.sha256.clone();
+                    self.store.update_value(|s| {
+                        s.insert(sha, Arc::new(bytes));
+                    });
+                    let loss = match (&inspection.architecture.decoder, inspection.branch) {
+                        (Some(_), Some(_)) => LossChoice::Rcmae,
+                        (Some(_), None) => LossChoice::Mae,
+                        _ => LossChoice::Classification,
+                    };
+                    self.uploads.update(|u| {
+                        u.retain(|x| x.inspection.sha256 != inspection.sha256);
+                        u.push(Upload { inspection, loss });
+                    });
+                    self.error.set(None);
+                }
+                Err(e) => self.error.set(Some(format!("{name}: {e}"))),
+            }
+        }
+    }
+
+    pub(crate) async fn add_images(self, files: Vec<web_sys::File>) {
+        let mut loaded = Vec::new();
+        for file in &files {
+            let path = js_sys::Reflect::get(file, &JsValue::from_str("webkitRelativePath"))
+                .ok()
+                .and_then(|v| v.as_string())
+                .unwrap_or_default();
+            let name = if path.is_empty() { file.name() } else { path };
+            match read_file(file).await {
+                Ok(b) => loaded.push((name, Arc::new(b))),
+                Err(e) => {
+                    self.error.set(Some(e));
+                    return;
+                }
+            }
+        }
+        if loaded.is_empty() {
+            return;
+        }
+        let zip = loaded.len() == 1 && loaded[0].0.to_lowercase().ends_with(".zip");
+        // Check the files decode before accepting them (size is checked per model at run time).
+        let check = if zip {
+            crate::data::unzip(&loaded[0].1)
+                .map(|f| f.len())
+                .map_err(|e| e.to_string())
+        } else {
+            let plain: Vec<(String, Vec<u8>)> = loaded
+                .iter()
+                .map(|(n, b)| (n.clone(), b.to_vec()))
+                .collect();
+            crate::data::decode_images(&plain, 1, 8, 8)
+                .map(|r| r.n)
+                .map_err(|e| e.to_string())
+        };
+        let count = match check {
+            Ok(n) => n,
+            Err(e) => {
+                self.error.set(Some(format!("images: {e}")));
+                return;
+            }
+        };
+        // A zip is named by its own hash, so `vitscape sweep --spec --search` can find the
+        // same archive; loose files by their names and bytes together.
+        let sha256 = if zip {
+            sha256_hex(&loaded[0].1)
+        } else {
+            let mut all = Vec::new();
+            for (n, b) in &loaded {
+                all.extend_from_slice(n.as_bytes());
+                all.extend_from_slice(b);
+            }
+            sha256_hex(&all)
+        };
+        let label = if zip {
+            loaded[0].0.clone()
+        } else {
+            format!("{count} uploaded images")
+        };
+        self.images.set(Some(UserImages {
+            label,
+            sha256,
+            files: loaded,
+            zip,
+        }));
+        self.settings
+            .update(|s| s.eval_images = s.eval_images.min(count));
+        self.error.set(None);
+    }
+}
