@@ -50,30 +50,11 @@ pub(crate) const MAX_FOLDER_DEPTH: usize = 8;
 /// File extensions read as images (compared case-insensitively).
 pub(crate) const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 
-/// Images ready for the model: normalised, `[n, c, h, w]` row-major.
+/// Images `[n, c, h, w]` row-major with optional labels; the pixel type says which stage.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ImageSet {
-    /// Pixel values after normalisation, `[n, c, h, w]`.
-    pub pixels: Vec<f32>,
-    /// Class labels, when the source has them.
-    pub labels: Option<Vec<i64>>,
-    /// Class names (index = label), when known.
-    pub class_names: Vec<String>,
-    /// Number of images.
-    pub n: usize,
-    /// Channels.
-    pub c: usize,
-    /// Height.
-    pub h: usize,
-    /// Width.
-    pub w: usize,
-}
-
-/// Raw images before normalisation: u8 pixels `[n, c, h, w]` row-major, optional labels.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RawImages {
-    /// Pixel values as stored, `[n, c, h, w]`.
-    pub pixels: Vec<u8>,
+pub struct Images<P> {
+    /// Pixel values, `[n, c, h, w]`.
+    pub pixels: Vec<P>,
     /// Class labels (one per image), when the source has them.
     pub labels: Option<Vec<i64>>,
     /// Class names (index = label); empty when unknown.
@@ -88,6 +69,12 @@ pub struct RawImages {
     pub w: usize,
 }
 
+/// Images ready for the model: normalised f32 pixels.
+pub type ImageSet = Images<f32>;
+
+/// Images before normalisation: u8 pixels as stored.
+pub type RawImages = Images<u8>;
+
 /// "1 channel" / "3 channels".
 pub(crate) fn channels_phrase(c: usize) -> String {
     if c == 1 {
@@ -97,7 +84,7 @@ pub(crate) fn channels_phrase(c: usize) -> String {
     }
 }
 
-impl RawImages {
+impl<P> Images<P> {
     /// Checks that the fields agree: `pixels.len() == n·c·h·w`, one label per image, and
     /// `c`, `h`, `w` nonzero. Everything this module returns passes; hand-built values may not.
     pub fn validate(&self) -> Result<(), DataError> {

@@ -266,6 +266,15 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
             &[],
         );
     };
+    let done = || {
+        post(
+            &FromWorker::Done {
+                job,
+                elapsed: now_seconds() - t0,
+            },
+            &[],
+        );
+    };
     let backend = backend(request.prefer_gpu).await;
     post(
         &FromWorker::Backend {
@@ -380,14 +389,7 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
                 Err(message) => return fail(Some(i), message),
             }
         }
-        post(
-            &FromWorker::Done {
-                job,
-                elapsed: now_seconds() - t0,
-            },
-            &[],
-        );
-        return;
+        return done();
     }
     if let Task::ConvexityMap {
         settings,
@@ -424,14 +426,7 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
                 return fail(Some(i), e.to_string());
             }
         }
-        post(
-            &FromWorker::Done {
-                job,
-                elapsed: now_seconds() - t0,
-            },
-            &[],
-        );
-        return;
+        return done();
     }
     let grids: Vec<(usize, usize)> = panels
         .iter()
@@ -489,11 +484,5 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
             &[],
         );
     }
-    post(
-        &FromWorker::Done {
-            job,
-            elapsed: now_seconds() - t0,
-        },
-        &[],
-    );
+    done();
 }
