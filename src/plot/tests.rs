@@ -392,8 +392,39 @@ fn write_all_writes_png_and_svg() {
         );
         if path.extension().unwrap() == "png" {
             assert_eq!(&bytes[1..4], b"PNG");
-            let image = image::load_from_memory(&bytes).unwrap();
+            let image = image::load_from_memory(&bytes).unwrap().to_rgb8();
             assert!(image.width() == 900 && (image.height() == 720 || image.height() == 560));
+            // What a reader sees: the landscape's colours fill a good part of a map, and the
+            // curves of a 1-D figure are drawn in their own colours.
+            let pixels = image.pixels().count() as f64;
+            let share = |keep: &dyn Fn(&image::Rgb<u8>) -> bool| {
+                image.pixels().filter(|p| keep(p)).count() as f64 / pixels
+            };
+            let coloured = share(&|p| {
+                let (lo, hi) = (p.0.iter().min().unwrap(), p.0.iter().max().unwrap());
+                hi - lo > 20
+            });
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if name == "line.png" {
+                let near = |c: RGBColor| {
+                    move |p: &image::Rgb<u8>| {
+                        (0..3)
+                            .all(|k| (i32::from(p.0[k]) - i32::from([c.0, c.1, c.2][k])).abs() < 40)
+                    }
+                };
+                assert!(share(&near(LOSS_COLOUR)) > 0.001, "{name}: no loss curve");
+                assert!(
+                    share(&near(ACCURACY_COLOUR)) > 0.001,
+                    "{name}: no accuracy curve"
+                );
+            } else {
+                // The 3-D surface stands in a perspective box; the maps fill their plane.
+                let least = if name == "surface.png" { 0.1 } else { 0.25 };
+                assert!(
+                    (least..0.95).contains(&coloured),
+                    "{name}: {coloured:.3} of the pixels are coloured"
+                );
+            }
         } else {
             let text = String::from_utf8(bytes).unwrap();
             assert!(text.starts_with("<svg") && text.contains("α (direction x)"));
