@@ -3,7 +3,6 @@
 //! same `setup` pieces; the worker receives bytes from the page and calls these.
 
 use burn::tensor::Device;
-use serde_json::json;
 
 use crate::arch::VitConfig;
 use crate::checkpoint::{self, StateDict, TensorEntry};
@@ -122,15 +121,7 @@ pub fn start(
     }
     let prepared = setup::prepare(spec, model, extras, images, device)?;
     let mut surface = Surface::empty(spec.clone(), &prepared.evaluator.objective().metric_names());
-    surface.info.extend(prepared.directions.info.clone());
-    surface
-        .info
-        .insert("parameters".into(), json!(model.layout.total));
-    surface.info.insert(
-        "architecture".into(),
-        serde_json::to_value(model.config).unwrap_or_default(),
-    );
-    surface.info.insert("device".into(), json!(device_name));
+    setup::record_facts(&mut surface.info, model, &prepared, device_name);
     let direction_files = direction_files(spec, model, &prepared)?;
     Ok(Started {
         prepared,

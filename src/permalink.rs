@@ -116,7 +116,7 @@ pub struct WirePanel {
     /// vitscape version that computed it.
     pub vitscape_version: String,
     /// The surface's facts (norms, cosine, summaries...).
-    pub info: BTreeMap<String, serde_json::Value>,
+    pub info: crate::surface::SurfaceInfo,
     /// Quantised metrics.
     pub metrics: BTreeMap<String, Quantised>,
 }

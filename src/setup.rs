@@ -3,10 +3,7 @@
 //! facts every output records (direction cosine and norms, parameter count...). Target-neutral:
 //! the CLI and the browser worker both call it with bytes they obtained their own way.
 
-use std::collections::BTreeMap;
-
 use burn::tensor::Device;
-use serde_json::json;
 
 use crate::arch::VitConfig;
 use crate::checkpoint::StateDict;
@@ -17,6 +14,21 @@ pub use crate::layout::Model;
 use crate::model::upload_buffers;
 use crate::objective::{Evaluator, MaskNoise, Objective, Teacher};
 use crate::spec::{DirectionSource, LossSpec, SweepSpec};
+use crate::surface::SurfaceInfo;
+
+/// The facts every surface of a prepared run records (the CLI's and the worker's alike): the
+/// directions' norms and cosine, the parameter count, the architecture and the device. Fields a
+/// surface already holds for other reasons (summaries, curvature) are kept.
+pub fn record_facts(info: &mut SurfaceInfo, model: &Model, prepared: &Prepared, device: &str) {
+    let d = &prepared.directions.info;
+    info.theta_norm = d.theta_norm;
+    info.direction_x_norm = d.direction_x_norm;
+    info.direction_y_norm = d.direction_y_norm;
+    info.direction_cosine = d.direction_cosine;
+    info.parameters = Some(model.layout.total);
+    info.architecture = Some(model.config);
+    info.device = Some(device.to_string());
+}
 
 /// Inputs a sweep may need besides the centre model.
 #[derive(Debug, Clone, Default)]
@@ -34,8 +46,8 @@ pub struct Extras {
 pub struct Directions {
     /// One flat vector per axis.
     pub vectors: Vec<Vec<f32>>,
-    /// Facts for `surface.info` (cosine, norms).
-    pub info: BTreeMap<String, serde_json::Value>,
+    /// Facts for `surface.info`: ‖θ*‖, the directions' norms and cosine.
+    pub info: SurfaceInfo,
 }
 
 /// Build the directions a spec asks for.
@@ -106,23 +118,14 @@ pub fn directions(spec: &SweepSpec, model: &Model, extras: &Extras) -> Result<Di
             .into());
         }
     }
-    let mut info = BTreeMap::new();
-    info.insert(
-        "theta_norm".into(),
-        json!(directions::l2_norm(&model.theta)),
-    );
-    for (i, v) in vectors.iter().enumerate() {
-        info.insert(
-            format!("direction_{}_norm", axis_name(i)),
-            json!(directions::l2_norm(v)),
-        );
-    }
-    if vectors.len() == 2 {
-        info.insert(
-            "direction_cosine".into(),
-            json!(directions::cosine(&vectors[0], &vectors[1])),
-        );
-    }
+    let info = SurfaceInfo {
+        theta_norm: Some(directions::l2_norm(&model.theta)),
+        direction_x_norm: vectors.first().map(|v| directions::l2_norm(v)),
+        direction_y_norm: vectors.get(1).map(|v| directions::l2_norm(v)),
+        direction_cosine: (vectors.len() == 2)
+            .then(|| directions::cosine(&vectors[0], &vectors[1])),
+        ..SurfaceInfo::default()
+    };
     Ok(Directions { vectors, info })
 }
 

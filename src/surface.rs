@@ -28,8 +28,66 @@ pub struct Surface {
     pub y: Vec<f64>,
     /// Named metrics, each `[iy][ix]`. Always holds [`LOSS`].
     pub metrics: BTreeMap<String, Grid2>,
-    /// Facts about the run that are not per cell (direction cosine, norms, data description...).
-    pub info: BTreeMap<String, serde_json::Value>,
+    /// Facts about the run that are not per cell.
+    pub info: SurfaceInfo,
+}
+
+/// Facts recorded with a surface beside its spec: what was evaluated, on what, and how its
+/// summaries and curvature were formed. Every field is optional (a partial or page-made surface
+/// has fewer); keys other versions wrote are kept in `other`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SurfaceInfo {
+    /// Parameters in θ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<usize>,
+    /// The architecture inferred from the checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<crate::arch::VitConfig>,
+    /// The compute device ("flex", "wgpu", the browser worker's backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// ‖θ*‖.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theta_norm: Option<f64>,
+    /// ‖d_x‖ after normalisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction_x_norm: Option<f64>,
+    /// ‖d_y‖ after normalisation (2-D sweeps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction_y_norm: Option<f64>,
+    /// cos(d_x, d_y) (2-D sweeps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction_cosine: Option<f64>,
+    /// The landscape summaries of the loss, once the surface is complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary_loss: Option<crate::metrics::Summary>,
+    /// The τ rule of those summaries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary_tau: Option<crate::metrics::Tau>,
+    /// A convexity map's Hessian-vector product scheme.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hessian_vector_product: Option<crate::curvature::ProductScheme>,
+    /// A convexity map's step check over every product so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_check: Option<crate::curvature::StepCheck>,
+    /// A convexity map's power-iteration settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_iteration: Option<crate::curvature::PowerSettings>,
+    /// A convexity map's share of locally convex cells.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub convex_fraction: Option<ConvexFraction>,
+    /// Keys this version does not know (from files written by others).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// The share of a convexity map's cells below the convexity threshold.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct ConvexFraction {
+    /// |λmin/λmax| below this counts as locally convex.
+    pub threshold: f64,
+    /// The share of computed cells below it.
+    pub fraction: f64,
 }
 
 impl Surface {
@@ -50,7 +108,7 @@ impl Surface {
             x,
             y,
             metrics,
-            info: BTreeMap::new(),
+            info: SurfaceInfo::default(),
         }
     }
 

@@ -906,7 +906,10 @@ fn uploaded_checkpoint_matches_the_cli_and_its_permalink_reopens_with_the_same_n
     r.wait_for("the shared panel", Duration::from_secs(30), |b| {
         b.text("#status-0").contains("shared link")
     });
-    assert!(r.canvas_colours(0) > 20);
+    // Redraws are throttled, so the picture may follow the status line by a moment.
+    r.wait_for("the shared picture", Duration::from_secs(30), |b| {
+        b.canvas_colours(0) > 20 && b.pictures(1)
+    });
     let shared = r.exported_surface(0);
     assert_eq!(shared["spec"], page["spec"]);
     let (lo, hi) = p.iter().fold((f64::MAX, f64::MIN), |(lo, hi), v| {

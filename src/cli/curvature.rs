@@ -18,6 +18,7 @@ use vitscape::curvature::{
 };
 use vitscape::plot::{self, PlotOptions};
 use vitscape::spec::SweepSpec;
+use vitscape::surface::ConvexFraction;
 use vitscape::sweep::Control;
 
 use super::load::{Loaded, load};
@@ -389,14 +390,11 @@ fn convexity(
         .unwrap_or_default();
     let convex_fraction =
         ratios.iter().filter(|r| **r < CONVEX_RATIO).count() as f64 / ratios.len().max(1) as f64;
-    surface.info.insert(
-        "convex_fraction".into(),
-        serde_json::json!({ "threshold": CONVEX_RATIO, "fraction": convex_fraction }),
-    );
-    surface.info.insert(
-        "power_iteration".into(),
-        serde_json::to_value(PowerSettings { k: 1, ..power })?,
-    );
+    surface.info.convex_fraction = Some(ConvexFraction {
+        threshold: CONVEX_RATIO,
+        fraction: convex_fraction,
+    });
+    surface.info.power_iteration = Some(PowerSettings { k: 1, ..power });
     let dir = out.join("convexity");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("surface.json"), serde_json::to_vec(&surface)?)?;

@@ -256,18 +256,9 @@ pub fn run(args: SweepArgs) -> Result<()> {
         }
         None => Surface::empty(spec.clone(), &evaluator.objective().metric_names()),
     };
-    surface.info.extend(prepared.directions.info.clone());
-    surface
-        .info
-        .insert("parameters".into(), serde_json::json!(model.layout.total));
-    surface
-        .info
-        .insert("architecture".into(), serde_json::to_value(model.config)?);
-    surface.info.insert(
-        "device".into(),
-        serde_json::json!(format!("{:?}", args.device).to_lowercase()),
-    );
-    if let Some(c) = surface.info.get("direction_cosine") {
+    let device = format!("{:?}", args.device).to_lowercase();
+    vitscape::setup::record_facts(&mut surface.info, &model, &prepared, &device);
+    if let Some(c) = surface.info.direction_cosine {
         eprintln!("cosine(direction x, direction y) = {c}");
     }
 
@@ -317,12 +308,8 @@ pub fn run(args: SweepArgs) -> Result<()> {
         .is_ok()
         .then(|| vitscape::metrics::summarise(&surface, "loss", tau, 64));
     if let Some(Ok(summary)) = &summary {
-        surface
-            .info
-            .insert("summary_loss".into(), serde_json::to_value(summary)?);
-        surface
-            .info
-            .insert("summary_tau".into(), serde_json::to_value(tau)?);
+        surface.info.summary_loss = Some(summary.clone());
+        surface.info.summary_tau = Some(tau);
     }
     save_surface(&args.out, &surface)?;
     if let Some(e) = save_error {

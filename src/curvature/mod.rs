@@ -757,8 +757,6 @@ pub fn record_products(
     scheme: ProductScheme,
     check: &StepCheck,
 ) {
-    if let (Ok(scheme), Ok(check)) = (serde_json::to_value(scheme), serde_json::to_value(check)) {
-        surface.info.insert("hessian_vector_product".into(), scheme);
-        surface.info.insert("step_check".into(), check);
-    }
+    surface.info.hessian_vector_product = Some(scheme);
+    surface.info.step_check = Some(*check);
 }

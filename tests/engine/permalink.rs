@@ -23,8 +23,7 @@ fn surface() -> Surface {
             s.metrics.get_mut("accuracy").unwrap()[iy][ix] = Some(0.9 - 0.1 * x.abs());
         }
     }
-    s.info
-        .insert("direction_cosine".into(), serde_json::json!(0.0012));
+    s.info.direction_cosine = Some(0.0012);
     s
 }
 

@@ -198,13 +198,9 @@ impl Ctx {
                     // Panels this job computed (a curvature job leaves the surfaces as they are).
                     for p in panels.iter_mut().filter(|p| p.status == Status::Computing) {
                         p.finish(Status::Done);
-                        if let Some(v) = p
-                            .summary
-                            .as_ref()
-                            .and_then(|s| serde_json::to_value(s).ok())
-                        {
-                            p.surface.info.insert("summary_loss".into(), v);
-                        }
+                        p.surface.info.summary_loss = p.summary.clone();
+                        p.surface.info.summary_tau =
+                            Some(crate::metrics::Tau::Relative(TAU_RELATIVE));
                     }
                 });
                 self.progress.update(|p| {

@@ -15,13 +15,29 @@ impl Ctx {
         Ok(s)
     }
 
-    /// The reference a spec records for a file in the store.
+    /// The reference a spec records for a file in the store: from the upload's `Inspection`
+    /// when there is one (the file is not parsed again), else from the file.
     pub(crate) fn reference(
         self,
         sha256: &str,
         name: &str,
         branch: Option<Branch>,
     ) -> Result<crate::spec::CheckpointRef, String> {
+        let inspected = self.uploads.with_untracked(|u| {
+            u.iter()
+                .find(|u| u.inspection.sha256 == sha256)
+                .map(|u| u.inspection.clone())
+        });
+        if let Some(i) = inspected {
+            // Both halves of an RC-MAE file share one architecture.
+            return Ok(crate::spec::CheckpointRef {
+                name: name.to_string(),
+                sha256: i.sha256,
+                branch: branch.or(i.branch),
+                num_heads: i.architecture.num_heads,
+                decoder_num_heads: i.architecture.decoder.map(|d| d.num_heads),
+            });
+        }
         let bytes = self
             .store
             .with_value(|s| s.get(sha256).cloned())

@@ -150,8 +150,7 @@ pub(crate) fn convexity_summary(ctx: Ctx, i: usize) -> String {
         // How the products were formed and their step check, as the worker recorded them.
         let check = map
             .info
-            .get("step_check")
-            .and_then(|c| serde_json::from_value::<crate::curvature::StepCheck>(c.clone()).ok())
+            .step_check
             .and_then(|c| c.max_relative_truncation)
             .map_or(String::new(), |c| {
                 let flag = if c > crate::curvature::STEP_CHECK_LIMIT {
