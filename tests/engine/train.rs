@@ -2,7 +2,7 @@
 //! method reduce its loss on a tiny Fashion-MNIST subset, and that checkpoints round-trip.
 
 use burn::tensor::Device;
-use vitscape::arch::{DecoderConfig, Head, HeadCounts, Pool, PosEmbed, VitConfig};
+use vitscape::arch::{DecoderConfig, Head, HeadCounts, VitConfig};
 use vitscape::data::{self, FASHION_MNIST_MEAN, FASHION_MNIST_STD, ImageSet};
 use vitscape::model::upload;
 use vitscape::objective::read_vec;
@@ -12,20 +12,6 @@ use vitscape::train::{self, AdamW, Method, TrainConfig, TrainState};
 
 fn tiny(head: bool, decoder: bool) -> VitConfig {
     VitConfig {
-        img_size: 28,
-        patch_size: 7,
-        in_chans: 1,
-        embed_dim: 16,
-        depth: 1,
-        num_heads: 2,
-        mlp_hidden: 32,
-        qkv_bias: true,
-        patch_bias: true,
-        class_token: true,
-        pos_embed: PosEmbed::WithClass,
-        final_norm: true,
-        fc_norm: false,
-        pool: Pool::Token,
         head: head.then_some(Head::Linear { num_classes: 10 }),
         decoder: decoder.then_some(DecoderConfig {
             embed_dim: 16,
@@ -34,6 +20,7 @@ fn tiny(head: bool, decoder: bool) -> VitConfig {
             mlp_hidden: 32,
             qkv_bias: true,
         }),
+        ..VitConfig::standard(28, 7, 1, 16, 1, 2)
     }
 }
 

@@ -110,19 +110,8 @@ pub(crate) fn App() -> impl IntoView {
                         .panels
                         .into_iter()
                         .map(|p| {
-                            let mut panel = PanelState {
-                                label: p.label,
-                                shared_values: Some(p.surface.clone()),
-                                surface: p.surface,
-                                status: Status::Computing,
-                                files: Vec::new(),
-                                summary: None,
-                                eigen: None,
-                                trace: None,
-                                spectrum: None,
-                                step_check: None,
-                                convexity: None,
-                            };
+                            let shared = Some(p.surface.clone());
+                            let mut panel = PanelState::new(p.label, p.surface, shared);
                             panel.finish(Status::Shared);
                             panel
                         })

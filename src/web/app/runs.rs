@@ -379,19 +379,7 @@ impl Ctx {
                                 .find(|p| p.surface.spec == spec)
                                 .and_then(|p| p.shared_values.clone())
                         });
-                    PanelState {
-                        label,
-                        surface: Surface::empty(spec, &["loss"]),
-                        status: Status::Computing,
-                        files: Vec::new(),
-                        shared_values,
-                        summary: None,
-                        eigen: None,
-                        trace: None,
-                        spectrum: None,
-                        step_check: None,
-                        convexity: None,
-                    }
+                    PanelState::new(label, Surface::empty(spec, &["loss"]), shared_values)
                 })
                 .collect(),
         );

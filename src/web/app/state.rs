@@ -28,6 +28,24 @@ pub(crate) struct PanelState {
 }
 
 impl PanelState {
+    /// A panel about to be computed (nothing computed yet), remembering the values of the link
+    /// it came from, if any.
+    pub(crate) fn new(label: String, surface: Surface, shared_values: Option<Surface>) -> Self {
+        Self {
+            label,
+            surface,
+            status: Status::Computing,
+            files: Vec::new(),
+            shared_values,
+            summary: None,
+            eigen: None,
+            trace: None,
+            spectrum: None,
+            step_check: None,
+            convexity: None,
+        }
+    }
+
     /// Set a final status (done, cancelled, shared) and summarise the surface, once.
     pub(crate) fn finish(&mut self, status: Status) {
         self.status = status;
