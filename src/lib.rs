@@ -27,6 +27,7 @@ pub mod model;
 pub mod objective;
 pub mod permalink;
 pub mod plot;
+pub mod preview;
 pub mod protocol;
 #[cfg(feature = "engine")]
 pub mod setup;

@@ -215,26 +215,31 @@ pub struct CellResult {
     pub values: BTreeMap<String, f64>,
 }
 
-/// Interleave the panels' coarse-to-fine orders in chunks of `chunk` cells: every panel gets its
-/// first chunk before any gets its second, so a comparison sharpens evenly.
+/// Interleave the panels' coarse-to-fine orders lattice by lattice, in chunks of at most `chunk`
+/// cells: every panel completes a lattice before any starts the next one, so each panel of a
+/// comparison shows a picture ([`crate::preview`]) as early as possible and all sharpen evenly.
 pub fn schedule(grids: &[(usize, usize)], chunk: usize) -> Vec<(usize, Vec<Cell>)> {
     let chunk = chunk.max(1);
-    let orders: Vec<Vec<Cell>> = grids
+    let levels: Vec<Vec<Vec<Cell>>> = grids
         .iter()
-        .map(|&(nx, ny)| sweep::coarse_to_fine(nx, ny))
+        .map(|&(nx, ny)| sweep::coarse_to_fine_levels(nx, ny))
         .collect();
-    let rounds = orders
-        .iter()
-        .map(|o| o.len().div_ceil(chunk))
-        .max()
-        .unwrap_or(0);
+    let depth = levels.iter().map(Vec::len).max().unwrap_or(0);
     let mut out = Vec::new();
-    for round in 0..rounds {
-        for (panel, order) in orders.iter().enumerate() {
-            let start = round * chunk;
-            if start < order.len() {
-                let end = (start + chunk).min(order.len());
-                out.push((panel, order[start..end].to_vec()));
+    for level in 0..depth {
+        let pieces: Vec<Vec<&[Cell]>> = levels
+            .iter()
+            .map(|l| {
+                l.get(level)
+                    .map_or(Vec::new(), |c| c.chunks(chunk).collect())
+            })
+            .collect();
+        let rounds = pieces.iter().map(Vec::len).max().unwrap_or(0);
+        for round in 0..rounds {
+            for (panel, p) in pieces.iter().enumerate() {
+                if let Some(cells) = p.get(round) {
+                    out.push((panel, cells.to_vec()));
+                }
             }
         }
     }
@@ -275,6 +280,30 @@ mod tests {
             assert_eq!(unique.len(), total);
         }
         assert!(plan.iter().all(|(_, c)| c.len() <= 4 && !c.is_empty()));
+    }
+
+    #[test]
+    fn every_panel_completes_a_lattice_before_any_starts_the_next() {
+        // The demo: three 17×17 panels. Their 2×2 and 3×3 lattices (9 cells each) come first,
+        // so after 27 cells each panel has a preview.
+        let plan = schedule(&[(17, 17); 3], 4);
+        let first: Vec<(usize, Cell)> = plan
+            .iter()
+            .flat_map(|(p, c)| c.iter().map(move |c| (*p, *c)))
+            .take(27)
+            .collect();
+        for panel in 0..3 {
+            let mine: std::collections::HashSet<_> = first
+                .iter()
+                .filter(|(p, _)| *p == panel)
+                .map(|(_, c)| (c.ix, c.iy))
+                .collect();
+            for ix in [0, 8, 16] {
+                for iy in [0, 8, 16] {
+                    assert!(mine.contains(&(ix, iy)), "panel {panel} lacks ({ix}, {iy})");
+                }
+            }
+        }
     }
 
     #[test]

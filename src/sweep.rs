@@ -38,30 +38,57 @@ pub fn row_major(nx: usize, ny: usize) -> Vec<Cell> {
         .collect()
 }
 
-/// Every cell, coarse to fine: first a sparse lattice (stride a power of two), then each finer
-/// lattice's new cells, so a rough picture of the whole plane appears early.
-pub fn coarse_to_fine(nx: usize, ny: usize) -> Vec<Cell> {
+/// The coarsest stride of [`coarse_to_fine`] on an `nx`×`ny` grid: the largest power of two
+/// below the longer side.
+pub fn coarsest_stride(nx: usize, ny: usize) -> usize {
     let mut stride = 1;
     while stride * 2 < nx.max(ny) {
         stride *= 2;
     }
+    stride
+}
+
+/// The indices of one axis (length `n`) on the lattice of `stride`: every `stride`-th index and
+/// always the last one, so each lattice spans the whole axis.
+pub fn lattice(n: usize, stride: usize) -> Vec<usize> {
+    let mut out: Vec<usize> = (0..n).step_by(stride.max(1)).collect();
+    if n > 0 && out.last() != Some(&(n - 1)) {
+        out.push(n - 1);
+    }
+    out
+}
+
+/// Every cell, coarse to fine: first a sparse lattice (stride a power of two, edges included),
+/// then each finer lattice's new cells. Each lattice spans the whole plane, so once one is
+/// complete it is a picture of everything ([`crate::preview`]).
+pub fn coarse_to_fine(nx: usize, ny: usize) -> Vec<Cell> {
+    coarse_to_fine_levels(nx, ny).concat()
+}
+
+/// [`coarse_to_fine`] level by level: each entry holds the cells that complete one lattice.
+pub fn coarse_to_fine_levels(nx: usize, ny: usize) -> Vec<Vec<Cell>> {
+    let mut stride = coarsest_stride(nx, ny);
     let mut seen = vec![false; nx * ny];
-    let mut out = Vec::with_capacity(nx * ny);
+    let mut levels = Vec::new();
     loop {
-        for iy in (0..ny).step_by(stride) {
-            for ix in (0..nx).step_by(stride) {
+        let mut level = Vec::new();
+        for &iy in &lattice(ny, stride) {
+            for &ix in &lattice(nx, stride) {
                 if !seen[iy * nx + ix] {
                     seen[iy * nx + ix] = true;
-                    out.push(Cell { ix, iy });
+                    level.push(Cell { ix, iy });
                 }
             }
+        }
+        if !level.is_empty() {
+            levels.push(level);
         }
         if stride == 1 {
             break;
         }
         stride /= 2;
     }
-    out
+    levels
 }
 
 /// The direction coefficients of a cell: `[α]` for 1-D, `[α, β]` for 2-D.
@@ -217,8 +244,24 @@ mod tests {
             assert_eq!(order[0], Cell { ix: 0, iy: 0 });
         }
         let order = coarse_to_fine(41, 41);
-        // The first lattice has stride 32: (0,0), (32,0), (0,32), (32,32).
+        // The first lattice has stride 32 and the far edge: 0, 32, 40 on each axis.
         assert_eq!(order[1], Cell { ix: 32, iy: 0 });
+        assert_eq!(order[2], Cell { ix: 40, iy: 0 });
+        assert_eq!(order[8], Cell { ix: 40, iy: 40 });
+        // 17 points: a 2×2 lattice, then 3×3 (stride 8), 5×5, 9×9 and every cell.
+        let order = coarse_to_fine(17, 17);
+        let first: std::collections::HashSet<_> = order[..9].iter().map(|c| (c.ix, c.iy)).collect();
+        for ix in [0, 8, 16] {
+            for iy in [0, 8, 16] {
+                assert!(
+                    first.contains(&(ix, iy)),
+                    "({ix}, {iy}) is not among the first 9"
+                );
+            }
+        }
+        assert_eq!(lattice(5, 4), [0, 4]);
+        assert_eq!(lattice(6, 4), [0, 4, 5]);
+        assert_eq!(lattice(1, 8), [0]);
         assert_eq!(row_major(3, 2)[3], Cell { ix: 0, iy: 1 });
     }
 }

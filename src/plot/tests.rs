@@ -1,42 +1,10 @@
 //! The figures' own tests: levels, iso-lines, layout and every figure drawn to PNG and SVG.
 
 use super::*;
-use crate::spec::{
-    Axis, CheckpointRef, DataSource, DataSpec, DirectionSource, DirectionSpec, GridSpec, LossSpec,
-    Normalisation, SPEC_VERSION, Split, SweepSpec,
-};
+use crate::spec::{Axis, SweepSpec};
 
-/// A spec over the given axes; everything but the grid is a placeholder.
 fn spec(x: Axis, y: Option<Axis>) -> SweepSpec {
-    SweepSpec {
-        version: SPEC_VERSION,
-        checkpoint: CheckpointRef {
-            name: "test.safetensors".into(),
-            sha256: "0".repeat(64),
-            branch: None,
-            num_heads: 3,
-            decoder_num_heads: None,
-        },
-        data: DataSpec {
-            source: DataSource::FashionMnist {
-                dir: "/nonexistent".into(),
-                split: Split::Test,
-            },
-            eval_images: 16,
-            subset_seed: 0,
-            mean: vec![0.5],
-            std: vec![0.5],
-        },
-        loss: LossSpec::Classification,
-        directions: DirectionSpec {
-            source: DirectionSource::Random { seed: 0 },
-            normalisation: Normalisation::Filter,
-            include_rank1: false,
-            include_pos_embed: false,
-        },
-        grid: GridSpec { x, y },
-        batch_size: 8,
-    }
+    crate::spec::placeholder(x, y)
 }
 
 /// A complete surface with `loss = f(α, β)` and `accuracy = g(α, β)`.

@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::SpecError;
 
 mod command;
+#[cfg(test)]
+mod placeholder;
+#[cfg(test)]
+pub(crate) use placeholder::placeholder;
 mod read;
 mod settings;
 

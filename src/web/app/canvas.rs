@@ -70,8 +70,18 @@ impl Ctx {
                 frames.push(None);
                 continue;
             };
-            let o = draw::options(&view, &p.label, range);
-            match draw::canvas(&canvas, &p.surface, &view, &o) {
+            // A partial surface is drawn from its finest complete coarse lattice, interpolated,
+            // with every computed cell on top; the title says so.
+            let preview = crate::preview::preview(&p.surface);
+            let (shown, label) = match &preview {
+                Some(preview) => (
+                    &preview.surface,
+                    format!("{} — {}", p.label, preview.caption()),
+                ),
+                None => (&p.surface, p.label.clone()),
+            };
+            let o = draw::options(&view, &label, range);
+            match draw::canvas(&canvas, shown, &view, &o) {
                 Ok(frame) => frames.push(frame),
                 Err(message) => {
                     frames.push(None);
