@@ -113,7 +113,7 @@ mod tests {
             max: 1.0,
             n,
         };
-        Surface::empty(crate::spec::placeholder(axis.clone(), Some(axis)), &[LOSS])
+        Surface::empty(crate::spec::placeholder(axis, Some(axis)), &[LOSS])
     }
 
     fn fill(s: &mut Surface, cells: &[Cell], f: impl Fn(f64, f64) -> f64) {
