@@ -25,6 +25,39 @@ pub struct RunRequest {
     /// What to compute for the panels (default: their surfaces).
     #[serde(default)]
     pub task: Task,
+    /// Which share of the sweep's cells this worker computes, when a pool of workers splits one
+    /// (default: all of them).
+    #[serde(default)]
+    pub share: Share,
+}
+
+/// One worker's share of a sweep split over a pool: the chunks of [`schedule`] whose position
+/// modulo `count` is `index`. Every worker prepares every panel (the same spec gives the same
+/// directions, masks and images), so the shares add up to the one sweep.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Share {
+    /// This worker's place in the pool, from 0.
+    pub index: usize,
+    /// Workers in the pool.
+    pub count: usize,
+}
+
+impl Default for Share {
+    fn default() -> Self {
+        Self { index: 0, count: 1 }
+    }
+}
+
+impl Share {
+    /// This share's part of `plan` (every chunk when `count` ≤ 1).
+    pub fn of<T>(self, plan: Vec<T>) -> Vec<T> {
+        let count = self.count.max(1);
+        plan.into_iter()
+            .enumerate()
+            .filter(|(j, _)| j % count == self.index)
+            .map(|(_, chunk)| chunk)
+            .collect()
+    }
 }
 
 /// What a run computes.
@@ -280,6 +313,29 @@ mod tests {
             assert_eq!(unique.len(), total);
         }
         assert!(plan.iter().all(|(_, c)| c.len() <= 4 && !c.is_empty()));
+    }
+
+    #[test]
+    fn shares_split_a_plan_into_disjoint_parts_that_cover_it() {
+        let plan = schedule(&[(17, 17); 3], 4);
+        let parts: Vec<_> = (0..3)
+            .map(|index| Share { index, count: 3 }.of(plan.clone()))
+            .collect();
+        let mut cells = std::collections::HashSet::new();
+        for part in &parts {
+            for (panel, chunk) in part {
+                for c in chunk {
+                    assert!(cells.insert((*panel, c.ix, c.iy)), "computed twice");
+                }
+            }
+        }
+        assert_eq!(cells.len(), 3 * 17 * 17);
+        assert_eq!(Share::default().of(plan.clone()), plan);
+        // Balanced: every worker gets about a third.
+        for part in &parts {
+            let n: usize = part.iter().map(|(_, c)| c.len()).sum();
+            assert!((260..=320).contains(&n), "{n}");
+        }
     }
 
     #[test]

@@ -443,6 +443,17 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
         "the page says why it is not on the GPU: {}",
         b.text("#backend")
     );
+    // The cells are spread over one worker per core.
+    let cores = b
+        .js("return navigator.hardwareConcurrency")
+        .as_u64()
+        .unwrap_or(1)
+        .clamp(1, 4);
+    if cores > 1 {
+        b.wait_for("the pool", Duration::from_secs(60), |b| {
+            b.text("#backend").contains(&format!("× {cores} workers"))
+        });
+    }
     // Coarse to fine: a picture of all three models long before the grid is full — a picture
     // being what a user sees: the canvases coloured by the landscape, not a count of cells.
     b.wait_for("a first picture", Duration::from_secs(300), |b| {

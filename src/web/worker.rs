@@ -297,8 +297,14 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
             }
             Ok((mut started, _)) => {
                 // Sent to the page once; the worker has no further use for them.
+                // Direction files and masks from the pool's first worker only: the others'
+                // are the same bytes.
                 let mut files = std::mem::take(&mut started.direction_files);
+                if request.share.index > 0 {
+                    files.clear();
+                }
                 match job::mask_file(started.prepared.evaluator.objective()) {
+                    Ok(Some(_)) if request.share.index > 0 => {}
                     Ok(Some(bytes)) => files.push(("masks.safetensors".into(), bytes)),
                     Ok(None) => {}
                     Err(e) => return fail(Some(i), e.to_string()),
@@ -444,7 +450,8 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
     } else {
         request.cells_per_read
     };
-    for (i, cells) in schedule(&grids, per_read) {
+    // In a pool, this worker's share of the chunks; the page merges the shares.
+    for (i, cells) in request.share.of(schedule(&grids, per_read)) {
         let started = &mut panels[i];
         let evaluator = &started.prepared.evaluator;
         let pace = Pace {

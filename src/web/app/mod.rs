@@ -44,6 +44,7 @@ pub(crate) const REDRAW_INTERVAL: f64 = 300.0;
 mod browser;
 mod canvas;
 mod components;
+mod pool;
 mod runs;
 mod share;
 mod specs;
@@ -56,7 +57,7 @@ use browser::window;
 use components::*;
 use state::*;
 #[allow(unused_imports)]
-use {canvas::*, runs::*, share::*, specs::*, uploads::*};
+use {canvas::*, pool::*, runs::*, share::*, specs::*, uploads::*};
 
 /// Page entry point.
 pub fn main() {
@@ -90,14 +91,18 @@ pub(crate) fn App() -> impl IntoView {
         readouts: RwSignal::new(Vec::new()),
         store: StoredValue::new(HashMap::new()),
         frames: StoredValue::new(Vec::new()),
-        worker: StoredValue::new_local(None),
-        worker_ready: RwSignal::new(false),
-        pending: StoredValue::new_local(None),
+        pool: StoredValue::new_local(Pool::default()),
+        gpu_adapter: RwSignal::new(None),
+        workers: RwSignal::new(0),
         drag: StoredValue::new(None),
         draw_queued: StoredValue::new(false),
         last_draw: StoredValue::new(f64::NEG_INFINITY),
     };
-    ctx.spawn_worker();
+    ctx.spawn_pool();
+    spawn_local(async move {
+        let gpu = has_gpu_adapter().await;
+        ctx.gpu_adapter.set(Some(gpu));
+    });
 
     // A permalink in the URL: show it at once; otherwise run the demo.
     let hash = window().location().hash().unwrap_or_default();
@@ -197,7 +202,10 @@ pub(crate) fn App() -> impl IntoView {
             </p>
             <span id="backend" class="badge" class:gpu=move || ctx.backend.with(|b| b.as_ref().is_some_and(|b| b.1))>
                 {move || match ctx.backend.get() {
-                    Some((name, _, detail)) => format!("Backend: {name} — {detail}"),
+                    Some((name, _, detail)) => match ctx.workers.get() {
+                        n if n > 1 => format!("Backend: {name} × {n} workers (one per core) — {detail}"),
+                        _ => format!("Backend: {name} — {detail}"),
+                    },
                     None => "Backend: starting…".into(),
                 }}
             </span>

@@ -1,4 +1,4 @@
-//! Runs: the worker (spawned, fed, listened to), each request's byte attachments, and the curvature tasks.
+//! Runs: each request's byte attachments, what the workers send back, and the curvature tasks.
 
 use super::*;
 
@@ -37,51 +37,8 @@ impl Attachments {
 }
 
 impl Ctx {
-    pub(crate) fn send(self, message: js_sys::Array) {
-        if self.worker_ready.get_untracked() {
-            if let Some(w) = self.worker.get_value()
-                && let Err(e) = w.post_message(&message)
-            {
-                self.error
-                    .set(Some(format!("cannot reach the worker: {}", js_error(e))));
-            }
-        } else {
-            self.pending.set_value(Some(message));
-        }
-    }
-
-    /// Start (or restart) the compute worker.
-    pub(crate) fn spawn_worker(self) {
-        if let Some(old) = self.worker.get_value() {
-            old.terminate();
-        }
-        self.worker_ready.set(false);
-        match Worker::new("./worker_loader.js") {
-            Ok(worker) => {
-                let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-                    self.on_worker_message(e.data());
-                });
-                worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-                on_message.forget();
-                let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(
-                    move |e: web_sys::ErrorEvent| {
-                        self.error
-                            .set(Some(format!("the compute worker failed: {}", e.message())));
-                        self.progress.update(|p| p.running = false);
-                    },
-                );
-                worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-                on_error.forget();
-                self.worker.set_value(Some(worker));
-            }
-            Err(e) => self.error.set(Some(format!(
-                "cannot start the compute worker: {}",
-                js_error(e)
-            ))),
-        }
-    }
-
-    pub(crate) fn on_worker_message(self, data: JsValue) {
+    /// A message from worker `k` of the pool.
+    pub(crate) fn on_worker_message(self, k: usize, data: JsValue) {
         let (message, attachments) = match crate::web::wire::decode::<FromWorker>(&data) {
             Ok(m) => m,
             Err(e) => {
@@ -92,13 +49,7 @@ impl Ctx {
         };
         let current = self.progress.with_untracked(|p| p.job);
         match message {
-            FromWorker::Ready { .. } => {
-                self.worker_ready.set(true);
-                if let Some(m) = self.pending.get_value() {
-                    self.pending.set_value(None);
-                    self.send(m);
-                }
-            }
+            FromWorker::Ready { .. } => self.worker_ready(k),
             FromWorker::Backend {
                 job,
                 name,
@@ -113,14 +64,30 @@ impl Ctx {
                 surface,
                 files,
             } if job == current => {
+                // Every worker of the pool starts every panel; the cells other workers sent
+                // before are kept, the files come from the first.
                 self.panels.update(|panels| {
                     if let Some(p) = panels.get_mut(panel) {
-                        p.surface = *surface;
-                        p.files = files
-                            .into_iter()
-                            .zip(attachments)
-                            .map(|(n, b)| (n, Arc::new(b)))
-                            .collect();
+                        let mut started = *surface;
+                        for (name, grid) in &p.surface.metrics {
+                            for (iy, row) in grid.iter().enumerate() {
+                                for (ix, v) in row.iter().enumerate() {
+                                    if let Some(v) = v {
+                                        let cell = crate::surface::Cell { ix, iy };
+                                        let values = [(name.clone(), *v)].into_iter().collect();
+                                        sweep::record(&mut started, cell, &values);
+                                    }
+                                }
+                            }
+                        }
+                        p.surface = started;
+                        if !files.is_empty() {
+                            p.files = files
+                                .into_iter()
+                                .zip(attachments)
+                                .map(|(n, b)| (n, Arc::new(b)))
+                                .collect();
+                        }
                         p.status = Status::Computing;
                     }
                 });
@@ -145,7 +112,7 @@ impl Ctx {
                         }
                     }
                 });
-                self.rate.set(images_per_second);
+                self.rate.set(self.worker_rate(k, images_per_second));
                 self.progress.update(|p| {
                     p.done += n;
                     p.elapsed = elapsed;
@@ -194,6 +161,9 @@ impl Ctx {
                 self.schedule_draw();
             }
             FromWorker::Done { job, elapsed } if job == current => {
+                if !self.worker_done(k) {
+                    return; // other workers of the pool are still computing their shares
+                }
                 self.panels.update(|panels| {
                     // Panels this job computed (a curvature job leaves the surfaces as they are).
                     for p in panels.iter_mut().filter(|p| p.status == Status::Computing) {
@@ -223,6 +193,11 @@ impl Ctx {
                     }
                 });
                 self.progress.update(|p| p.running = false);
+                if job == current && job != 0 {
+                    // Stop the pool's other workers; late messages of this job are ignored.
+                    self.spawn_pool();
+                    self.progress.update(|p| p.job += 1);
+                }
             }
             _ => {} // a message of an older job
         }
@@ -299,8 +274,8 @@ impl Ctx {
             }
         }
         if self.progress.with_untracked(|p| p.running) {
-            // One job at a time: the old one is stopped by replacing the worker.
-            self.spawn_worker();
+            // One job at a time: the old one is stopped by replacing the workers.
+            self.spawn_pool();
         }
         let job = self.progress.with_untracked(|p| p.job) + 1;
         let request = RunRequest {
@@ -316,15 +291,10 @@ impl Ctx {
             },
             prefer_gpu: self.prefer_gpu.get_untracked(),
             task,
+            share: crate::protocol::Share::default(),
         };
         let refs: Vec<&[u8]> = files.list.iter().map(|a| a.as_slice()).collect();
-        let message = match crate::web::wire::encode(&request, &refs) {
-            Ok(m) => m,
-            Err(e) => {
-                self.error.set(Some(e));
-                return;
-            }
-        };
+        let workers = self.workers_for(task);
         if task != Task::Sweep {
             // Curvature of the panels on screen: their surfaces stay.
             let (total, unit) = match task {
@@ -357,7 +327,10 @@ impl Ctx {
                 running: true,
                 unit,
             });
-            self.send(message);
+            if let Err(e) = self.dispatch(&request, &refs, workers) {
+                self.error.set(Some(e));
+                self.progress.update(|p| p.running = false);
+            }
             return;
         }
         let total = specs
@@ -392,7 +365,10 @@ impl Ctx {
             unit: "cells",
         });
         self.schedule_draw();
-        self.send(message);
+        if let Err(e) = self.dispatch(&request, &refs, workers) {
+            self.error.set(Some(e));
+            self.progress.update(|p| p.running = false);
+        }
     }
 
     /// The dominant Hessian eigenvalue at θ* of every panel on screen (PyHessian's power
@@ -476,7 +452,7 @@ impl Ctx {
         if !self.progress.with_untracked(|p| p.running) {
             return;
         }
-        self.spawn_worker();
+        self.spawn_pool();
         self.progress.update(|p| {
             p.running = false;
             p.job += 1; // late messages of the cancelled job are ignored
@@ -489,7 +465,7 @@ impl Ctx {
             }
         });
         self.notice.set(Some(
-            "Cancelled: the worker was stopped; the cells computed so far are kept.".into(),
+            "Cancelled: the workers were stopped; the cells computed so far are kept.".into(),
         ));
     }
 }

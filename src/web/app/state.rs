@@ -130,9 +130,12 @@ pub(crate) struct Ctx {
     /// File bytes by sha256 (demo files and uploads).
     pub(crate) store: StoredValue<HashMap<String, Arc<Vec<u8>>>>,
     pub(crate) frames: StoredValue<Vec<Option<Frame>>>,
-    pub(crate) worker: StoredValue<Option<Worker>, LocalStorage>,
-    pub(crate) worker_ready: RwSignal<bool>,
-    pub(crate) pending: StoredValue<Option<js_sys::Array>, LocalStorage>,
+    /// The compute workers.
+    pub(crate) pool: StoredValue<Pool, LocalStorage>,
+    /// Whether the browser offers a WebGPU adapter (`None` until asked).
+    pub(crate) gpu_adapter: RwSignal<Option<bool>>,
+    /// Workers the current (or last) job runs on.
+    pub(crate) workers: RwSignal<usize>,
     pub(crate) drag: StoredValue<Option<(f64, f64)>>,
     pub(crate) draw_queued: StoredValue<bool>,
     pub(crate) last_draw: StoredValue<f64>,
