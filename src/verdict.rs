@@ -403,13 +403,15 @@ pub fn panel_summaries(
         };
         let mut started = job::start(&spec, &model, &extras, &images, &device, "flex")?;
         let order = sweep::row_major(started.surface.x.len(), started.surface.y.len());
-        pollster::block_on(sweep::run(
+        // One thread per core, each on its own cells (the values do not depend on it).
+        sweep::run_threads(
             &started.prepared.evaluator,
             &mut started.surface,
             &order,
             sweep::Pace::cells(1),
+            std::thread::available_parallelism().map_or(1, usize::from),
             &mut |_, _| Control::Continue,
-        ))?;
+        )?;
         let summary = summarise_relative(&started.surface, TAU_RELATIVE).map_err(|e| {
             crate::error::Error::Backend(format!("{} (seed {seed}): {e}", panel.name))
         })?;

@@ -12,6 +12,7 @@ use vitscape::data::ImageSet;
 use vitscape::model::random_state;
 use vitscape::objective::{Evaluator, Objective};
 use vitscape::setup::Model;
+use vitscape::sweep::{self, Control};
 
 use super::DeviceChoice;
 
@@ -34,6 +35,10 @@ pub struct BenchArgs {
     /// value is measured in turn.
     #[arg(long, num_args = 1.., default_values_t = [1, 8])]
     pub cells_per_forward: Vec<usize>,
+    /// Threads computing cells at once, as `vitscape sweep --threads` (default: 1 and one per
+    /// core); each value is measured in turn.
+    #[arg(long, num_args = 1..)]
+    pub threads: Vec<usize>,
 }
 
 /// The benchmark model: 28×28 greyscale, patch 7, width 64, depth 4, 4 heads, MLP 256, cls token.
@@ -87,13 +92,23 @@ pub fn run(args: BenchArgs) -> Result<()> {
         args.batch_size,
         flops_per_cell / 1e6
     );
-    println!("| backend | cells per forward | cells/s | ms/cell | GFLOP/s | first forward (ms) |");
-    println!("|---|---|---|---|---|---|");
+    let mut threads = args.threads.clone();
+    if threads.is_empty() {
+        threads = vec![
+            1,
+            std::thread::available_parallelism().map_or(1, usize::from),
+        ];
+        threads.dedup();
+    }
+    println!(
+        "| backend | cells per forward | threads | cells/s | ms/cell | GFLOP/s | first forward (ms) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for choice in devices {
         let device = match choice.device() {
             Ok(d) => d,
             Err(e) => {
-                println!("| {choice:?} | | unavailable: {e} | | | |");
+                println!("| {choice:?} | | | unavailable: {e} | | | |");
                 continue;
             }
         };
@@ -122,18 +137,23 @@ pub fn run(args: BenchArgs) -> Result<()> {
             evaluator.eval_many(&points(0))?;
             let first_ms = t0.elapsed().as_secs_f64() * 1e3;
             let rounds = args.cells.div_ceil(k).max(1);
-            let t = Instant::now();
-            for r in 0..rounds {
-                evaluator.eval_many(&points(r * k))?;
+            for &t in &threads {
+                // GPUs run one stream of forward passes.
+                if t > 1 && choice == DeviceChoice::Wgpu {
+                    continue;
+                }
+                let chunks: Vec<Vec<Vec<f64>>> = (0..rounds).map(|r| points(r * k)).collect();
+                let t0 = Instant::now();
+                sweep::eval_parallel(&evaluator, &chunks, k, t, &mut |_, _| Control::Continue)?;
+                let secs = t0.elapsed().as_secs_f64();
+                let cps = (rounds * k) as f64 / secs;
+                println!(
+                    "| {} | {k} | {t} | {cps:.2} | {:.1} | {:.2} | {first_ms:.0} |",
+                    format!("{choice:?}").to_lowercase(),
+                    1e3 / cps,
+                    flops_per_cell * cps / 1e9
+                );
             }
-            let secs = t.elapsed().as_secs_f64();
-            let cps = (rounds * k) as f64 / secs;
-            println!(
-                "| {} | {k} | {cps:.2} | {:.1} | {:.2} | {first_ms:.0} |",
-                format!("{choice:?}").to_lowercase(),
-                1e3 / cps,
-                flops_per_cell * cps / 1e9
-            );
         }
     }
     Ok(())

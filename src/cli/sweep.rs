@@ -47,6 +47,10 @@ pub struct SweepArgs {
     /// batching cells is no faster, and 8 on wgpu).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub cells_per_forward: Option<u16>,
+    /// Threads computing cells at once, each on its own chunk (default: one per core on the
+    /// CPU backends, 1 on wgpu). Every cell's value is the same whatever the count.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
@@ -279,11 +283,25 @@ pub fn run(args: SweepArgs) -> Result<()> {
         (None, _) => 1,
     };
     let pace = Pace::cells(evaluator.points_per_forward(wanted, sweep::MAX_WEIGHT_VALUES));
-    let result = pollster::block_on(sweep::run(
+    let threads = args
+        .threads
+        .map_or_else(|| default_threads(args.device), usize::from);
+    if threads > 1 {
+        eprintln!(
+            "computing cells on {threads} threads{}",
+            if args.threads.is_none() {
+                " (one per core; --threads sets it)"
+            } else {
+                ""
+            }
+        );
+    }
+    let result = sweep::run_threads(
         evaluator,
         &mut surface,
         &order,
         pace,
+        threads,
         &mut |s, p| {
             bar.set_position(p.done as u64);
             if let Some(loss) = p.values.get("loss") {
@@ -298,7 +316,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
             }
             Control::Continue
         },
-    ));
+    );
     bar.finish();
     let tau = match args.tau {
         Some(t) => Tau::Absolute(t),
@@ -354,6 +372,15 @@ pub fn run(args: SweepArgs) -> Result<()> {
             .unwrap_or_default()
     );
     Ok(())
+}
+
+/// Threads for cells when `--threads` is not given: one per core on the CPU backends; a GPU runs
+/// one stream of forward passes.
+pub fn default_threads(device: DeviceChoice) -> usize {
+    match device {
+        DeviceChoice::Wgpu => 1,
+        _ => std::thread::available_parallelism().map_or(1, usize::from),
+    }
 }
 
 fn surface_centre(surface: &Surface) -> Option<f64> {

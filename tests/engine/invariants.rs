@@ -156,6 +156,41 @@ fn cancelling_keeps_computed_cells_and_resume_completes_them() {
     ))
     .unwrap();
     assert_eq!(resumed.metrics, full.metrics);
+    // Threads: every cell bit for bit the one-thread loop's, and a cancel stops them all.
+    for threads in [2, 3] {
+        let mut parallel = Surface::empty(partial.spec.clone(), &ev.objective().metric_names());
+        sweep::run_threads(
+            &ev,
+            &mut parallel,
+            &order,
+            Pace::cells(1),
+            threads,
+            &mut |_, _| Control::Continue,
+        )
+        .unwrap();
+        assert_eq!(parallel.metrics, full.metrics, "{threads} threads");
+        let mut cancelled = Surface::empty(partial.spec.clone(), &ev.objective().metric_names());
+        let result = sweep::run_threads(
+            &ev,
+            &mut cancelled,
+            &order,
+            Pace::cells(1),
+            threads,
+            &mut |_, p| {
+                if p.done == 1 {
+                    Control::Cancel
+                } else {
+                    Control::Continue
+                }
+            },
+        );
+        assert!(matches!(result, Err(vitscape::error::Error::Cancelled)));
+        assert_eq!(
+            cancelled.progress().0,
+            1,
+            "cells after the cancel are dropped"
+        );
+    }
     // A different spec cannot resume.
     let mut other = partial.spec.clone();
     other.directions.source = DirectionSource::Random { seed: 10 };

@@ -9,6 +9,11 @@ use crate::error::SpecError;
 use crate::spec::SweepSpec;
 use crate::surface::{Cell, Surface};
 
+#[cfg(all(feature = "engine", not(target_arch = "wasm32")))]
+mod threads;
+#[cfg(all(feature = "engine", not(target_arch = "wasm32")))]
+pub use threads::{eval_parallel, run_threads};
+
 /// Reported after every computed cell.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Progress {
@@ -163,29 +168,48 @@ pub async fn run(
     on_cell: &mut dyn FnMut(&Surface, &Progress) -> Control,
 ) -> Result<(), crate::error::Error> {
     let (mut done, total) = surface.progress();
-    let missing: Vec<Cell> = order
-        .iter()
-        .copied()
-        .filter(|c| !is_done(surface, *c))
-        .collect();
-    for chunk in missing.chunks(pace.per_read.max(1)) {
+    for chunk in missing(surface, order).chunks(pace.per_read.max(1)) {
         let points: Vec<Vec<f64>> = chunk.iter().map(|c| coefficients(surface, *c)).collect();
         let results = evaluator.eval_points(&points, pace.per_forward).await?;
-        for (&cell, values) in chunk.iter().zip(results) {
-            record(surface, cell, &values);
-            done += 1;
-            let progress = Progress {
-                done,
-                total,
-                cell,
-                values,
-            };
-            if on_cell(surface, &progress) == Control::Cancel {
-                return Err(crate::error::Error::Cancelled);
-            }
+        if deliver(surface, chunk, results, &mut done, total, on_cell) == Control::Cancel {
+            return Err(crate::error::Error::Cancelled);
         }
     }
     Ok(())
+}
+
+/// The cells of `order` not computed yet.
+fn missing(surface: &Surface, order: &[Cell]) -> Vec<Cell> {
+    order
+        .iter()
+        .copied()
+        .filter(|c| !is_done(surface, *c))
+        .collect()
+}
+
+/// Record a chunk's results and report each cell; stops at the first `Cancel`.
+fn deliver(
+    surface: &mut Surface,
+    chunk: &[Cell],
+    results: Vec<BTreeMap<String, f64>>,
+    done: &mut usize,
+    total: usize,
+    on_cell: &mut dyn FnMut(&Surface, &Progress) -> Control,
+) -> Control {
+    for (&cell, values) in chunk.iter().zip(results) {
+        record(surface, cell, &values);
+        *done += 1;
+        let progress = Progress {
+            done: *done,
+            total,
+            cell,
+            values,
+        };
+        if on_cell(surface, &progress) == Control::Cancel {
+            return Control::Cancel;
+        }
+    }
+    Control::Continue
 }
 
 /// Check that a partial surface was computed with `spec` (batch size aside, which only affects
