@@ -279,6 +279,11 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
             &prepared,
             args.convexity_grid,
             (power, scheme),
+            // Rows of the map on one thread per core (each row is one chain of products).
+            args.sweep.threads.map_or_else(
+                || super::sweep::default_threads(args.sweep.device),
+                usize::from,
+            ),
             args.sweep.log_scale,
             args.sweep.no_plots,
         )?;
@@ -362,6 +367,7 @@ fn convexity(
     prepared: &vitscape::setup::Prepared,
     grid: usize,
     (power, scheme): (PowerSettings, ProductScheme),
+    threads: usize,
     log_scale: bool,
     no_plots: bool,
 ) -> Result<(Convexity, StepCheck)> {
@@ -370,18 +376,19 @@ fn convexity(
     let mut surface = curvature::convexity_surface(spec, &names, n);
     let (_, total) = surface.progress();
     let pb = bar(total, "cells");
-    let check = block_on(curvature::convexity_map(
+    let check = curvature::convexity_map_threads(
         &prepared.evaluator,
         theta,
         &prepared.directions.vectors,
         &mut surface,
         PowerSettings { k: 1, ..power },
         scheme,
+        threads,
         &mut |s, _| {
             pb.set_position(s.progress().0 as u64);
             Control::Continue
         },
-    ))?;
+    )?;
     pb.finish();
     let ratios: Vec<f64> = surface
         .metrics

@@ -15,10 +15,14 @@ use crate::error::Error;
 use crate::objective::Evaluator;
 
 mod product;
+#[cfg(all(feature = "engine", not(target_arch = "wasm32")))]
+mod threads;
 pub use product::{
     DEFAULT_CHECK_TARGET, DEFAULT_RELATIVE_STEP, DifferenceMethod, MAX_HALVINGS, Product,
     ProductBuilder, ProductScheme, Products, STEP_CHECK_LIMIT, StepCheck, theta_norm,
 };
+#[cfg(all(feature = "engine", not(target_arch = "wasm32")))]
+pub use threads::convexity_map_threads;
 
 /// A symmetric linear map on ℝⁿ. `apply` is async because a Hessian's products wait for gradient
 /// read-backs, which the browser's worker awaits; native code drives the solvers with `pollster`.
@@ -683,6 +687,10 @@ pub fn convexity_surface(
 /// λmax, λmin and |λmin/λmax| of the Hessian at θ* + α·d₁ + β·d₂ (`theta`, `directions` on the
 /// host, as the evaluator's). After each cell the map's `info` records the products so far
 /// ([`record_products`]) and `on_cell` sees it and may cancel.
+///
+/// Neighbouring cells have similar curvature, so each cell continues the products of the cell
+/// before it in its row; every row starts afresh, which makes rows independent (natively they
+/// run in parallel, [`convexity_map_threads`], with the same numbers).
 #[allow(clippy::too_many_arguments)]
 #[cfg(feature = "engine")]
 pub async fn convexity_map(
@@ -696,28 +704,57 @@ pub async fn convexity_map(
 ) -> Result<StepCheck, Error> {
     use crate::sweep::{self, Control};
     let mut check = StepCheck::default();
-    let mut products = Products::new(scheme);
-    let order = sweep::row_major(surface.x.len(), surface.y.len());
-    for cell in order {
-        if sweep::is_done(surface, cell) {
-            continue;
-        }
-        let coeffs = sweep::coefficients(surface, cell);
-        let point = point_on_plane(theta, directions, &coeffs);
-        let mut values = evaluator.eval_at(&coeffs).await?;
-        // Neighbouring cells have similar curvature: each continues the last one's products.
-        let mut hessian = Hessian::with_products(evaluator, point, products.continued());
-        let ex = extreme_eigenvalues(&mut hessian, s).await?;
-        products = hessian.products;
-        check.add(&products.check);
-        convexity_values(&ex, &mut values);
-        sweep::record(surface, cell, &values);
-        record_products(surface, scheme, &check);
-        if on_cell(surface, &ex) == Control::Cancel {
-            return Err(Error::Cancelled);
+    for row in convexity_rows(surface) {
+        let mut products = Products::new(scheme);
+        for (cell, coeffs) in row {
+            let (values, ex, next) =
+                convexity_cell(evaluator, theta, directions, &coeffs, s, products).await?;
+            products = next;
+            check.add(&products.check);
+            sweep::record(surface, cell, &values);
+            record_products(surface, scheme, &check);
+            if on_cell(surface, &ex) == Control::Cancel {
+                return Err(Error::Cancelled);
+            }
         }
     }
     Ok(check)
+}
+
+/// The missing cells of a convexity map, row by row, each with its direction coefficients.
+pub(crate) fn convexity_rows(
+    surface: &crate::surface::Surface,
+) -> Vec<Vec<(crate::surface::Cell, Vec<f64>)>> {
+    use crate::sweep;
+    (0..surface.y.len())
+        .map(|iy| {
+            (0..surface.x.len())
+                .map(|ix| crate::surface::Cell { ix, iy })
+                .filter(|c| !sweep::is_done(surface, *c))
+                .map(|c| (c, sweep::coefficients(surface, c)))
+                .collect::<Vec<_>>()
+        })
+        .filter(|row| !row.is_empty())
+        .collect()
+}
+
+/// One cell of the convexity map at `coeffs`: the objective's metrics there with λmax, λmin and
+/// |λmin/λmax|, its extremes, and the products (continued from `products`) for the next cell.
+#[cfg(feature = "engine")]
+pub async fn convexity_cell(
+    evaluator: &Evaluator,
+    theta: &[f32],
+    directions: &[Vec<f32>],
+    coeffs: &[f64],
+    s: PowerSettings,
+    products: Products,
+) -> Result<(std::collections::BTreeMap<String, f64>, Extremes, Products), Error> {
+    let point = point_on_plane(theta, directions, coeffs);
+    let mut values = evaluator.eval_at(coeffs).await?;
+    let mut hessian = Hessian::with_products(evaluator, point, products.continued());
+    let ex = extreme_eigenvalues(&mut hessian, s).await?;
+    convexity_values(&ex, &mut values);
+    Ok((values, ex, hessian.products))
 }
 
 /// The max-eigenvalue spectrum at `theta`: one power iteration per mini-batch of `evaluator`

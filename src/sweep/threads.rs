@@ -62,25 +62,19 @@ pub fn eval_parallel(
         for _ in 0..threads.max(1).min(chunks.len()) {
             let (tx, next, stop) = (tx.clone(), &next, &stop);
             scope.spawn(move || {
-                let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
-                let evaluate = |points: &[Vec<f64>]| {
-                    let work = || pollster::block_on(evaluator.eval_points(points, per_forward));
-                    match &pool {
-                        Ok(pool) => pool.install(work),
-                        Err(_) => work(),
+                on_one_thread(|| {
+                    while !stop.load(Ordering::Relaxed) {
+                        let j = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(points) = chunks.get(j) else {
+                            break;
+                        };
+                        let result = pollster::block_on(evaluator.eval_points(points, per_forward));
+                        let failed = result.is_err();
+                        if tx.send((j, result)).is_err() || failed {
+                            break;
+                        }
                     }
-                };
-                while !stop.load(Ordering::Relaxed) {
-                    let j = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(points) = chunks.get(j) else {
-                        break;
-                    };
-                    let result = evaluate(points);
-                    let failed = result.is_err();
-                    if tx.send((j, result)).is_err() || failed {
-                        break;
-                    }
-                }
+                })
             });
         }
         drop(tx);
@@ -106,4 +100,13 @@ pub fn eval_parallel(
         }
         outcome
     })
+}
+
+/// Run `work` with burn's CPU ops on a one-thread rayon pool of its own (on the calling thread's
+/// pool if one cannot be made): several such threads side by side each keep one core busy.
+pub fn on_one_thread<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+        Ok(pool) => pool.install(work),
+        Err(_) => work(),
+    }
 }

@@ -479,6 +479,22 @@ fn convexity_map_and_minibatch_spectrum_on_a_tiny_vit() {
         (centre - lmax).abs() / lmax < 0.02,
         "centre λmax {centre} vs exact {lmax}"
     );
+    // Rows in parallel: the same map bit for bit, and the same products counted.
+    let mut parallel = Surface::empty(map.spec.clone(), &names);
+    let parallel_check = vitscape::curvature::convexity_map_threads(
+        &ev,
+        &model.theta,
+        &dirs,
+        &mut parallel,
+        settings,
+        scheme,
+        2,
+        &mut |_, _| Control::Continue,
+    )
+    .unwrap();
+    assert_eq!(parallel.metrics, map.metrics);
+    assert_eq!(parallel_check.products, check.products);
+    assert_eq!(parallel_check.gradients, check.gradients);
 }
 
 /// The committed exact curvature of a trained ViT (`tests/reference/curvature_trained.py`): a
