@@ -722,6 +722,7 @@ pub async fn convexity_map(
 }
 
 /// The missing cells of a convexity map, row by row, each with its direction coefficients.
+#[cfg(feature = "engine")]
 pub(crate) fn convexity_rows(
     surface: &crate::surface::Surface,
 ) -> Vec<Vec<(crate::surface::Cell, Vec<f64>)>> {

@@ -179,6 +179,7 @@ pub async fn run(
 }
 
 /// The cells of `order` not computed yet.
+#[cfg(feature = "engine")]
 fn missing(surface: &Surface, order: &[Cell]) -> Vec<Cell> {
     order
         .iter()
@@ -188,6 +189,7 @@ fn missing(surface: &Surface, order: &[Cell]) -> Vec<Cell> {
 }
 
 /// Record a chunk's results and report each cell; stops at the first `Cancel`.
+#[cfg(feature = "engine")]
 fn deliver(
     surface: &mut Surface,
     chunk: &[Cell],
