@@ -14,8 +14,10 @@ use crate::error::ArchError;
 pub const LN_EPS: f64 = 1e-6;
 /// BatchNorm epsilon of MAE's linear-probe head (`BatchNorm1d(affine=False, eps=1e-6)`).
 pub const BN_EPS: f64 = 1e-6;
-/// Default head width when a checkpoint does not say how many heads it has.
+/// Default head width when a checkpoint does not say how many heads it has (timm's ViTs).
 pub const DEFAULT_HEAD_DIM: usize = 64;
+/// Default decoder head width when an MAE checkpoint does not say (MAE's 512 / 16).
+pub const DEFAULT_DECODER_HEAD_DIM: usize = 32;
 
 /// How the class-token / patch-token features become one vector per image.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -127,6 +129,24 @@ impl ParamSpec {
     /// Number of values.
     pub fn numel(&self) -> usize {
         self.shape.iter().product()
+    }
+}
+
+/// Which head counts neither the user nor the file gave, so that timm's convention was assumed
+/// (head dim [`DEFAULT_HEAD_DIM`], decoder [`DEFAULT_DECODER_HEAD_DIM`]). Said by the CLI, shown
+/// by the page and recorded in the spec (`heads_assumed`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadsAssumed {
+    /// The encoder's count was assumed.
+    pub encoder: bool,
+    /// The decoder's count was assumed.
+    pub decoder: bool,
+}
+
+impl HeadsAssumed {
+    /// Either count was assumed.
+    pub fn any(self) -> bool {
+        self.encoder || self.decoder
     }
 }
 
@@ -400,6 +420,39 @@ fn metadata_usize(state: &StateDict, keys: &[&str]) -> Result<Option<usize>, Arc
 
 /// Infer the architecture from a state dict, then check every tensor against it.
 pub fn infer(state: &StateDict, heads: HeadCounts) -> Result<VitConfig, ArchError> {
+    infer_noting(state, heads).map(|(config, _)| config)
+}
+
+/// A head count: given, else from the metadata `keys`, else `width / head_dim` — assumed, and
+/// refused when it does not divide (with the flag that fixes it).
+fn head_count(
+    state: &StateDict,
+    given: Option<usize>,
+    keys: &[&str],
+    (width, head_dim): (usize, usize),
+    (what, flag): (&str, &str),
+) -> Result<(usize, bool), ArchError> {
+    if let Some(h) = given {
+        return Ok((h, false));
+    }
+    if let Some(h) = metadata_usize(state, keys)? {
+        return Ok((h, false));
+    }
+    if width >= head_dim && width.is_multiple_of(head_dim) {
+        return Ok((width / head_dim, true));
+    }
+    Err(ArchError::Invalid(format!(
+        "the file does not say how many attention heads its {what} has (no `{}` metadata), and its width {width} is not a multiple of {head_dim}, timm's head dimension, so no count can be assumed: give it ({flag} in the CLI, the heads field on the page; timm's ViT-Ti/S/B, widths 192/384/768, have 3/6/12)",
+        keys.first().copied().unwrap_or("num_heads")
+    )))
+}
+
+/// [`infer`], also saying which head counts were assumed ([`HeadsAssumed`]).
+pub fn infer_noting(
+    state: &StateDict,
+    heads: HeadCounts,
+) -> Result<(VitConfig, HeadsAssumed), ArchError> {
+    let mut assumed = HeadsAssumed::default();
     let pe = require(
         state,
         "patch_embed.proj.weight",
@@ -514,10 +567,14 @@ pub fn infer(state: &StateDict, heads: HeadCounts) -> Result<VitConfig, ArchErro
             let hidden = shape_of(state, "decoder_blocks.0.mlp.fc1.weight")
                 .and_then(|s| s.first().copied())
                 .unwrap_or(4 * dd);
-            let num_heads = match heads.decoder {
-                Some(h) => h,
-                None => metadata_usize(state, &["decoder_num_heads"])?.unwrap_or((dd / 32).max(1)),
-            };
+            let (num_heads, guessed) = head_count(
+                state,
+                heads.decoder,
+                &["decoder_num_heads"],
+                (dd, DEFAULT_DECODER_HEAD_DIM),
+                ("MAE decoder", "--decoder-heads"),
+            )?;
+            assumed.decoder = guessed;
             Some(DecoderConfig {
                 embed_dim: dd,
                 depth,
@@ -527,16 +584,14 @@ pub fn infer(state: &StateDict, heads: HeadCounts) -> Result<VitConfig, ArchErro
             })
         }
     };
-    let num_heads = match heads.encoder {
-        Some(h) => h,
-        None => metadata_usize(state, &["num_heads", "heads"])?.unwrap_or(
-            if d.is_multiple_of(DEFAULT_HEAD_DIM) {
-                d / DEFAULT_HEAD_DIM
-            } else {
-                1
-            },
-        ),
-    };
+    let (num_heads, guessed) = head_count(
+        state,
+        heads.encoder,
+        &["num_heads", "heads"],
+        (d, DEFAULT_HEAD_DIM),
+        ("encoder", "--heads"),
+    )?;
+    assumed.encoder = guessed;
     let config = VitConfig {
         img_size: grid * p,
         patch_size: p,
@@ -557,7 +612,7 @@ pub fn infer(state: &StateDict, heads: HeadCounts) -> Result<VitConfig, ArchErro
     };
     config.validate()?;
     check_tensors(state, &config)?;
-    Ok(config)
+    Ok((config, assumed))
 }
 
 /// Compare a state dict with the tensors a config needs: every problem is reported by name.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::arch::{Head, HeadCounts, VitConfig};
+use crate::arch::{Head, HeadCounts, HeadsAssumed, VitConfig};
 use crate::checkpoint;
 use crate::error::Error;
 use crate::layout::Model;
@@ -32,6 +32,9 @@ pub struct Inspection {
     pub skipped: Vec<String>,
     /// The file's metadata.
     pub metadata: BTreeMap<String, String>,
+    /// Head counts assumed from timm's convention (neither given nor in the file).
+    #[serde(default)]
+    pub heads_assumed: HeadsAssumed,
 }
 
 impl Inspection {
@@ -40,7 +43,7 @@ impl Inspection {
     pub fn summary(&self) -> String {
         let a = &self.architecture;
         let mut parts = vec![format!(
-            "ViT {0}×{0}/{1}, {2} channel{3}, D={4}, depth {5}, {6} heads, MLP {7}",
+            "ViT {0}×{0}/{1}, {2} channel{3}, D={4}, depth {5}, {6} heads{8}, MLP {7}",
             a.img_size,
             a.patch_size,
             a.in_chans,
@@ -48,7 +51,12 @@ impl Inspection {
             a.embed_dim,
             a.depth,
             a.num_heads,
-            a.mlp_hidden
+            a.mlp_hidden,
+            if self.heads_assumed.encoder {
+                " (ASSUMED: the file does not say; head dim 64 as timm — give the count if wrong)"
+            } else {
+                ""
+            }
         )];
         parts.push(
             if a.class_token {
@@ -67,8 +75,15 @@ impl Inspection {
         });
         if let Some(d) = &a.decoder {
             parts.push(format!(
-                "MAE decoder D={}, depth {}, {} heads",
-                d.embed_dim, d.depth, d.num_heads
+                "MAE decoder D={}, depth {}, {} heads{}",
+                d.embed_dim,
+                d.depth,
+                d.num_heads,
+                if self.heads_assumed.decoder {
+                    " (ASSUMED: head dim 32 as MAE — give the count if wrong)"
+                } else {
+                    ""
+                }
             ));
         }
         if let Some(b) = self.branch {
@@ -85,8 +100,13 @@ pub fn load_model(bytes: &[u8], branch: Option<Branch>, heads: HeadCounts) -> Re
 }
 
 /// Read a checkpoint and report what it holds.
-pub fn inspect(name: &str, bytes: &[u8], branch: Option<Branch>) -> Result<Inspection, Error> {
-    let model = load_model(bytes, branch, HeadCounts::default())?;
+pub fn inspect(
+    name: &str,
+    bytes: &[u8],
+    branch: Option<Branch>,
+    heads: HeadCounts,
+) -> Result<Inspection, Error> {
+    let model = load_model(bytes, branch, heads)?;
     Ok(Inspection {
         name: name.to_owned(),
         sha256: model.checkpoint.sha256.clone(),
@@ -102,5 +122,6 @@ pub fn inspect(name: &str, bytes: &[u8], branch: Option<Branch>) -> Result<Inspe
             .collect(),
         skipped: model.checkpoint.skipped.clone(),
         metadata: model.checkpoint.state.metadata.clone(),
+        heads_assumed: model.heads_assumed,
     })
 }

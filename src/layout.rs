@@ -110,12 +110,14 @@ pub struct Model {
     pub layout: Layout,
     /// θ*, flat.
     pub theta: Vec<f32>,
+    /// Head counts that were assumed (neither given nor in the file).
+    pub heads_assumed: arch::HeadsAssumed,
 }
 
 impl Model {
     /// Infer the architecture (head counts from `heads`, else metadata, else defaults) and flatten.
     pub fn new(checkpoint: LoadedCheckpoint, heads: HeadCounts) -> Result<Self, Error> {
-        let config = arch::infer(&checkpoint.state, heads)?;
+        let (config, heads_assumed) = arch::infer_noting(&checkpoint.state, heads)?;
         let layout = Layout::new(&config);
         let theta = layout.flatten(&checkpoint.state)?;
         Ok(Self {
@@ -123,6 +125,7 @@ impl Model {
             config,
             layout,
             theta,
+            heads_assumed,
         })
     }
 
@@ -134,6 +137,7 @@ impl Model {
             branch: self.checkpoint.branch,
             num_heads: self.config.num_heads,
             decoder_num_heads: self.config.decoder.map(|d| d.num_heads),
+            heads_assumed: self.heads_assumed.any(),
         }
     }
 

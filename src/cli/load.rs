@@ -85,7 +85,31 @@ pub fn load(args: &SweepArgs, batch_size: Option<usize>) -> Result<Loaded> {
 pub fn load_model(path: &Path, branch: Option<Branch>, heads: HeadCounts) -> Result<Model> {
     let loaded = checkpoint::read_file(path, branch)
         .with_context(|| format!("reading checkpoint {}", path.display()))?;
-    Model::new(loaded, heads).with_context(|| format!("checkpoint {}", path.display()))
+    let model =
+        Model::new(loaded, heads).with_context(|| format!("checkpoint {}", path.display()))?;
+    say_assumed_heads(&path.display().to_string(), &model);
+    Ok(model)
+}
+
+/// Nothing assumed silently: a warning for each head count that neither the flags nor the file
+/// gave (the spec records it as `heads_assumed`).
+fn say_assumed_heads(name: &str, model: &Model) {
+    if model.heads_assumed.encoder {
+        eprintln!(
+            "warning: {name} does not say how many attention heads it has (no `num_heads` metadata); assuming timm's head dim {}: {} heads for width {}. Give --heads N if that is wrong; the spec records heads_assumed.",
+            vitscape::arch::DEFAULT_HEAD_DIM,
+            model.config.num_heads,
+            model.config.embed_dim
+        );
+    }
+    if let Some(d) = model.config.decoder.filter(|_| model.heads_assumed.decoder) {
+        eprintln!(
+            "warning: {name} does not say how many heads its MAE decoder has (no `decoder_num_heads` metadata); assuming head dim {}: {} heads for width {}. Give --decoder-heads N if that is wrong; the spec records heads_assumed.",
+            vitscape::arch::DEFAULT_DECODER_HEAD_DIM,
+            d.num_heads,
+            d.embed_dim
+        );
+    }
 }
 
 fn display_name(path: &Path) -> String {
@@ -261,6 +285,16 @@ fn from_spec(source: &str, panel: Option<&str>, search: &[PathBuf]) -> Result<(S
         job::load_model(&found.bytes, reference.branch, Model::heads_of(reference))
             .with_context(|| format!("{what} {}", found.path.display()))
     };
+    if spec.checkpoint.heads_assumed {
+        eprintln!(
+            "note: the spec records that its head counts ({} encoder{}) were assumed, not given by the file",
+            spec.checkpoint.num_heads,
+            spec.checkpoint
+                .decoder_num_heads
+                .map(|d| format!(", {d} decoder"))
+                .unwrap_or_default()
+        );
+    }
     let model = checkpoint("checkpoint", &spec.checkpoint)?;
     let teacher = match &spec.loss {
         LossSpec::RcMae { teacher, .. } => Some(checkpoint("teacher", teacher)?),

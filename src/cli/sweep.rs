@@ -85,10 +85,13 @@ pub struct SpecFlags {
     /// For files holding `student.*` and `teacher.*`: which one to use.
     #[arg(long, value_enum)]
     pub branch: Option<Branch>,
-    /// Encoder attention heads (default: checkpoint metadata `num_heads`, else embed_dim / 64).
+    /// Encoder attention heads (default: checkpoint metadata `num_heads`, else timm's head dim 64
+    /// — assumed with a warning and recorded in the spec as `heads_assumed`; refused when 64 does
+    /// not divide the width).
     #[arg(long)]
     pub heads: Option<usize>,
-    /// Decoder attention heads (default: metadata `decoder_num_heads`, else decoder dim / 32).
+    /// Decoder attention heads (default: metadata `decoder_num_heads`, else decoder dim / 32,
+    /// assumed likewise).
     #[arg(long)]
     pub decoder_heads: Option<usize>,
     /// `fashion-mnist`, or a folder of images (class sub-folders for labels).
@@ -188,6 +191,7 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
         "tensors": model.layout.params.iter().map(|p| format!("{} {:?}", p.name, p.shape)).collect::<Vec<_>>(),
         "skipped": model.checkpoint.skipped,
         "metadata": model.checkpoint.state.metadata,
+        "heads_assumed": model.heads_assumed,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

@@ -52,6 +52,10 @@ pub struct CheckpointRef {
     pub num_heads: usize,
     /// Attention heads of the MAE decoder, when there is one.
     pub decoder_num_heads: Option<usize>,
+    /// True when neither the user nor the file gave the head counts and timm's convention
+    /// (encoder head dim 64, decoder 32) was assumed. Absent (false) otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub heads_assumed: bool,
 }
 
 /// Which half of an RC-MAE training file.

@@ -12,6 +12,7 @@ pub(crate) fn placeholder(x: Axis, y: Option<Axis>) -> SweepSpec {
             branch: None,
             num_heads: 3,
             decoder_num_heads: None,
+            heads_assumed: false,
         },
         data: DataSpec {
             source: DataSource::FashionMnist {

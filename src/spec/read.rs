@@ -202,6 +202,7 @@ mod tests {
                 branch: None,
                 num_heads: 4,
                 decoder_num_heads: None,
+                heads_assumed: false,
             },
             loss: LossChoice::Classification,
             teacher: None,

@@ -173,6 +173,7 @@ mod tests {
                 branch: None,
                 num_heads: 4,
                 decoder_num_heads: None,
+                heads_assumed: false,
             },
             loss,
             teacher: None,

@@ -58,9 +58,32 @@ fn head_counts_come_from_flags_then_metadata_then_head_dim_64() {
         decoder: None,
     };
     assert_eq!(arch::infer(&s, forced).unwrap().num_heads, 4);
+    let (c, assumed) = arch::infer_noting(&s, HeadCounts::default()).unwrap();
+    assert_eq!(
+        (c.num_heads, assumed.any()),
+        (2, false),
+        "from the metadata"
+    );
     s.metadata.remove("num_heads");
-    // 32 is not a multiple of 64: one head.
-    assert_eq!(arch::infer(&s, HeadCounts::default()).unwrap().num_heads, 1);
+    // Width 32 is not a multiple of 64: no count can be assumed; the message says how to give it.
+    let err = arch::infer(&s, HeadCounts::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("num_heads") && err.contains("--heads") && err.contains("heads field"),
+        "{err}"
+    );
+    // Given, it is not assumed.
+    let (c, assumed) = arch::infer_noting(&s, forced).unwrap();
+    assert_eq!((c.num_heads, assumed.encoder), (4, false));
+    // A width of 64 without metadata: one head of 64, assumed and said so.
+    let mut wide = vitscape::model::random_state(&arch::VitConfig::standard(28, 7, 1, 64, 1, 1), 0);
+    wide.metadata.clear();
+    let (c, assumed) = arch::infer_noting(&wide, HeadCounts::default()).unwrap();
+    assert_eq!(
+        (c.num_heads, assumed.encoder, assumed.decoder),
+        (1, true, false)
+    );
     s.metadata.insert("num_heads".into(), "two".into());
     let err = arch::infer(&s, HeadCounts::default())
         .unwrap_err()

@@ -314,6 +314,73 @@ fn bad_inputs_get_clear_messages() {
 }
 
 #[test]
+fn assumed_head_counts_are_said_and_recorded_and_impossible_ones_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // A width-64 ViT saved without `num_heads` metadata: timm's convention gives one head.
+    let config = vitscape::arch::VitConfig {
+        head: Some(vitscape::arch::Head::Linear { num_classes: 10 }),
+        ..vitscape::arch::VitConfig::standard(28, 7, 1, 64, 1, 1)
+    };
+    let mut state = vitscape::model::random_state(&config, 3);
+    state.metadata.clear();
+    let ckpt = dir.path().join("no_heads.safetensors");
+    vitscape::checkpoint::write_file(&ckpt, &state).unwrap();
+    let ckpt = ckpt.display().to_string();
+    let out = ok(&["inspect", &ckpt]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning") && stderr.contains("assuming") && stderr.contains("--heads"),
+        "{stderr}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["heads_assumed"]["encoder"], true);
+    let out_dir = dir.path().join("sweep").display().to_string();
+    let out = ok(&[
+        "sweep",
+        "--checkpoint",
+        &ckpt,
+        "--eval-images",
+        "8",
+        "--grid",
+        "-1:1:2",
+        "--no-plots",
+        "--out",
+        &out_dir,
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("assuming"));
+    let s = surface(Path::new(&out_dir));
+    assert_eq!(s["spec"]["checkpoint"]["heads_assumed"], true);
+    assert_eq!(s["spec"]["checkpoint"]["num_heads"], 1);
+    // Given, nothing is assumed and the spec says nothing of it.
+    let given = dir.path().join("given").display().to_string();
+    let out = ok(&[
+        "sweep",
+        "--checkpoint",
+        &ckpt,
+        "--heads",
+        "2",
+        "--eval-images",
+        "8",
+        "--grid",
+        "-1:1:2",
+        "--no-plots",
+        "--out",
+        &given,
+    ]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("assuming"));
+    let s = surface(Path::new(&given));
+    assert!(s["spec"]["checkpoint"].get("heads_assumed").is_none());
+    // A width no head dim of 64 divides, without metadata: refused with the fix.
+    let narrow = dir.path().join("narrow.safetensors");
+    let mut state =
+        vitscape::model::random_state(&vitscape::arch::VitConfig::standard(28, 7, 1, 96, 1, 3), 3);
+    state.metadata.clear();
+    vitscape::checkpoint::write_file(&narrow, &state).unwrap();
+    let err = fails(&["inspect", &narrow.display().to_string()]);
+    assert!(err.contains("96") && err.contains("--heads"), "{err}");
+}
+
+#[test]
 fn inspect_reports_the_inferred_architecture() {
     let out = ok(&["inspect", &model("avgpool_fcnorm")]);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();

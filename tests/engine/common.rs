@@ -44,6 +44,7 @@ pub fn spec(x: Axis, y: Option<Axis>) -> SweepSpec {
             branch: None,
             num_heads: 2,
             decoder_num_heads: None,
+            heads_assumed: false,
         },
         data: DataSpec {
             source: DataSource::Embedded {

@@ -170,7 +170,7 @@ fn hostile_or_broken_archives_are_refused() {
 #[test]
 fn a_spec_naming_another_checkpoint_is_rejected_and_inspection_reports_the_file() {
     let bytes = std::fs::read(common::fixtures().join("models/mae.safetensors")).unwrap();
-    let inspection = job::inspect("mae.safetensors", &bytes, None).unwrap();
+    let inspection = job::inspect("mae.safetensors", &bytes, None, Default::default()).unwrap();
     assert!(
         inspection.summary().contains("MAE decoder"),
         "{}",
@@ -204,5 +204,5 @@ fn a_spec_naming_another_checkpoint_is_rejected_and_inspection_reports_the_file(
         "{err}"
     );
     // A corrupt file is named, not a panic.
-    assert!(job::inspect("x.safetensors", &bytes[..100], None).is_err());
+    assert!(job::inspect("x.safetensors", &bytes[..100], None, Default::default()).is_err());
 }

@@ -81,6 +81,8 @@ pub(crate) fn App() -> impl IntoView {
         error: RwSignal::new(None),
         notice: RwSignal::new(None),
         uploads: RwSignal::new(Vec::new()),
+        heads: RwSignal::new(String::new()),
+        decoder_heads: RwSignal::new(String::new()),
         images: RwSignal::new(None),
         manifest: RwSignal::new(None),
         verdict: RwSignal::new(None),

@@ -36,13 +36,14 @@ impl Ctx {
                 branch: branch.or(i.branch),
                 num_heads: i.architecture.num_heads,
                 decoder_num_heads: i.architecture.decoder.map(|d| d.num_heads),
+                heads_assumed: i.heads_assumed.any(),
             });
         }
         let bytes = self
             .store
             .with_value(|s| s.get(sha256).cloned())
             .ok_or_else(|| format!("{name} is not loaded"))?;
-        let model = inspect::load_model(&bytes, branch, HeadCounts::default())
+        let model = inspect::load_model(&bytes, branch, self.head_counts()?)
             .map_err(|e| format!("{name}: {e}"))?;
         Ok(model.reference(name))
     }

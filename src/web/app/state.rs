@@ -117,6 +117,10 @@ pub(crate) struct Ctx {
     pub(crate) error: RwSignal<Option<String>>,
     pub(crate) notice: RwSignal<Option<String>>,
     pub(crate) uploads: RwSignal<Vec<Upload>>,
+    /// The head counts typed in for uploads (blank: from the file, else timm's convention,
+    /// said by the inspection).
+    pub(crate) heads: RwSignal<String>,
+    pub(crate) decoder_heads: RwSignal<String>,
     pub(crate) images: RwSignal<Option<UserImages>>,
     pub(crate) manifest: RwSignal<Option<Manifest>>,
     /// The committed demo verdict (`demo/verdict.json`), when it loads.

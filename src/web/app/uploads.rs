@@ -18,7 +18,11 @@ impl Ctx {
                     continue;
                 }
             };
-            match inspect::inspect(&name, &bytes, None) {
+            let heads = match self.head_counts() {
+                Ok(h) => h,
+                Err(e) => return self.error.set(Some(e)),
+            };
+            match inspect::inspect(&name, &bytes, None, heads) {
                 Ok(inspection) => {
                     let sha = inspection.sha256.clone();
                     self.store.update_value(|s| {
@@ -38,6 +42,48 @@ impl Ctx {
                 Err(e) => self.error.set(Some(format!("{name}: {e}"))),
             }
         }
+    }
+
+    /// The head counts typed in (blank fields: from the file, else assumed and said so).
+    pub(crate) fn head_counts(self) -> Result<HeadCounts, String> {
+        let parse = |text: String, what: &str| -> Result<Option<usize>, String> {
+            let text = text.trim().to_string();
+            if text.is_empty() {
+                return Ok(None);
+            }
+            text.parse::<usize>()
+                .ok()
+                .filter(|h| *h >= 1)
+                .map(Some)
+                .ok_or_else(|| format!("{what} must be a whole number of at least 1, or blank"))
+        };
+        Ok(HeadCounts {
+            encoder: parse(self.heads.get_untracked(), "encoder heads")?,
+            decoder: parse(self.decoder_heads.get_untracked(), "decoder heads")?,
+        })
+    }
+
+    /// Inspect every upload again with the head counts now typed in.
+    pub(crate) fn reinspect_uploads(self) {
+        let heads = match self.head_counts() {
+            Ok(h) => h,
+            Err(e) => return self.error.set(Some(e)),
+        };
+        let mut failures = Vec::new();
+        let mut uploads = self.uploads.get_untracked();
+        for u in uploads.iter_mut() {
+            let bytes = self
+                .store
+                .with_value(|s| s.get(&u.inspection.sha256).cloned());
+            let Some(bytes) = bytes else { continue };
+            match inspect::inspect(&u.inspection.name, &bytes, u.inspection.branch, heads) {
+                Ok(inspection) => u.inspection = inspection,
+                Err(e) => failures.push(format!("{}: {e}", u.inspection.name)),
+            }
+        }
+        self.uploads.set(uploads);
+        self.error
+            .set((!failures.is_empty()).then(|| failures.join("; ")));
     }
 
     pub(crate) async fn add_images(self, files: Vec<web_sys::File>) {

@@ -42,6 +42,20 @@ pub(crate) fn Uploads(ctx: Ctx) -> impl IntoView {
                         on:change=move |ev| on_files(take_picked(&ev)) />
                 </label>
             </div>
+            <p class="hint">
+                <label>"Encoder heads "
+                    <input id="heads" type="text" inputmode="numeric" size="4" placeholder="from the file"
+                        prop:value=move || ctx.heads.get()
+                        on:change=move |ev| { ctx.heads.set(event_target_value(&ev)); ctx.reinspect_uploads() } />
+                </label>
+                " "
+                <label>"decoder heads "
+                    <input id="decoder-heads" type="text" inputmode="numeric" size="4" placeholder="from the file"
+                        prop:value=move || ctx.decoder_heads.get()
+                        on:change=move |ev| { ctx.decoder_heads.set(event_target_value(&ev)); ctx.reinspect_uploads() } />
+                </label>
+                " — shapes do not tell head counts: blank takes the file's metadata, else assumes timm's head dimension (64; 32 for MAE's decoder) and says so below."
+            </p>
             <ul id="uploads" class="uploads">
                 <For each={move || ctx.uploads.get().into_iter().enumerate().collect::<Vec<_>>()}
                     key={|(i, u): &(usize, Upload)| (*i, u.inspection.sha256.clone(), u.loss)}
