@@ -86,7 +86,17 @@ fn every_method_reduces_its_loss() {
     let fresh = train::scratch_state(tiny(false, true), 0).unwrap();
     assert_eq!(rc.theta[r.clone()], fresh.theta[r]);
 
-    let pretrained = mae.layout.unflatten(&mae.theta);
+    // A state dict made from θ has no metadata: the head counts go with it, as a saved
+    // checkpoint's do (width 32 is not a multiple of 64, so nothing could be assumed).
+    let mut pretrained = mae.layout.unflatten(&mae.theta);
+    pretrained
+        .metadata
+        .insert("num_heads".into(), mae.config.num_heads.to_string());
+    if let Some(d) = mae.config.decoder {
+        pretrained
+            .metadata
+            .insert("decoder_num_heads".into(), d.num_heads.to_string());
+    }
     let mut ft = train::from_pretrained(&pretrained, 10, 0).unwrap();
     reduces_loss(&mut ft, Method::Finetune);
     let mut lp = train::from_pretrained(&pretrained, 10, 0).unwrap();
