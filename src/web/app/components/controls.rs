@@ -44,13 +44,13 @@ pub(crate) fn Uploads(ctx: Ctx) -> impl IntoView {
             </div>
             <p class="hint">
                 <label>"Encoder heads "
-                    <input id="heads" type="text" inputmode="numeric" size="4" placeholder="from the file"
+                    <input id="heads" type="text" inputmode="numeric" size="5" placeholder="auto"
                         prop:value=move || ctx.heads.get()
                         on:change=move |ev| { ctx.heads.set(event_target_value(&ev)); ctx.reinspect_uploads() } />
                 </label>
                 " "
                 <label>"decoder heads "
-                    <input id="decoder-heads" type="text" inputmode="numeric" size="4" placeholder="from the file"
+                    <input id="decoder-heads" type="text" inputmode="numeric" size="5" placeholder="auto"
                         prop:value=move || ctx.decoder_heads.get()
                         on:change=move |ev| { ctx.decoder_heads.set(event_target_value(&ev)); ctx.reinspect_uploads() } />
                 </label>
