@@ -12,7 +12,9 @@ use crate::surface::{Cell, Surface};
 #[cfg(all(feature = "engine", not(target_arch = "wasm32")))]
 mod threads;
 #[cfg(all(feature = "engine", not(target_arch = "wasm32")))]
-pub use threads::{eval_parallel, on_one_thread, run_threads};
+pub(crate) use threads::in_parallel;
+#[cfg(all(feature = "engine", not(target_arch = "wasm32")))]
+pub use threads::{eval_parallel, run_threads};
 
 /// Reported after every computed cell.
 #[derive(Debug, Clone, PartialEq)]

@@ -55,24 +55,50 @@ pub fn eval_parallel(
     threads: usize,
     on_chunk: &mut dyn FnMut(usize, Vec<BTreeMap<String, f64>>) -> Control,
 ) -> Result<(), Error> {
+    in_parallel(
+        chunks,
+        threads,
+        |j, points, emit| {
+            let result = pollster::block_on(evaluator.eval_points(points, per_forward));
+            emit(result.map(|values| (j, values)));
+        },
+        &mut |(j, values)| on_chunk(j, values),
+    )
+}
+
+/// Run `jobs` on `threads` threads, each running burn on a one-thread pool ([`on_one_thread`]).
+/// `work(index, job, emit)` runs one job on a worker thread and hands each of its results to
+/// `emit`, which says whether to go on. `on_result` gets every result on the calling thread as
+/// it arrives; a `Cancel` from it, or an `Err` result, stops every thread at its next `emit`
+/// (the results still in flight are dropped).
+pub(crate) fn in_parallel<J: Sync, T: Send>(
+    jobs: &[J],
+    threads: usize,
+    work: impl Fn(usize, &J, &mut dyn FnMut(Result<T, Error>) -> bool) + Sync,
+    on_result: &mut dyn FnMut(T) -> Control,
+) -> Result<(), Error> {
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel();
     std::thread::scope(|scope| {
-        for _ in 0..threads.max(1).min(chunks.len()) {
-            let (tx, next, stop) = (tx.clone(), &next, &stop);
+        for _ in 0..threads.max(1).min(jobs.len()) {
+            let (tx, next, stop, work) = (tx.clone(), &next, &stop, &work);
             scope.spawn(move || {
                 on_one_thread(|| {
-                    while !stop.load(Ordering::Relaxed) {
+                    let mut going = true;
+                    while going && !stop.load(Ordering::Relaxed) {
                         let j = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(points) = chunks.get(j) else {
+                        let Some(job) = jobs.get(j) else {
                             break;
                         };
-                        let result = pollster::block_on(evaluator.eval_points(points, per_forward));
-                        let failed = result.is_err();
-                        if tx.send((j, result)).is_err() || failed {
-                            break;
-                        }
+                        work(j, job, &mut |result| {
+                            let failed = result.is_err();
+                            going = going
+                                && tx.send(result).is_ok()
+                                && !failed
+                                && !stop.load(Ordering::Relaxed);
+                            going
+                        });
                     }
                 })
             });
@@ -81,13 +107,13 @@ pub fn eval_parallel(
         let mut outcome = Ok(());
         // Every result is received (the threads never block on a full channel); after a cancel
         // or an error the rest are dropped.
-        for (j, result) in rx {
+        for result in rx {
             if outcome.is_err() {
                 continue;
             }
             match result {
-                Ok(values) => {
-                    if on_chunk(j, values) == Control::Cancel {
+                Ok(value) => {
+                    if on_result(value) == Control::Cancel {
                         stop.store(true, Ordering::Relaxed);
                         outcome = Err(Error::Cancelled);
                     }
@@ -104,7 +130,7 @@ pub fn eval_parallel(
 
 /// Run `work` with burn's CPU ops on a one-thread rayon pool of its own (on the calling thread's
 /// pool if one cannot be made): several such threads side by side each keep one core busy.
-pub fn on_one_thread<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+fn on_one_thread<T: Send>(work: impl FnOnce() -> T + Send) -> T {
     match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
         Ok(pool) => pool.install(work),
         Err(_) => work(),
