@@ -207,8 +207,8 @@ impl Ctx {
             .unwrap_or(rate)
     }
 
-    /// Worker `k` finished the current job; true once every active worker has.
-    pub(crate) fn worker_done(self, _k: usize) -> bool {
+    /// One worker finished the current job; true once every active worker has.
+    pub(crate) fn worker_done(self) -> bool {
         self.pool
             .try_update_value(|p| {
                 p.finished += 1;

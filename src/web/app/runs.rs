@@ -161,7 +161,7 @@ impl Ctx {
                 self.schedule_draw();
             }
             FromWorker::Done { job, elapsed } if job == current => {
-                if !self.worker_done(k) {
+                if !self.worker_done() {
                     return; // other workers of the pool are still computing their shares
                 }
                 self.panels.update(|panels| {
