@@ -35,6 +35,9 @@ pub struct Inspection {
     /// Head counts assumed from timm's convention (neither given nor in the file).
     #[serde(default)]
     pub heads_assumed: HeadsAssumed,
+    /// For a PyTorch file: its container and where the state dict was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl Inspection {
@@ -89,13 +92,22 @@ impl Inspection {
         if let Some(b) = self.branch {
             parts.push(format!("{b:?} branch").to_lowercase());
         }
-        format!("{} — {} parameters", parts.join(", "), self.parameters)
+        let source = self
+            .source
+            .as_ref()
+            .map(|s| format!(" — from a {s}"))
+            .unwrap_or_default();
+        format!(
+            "{} — {} parameters{source}",
+            parts.join(", "),
+            self.parameters
+        )
     }
 }
 
-/// Read a checkpoint from bytes and infer its model.
+/// Read a checkpoint (safetensors or PyTorch) from bytes and infer its model.
 pub fn load_model(bytes: &[u8], branch: Option<Branch>, heads: HeadCounts) -> Result<Model, Error> {
-    let loaded = checkpoint::read_safetensors(bytes, branch)?;
+    let loaded = checkpoint::read_checkpoint(bytes, branch)?;
     Model::new(loaded, heads)
 }
 
@@ -123,5 +135,6 @@ pub fn inspect(
         skipped: model.checkpoint.skipped.clone(),
         metadata: model.checkpoint.state.metadata.clone(),
         heads_assumed: model.heads_assumed,
+        source: model.checkpoint.source.clone(),
     })
 }

@@ -204,6 +204,49 @@ pub enum CheckpointError {
         /// Data length.
         len: usize,
     },
+    /// A file that is neither safetensors nor a PyTorch checkpoint.
+    #[error(
+        "not a checkpoint vitscape reads (safetensors, or a PyTorch .pth / .bin): it looks like \
+         {looks_like}"
+    )]
+    NotACheckpoint {
+        /// What the file looks like.
+        looks_like: String,
+    },
+    /// A pickle (in a PyTorch checkpoint) that is malformed.
+    #[error("PyTorch checkpoint: its pickle is malformed at byte {offset}: {reason}")]
+    Pickle {
+        /// Byte offset of the opcode in the pickle.
+        offset: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A pickle that names something a state dict does not need (and that Python would import
+    /// and may call). Nothing is run.
+    #[error(
+        "PyTorch checkpoint refused: its pickle names `{global}` (at byte {offset}); {hint}. \
+         Nothing in the file was run"
+    )]
+    Refused {
+        /// `module.name`.
+        global: String,
+        /// Byte offset of the opcode in the pickle.
+        offset: usize,
+        /// Why, and what to do.
+        hint: String,
+    },
+    /// A PyTorch checkpoint whose container is malformed.
+    #[error("PyTorch checkpoint: {0}")]
+    Torch(String),
+    /// A PyTorch checkpoint without a recognisable state dict.
+    #[error(
+        "PyTorch checkpoint without a state dict: {found}; expected a state dict, or one under \
+         'model', 'state_dict' or 'student'/'teacher'"
+    )]
+    NoStateDict {
+        /// What the file holds instead.
+        found: String,
+    },
     /// Serialising failed.
     #[error("cannot write checkpoint: {0}")]
     Write(String),

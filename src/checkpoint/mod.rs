@@ -1,4 +1,5 @@
-//! Reading and writing checkpoints (safetensors) under timm / MAE / RC-MAE names.
+//! Reading and writing checkpoints (safetensors; PyTorch `.pth` / `.bin` read through a restricted
+//! unpickler) under timm / MAE / RC-MAE names.
 //!
 //! This is the one module that knows where weights come from: it strips wrapper prefixes
 //! (`module.`, `model.`), selects `student.*` / `teacher.*` in RC-MAE files, converts dtypes to
@@ -85,8 +86,12 @@ pub struct LoadedCheckpoint {
     /// has neither prefix.
     pub branch: Option<Branch>,
     /// Tensors skipped, by adapted name and sorted: non-float tensors (e.g.
-    /// `num_batches_tracked`, step counters) and optimizer state (`optimizer.*`, `optim.*`).
+    /// `num_batches_tracked`, step counters), optimizer state (`optimizer.*`, `optim.*`) and a
+    /// PyTorch state dict's non-tensor values.
     pub skipped: Vec<String>,
+    /// For a PyTorch file, its container and where the state dict was found ("PyTorch zip
+    /// checkpoint, state dict under 'model' (not read: 'args', 'epoch')"); `None` for safetensors.
+    pub source: Option<String>,
 }
 
 /// The key prefix (without the dot) of an RC-MAE branch.
@@ -113,7 +118,16 @@ pub fn read_safetensors(
     bytes: &[u8],
     branch: Option<Branch>,
 ) -> Result<LoadedCheckpoint, CheckpointError> {
-    let parsed = parse(bytes)?;
+    adapt(parse(bytes)?, bytes, branch)
+}
+
+/// Adapts parsed tensors (of a safetensors or PyTorch file) to timm's names: branch selection,
+/// wrapper prefixes stripped, optimizer state and non-float tensors skipped, floats to f32.
+pub(crate) fn adapt(
+    parsed: Parsed<'_>,
+    bytes: &[u8],
+    branch: Option<Branch>,
+) -> Result<LoadedCheckpoint, CheckpointError> {
     let taken = select_branch(&parsed.tensors, branch)?;
 
     let mut state = StateDict {
@@ -161,6 +175,7 @@ pub fn read_safetensors(
         sha256: sha256_hex(bytes),
         branch: taken,
         skipped,
+        source: None,
     })
 }
 
@@ -233,7 +248,8 @@ pub fn write_safetensors(state: &StateDict) -> Result<Vec<u8>, CheckpointError> 
 // Native only: files on disk.
 // ---------------------------------------------------------------------------------------------
 
-/// Reads and adapts a checkpoint file (see [`read_safetensors`]); every error names the path.
+/// Reads and adapts a checkpoint file of any supported kind (see [`read_checkpoint`]); every
+/// error names the path.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn read_file(
     path: &std::path::Path,
@@ -243,7 +259,7 @@ pub fn read_file(
         path: path.display().to_string(),
         message: format!("cannot read: {e}"),
     })?;
-    read_safetensors(&bytes, branch).map_err(|e| CheckpointError::File {
+    read_checkpoint(&bytes, branch).map_err(|e| CheckpointError::File {
         path: path.display().to_string(),
         inner: Box::new(e),
     })
@@ -264,14 +280,18 @@ pub fn write_file(path: &std::path::Path, state: &StateDict) -> Result<(), Check
 
 mod dtype;
 mod error;
+mod format;
 mod names;
 mod parse;
+mod pickle;
 #[cfg(test)]
 mod tests;
+mod torch;
 
 #[allow(unused_imports)]
 pub use dtype::*;
 pub use error::*;
+pub use format::*;
 #[allow(unused_imports)]
 pub use names::*;
 #[allow(unused_imports)]

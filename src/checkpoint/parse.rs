@@ -16,13 +16,14 @@ pub(crate) struct RawTensor<'a> {
     pub(crate) name: String,
     pub(crate) dtype: Dtype,
     pub(crate) shape: Vec<usize>,
-    pub(crate) bytes: &'a [u8],
+    /// Borrowed from the file, or gathered from a strided PyTorch view.
+    pub(crate) bytes: std::borrow::Cow<'a, [u8]>,
 }
 
 impl RawTensor<'_> {
     /// Converts a float tensor to f32, rejecting non-finite values.
     pub(crate) fn to_entry(&self) -> Result<TensorEntry, CheckpointError> {
-        let data = decode_f32(self.dtype, self.bytes).ok_or_else(|| self.dtype_error())?;
+        let data = decode_f32(self.dtype, &self.bytes).ok_or_else(|| self.dtype_error())?;
         if let Some(index) = data.iter().position(|v| !v.is_finite()) {
             return Err(CheckpointError::NonFinite {
                 name: self.name.clone(),
@@ -54,7 +55,7 @@ impl RawTensor<'_> {
             }
             return value.to_string();
         }
-        decode_f32(self.dtype, self.bytes)
+        decode_f32(self.dtype, &self.bytes)
             .and_then(|d| d.get(index).map(f32::to_string))
             .unwrap_or_default()
     }
@@ -98,7 +99,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>, CheckpointError> {
             name,
             dtype: view.dtype(),
             shape: view.shape().to_vec(),
-            bytes: view.data(),
+            bytes: std::borrow::Cow::Borrowed(view.data()),
         });
     }
     tensors.sort_by(|a, b| a.name.cmp(&b.name));

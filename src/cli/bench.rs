@@ -59,6 +59,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             sha256: String::new(),
             branch: None,
             skipped: Vec::new(),
+            source: None,
         },
         Default::default(),
     )?;

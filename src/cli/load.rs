@@ -87,6 +87,9 @@ pub fn load_model(path: &Path, branch: Option<Branch>, heads: HeadCounts) -> Res
         .with_context(|| format!("reading checkpoint {}", path.display()))?;
     let model =
         Model::new(loaded, heads).with_context(|| format!("checkpoint {}", path.display()))?;
+    if let Some(source) = &model.checkpoint.source {
+        eprintln!("{}: {source}", path.display());
+    }
     say_assumed_heads(&path.display().to_string(), &model);
     Ok(model)
 }

@@ -192,6 +192,7 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
         "skipped": model.checkpoint.skipped,
         "metadata": model.checkpoint.state.metadata,
         "heads_assumed": model.heads_assumed,
+        "source": model.checkpoint.source,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

@@ -13,6 +13,7 @@ mod invariants;
 mod job;
 mod metrics;
 mod permalink;
+mod pth;
 mod reference_parity;
 mod respec;
 mod train;
