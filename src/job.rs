@@ -62,7 +62,7 @@ pub fn load_images(
             first(&raw, spec.data.eval_images)?
         }
         DataInput::Files(files) => {
-            let raw = data::decode_images(files, c, size, size)?;
+            let raw = data::decode_images(files, c, size, size, &spec.data.preprocess)?;
             // Never fewer than the spec says: a spec must not overstate what was evaluated.
             data::subset(&raw, spec.data.eval_images, spec.data.subset_seed)?
         }

@@ -316,6 +316,8 @@ pub fn demo_data(
         subset_seed: subset.seed,
         mean: vec![subset.mean],
         std: vec![subset.std],
+        mean_std: None,
+        preprocess: Default::default(),
     })
 }
 

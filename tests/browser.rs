@@ -1015,6 +1015,35 @@ fn corrupt_files_mangled_links_and_foreign_requests_get_clear_messages() {
         "a corrupt file was accepted"
     );
     b.screenshot("corrupt-file");
+    // A live exploit (it runs under torch.load): refused by name, nothing accepted.
+    let hostile = root().join("tests/fixtures/pth/hostile/os_system.pth");
+    b.upload("#checkpoint-input", &[&hostile]);
+    b.wait_for("the refusal", Duration::from_secs(30), |b| {
+        b.text("#error").contains("os_system.pth")
+    });
+    let message = b.text("#error");
+    assert!(message.contains("posix.system"), "{message}");
+    assert!(message.contains("Nothing in the file was run"), "{message}");
+    assert!(
+        b.text("#uploads").trim().is_empty(),
+        "{}",
+        b.text("#uploads")
+    );
+    // A DeiT-style training file (.pth) is read like a safetensors file, and the page says
+    // where the weights were found.
+    b.set("#heads", "2");
+    let deit = root().join("tests/fixtures/pth/deit.pth");
+    b.upload("#checkpoint-input", &[&deit]);
+    b.wait_for("the .pth inspection", Duration::from_secs(30), |b| {
+        b.text("#uploads").contains("deit.pth")
+    });
+    let shown = b.text("#uploads");
+    assert!(shown.contains("state dict under 'model'"), "{shown}");
+    assert!(
+        shown.contains("19658") || shown.contains("19 658"),
+        "{shown}"
+    );
+    b.screenshot("pth-upload");
     // The Content-Security-Policy forbids requests to any other origin.
     let other = TcpListener::bind("127.0.0.1:0").unwrap();
     let outcome = b.js_async(&format!(

@@ -196,14 +196,30 @@ fn from_flags(flags: &SpecFlags) -> Result<(SweepSpec, Files)> {
             dir: flags.data.clone(),
         }
     };
-    let channels = model.config.in_chans;
-    let per_channel = |v: &[f32]| -> Vec<f32> {
-        if v.len() == 1 {
-            vec![v[0]; channels]
-        } else {
-            v.to_vec()
-        }
+    let stats = data::mean_std(
+        flags.mean.as_deref(),
+        flags.std.as_deref(),
+        model.config.in_chans,
+    )?;
+    if let Some(note) = &stats.note {
+        eprintln!(
+            "mean/std: {note}: mean {:?}, std {:?}",
+            stats.mean, stats.std
+        );
+    }
+    let preprocess = data::Preprocess {
+        resize: flags.resize,
+        crop: flags.crop,
+        interpolation: flags.interpolation,
     };
+    if !preprocess.is_none() {
+        eprintln!(
+            "preprocessing: {}, to the model's {}×{}",
+            preprocess.describe(),
+            model.config.img_size,
+            model.config.img_size
+        );
+    }
     let directions = if let Some(target) = &target {
         let name = flags.interpolate.as_deref().map(display_name);
         Some(DirectionSource::Interpolate {
@@ -238,8 +254,10 @@ fn from_flags(flags: &SpecFlags) -> Result<(SweepSpec, Files)> {
             source,
             eval_images: flags.eval_images,
             subset_seed: flags.subset_seed,
-            mean: per_channel(&flags.mean),
-            std: per_channel(&flags.std),
+            mean: stats.mean,
+            std: stats.std,
+            mean_std: stats.note,
+            preprocess,
         },
         directions,
     })?;
@@ -366,9 +384,13 @@ fn load_images(spec: &SweepSpec, model: &Model, images: &Images) -> Result<Image
                 DataSource::FashionMnist { dir, split } => {
                     data::load_fashion_mnist(Path::new(dir), *split)?
                 }
-                DataSource::ImageFolder { dir } => {
-                    data::load_image_folder(Path::new(dir), c.in_chans, c.img_size, c.img_size)?
-                }
+                DataSource::ImageFolder { dir } => data::load_image_folder(
+                    Path::new(dir),
+                    c.in_chans,
+                    c.img_size,
+                    c.img_size,
+                    &spec.data.preprocess,
+                )?,
                 DataSource::Embedded { name, .. } => {
                     bail!("the images `{name}` were given to the page; use --spec to find them")
                 }

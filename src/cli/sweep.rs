@@ -8,7 +8,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use vitscape::arch::HeadCounts;
-use vitscape::data::{DEBIAN_FASHION_MNIST, FASHION_MNIST_MEAN, FASHION_MNIST_STD};
+use vitscape::data::DEBIAN_FASHION_MNIST;
 use vitscape::job;
 use vitscape::metrics::Tau;
 use vitscape::objective::{Objective, write_eval_data};
@@ -109,12 +109,24 @@ pub struct SpecFlags {
     /// Seed of the deterministic eval subset.
     #[arg(long, default_value_t = 0)]
     pub subset_seed: u64,
-    /// Normalisation mean per channel (comma-separated; one value is used for every channel).
-    #[arg(long, value_delimiter = ',', default_values_t = vec![FASHION_MNIST_MEAN])]
-    pub mean: Vec<f32>,
-    /// Normalisation std per channel.
-    #[arg(long, value_delimiter = ',', default_values_t = vec![FASHION_MNIST_STD])]
-    pub std: Vec<f32>,
+    /// Normalisation mean: a preset (imagenet, fashion-mnist, inception, clip) or numbers per
+    /// channel, comma-separated (one value is used for every channel). Default: fashion-mnist
+    /// for 1-channel models, imagenet for 3 — said on stderr and recorded in the spec.
+    #[arg(long)]
+    pub mean: Option<String>,
+    /// Normalisation std: numbers per channel (with numeric --mean), or the preset's name.
+    #[arg(long)]
+    pub std: Option<String>,
+    /// Resize image files so that their shorter side is N pixels, keeping the aspect ratio
+    /// (timm's eval pipeline: --resize 248 --crop 224 for a 224 model).
+    #[arg(long, value_name = "N")]
+    pub resize: Option<usize>,
+    /// Centre crop image files to N×N (after --resize).
+    #[arg(long, value_name = "N")]
+    pub crop: Option<usize>,
+    /// Filter for --resize.
+    #[arg(long, value_enum, default_value = "bicubic")]
+    pub interpolation: vitscape::data::Interpolation,
     /// The objective.
     #[arg(long, value_enum, default_value = "classification")]
     pub loss: LossChoice,

@@ -33,31 +33,25 @@ pub(crate) fn check_target(channels: usize, h: usize, w: usize) -> Result<(u32, 
     }
 }
 
-/// Decodes one image, converts it to `channels`, resizes it to `h×w` and appends it to `out` in
-/// `[c, h, w]` order. Errors name `file`.
+/// Decodes one image, converts it to `channels`, resizes and crops it as `pre` says (it must
+/// then be `h×w`) and appends it to `out` in `[c, h, w]` order. Errors name `file`.
 pub(crate) fn decode_one(
     file: &str,
     bytes: &[u8],
     channels: usize,
-    (h, w): (u32, u32),
+    size: (u32, u32),
+    pre: &Preprocess,
     out: &mut Vec<u8>,
 ) -> Result<(), DataError> {
-    use image::imageops::{FilterType, resize};
     let img = image::load_from_memory(bytes).map_err(|e| DataError::Decode {
         file: file.to_owned(),
         reason: e.to_string(),
     })?;
     if channels == 1 {
-        let mut gray = img.to_luma8();
-        if gray.dimensions() != (w, h) {
-            gray = resize(&gray, w, h, FilterType::Triangle);
-        }
+        let gray = prepare(file, img.to_luma8(), size, pre)?;
         out.extend_from_slice(gray.as_raw());
     } else {
-        let mut rgb = img.to_rgb8();
-        if rgb.dimensions() != (w, h) {
-            rgb = resize(&rgb, w, h, FilterType::Triangle);
-        }
+        let rgb = prepare(file, img.to_rgb8(), size, pre)?;
         // Interleaved `[h, w, 3]` → planar `[3, h, w]`.
         let interleaved = rgb.as_raw();
         for channel in 0..3 {
@@ -71,8 +65,8 @@ pub(crate) fn decode_one(
 ///
 /// `files` are `(path, bytes)`; paths use `/` (a `\` is read as `/`). Only `.png`, `.jpg` and
 /// `.jpeg` names (any case) are decoded; others are skipped. Files are sorted by path. Each image
-/// is converted to grayscale (`channels == 1`) or RGB (`channels == 3`) and resized to `h×w`
-/// (triangle filter) when its size differs.
+/// is converted to grayscale (`channels == 1`) or RGB (`channels == 3`), resized and cropped as
+/// `pre` says, and must then be `h×w`.
 ///
 /// Labels: the folders shared by every path are dropped first (a folder upload arrives as
 /// `root/...`); if every remaining path still has a folder, its first folder is the class
@@ -83,6 +77,7 @@ pub fn decode_images(
     channels: usize,
     h: usize,
     w: usize,
+    pre: &Preprocess,
 ) -> Result<RawImages, DataError> {
     let size = check_target(channels, h, w)?;
     let mut entries: Vec<(Vec<&str>, &str, &[u8])> = files
@@ -124,7 +119,7 @@ pub fn decode_images(
     let mut pixels = Vec::with_capacity(image_len.saturating_mul(entries.len()));
     let mut labels = Vec::with_capacity(if labelled { entries.len() } else { 0 });
     for (parts, path, bytes) in &entries {
-        decode_one(path, bytes, channels, size, &mut pixels)?;
+        decode_one(path, bytes, channels, size, pre, &mut pixels)?;
         if labelled {
             let class = class_of(parts).unwrap_or_default();
             let label = class_names.binary_search(&class).unwrap_or(0);
@@ -140,6 +135,25 @@ pub fn decode_images(
         h,
         w,
     })
+}
+
+/// How many of `files` are images, each decoded once (nothing resized): the check an upload gets
+/// before its size is known to fit a model.
+pub fn count_decodable(files: &[(String, Vec<u8>)]) -> Result<usize, DataError> {
+    let mut count = 0;
+    for (path, bytes) in files.iter().filter(|(p, _)| is_image_name(p)) {
+        image::load_from_memory(bytes).map_err(|e| DataError::Decode {
+            file: path.clone(),
+            reason: e.to_string(),
+        })?;
+        count += 1;
+    }
+    if count == 0 {
+        return Err(DataError::NoImages {
+            place: format!("the {} files given", files.len()),
+        });
+    }
+    Ok(count)
 }
 
 /// The files of a zip archive as `(path, bytes)`, directories left out, for [`decode_images`].

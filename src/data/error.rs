@@ -115,6 +115,24 @@ pub enum DataError {
         /// Channels requested.
         channels: usize,
     },
+    /// `--mean` / `--std` that cannot be read.
+    #[error("normalisation: {reason}")]
+    MeanStd {
+        /// What is wrong, and the fix.
+        reason: String,
+    },
+    /// An image whose size does not fit the model after the preprocessing asked for.
+    #[error("{file} is {width}×{height}: {reason}")]
+    ImageSize {
+        /// The image file.
+        file: String,
+        /// Its width as decoded.
+        width: usize,
+        /// Its height as decoded.
+        height: usize,
+        /// What does not fit, and the fix.
+        reason: String,
+    },
     /// A requested image size that cannot work.
     #[error("image size {h}×{w}: height and width must be between 1 and {max}")]
     Size {

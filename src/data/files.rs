@@ -129,14 +129,15 @@ pub(crate) fn image_files(
 /// recursively — carry its index as label (torchvision's ImageFolder); loose files next to the
 /// class folders are ignored. Without sub-folders, the images directly in `dir` are unlabelled.
 /// Hidden entries (`.name`) are skipped. Accepts `.png`, `.jpg`, `.jpeg` (any case), sorted by
-/// path; each image is converted to `channels` (1 = grayscale, 3 = RGB) and resized to `h×w`
-/// (triangle filter) when its size differs. Errors name the file that failed.
+/// path; each image is converted to `channels` (1 = grayscale, 3 = RGB), resized and cropped as
+/// `pre` says, and must then be `h×w`. Errors name the file that failed.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn load_image_folder(
     dir: &std::path::Path,
     channels: usize,
     h: usize,
     w: usize,
+    pre: &Preprocess,
 ) -> Result<RawImages, DataError> {
     let size = check_target(channels, h, w)?;
     if !dir.is_dir() {
@@ -178,7 +179,7 @@ pub fn load_image_folder(
     for (path, _) in &files {
         let file = path.display().to_string();
         let bytes = read_file(path, "image", "it disappeared while reading the folder")?;
-        decode_one(&file, &bytes, channels, size, &mut pixels)?;
+        decode_one(&file, &bytes, channels, size, pre, &mut pixels)?;
     }
     let labels = files
         .iter()

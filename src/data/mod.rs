@@ -1,7 +1,8 @@
 //! Evaluation data: Fashion-MNIST IDX `.gz` files and image folders, a deterministic subset,
 //! per-channel normalisation. Produces plain host arrays; the sweep uploads them once.
 //!
-//! The pipeline is `load_* / decode_images / parse_idx_*` → [`RawImages`] (u8 pixels) →
+//! The pipeline is `load_* / decode_images / parse_idx_*` (with [`Preprocess`]: timm's resize
+//! and centre crop) → [`RawImages`] (u8 pixels) →
 //! [`subset`] → [`normalise`] → [`ImageSet`] (f32, ready for the model) → [`check_fits`].
 //! Parsing and decoding are target-neutral (the browser hands us bytes); reading from disk is
 //! native-only.
@@ -131,6 +132,7 @@ mod error;
 #[cfg(not(target_arch = "wasm32"))]
 mod files;
 mod idx;
+mod preprocess;
 mod subset;
 #[cfg(test)]
 mod tests;
@@ -140,4 +142,5 @@ pub use error::*;
 #[cfg(not(target_arch = "wasm32"))]
 pub use files::*;
 pub use idx::*;
+pub use preprocess::*;
 pub use subset::*;

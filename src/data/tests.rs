@@ -350,7 +350,8 @@ fn image_folder_with_class_subfolders() {
     let (a, b) = (dir.path().join("ankle"), dir.path().join("bag"));
     std::fs::create_dir(&a).unwrap();
     std::fs::create_dir(&b).unwrap();
-    // 6 wide × 4 high, constant gray levels so the resized values are known.
+    // 6 wide × 4 high, constant gray levels so the resized values are known (shorter side 2:
+    // 3 wide × 2 high).
     std::fs::write(b.join("x.png"), gray_png(6, 4, 30)).unwrap();
     std::fs::write(a.join("2.PNG"), gray_png(6, 4, 20)).unwrap();
     std::fs::write(a.join("1.png"), gray_png(6, 4, 10)).unwrap();
@@ -358,7 +359,7 @@ fn image_folder_with_class_subfolders() {
     std::fs::write(a.join(".hidden.png"), "skipped").unwrap();
     std::fs::write(dir.path().join("loose.png"), "ignored next to classes").unwrap();
 
-    let raw = load_image_folder(dir.path(), 1, 2, 3).unwrap();
+    let raw = load_image_folder(dir.path(), 1, 2, 3, &shorter_side(2)).unwrap();
     assert_eq!((raw.n, raw.c, raw.h, raw.w), (3, 1, 2, 3));
     assert_eq!(raw.labels, Some(vec![0, 0, 1]));
     assert_eq!(raw.class_names, ["ankle", "bag"]);
@@ -366,7 +367,7 @@ fn image_folder_with_class_subfolders() {
     assert_eq!(raw.pixels, expected);
 
     // RGB: gray replicated to three planes, size kept when it already matches.
-    let rgb = load_image_folder(dir.path(), 3, 4, 6).unwrap();
+    let rgb = load_image_folder(dir.path(), 3, 4, 6, &Preprocess::default()).unwrap();
     assert_eq!((rgb.n, rgb.c, rgb.pixels.len()), (3, 3, 3 * 3 * 24));
     assert!(rgb.pixels[..72].iter().all(|&v| v == 10));
 }
@@ -377,15 +378,22 @@ fn image_folder_without_subfolders_is_unlabelled() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("b.jpeg.png"), gray_png(2, 2, 1)).unwrap();
     std::fs::write(dir.path().join("a.png"), gray_png(2, 2, 2)).unwrap();
-    let raw = load_image_folder(dir.path(), 1, 2, 2).unwrap();
+    let raw = load_image_folder(dir.path(), 1, 2, 2, &Preprocess::default()).unwrap();
     assert_eq!(raw.labels, None);
     assert!(raw.class_names.is_empty());
     assert_eq!(raw.pixels, [2, 2, 2, 2, 1, 1, 1, 1]);
 
     let empty = tempfile::tempdir().unwrap();
-    let err = load_image_folder(empty.path(), 1, 2, 2).unwrap_err();
+    let err = load_image_folder(empty.path(), 1, 2, 2, &Preprocess::default()).unwrap_err();
     assert!(matches!(err, DataError::NoImages { .. }), "{err}");
-    let err = load_image_folder(&empty.path().join("missing"), 1, 2, 2).unwrap_err();
+    let err = load_image_folder(
+        &empty.path().join("missing"),
+        1,
+        2,
+        2,
+        &Preprocess::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err, DataError::NotFound { .. }), "{err}");
 }
 
@@ -399,7 +407,7 @@ fn corrupt_png_error_names_the_file() {
         b"\x89PNG\r\n\x1a\nnot really",
     )
     .unwrap();
-    let err = load_image_folder(dir.path(), 1, 2, 2).unwrap_err();
+    let err = load_image_folder(dir.path(), 1, 2, 2, &Preprocess::default()).unwrap_err();
     let DataError::Decode { file, .. } = &err else {
         panic!("{err}");
     };
@@ -415,7 +423,14 @@ fn decode_images_rgb_is_planar() {
     image::DynamicImage::ImageRgb8(img)
         .write_to(&mut png, image::ImageFormat::Png)
         .unwrap();
-    let raw = decode_images(&[("one.png".into(), png.into_inner())], 3, 1, 2).unwrap();
+    let raw = decode_images(
+        &[("one.png".into(), png.into_inner())],
+        3,
+        1,
+        2,
+        &Preprocess::default(),
+    )
+    .unwrap();
     assert_eq!(raw.pixels, [10, 40, 20, 50, 30, 60]);
     assert_eq!(raw.labels, None);
 }
@@ -428,7 +443,7 @@ fn decode_images_labels_from_path_prefix() {
         ("upload/cats/readme.md".to_owned(), b"skip".to_vec()),
         ("upload/dogs/c.JPG".to_owned(), gray_png(1, 1, 3)),
     ];
-    let raw = decode_images(&files, 1, 1, 1).unwrap();
+    let raw = decode_images(&files, 1, 1, 1, &Preprocess::default()).unwrap();
     assert_eq!(raw.pixels, [1, 2, 3]);
     assert_eq!(raw.labels, Some(vec![0, 1, 1]));
     assert_eq!(raw.class_names, ["cats", "dogs"]);
@@ -439,23 +454,37 @@ fn decode_images_labels_from_path_prefix() {
         ("a\\y.png".to_owned(), gray_png(1, 1, 1)),
     ];
     assert_eq!(
-        decode_images(&bare, 1, 1, 1).unwrap().labels,
+        decode_images(&bare, 1, 1, 1, &Preprocess::default())
+            .unwrap()
+            .labels,
         Some(vec![0, 1])
     );
     let flat = vec![
         ("root/x.png".to_owned(), gray_png(1, 1, 2)),
         ("root/y.png".to_owned(), gray_png(1, 1, 1)),
     ];
-    let raw = decode_images(&flat, 1, 1, 1).unwrap();
+    let raw = decode_images(&flat, 1, 1, 1, &Preprocess::default()).unwrap();
     assert_eq!((raw.labels, raw.pixels), (None, vec![2, 1]));
     // Mixed: not every file has a class, so none are labelled.
     let mixed = vec![
         ("a/x.png".to_owned(), gray_png(1, 1, 2)),
         ("y.png".to_owned(), gray_png(1, 1, 1)),
     ];
-    assert_eq!(decode_images(&mixed, 1, 1, 1).unwrap().labels, None);
+    assert_eq!(
+        decode_images(&mixed, 1, 1, 1, &Preprocess::default())
+            .unwrap()
+            .labels,
+        None
+    );
 
-    let err = decode_images(&[("bad.jpg".into(), vec![1, 2, 3])], 1, 1, 1).unwrap_err();
+    let err = decode_images(
+        &[("bad.jpg".into(), vec![1, 2, 3])],
+        1,
+        1,
+        1,
+        &Preprocess::default(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("bad.jpg"), "{err}");
 }
 
@@ -463,15 +492,23 @@ fn decode_images_labels_from_path_prefix() {
 fn decode_images_rejects_bad_targets() {
     let files = vec![("x.png".to_owned(), gray_png(1, 1, 0))];
     assert_eq!(
-        decode_images(&files, 2, 1, 1).unwrap_err(),
+        decode_images(&files, 2, 1, 1, &Preprocess::default()).unwrap_err(),
         DataError::Channels { channels: 2 }
     );
     assert!(matches!(
-        decode_images(&files, 1, 0, 1),
+        decode_images(&files, 1, 0, 1, &Preprocess::default()),
         Err(DataError::Size { .. })
     ));
     assert!(matches!(
-        decode_images(&[], 1, 1, 1),
+        decode_images(&[], 1, 1, 1, &Preprocess::default()),
         Err(DataError::NoImages { .. })
     ));
+}
+
+/// Resize the shorter side to `n` (no crop).
+fn shorter_side(n: usize) -> Preprocess {
+    Preprocess {
+        resize: Some(n),
+        ..Preprocess::default()
+    }
 }

@@ -82,6 +82,14 @@ pub struct DataSpec {
     pub mean: Vec<f32>,
     /// Per-channel normalisation standard deviation.
     pub std: Vec<f32>,
+    /// Where `mean`/`std` came from when they were not given as numbers: a preset's name
+    /// (`imagenet`), with "(assumed …)" when it was the default for the model's channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_std: Option<String>,
+    /// Resize and centre crop applied to image files before normalisation (none: every image
+    /// must already have the model's input size).
+    #[serde(default, skip_serializing_if = "crate::data::Preprocess::is_none")]
+    pub preprocess: crate::data::Preprocess,
 }
 
 /// Data sources.

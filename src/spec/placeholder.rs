@@ -23,6 +23,8 @@ pub(crate) fn placeholder(x: Axis, y: Option<Axis>) -> SweepSpec {
             subset_seed: 0,
             mean: vec![0.5],
             std: vec![0.5],
+            mean_std: None,
+            preprocess: Default::default(),
         },
         loss: LossSpec::Classification,
         directions: DirectionSpec {

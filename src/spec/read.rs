@@ -215,6 +215,8 @@ mod tests {
                 subset_seed: 0,
                 mean: vec![0.5],
                 std: vec![0.25],
+                mean_std: None,
+                preprocess: Default::default(),
             },
             directions: None,
         })

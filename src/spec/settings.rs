@@ -186,6 +186,8 @@ mod tests {
                 subset_seed: 7,
                 mean: vec![0.5],
                 std: vec![0.25],
+                mean_std: None,
+                preprocess: Default::default(),
             },
             directions: None,
         }

@@ -55,6 +55,8 @@ pub fn spec(x: Axis, y: Option<Axis>) -> SweepSpec {
             subset_seed: 5,
             mean: vec![0.286],
             std: vec![0.353],
+            mean_std: None,
+            preprocess: Default::default(),
         },
         loss: LossSpec::Classification,
         directions: DirectionSpec {

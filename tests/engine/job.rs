@@ -36,6 +36,8 @@ fn the_demo_subset_is_the_clis_fashion_mnist_subset() {
         subset_seed: subset.seed,
         mean: vec![subset.mean],
         std: vec![subset.std],
+        mean_std: None,
+        preprocess: Default::default(),
     };
     let input = DataInput::DemoSubset {
         images_gz: &images_gz,
@@ -131,13 +133,26 @@ fn uploaded_images_and_zips_decode_with_folder_labels() {
         "{err}"
     );
     spec.data.eval_images = 1;
-    // Wrong-size images are resized; images of another channel count are converted.
+    // A wrong-size image is refused, naming the file and the fix (never squashed silently);
+    // with the spec's resize and crop it fits, and another channel count is converted.
     let small = vec![("a.png".to_string(), {
-        let img = image::RgbImage::from_pixel(14, 14, image::Rgb([255, 0, 0]));
+        let img = image::RgbImage::from_pixel(14, 20, image::Rgb([255, 0, 0]));
         let mut out = std::io::Cursor::new(Vec::new());
         img.write_to(&mut out, image::ImageFormat::Png).unwrap();
         out.into_inner()
     })];
+    let err = job::load_images(&spec, &model.config, DataInput::Files(&small))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("a.png is 14×20") && err.contains("--resize"),
+        "{err}"
+    );
+    spec.data.preprocess = vitscape::data::Preprocess {
+        resize: Some(28),
+        crop: Some(28),
+        interpolation: vitscape::data::Interpolation::Bicubic,
+    };
     assert_eq!(
         job::load_images(&spec, &model.config, DataInput::Files(&small))
             .unwrap()

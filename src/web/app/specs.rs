@@ -106,7 +106,9 @@ impl Ctx {
         let result = (|| -> Result<(Labelled, Option<UserImages>), String> {
             let uploads = self.uploads.get_untracked();
             if uploads.is_empty() {
-                return Err("drop one or more .safetensors checkpoints first".into());
+                return Err(
+                    "drop one or more checkpoints (.safetensors, .pth or .bin) first".into(),
+                );
             }
             let settings = self.read_settings()?;
             let images = self.images.get_untracked();
@@ -120,6 +122,8 @@ impl Ctx {
                     subset_seed: settings.subset_seed,
                     mean: vec![crate::data::FASHION_MNIST_MEAN],
                     std: vec![crate::data::FASHION_MNIST_STD],
+                    mean_std: None,
+                    preprocess: Default::default(),
                 },
                 None => self.demo_data(&settings)?,
             };

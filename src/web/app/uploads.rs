@@ -5,12 +5,9 @@ use super::*;
 impl Ctx {
     pub(crate) async fn add_checkpoints(self, files: Vec<web_sys::File>) {
         for file in files {
+            // The contents decide (safetensors, PyTorch zip or legacy); anything else is
+            // refused by the reader with what it looks like.
             let name = file.name();
-            if !name.to_lowercase().ends_with(".safetensors") {
-                self.error
-                    .set(Some(format!("{name}: not a .safetensors file")));
-                continue;
-            }
             let bytes = match read_file(&file).await {
                 Ok(b) => b,
                 Err(e) => {
@@ -116,9 +113,7 @@ impl Ctx {
                 .iter()
                 .map(|(n, b)| (n.clone(), b.to_vec()))
                 .collect();
-            crate::data::decode_images(&plain, 1, 8, 8)
-                .map(|r| r.n)
-                .map_err(|e| e.to_string())
+            crate::data::count_decodable(&plain).map_err(|e| e.to_string())
         };
         let count = match check {
             Ok(n) => n,

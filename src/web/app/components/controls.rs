@@ -36,9 +36,9 @@ pub(crate) fn Uploads(ctx: Ctx) -> impl IntoView {
                     ev.prevent_default();
                     on_files(files_of(ev.data_transfer().and_then(|d| d.files())));
                 }>
-                "Drop .safetensors files here or "
+                "Drop checkpoints (.safetensors, PyTorch .pth / .bin) here or "
                 <label class="filepick">"choose…"
-                    <input id="checkpoint-input" type="file" accept=".safetensors" multiple
+                    <input id="checkpoint-input" type="file" accept=".safetensors,.pth,.pt,.bin" multiple
                         on:change=move |ev| on_files(take_picked(&ev)) />
                 </label>
             </div>
