@@ -15,6 +15,7 @@ use web_sys::{HtmlCanvasElement, HtmlInputElement, MessageEvent, Worker};
 use crate::arch::HeadCounts;
 use crate::checkpoint::sha256_hex;
 use crate::curvature::{PowerSettings, ProductScheme};
+use crate::data::{Interpolation, MeanStd, Preprocess};
 use crate::demo::Manifest;
 use crate::inspect::{self, Inspection};
 use crate::metrics;
@@ -30,6 +31,8 @@ use crate::sweep;
 use crate::verdict::{self, DemoMode, TAU_RELATIVE, Verdict};
 use crate::web::draw;
 
+/// Side of the demo's Fashion-MNIST images.
+pub(crate) const DEMO_IMAGE_SIZE: usize = 28;
 /// Canvas size in pixels.
 pub(crate) const CANVAS: (u32, u32) = (560, 470);
 /// Images per second assumed before a run has measured the real rate.
@@ -83,6 +86,10 @@ pub(crate) fn App() -> impl IntoView {
         uploads: RwSignal::new(Vec::new()),
         heads: RwSignal::new(String::new()),
         decoder_heads: RwSignal::new(String::new()),
+        resize: RwSignal::new(String::new()),
+        crop: RwSignal::new(String::new()),
+        interpolation: RwSignal::new(Interpolation::Bicubic),
+        mean_std: RwSignal::new(String::new()),
         images: RwSignal::new(None),
         manifest: RwSignal::new(None),
         verdict: RwSignal::new(None),

@@ -120,10 +120,11 @@ impl Ctx {
                     },
                     eval_images: settings.eval_images,
                     subset_seed: settings.subset_seed,
-                    mean: vec![crate::data::FASHION_MNIST_MEAN],
-                    std: vec![crate::data::FASHION_MNIST_STD],
+                    // Per model below (the statistics follow its channels).
+                    mean: Vec::new(),
+                    std: Vec::new(),
                     mean_std: None,
-                    preprocess: Default::default(),
+                    preprocess: self.preprocess()?,
                 },
                 None => self.demo_data(&settings)?,
             };
@@ -139,9 +140,25 @@ impl Ctx {
                     (i.branch, None)
                 };
                 let mut data = data.clone();
-                let c = i.architecture.in_chans;
-                data.mean = vec![data.mean[0]; c];
-                data.std = vec![data.std[0]; c];
+                let a = &i.architecture;
+                if images.is_none() && (a.in_chans, a.img_size) != (1, DEMO_IMAGE_SIZE) {
+                    return Err(format!(
+                        "{}: the model takes {s}×{s} {} images, and the demo images are \
+                         {d}×{d} grayscale (Fashion-MNIST). Drop images for it (a folder or a \
+                         .zip; set resize and crop below when their size differs, e.g. 248 and \
+                         224 as timm does)",
+                        i.name,
+                        if a.in_chans == 3 { "RGB" } else { "1-channel" },
+                        s = a.img_size,
+                        d = DEMO_IMAGE_SIZE,
+                    ));
+                }
+                if images.is_some() {
+                    let stats = self.mean_std(a.in_chans)?;
+                    data.mean = stats.mean;
+                    data.std = stats.std;
+                    data.mean_std = stats.note;
+                }
                 let reference = self.reference(&i.sha256, &i.name, branch)?;
                 let spec = settings
                     .spec(Inputs {
@@ -160,6 +177,41 @@ impl Ctx {
             Ok((specs, images)) => self.run(specs, images, Task::Sweep),
             Err(e) => self.error.set(Some(e)),
         }
+    }
+
+    /// The resize / crop / interpolation fields.
+    pub(crate) fn preprocess(self) -> Result<Preprocess, String> {
+        let side = |text: String, what: &str| -> Result<Option<usize>, String> {
+            let text = text.trim().to_string();
+            if text.is_empty() {
+                return Ok(None);
+            }
+            text.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=4096).contains(n))
+                .map(Some)
+                .ok_or_else(|| {
+                    format!("{what} must be a number of pixels from 1 to 4096, or blank")
+                })
+        };
+        Ok(Preprocess {
+            resize: side(self.resize.get_untracked(), "resize")?,
+            crop: side(self.crop.get_untracked(), "crop")?,
+            interpolation: self.interpolation.get_untracked(),
+        })
+    }
+
+    /// The mean/std field: blank (the preset for the channels, assumed and said), a preset's
+    /// name, or `mean / std` numbers.
+    pub(crate) fn mean_std(self, channels: usize) -> Result<MeanStd, String> {
+        let text = self.mean_std.get_untracked();
+        let text = text.trim();
+        let (mean, std) = match text.split_once('/') {
+            _ if text.is_empty() => (None, None),
+            Some((m, s)) => (Some(m.trim()), Some(s.trim())),
+            None => (Some(text), None),
+        };
+        crate::data::mean_std(mean, std, channels).map_err(|e| e.to_string())
     }
 
     /// Recompute the panels of a permalink with their own specs.

@@ -121,6 +121,12 @@ pub(crate) struct Ctx {
     /// said by the inspection).
     pub(crate) heads: RwSignal<String>,
     pub(crate) decoder_heads: RwSignal<String>,
+    /// Preprocessing of uploaded images, as the CLI's --resize / --crop / --interpolation
+    /// (blank: none) and --mean/--std (blank: the preset for the model's channels, said).
+    pub(crate) resize: RwSignal<String>,
+    pub(crate) crop: RwSignal<String>,
+    pub(crate) interpolation: RwSignal<Interpolation>,
+    pub(crate) mean_std: RwSignal<String>,
     pub(crate) images: RwSignal<Option<UserImages>>,
     pub(crate) manifest: RwSignal<Option<Manifest>>,
     /// The committed demo verdict (`demo/verdict.json`), when it loads.

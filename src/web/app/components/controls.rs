@@ -104,10 +104,79 @@ pub(crate) fn Uploads(ctx: Ctx) -> impl IntoView {
                     <button on:click=move |_| ctx.images.set(None)>"use the demo subset"</button>
                 </Show>
             </p>
+            <p class="hint preprocess">
+                <label>"resize shorter side "
+                    <input id="resize" type="text" inputmode="numeric" size="5" placeholder="none"
+                        prop:value=move || ctx.resize.get()
+                        on:change=move |ev| ctx.resize.set(event_target_value(&ev)) />
+                </label>
+                <label>" then centre crop "
+                    <input id="crop" type="text" inputmode="numeric" size="5" placeholder="none"
+                        prop:value=move || ctx.crop.get()
+                        on:change=move |ev| ctx.crop.set(event_target_value(&ev)) />
+                </label>
+                <label>" filter "
+                    <select id="interpolation" on:change=move |ev| ctx.interpolation.set(match event_target_value(&ev).as_str() {
+                        "bilinear" => Interpolation::Bilinear,
+                        "nearest" => Interpolation::Nearest,
+                        _ => Interpolation::Bicubic,
+                    })>
+                        <option value="bicubic" selected=true>"bicubic (timm)"</option>
+                        <option value="bilinear">"bilinear"</option>
+                        <option value="nearest">"nearest"</option>
+                    </select>
+                </label>
+                <label>" mean/std "
+                    <input id="mean-std" type="text" size="14" placeholder="auto"
+                        title="a preset (imagenet, fashion-mnist, inception, clip) or numbers: mean / std"
+                        prop:value=move || ctx.mean_std.get()
+                        on:change=move |ev| ctx.mean_std.set(event_target_value(&ev)) />
+                </label>
+            </p>
+            <p id="preprocess-note" class="hint">{move || preprocess_note(ctx)}</p>
             <button id="run-uploads" class="primary" on:click=move |_| { ctx.error.set(None); ctx.run_uploads() }
                 disabled=move || ctx.uploads.with(Vec::is_empty)>"Compute my checkpoints"</button>
         </div>
     }
+}
+
+/// What each upload needs and what will be done to the images, said before anything runs.
+fn preprocess_note(ctx: Ctx) -> String {
+    let uploads = ctx.uploads.get();
+    let _ = (
+        ctx.resize.get(),
+        ctx.crop.get(),
+        ctx.interpolation.get(),
+        ctx.mean_std.get(),
+    );
+    if uploads.is_empty() {
+        return String::new();
+    }
+    let pre = ctx.preprocess();
+    let mut lines = Vec::new();
+    for u in &uploads {
+        let a = &u.inspection.architecture;
+        let kind = if a.in_chans == 3 { "RGB" } else { "grayscale" };
+        let stats = match ctx.mean_std(a.in_chans) {
+            Ok(s) => s
+                .note
+                .unwrap_or_else(|| format!("mean {:?}, std {:?}", s.mean, s.std)),
+            Err(e) => e,
+        };
+        lines.push(format!(
+            "{} takes {s}×{s} {kind} images; mean/std: {stats}",
+            u.inspection.name,
+            s = a.img_size
+        ));
+    }
+    let pre = match pre {
+        Ok(p) if p.is_none() => {
+            "your images must already have that size (none is resized)".to_string()
+        }
+        Ok(p) => format!("your images: {}", p.describe()),
+        Err(e) => e,
+    };
+    format!("{}. {pre}.", lines.join("; "))
 }
 
 pub(crate) fn number_input<
