@@ -16,5 +16,6 @@ mod permalink;
 mod pth;
 mod reference_parity;
 mod respec;
+mod rgb224;
 mod train;
 mod verdict;

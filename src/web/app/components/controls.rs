@@ -153,6 +153,7 @@ fn preprocess_note(ctx: Ctx) -> String {
         return String::new();
     }
     let pre = ctx.preprocess();
+    let demo = ctx.images.with(Option::is_none);
     let mut lines = Vec::new();
     for u in &uploads {
         let a = &u.inspection.architecture;
@@ -170,6 +171,7 @@ fn preprocess_note(ctx: Ctx) -> String {
         ));
     }
     let pre = match pre {
+        _ if demo => "the demo images are 28×28 grayscale".to_string(),
         Ok(p) if p.is_none() => {
             "your images must already have that size (none is resized)".to_string()
         }
