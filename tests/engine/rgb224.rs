@@ -130,3 +130,47 @@ fn photos_of_another_size_without_a_resize_are_refused_with_the_fix() {
     let message = fails(&["inspect", &ckpt]);
     assert!(message.contains("--heads"), "{message}");
 }
+
+#[test]
+fn an_mae_pth_at_224_matches_the_reference_mae_code_to_1e_4() {
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(rgb224("mae_reference.json")).unwrap())
+            .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("mae").display().to_string();
+    let (ckpt, data) = (rgb224("mae224.pth"), rgb224("cropped"));
+    let run = ok(&[
+        "sweep",
+        "--checkpoint",
+        &ckpt,
+        "--heads",
+        "3",
+        "--decoder-heads",
+        "2",
+        "--loss",
+        "mae",
+        "--data",
+        &data,
+        "--mean",
+        "imagenet",
+        "--eval-images",
+        "8",
+        "--grid",
+        "0:0:1",
+        "--no-plots",
+        "--out",
+        &out,
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("state dict under 'model'"), "{stderr}");
+    let surface: Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("mae/surface.json")).unwrap(),
+    )
+    .unwrap();
+    let loss = surface["metrics"]["loss"][0][0].as_f64().unwrap();
+    let expected = reference["loss_norm_pix"].as_f64().unwrap();
+    assert!(
+        ((loss - expected) / expected).abs() <= 1e-4,
+        "MAE loss {loss} vs reference {expected}"
+    );
+}

@@ -12,7 +12,20 @@ Writes into --out (default tests/fixtures/rgb224):
   CenterCrop(224), as PIL produced them;
 * reference.json: the loss and accuracy at θ* computed by timm, on `images` through timm's
   transforms (create_transform, crop_pct 224/248, ImageNet mean/std) and on `cropped` with
-  ToTensor + Normalize only.
+  ToTensor + Normalize only;
+* mae224.pth: an MAE at 224/patch 16, RGB (reference.py's models_mae-design class: width 48,
+  3 heads, depth 1; decoder width 32, 2 heads, depth 1), saved as MAE's pretrain files are
+  (`{'model': state_dict}`).
+
+Second step, for the MAE loss (vitscape draws the masks, so it exports them first):
+
+    vitscape sweep --checkpoint tests/fixtures/rgb224/mae224.pth --heads 3 --decoder-heads 2 \
+        --loss mae --data tests/fixtures/rgb224/cropped --mean imagenet --eval-images 8 \
+        --grid 0:0:1 --no-plots --export-data --out /tmp/mae224
+    python3 tests/reference/rgb224.py --mae-exports /tmp/mae224
+
+checks that the exported images are timm's normalisation of the cropped PNGs (up to the subset's
+order), and writes mae_reference.json: the normalised-pixel MAE loss with those masks.
 
 vitscape must match the cropped figures to 1e-4 and, resizing the originals itself, the others
 to 5e-3 relative (resampling kernels differ slightly). CI never runs this; its outputs are
@@ -22,6 +35,7 @@ committed. Run from the repository root:
 """
 
 import argparse
+import glob
 import json
 import math
 import os
@@ -55,10 +69,55 @@ def loss_of(model, batch, labels):
     return loss, acc
 
 
+def mae_model():
+    import importlib.util
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.util.spec_from_file_location("reference", os.path.join(here, "reference.py"))
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    torch.manual_seed(11)
+    model = reference.MaskedAutoencoderViT(
+        img_size=224, patch_size=16, in_chans=3, embed_dim=48, depth=1, num_heads=3,
+        decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2, mlp_ratio=4.0).eval()
+    reference.add_noise(model, 1011)
+    return reference, model
+
+
+def mae_reference(args):
+    from safetensors.torch import load_file
+    reference, _ = mae_model()
+    model = reference.MaskedAutoencoderViT(
+        img_size=224, patch_size=16, in_chans=3, embed_dim=48, depth=1, num_heads=3,
+        decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2, mlp_ratio=4.0).eval()
+    model.load_state_dict(torch.load(os.path.join(args.out, "mae224.pth"))["model"])
+    data = load_file(os.path.join(args.mae_exports, "eval_data.safetensors"))
+    images, noise = data["images"], data["mask_noise"]
+    # the exported images are timm's normalisation of the committed crops, in some order
+    to_tensor = transforms.Compose([transforms.ToTensor(),
+                                    transforms.Normalize(IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)])
+    ours = [to_tensor(Image.open(f).convert("RGB"))
+            for f in sorted(glob.glob(os.path.join(args.out, "cropped", "*", "*.png")))]
+    for img in images:
+        best = min((img - o).abs().max().item() for o in ours)
+        assert best <= 1e-6, best
+    with torch.no_grad():
+        pred, mask = model(images, noise, 0.75)
+        loss = model.forward_loss(images, pred, mask, norm_pix_loss=True).item()
+    out = {"generator": "tests/reference/rgb224.py --mae-exports", "torch": torch.__version__,
+           "images": int(images.shape[0]), "mask_ratio": 0.75, "loss_norm_pix": loss}
+    with open(os.path.join(args.out, "mae_reference.json"), "w") as f:
+        json.dump(out, f, indent=2)
+        f.write("\n")
+    print(json.dumps(out, indent=2))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="tests/fixtures/rgb224")
+    ap.add_argument("--mae-exports", help="second step: vitscape's --export-data folder for mae224.pth")
     args = ap.parse_args()
+    if args.mae_exports:
+        return mae_reference(args)
     torch.manual_seed(7)
     model = VisionTransformer(img_size=224, patch_size=16, in_chans=3, embed_dim=48, depth=1,
                               num_heads=3, mlp_ratio=4.0, num_classes=10, class_token=True,
@@ -74,6 +133,8 @@ def main():
         model.pos_embed.mul_(0.1)
     os.makedirs(args.out, exist_ok=True)
     torch.save(model.state_dict(), os.path.join(args.out, "vit224.pth"))
+    _, mae = mae_model()
+    torch.save({"model": mae.state_dict()}, os.path.join(args.out, "mae224.pth"))
 
     transform = create_transform(input_size=(3, 224, 224), interpolation="bicubic",
                                  crop_pct=224 / 248, mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD)
