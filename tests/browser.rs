@@ -1109,3 +1109,119 @@ fn bench_demo_in_the_browser() {
         b.screenshot("bench-demo-full");
     }
 }
+
+/// Resident memory of every Chromium process (and its driver), in bytes.
+fn chromium_rss() -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let path = entry.path();
+        let cmdline = std::fs::read(path.join("cmdline")).unwrap_or_default();
+        if !String::from_utf8_lossy(&cmdline).contains("chrom") {
+            continue;
+        }
+        let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+        if let Some(kb) = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            total += kb * 1024;
+        }
+    }
+    total
+}
+
+/// Not a test: the page with researchers' model sizes (issue #12), in BENCHMARKS.md.
+/// `cargo test --release --test browser -- --ignored --nocapture bench_vit_` writes random
+/// ViT-Ti/16 and ViT-S/16 checkpoints (224, RGB, 1000 classes), drops each on the page with the
+/// 8 cropped 224 images of `tests/fixtures/rgb224` (zipped with their class folders), computes a
+/// 1-D sweep of 2 cells on the CPU fallback, and prints the time to the inspection, the time to
+/// the finished sweep and the peak resident memory of all Chromium processes.
+#[test]
+#[ignore]
+fn bench_vit_ti_and_s_checkpoints_in_the_browser() {
+    use vitscape::arch::{Head, VitConfig};
+    let _guard = serial();
+    let server = Server::start(dist());
+    let dir = tempfile::tempdir().unwrap();
+    // The images, zipped with their class folders (labels).
+    let zip_path = dir.path().join("rgb224.zip");
+    {
+        let file = std::fs::File::create(&zip_path).unwrap();
+        let mut zip = zip::ZipWriter::new(file);
+        let cropped = root().join("tests/fixtures/rgb224/cropped");
+        for class in ["a_class", "b_class"] {
+            for entry in std::fs::read_dir(cropped.join(class)).unwrap() {
+                let path = entry.unwrap().path();
+                let name = format!("{class}/{}", path.file_name().unwrap().to_string_lossy());
+                zip.start_file(name, zip::write::SimpleFileOptions::default())
+                    .unwrap();
+                zip.write_all(&std::fs::read(&path).unwrap()).unwrap();
+            }
+        }
+        zip.finish().unwrap();
+    }
+    for (name, width, heads) in [("vit-ti16", 192, 3), ("vit-s16", 384, 6)] {
+        let config = VitConfig {
+            head: Some(Head::Linear { num_classes: 1000 }),
+            ..VitConfig::standard(224, 16, 3, width, 12, heads)
+        };
+        let mut state = vitscape::model::random_state(&config, 0);
+        state.metadata.insert("num_heads".into(), heads.to_string());
+        let path = dir.path().join(format!("{name}.safetensors"));
+        vitscape::checkpoint::write_file(&path, &state).unwrap();
+        let size = std::fs::metadata(&path).unwrap().len();
+
+        let b = Browser::start(false);
+        b.open(&server.url(""));
+        b.wait_for("the demo to start", Duration::from_secs(60), |b| {
+            b.progress().1 > 0
+        });
+        b.click("#cancel");
+        std::thread::sleep(Duration::from_secs(2));
+        let baseline = chromium_rss();
+        let peak = Arc::new(std::sync::atomic::AtomicU64::new(baseline));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sampler = {
+            let (peak, stop) = (peak.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    peak.fetch_max(chromium_rss(), std::sync::atomic::Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+        };
+        let t0 = Instant::now();
+        b.upload("#checkpoint-input", &[&path]);
+        b.wait_for("the inspection", Duration::from_secs(300), |b| {
+            b.text("#uploads").contains(name)
+        });
+        let inspected = t0.elapsed().as_secs_f64();
+        b.upload("#images-input", &[&zip_path]);
+        b.wait_for("the images", Duration::from_secs(60), |b| {
+            b.text("#images-label").contains("rgb224")
+        });
+        b.set("#axis-x", "-1:1:2");
+        b.set("#axis-y", "");
+        b.set("#eval-images", "8");
+        let estimate = b.text("#estimate");
+        let t1 = Instant::now();
+        b.click("#run-uploads");
+        b.wait_for("the sweep", Duration::from_secs(1800), Browser::finished);
+        let swept = t1.elapsed().as_secs_f64();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        sampler.join().unwrap();
+        let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+        println!(
+            "{name}: {:.1} MB file; inspected {inspected:.2} s after the drop; 2 cells × 8 images \
+             (224, RGB) in {swept:.1} s on the CPU fallback ({}); Chromium resident memory \
+             {:.0} MB before the drop, peak {:.0} MB; the page said beforehand: {estimate}",
+            size as f64 / 1e6,
+            b.text("#backend"),
+            baseline as f64 / 1e6,
+            peak as f64 / 1e6,
+        );
+        b.screenshot(&format!("bench-{name}"));
+    }
+}
