@@ -184,6 +184,11 @@ pub enum FromWorker {
         elapsed: f64,
         /// Image forward passes per second over the cells of this message.
         images_per_second: f64,
+        /// Matmul FLOPs of one image's classification forward through this panel's model
+        /// ([`crate::arch::VitConfig::flops_per_image`]), so the page can turn the rate into
+        /// FLOP/s and estimate runs of other model sizes.
+        #[serde(default)]
+        flops_per_image: f64,
     },
     /// A panel's dominant Hessian eigenvalue at θ* ([`Task::TopEigenvalue`]).
     Eigenvalue {
@@ -279,15 +284,17 @@ pub fn schedule(grids: &[(usize, usize)], chunk: usize) -> Vec<(usize, Vec<Cell>
     out
 }
 
-/// Seconds a run will take: `panels × cells × images` forward passes at `images_per_second`.
+/// Seconds a run will take: `cells × images` forward passes through each panel's model, of
+/// `flops_per_image[panel]` FLOPs each, at `flops_per_second` (so a rate measured on one model
+/// size estimates another).
 pub fn estimate_seconds(
-    panels: usize,
+    flops_per_image: &[f64],
     cells: usize,
     images: usize,
-    images_per_second: f64,
+    flops_per_second: f64,
 ) -> Option<f64> {
-    (images_per_second > 0.0 && images_per_second.is_finite())
-        .then(|| (panels * cells * images) as f64 / images_per_second)
+    (flops_per_second > 0.0 && flops_per_second.is_finite())
+        .then(|| flops_per_image.iter().sum::<f64>() * (cells * images) as f64 / flops_per_second)
 }
 
 #[cfg(test)]
@@ -364,7 +371,12 @@ mod tests {
 
     #[test]
     fn estimates_need_a_positive_rate() {
-        assert_eq!(estimate_seconds(3, 289, 128, 1000.0), Some(110.976));
-        assert_eq!(estimate_seconds(3, 289, 128, 0.0), None);
+        assert_eq!(
+            estimate_seconds(&[1.0, 1.0, 1.0], 289, 128, 1000.0),
+            Some(110.976)
+        );
+        // A model of 4× the FLOPs takes 4× as long at the same FLOP rate.
+        assert_eq!(estimate_seconds(&[4.0], 289, 128, 1000.0), Some(147.968));
+        assert_eq!(estimate_seconds(&[1.0], 289, 128, 0.0), None);
     }
 }

@@ -1055,6 +1055,49 @@ fn corrupt_files_mangled_links_and_foreign_requests_get_clear_messages() {
         outcome.as_str().unwrap_or("").starts_with("blocked"),
         "{outcome}"
     );
+
+    // A 224×224 RGB model (a .pth without head counts) with the demo's 28×28 grayscale images:
+    // the page says what the model takes and what to drop, instead of failing on mean/std.
+    b.open(&server.url(""));
+    b.wait_for("the demo", Duration::from_secs(60), |b| b.progress().1 > 0);
+    b.click("#cancel");
+    b.set("#heads", "3");
+    let rgb = root().join("tests/fixtures/rgb224/vit224.pth");
+    b.upload("#checkpoint-input", &[&rgb]);
+    b.wait_for("the 224 inspection", Duration::from_secs(30), |b| {
+        b.text("#uploads").contains("vit224.pth")
+    });
+    let note = b.text("#preprocess-note");
+    assert!(
+        note.contains("vit224.pth takes 224×224 RGB images"),
+        "{note}"
+    );
+    b.click("#run-uploads");
+    b.wait_for("the advice", Duration::from_secs(30), |b| {
+        b.text("#error").contains("takes 224×224 RGB")
+    });
+    let advice = b.text("#error");
+    assert!(
+        advice.contains("demo images are 28×28") && advice.contains("248"),
+        "{advice}"
+    );
+    b.screenshot("rgb224-advice");
+    // An RC-MAE training file offers both halves: the teacher by default, the student on request.
+    b.click(".upload .remove");
+    b.set("#heads", "2");
+    b.set("#decoder-heads", "2");
+    let rcmae = root().join("tests/fixtures/pth/rcmae.pth");
+    b.upload("#checkpoint-input", &[&rcmae]);
+    b.wait_for("the RC-MAE inspection", Duration::from_secs(30), |b| {
+        b.text("#uploads").contains("teacher branch")
+    });
+    b.js(
+        "const s = document.querySelector('.branch-select'); s.value = 'student'; \
+          s.dispatchEvent(new Event('change', {bubbles: true}));",
+    );
+    b.wait_for("the student", Duration::from_secs(30), |b| {
+        b.text("#uploads").contains("student branch")
+    });
 }
 
 /// Not a test: the figures in BENCHMARKS.md. `cargo test --release --test browser -- --ignored

@@ -485,6 +485,7 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
                 job,
                 panel: i,
                 images_per_second: (results.len() * evaluator.images()) as f64 / seconds,
+                flops_per_image: evaluator.config().flops_per_image(),
                 cells: results,
                 elapsed: now_seconds() - t0,
             },

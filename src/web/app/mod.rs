@@ -35,8 +35,16 @@ use crate::web::draw;
 pub(crate) const DEMO_IMAGE_SIZE: usize = 28;
 /// Canvas size in pixels.
 pub(crate) const CANVAS: (u32, u32) = (560, 470);
-/// Images per second assumed before a run has measured the real rate.
-pub(crate) const DEFAULT_RATE: f64 = 400.0;
+/// FLOP/s assumed before a run has measured the real rate: 400 image forwards per second of the
+/// demo model (what 2 CPU workers reach; the figure is shown as a guess).
+pub(crate) fn default_rate() -> f64 {
+    400.0 * demo_flops_per_image()
+}
+
+/// Matmul FLOPs of one image through the demo models (28×28/7, width 64, depth 4, MLP 256).
+pub(crate) fn demo_flops_per_image() -> f64 {
+    crate::arch::VitConfig::standard(28, 7, 1, 64, 4, 4).flops_per_image()
+}
 /// Rademacher samples of the page's trace estimate.
 pub(crate) const TRACE_SAMPLES: usize = 20;
 /// Images per mini-batch of the page's max-eigenvalue spectrum (Park & Kim).
@@ -94,7 +102,7 @@ pub(crate) fn App() -> impl IntoView {
         manifest: RwSignal::new(None),
         verdict: RwSignal::new(None),
         demo_loss: RwSignal::new(DemoLoss::Pretraining),
-        rate: RwSignal::new(DEFAULT_RATE),
+        rate: RwSignal::new(default_rate()),
         link: RwSignal::new(String::new()),
         command: RwSignal::new(String::new()),
         readouts: RwSignal::new(Vec::new()),

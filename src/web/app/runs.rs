@@ -99,6 +99,7 @@ impl Ctx {
                 cells,
                 elapsed,
                 images_per_second,
+                flops_per_image,
             } if job == current => {
                 let n = cells.len();
                 self.panels.update(|panels| {
@@ -112,7 +113,8 @@ impl Ctx {
                         }
                     }
                 });
-                self.rate.set(self.worker_rate(k, images_per_second));
+                self.rate
+                    .set(self.worker_rate(k, images_per_second * flops_per_image));
                 self.progress.update(|p| {
                     p.done += n;
                     p.elapsed = elapsed;

@@ -83,6 +83,31 @@ impl Ctx {
             .set((!failures.is_empty()).then(|| failures.join("; ")));
     }
 
+    /// Take the other half of an RC-MAE file (`student.*` / `teacher.*`) for upload `index`.
+    pub(crate) fn set_branch(self, index: usize, branch: Branch) {
+        let Some(u) = self.uploads.with_untracked(|l| l.get(index).cloned()) else {
+            return;
+        };
+        let Some(bytes) = self
+            .store
+            .with_value(|s| s.get(&u.inspection.sha256).cloned())
+        else {
+            return;
+        };
+        let heads = match self.head_counts() {
+            Ok(h) => h,
+            Err(e) => return self.error.set(Some(e)),
+        };
+        match inspect::inspect(&u.inspection.name, &bytes, Some(branch), heads) {
+            Ok(inspection) => self.uploads.update(|l| {
+                if let Some(x) = l.get_mut(index) {
+                    x.inspection = inspection;
+                }
+            }),
+            Err(e) => self.error.set(Some(format!("{}: {e}", u.inspection.name))),
+        }
+    }
+
     pub(crate) async fn add_images(self, files: Vec<web_sys::File>) {
         let mut loaded = Vec::new();
         for file in &files {

@@ -58,7 +58,7 @@ pub(crate) fn Uploads(ctx: Ctx) -> impl IntoView {
             </p>
             <ul id="uploads" class="uploads">
                 <For each={move || ctx.uploads.get().into_iter().enumerate().collect::<Vec<_>>()}
-                    key={|(i, u): &(usize, Upload)| (*i, u.inspection.sha256.clone(), u.loss)}
+                    key={|(i, u): &(usize, Upload)| (*i, u.inspection.sha256.clone(), u.loss, format!("{:?}", u.inspection.branch))}
                     let:item>
                     {
                         let (i, u) = item;
@@ -73,6 +73,17 @@ pub(crate) fn Uploads(ctx: Ctx) -> impl IntoView {
                                 <details><summary>{format!("{} tensors", u.inspection.tensors.len())}</summary>
                                     <pre>{u.inspection.tensors.iter().map(|(n, s)| format!("{n} {s:?}")).collect::<Vec<_>>().join("\n")}</pre>
                                 </details>
+                                <Show when=move || has_branches>
+                                    <label>"Branch "
+                                        <select class="branch-select" on:change=move |ev| {
+                                            let branch = if event_target_value(&ev) == "student" { Branch::Student } else { Branch::Teacher };
+                                            ctx.set_branch(i, branch);
+                                        }>
+                                            <option value="teacher" selected=u.inspection.branch == Some(Branch::Teacher)>"teacher"</option>
+                                            <option value="student" selected=u.inspection.branch == Some(Branch::Student)>"student"</option>
+                                        </select>
+                                    </label>
+                                </Show>
                                 <label>"Loss "
                                     <select class="loss-select" on:change=move |ev| {
                                         let choice = match event_target_value(&ev).as_str() {
@@ -203,11 +214,22 @@ pub(crate) fn number_input<
 
 #[component]
 pub(crate) fn SettingsForm(ctx: Ctx) -> impl IntoView {
+    // The checkpoints dropped (what "Compute my checkpoints" would run), else the demo's panels;
+    // each costs its own model's FLOPs, so a ViT-B's estimate is a ViT-B's.
     let estimate = move || {
         let settings = ctx.read_settings().ok()?;
-        let panels = ctx.panels.with(|p| p.len()).max(1);
+        let uploads: Vec<f64> = ctx.uploads.with(|u| {
+            u.iter()
+                .map(|u| u.inspection.architecture.flops_per_image())
+                .collect()
+        });
+        let models = if uploads.is_empty() {
+            vec![demo_flops_per_image(); ctx.panels.with(|p| p.len()).max(1)]
+        } else {
+            uploads
+        };
         estimate_seconds(
-            panels,
+            &models,
             settings.cells(),
             settings.eval_images,
             ctx.rate.get(),
@@ -260,8 +282,8 @@ pub(crate) fn SettingsForm(ctx: Ctx) -> impl IntoView {
                     "use WebGPU when available"</label>
             </div>
             <p id="estimate" class="hint">{move || match estimate() {
-                Some(s) => format!("Estimated time for this comparison: about {} (at {:.0} image-forwards/s{}).",
-                    format_seconds(s), ctx.rate.get(),
+                Some(s) => format!("Estimated time for this comparison: about {} (at {:.2} GFLOP/s{}).",
+                    format_seconds(s), ctx.rate.get() / 1e9,
                     if ctx.progress.with(|p| p.done) == 0 { ", a guess until a run measures it" } else { ", measured" }),
                 None => "Check the axes: min:max:n, e.g. -1:1:17.".into(),
             }}</p>
