@@ -217,6 +217,10 @@ pub(crate) fn SettingsForm(ctx: Ctx) -> impl IntoView {
     // The checkpoints dropped (what "Compute my checkpoints" would run), else the demo's panels;
     // each costs its own model's FLOPs, so a ViT-B's estimate is a ViT-B's.
     let estimate = move || {
+        // read_settings reads untracked; the estimate follows every field it depends on.
+        ctx.axis_x.track();
+        ctx.axis_y.track();
+        ctx.settings.track();
         let settings = ctx.read_settings().ok()?;
         let uploads: Vec<f64> = ctx.uploads.with(|u| {
             u.iter()
