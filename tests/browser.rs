@@ -1177,7 +1177,7 @@ fn chromium_rss() -> u64 {
 
 /// Not a test: the page with researchers' model sizes (issue #12), in BENCHMARKS.md.
 /// `cargo test --release --test browser -- --ignored --nocapture bench_vit_` writes random
-/// ViT-Ti/16 and ViT-S/16 checkpoints (224, RGB, 1000 classes), drops each on the page with the
+/// ViT-Ti/16, ViT-S/16 and ViT-B/16 checkpoints (`VITSCAPE_BENCH_MODELS=vit-b16` picks some) (224, RGB, 1000 classes), drops each on the page with the
 /// 8 cropped 224 images of `tests/fixtures/rgb224` (zipped with their class folders), computes a
 /// 1-D sweep of 2 cells on the CPU fallback, and prints the time to the inspection, the time to
 /// the finished sweep and the peak resident memory of all Chromium processes.
@@ -1205,7 +1205,15 @@ fn bench_vit_ti_and_s_checkpoints_in_the_browser() {
         }
         zip.finish().unwrap();
     }
-    for (name, width, heads) in [("vit-ti16", 192, 3), ("vit-s16", 384, 6)] {
+    let only = std::env::var("VITSCAPE_BENCH_MODELS").unwrap_or_default();
+    for (name, width, heads) in [
+        ("vit-ti16", 192, 3),
+        ("vit-s16", 384, 6),
+        ("vit-b16", 768, 12),
+    ] {
+        if !only.is_empty() && !only.split(',').any(|m| m == name) {
+            continue;
+        }
         let config = VitConfig {
             head: Some(Head::Linear { num_classes: 1000 }),
             ..VitConfig::standard(224, 16, 3, width, 12, heads)
@@ -1251,7 +1259,11 @@ fn bench_vit_ti_and_s_checkpoints_in_the_browser() {
         let estimate = b.text("#estimate");
         let t1 = Instant::now();
         b.click("#run-uploads");
-        b.wait_for("the sweep", Duration::from_secs(1800), Browser::finished);
+        b.wait_for("the sweep", Duration::from_secs(1800), |b| {
+            let error = b.text("#error");
+            assert!(error.is_empty(), "{name}: {error}");
+            b.finished()
+        });
         let swept = t1.elapsed().as_secs_f64();
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         sampler.join().unwrap();
