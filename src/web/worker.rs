@@ -324,6 +324,9 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
             Err(message) => return fail(Some(i), format!("{}: {message}", panel.label)),
         }
     }
+    // A sweep never prepares a panel again: the checkpoint and image bytes can go (a ViT-B's
+    // file is 346 MB per worker).
+    let attachments = if sweeping { Vec::new() } else { attachments };
     if let Task::TopEigenvalue {
         settings,
         product,
