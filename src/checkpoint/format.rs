@@ -17,7 +17,15 @@ pub enum Format {
 /// The container of `bytes`: zip and pickle by their magic bytes, everything else is read as
 /// safetensors (whose errors then describe what is wrong).
 pub fn format_of(bytes: &[u8]) -> Format {
-    if torch::is_zip(bytes) {
+    // A safetensors header length can begin with byte 0x80 (128, 384, …: the pickle PROTO
+    // opcode), so a plausible safetensors opening wins.
+    let plausible_safetensors = header_opens_json(bytes)
+        && bytes
+            .first_chunk::<LEN_PREFIX_BYTES>()
+            .is_some_and(|n| u64::from_le_bytes(*n) <= (bytes.len() - LEN_PREFIX_BYTES) as u64);
+    if plausible_safetensors {
+        Format::Safetensors
+    } else if torch::is_zip(bytes) {
         Format::TorchZip
     } else if torch::is_pickle(bytes) {
         Format::Pickle

@@ -91,6 +91,7 @@ pub(crate) fn read_zip(bytes: &[u8]) -> Result<TorchFile<'_>, CheckpointError> {
     let pickle = unpickle(stored(&mut archive, bytes, &pickle_name)?)?;
     let mut storages = HashMap::new();
     let located = locate(&pickle)?;
+    check_total(&located.tensors, bytes.len())?;
     let mut tensors = Vec::with_capacity(located.tensors.len());
     for (name, tensor) in located.tensors {
         let key = &tensor.storage.key;
@@ -216,6 +217,7 @@ pub(crate) fn read_legacy(bytes: &[u8]) -> Result<TorchFile<'_>, CheckpointError
         storages.insert(key.to_owned(), data);
     }
     let located = locate(&pickle)?;
+    check_total(&located.tensors, bytes.len())?;
     let mut tensors = Vec::with_capacity(located.tensors.len());
     for (name, tensor) in located.tensors {
         let data = storages.get(&tensor.storage.key).ok_or_else(|| {
@@ -231,6 +233,26 @@ pub(crate) fn read_legacy(bytes: &[u8]) -> Result<TorchFile<'_>, CheckpointError
         skipped: located.skipped,
         source: format!("legacy PyTorch checkpoint, {}", located.place),
     })
+}
+
+/// Refuses tensors that add up to far more than the file (one storage viewed again and again
+/// under many names would decode to gigabytes).
+fn check_total(tensors: &[(String, TensorRef)], file_len: usize) -> Result<(), CheckpointError> {
+    let limit = file_len.saturating_mul(2).saturating_add(1 << 20);
+    let mut total = 0usize;
+    for (_, t) in tensors {
+        let bytes = checked_product(&t.shape)
+            .and_then(|n| n.checked_mul(t.storage.dtype.bitsize() / 8))
+            .unwrap_or(usize::MAX);
+        total = total.saturating_add(bytes);
+        if total > limit {
+            return Err(torch_error(format!(
+                "its tensors add up to more than {limit} bytes, over twice the {file_len}-byte \
+                 file (the same storage viewed under many names?)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A tensor's bytes: a slice of its storage when contiguous, else gathered (never more elements
@@ -322,6 +344,8 @@ fn gather(tensor: &TensorRef, offset: usize, size: usize, storage: &[u8], numel:
 /// The state dict inside an unpickled checkpoint.
 struct Located {
     tensors: Vec<(String, TensorRef)>,
+    /// Dicts already flattened.
+    visited: std::collections::HashSet<Id>,
     skipped: Vec<String>,
     /// "state dict under 'model' (not read: 'args', 'epoch')".
     place: String,
@@ -344,14 +368,24 @@ impl Pickle {
         }
     }
 
-    /// Tensors in a dict, directly or in nested dicts.
-    fn holds_tensors(&self, id: Id, depth: usize) -> bool {
-        depth < MAX_DEPTH
+    /// Tensors in a dict, directly or in nested dicts. `known` remembers every dict already
+    /// looked at (a dict shared or nested in itself costs nothing the second time), so the
+    /// work is bounded by the pickle's size.
+    fn holds_tensors(&self, id: Id, depth: usize, known: &mut HashMap<Id, bool>) -> bool {
+        if let Some(&answer) = known.get(&id) {
+            return answer;
+        }
+        // In progress: a cycle back to this dict adds nothing.
+        known.insert(id, false);
+        let answer = depth < MAX_DEPTH
             && self.dict(id).is_some_and(|pairs| {
                 pairs.iter().any(|&(_, v)| {
-                    matches!(self.get(v), Value::Tensor(_)) || self.holds_tensors(v, depth + 1)
+                    matches!(self.get(v), Value::Tensor(_))
+                        || self.holds_tensors(v, depth + 1, known)
                 })
-            })
+            });
+        known.insert(id, answer);
+        answer
     }
 
     /// Collects a state dict's tensors under dotted names.
@@ -367,6 +401,14 @@ impl Pickle {
                 "dicts nested more than {MAX_DEPTH} deep under `{prefix}`"
             )));
         }
+        // A state dict is a tree: the same dict twice would name its tensors twice (and a
+        // chain of shared dicts, exponentially many times).
+        if !out.visited.insert(id) {
+            return Err(torch_error(format!(
+                "the state dict holds the same dict twice (again under `{prefix}`); expected \
+                 a tree of names"
+            )));
+        }
         for &(k, v) in self.dict(id).unwrap_or_default() {
             let key = match self.get(k) {
                 Value::Str(s) => s.clone(),
@@ -380,7 +422,7 @@ impl Pickle {
             };
             let name = format!("{prefix}{key}");
             match self.get(v) {
-                Value::Tensor(t) => out.tensors.push((name, t.clone())),
+                Value::Tensor(t) => out.tensors.push((name, (**t).clone())),
                 Value::Dict(_) => self.flatten(v, &format!("{name}."), depth + 1, out)?,
                 _ => out.skipped.push(name),
             }
@@ -400,13 +442,17 @@ fn locate(pickle: &Pickle) -> Result<Located, CheckpointError> {
     };
     let mut out = Located {
         tensors: Vec::new(),
+        visited: std::collections::HashSet::new(),
         skipped: Vec::new(),
         place: String::new(),
     };
     let key_of = |(k, _): &(Id, Id)| pickle.str(*k).unwrap_or("?");
+    let mut known = HashMap::new();
+    // Optimizer and scaler state hold tensors too, but never the weights.
     let holding: Vec<&(Id, Id)> = pairs
         .iter()
-        .filter(|(_, v)| pickle.holds_tensors(*v, 0))
+        .filter(|p| !is_training_state(key_of(p)))
+        .filter(|(_, v)| pickle.holds_tensors(*v, 0, &mut known))
         .collect();
 
     let chosen: Vec<&(Id, Id)> = if pairs
@@ -482,6 +528,12 @@ fn locate(pickle: &Pickle) -> Result<Located, CheckpointError> {
         }
     );
     finish(out)
+}
+
+/// Top-level keys of training state saved beside the weights (optimizer moments, AMP scaler,
+/// scheduler), never taken for the state dict.
+fn is_training_state(key: &str) -> bool {
+    key.starts_with("optim") || key.contains("scaler") || key.contains("scheduler")
 }
 
 fn finish(mut out: Located) -> Result<Located, CheckpointError> {

@@ -194,3 +194,38 @@ fn the_cli_inspects_a_pth_and_says_where_the_state_dict_was() {
     assert!(message.contains("posix.system"), "{message}");
     assert!(message.contains("Nothing in the file was run"), "{message}");
 }
+
+#[test]
+fn pickle_bombs_and_optimizer_only_files_are_refused_with_their_reason() {
+    let manifest = manifest();
+    let bombs = manifest["bombs"].as_object().unwrap();
+    assert_eq!(bombs.len(), 4);
+    for (name, says) in bombs {
+        let bytes = std::fs::read(pth("hostile").join(name)).unwrap();
+        let message = read_checkpoint(&bytes, None)
+            .err()
+            .unwrap_or_else(|| panic!("{name} was accepted"))
+            .to_string();
+        assert!(
+            message.contains(says.as_str().unwrap()),
+            "{name}: {message}"
+        );
+    }
+}
+
+#[test]
+fn a_safetensors_header_of_128_bytes_is_not_taken_for_a_pickle() {
+    // Its first byte is 0x80, as a pickle's PROTO opcode.
+    for k in 1..200 {
+        let mut state = checkpoint::StateDict::default();
+        state.insert("w".repeat(k), vec![1], vec![0.5]);
+        let bytes = checkpoint::write_safetensors(&state).unwrap();
+        if bytes[..8] == [0x80, 0, 0, 0, 0, 0, 0, 0] {
+            let loaded = read_checkpoint(&bytes, None).unwrap();
+            assert_eq!(loaded.state.tensors.len(), 1);
+            assert_eq!(loaded.source, None);
+            return;
+        }
+    }
+    panic!("no name length gave a 128-byte header");
+}

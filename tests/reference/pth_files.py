@@ -10,6 +10,9 @@ Writes, into --out (default tests/fixtures/pth):
   `pickle.loads` run it in a subprocess, which creates a marker file (recorded as
   `python_ran: true` in hostile.json). vitscape must refuse every one with a message naming the
   global, and the marker must not appear;
+* pickle bombs: small files whose naive reading would take exponential time or gigabytes
+  (shared dicts, one tensor under many names, a BUILD repeated), and a file of optimizer state
+  only, each with the message vitscape must give;
 * manifest.json: per file, the layout, the safetensors file it must equal, the branch, and the
   source description vitscape should give.
 
@@ -192,6 +195,67 @@ def python_runs():
             "    try:\n        pickle.load(open(sys.argv[1],'rb'))\n    except Exception:\n        pass\n")
 
 
+# Opcode builders for hand-made pickles (protocol 2).
+def op_global(module, name):
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def op_str(text):
+    data = text.encode()
+    return b"X" + len(data).to_bytes(4, "little") + data
+
+
+def op_int(n):
+    return b"J" + n.to_bytes(4, "little", signed=True)
+
+
+def op_put(i):
+    return b"r" + i.to_bytes(4, "little")
+
+
+def op_get(i):
+    return b"j" + i.to_bytes(4, "little")
+
+
+def op_tensor(numel):
+    """_rebuild_tensor_v2 of storage '0' (FloatStorage) with `numel` elements."""
+    return (op_global("torch._utils", "_rebuild_tensor_v2") + b"((" + op_str("storage")
+            + op_global("torch", "FloatStorage") + op_str("0") + op_str("cpu") + op_int(numel)
+            + b"tQ" + op_int(0) + b"(" + op_int(numel) + b"t(" + op_int(1) + b"t\x89"
+            + op_global("collections", "OrderedDict") + b")Rt" + b"R")
+
+
+def bombs():
+    """(name, data.pkl, what vitscape must say): small files whose naive reading would take
+    exponential time, or gigabytes of memory."""
+    out = []
+    # 15 levels of dicts, each holding the one below 10 times: 10^15 names if followed naively.
+    # (The stack ends with the root: {'model': level 15}.)
+    p = b"\x80\x02}" + op_put(0) + b"(" + op_str("w") + op_tensor(2) + b"u"
+    for level in range(1, 16):
+        p += b"}" + op_put(level) + b"("
+        for j in range(10):
+            p += op_str(str(j)) + op_get(level - 1)
+        p += b"u"
+    # under 'model', as MAE saves: the state dict itself is the bomb
+    p += b"}" + op_put(100) + op_str("model") + op_get(15) + b"s0" + op_get(100)
+    out.append(("shared_dicts", p + b".", "same dict twice"))
+    # one memoised tensor of 4 MB under 200 names: 800 MB decoded from a ~3 KB pickle.
+    p = b"\x80\x02}" + op_put(0) + b"(" + op_str("t0") + op_tensor(1_000_000) + op_put(1)
+    for j in range(1, 200):
+        p += op_str(f"t{j}") + op_get(1)
+    out.append(("many_names", p + b"u.", "add up to more than"))
+    # a Namespace rebuilt from a memoised 1000-entry dict 100 000 times: 10^8 copied entries.
+    p = b"\x80\x02" + op_global("argparse", "Namespace") + b")\x81" + op_put(0)
+    p += b"}" + op_put(1) + b"("
+    for j in range(1000):
+        p += op_str(f"k{j}") + op_int(j)
+    p += b"u0"
+    p += (op_get(1) + b"b") * 100_000
+    out.append(("build_bomb", p + b".", "pickle bomb"))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="tests/fixtures/pth")
@@ -236,6 +300,16 @@ def main():
     for m in os.listdir(MARKER_DIR):
         os.remove(os.path.join(MARKER_DIR, m))
     manifest["hostile"] = hostile_manifest
+    bomb_manifest = {}
+    for name, payload, says in bombs():
+        fname = f"{name}.pth"
+        write_hostile_zip(os.path.join(hdir, fname), payload)
+        bomb_manifest[fname] = says
+    # optimizer state only: its tensors must never be taken for the weights
+    torch.save({"optimizer": {"state": {0: {"exp_avg": torch.zeros(4)}}}, "epoch": 3},
+               os.path.join(hdir, "optimizer_only.pth"))
+    bomb_manifest["optimizer_only.pth"] = "no tensors anywhere"
+    manifest["bombs"] = bomb_manifest
     manifest["marker_dir"] = MARKER_DIR
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2, sort_keys=True)

@@ -2,10 +2,19 @@
 
 use super::*;
 
+/// Most dimensions a tensor may have (PyTorch itself allows 64).
+const MAX_DIMS: usize = 64;
+
+/// Longest storage key read (PyTorch writes small integers).
+const MAX_KEY_LEN: usize = 256;
+
 impl Machine<'_> {
     pub(super) fn args(&self, at: usize, args: Id, what: &str) -> Result<Vec<Id>, CheckpointError> {
         match &self.arena[args] {
-            Value::Tuple(items) => Ok(items.clone()),
+            Value::Tuple(items) => {
+                self.charge(at, items.len())?;
+                Ok(items.clone())
+            }
             _ => Err(self.error(at, format!("{what} called without an argument tuple"))),
         }
     }
@@ -26,6 +35,13 @@ impl Machine<'_> {
         let (Value::Tuple(items) | Value::List(items)) = &self.arena[id] else {
             return Err(self.error(at, format!("{what} is not a tuple of integers")));
         };
+        if items.len() > MAX_DIMS {
+            return Err(self.error(
+                at,
+                format!("{what} has {} dimensions (at most {MAX_DIMS})", items.len()),
+            ));
+        }
+        self.charge(at, items.len())?;
         items
             .iter()
             .map(|&i| {
@@ -50,12 +66,14 @@ impl Machine<'_> {
             Global::OrderedDict => match args.as_slice() {
                 [] => Ok(Value::Dict(Vec::new())),
                 [items] => {
-                    let Value::List(items) = self.arena[*items].clone() else {
+                    let Value::List(items) = &self.arena[*items] else {
                         return Err(self.error(
                             at,
                             "OrderedDict(...) of something other than a list of pairs",
                         ));
                     };
+                    let items = items.clone();
+                    self.charge(at, items.len())?;
                     let mut pairs = Vec::with_capacity(items.len());
                     for item in items {
                         match &self.arena[item] {
@@ -85,15 +103,18 @@ impl Machine<'_> {
                         format!("a tensor of size {shape:?} has stride {stride:?}"),
                     ));
                 }
-                Ok(Value::Tensor(TensorRef {
+                Ok(Value::Tensor(Box::new(TensorRef {
                     storage,
                     offset,
                     shape,
                     stride,
-                }))
+                })))
             }
             Global::RebuildParameter => match args.first().map(|&t| &self.arena[t]) {
-                Some(tensor @ Value::Tensor(_)) => Ok(tensor.clone()),
+                Some(tensor @ Value::Tensor(t)) => {
+                    self.charge(at, t.shape.len() * 2 + t.storage.key.len())?;
+                    Ok(tensor.clone())
+                }
                 _ => Err(self.error(at, "_rebuild_parameter of something other than a tensor")),
             },
             Global::Encode => match args.as_slice() {
@@ -135,10 +156,11 @@ impl Machine<'_> {
         target: Id,
         state: Id,
     ) -> Result<(), CheckpointError> {
-        let attributes = match &self.arena[state] {
-            Value::Dict(pairs) => pairs.clone(),
+        let attributes = match (&self.arena[target], &self.arena[state]) {
+            (Value::Namespace(_), Value::Dict(pairs)) => pairs.clone(),
             _ => Vec::new(),
         };
+        self.charge(at, attributes.len())?;
         match &mut self.arena[target] {
             Value::Namespace(fields) => {
                 fields.extend(attributes);
@@ -175,11 +197,16 @@ impl Machine<'_> {
         let Value::Global(Global::Storage(dtype)) = self.arena[*class] else {
             return Err(bad("its type is not a typed storage"));
         };
+        if rest.len() > 1 {
+            return Err(bad("more than 6 fields"));
+        }
         let key = match &self.arena[*key] {
-            Value::Str(key) => key.clone(),
+            Value::Str(key) if key.len() <= MAX_KEY_LEN => key.clone(),
+            Value::Str(_) => return Err(bad("its key is longer than 256 characters")),
             Value::Int(key) => key.to_string(),
             _ => return Err(bad("its key is not a string")),
         };
+        self.charge(at, key.len())?;
         let numel = self.int(at, *numel, "a storage's size")?;
         let numel = u64::try_from(numel).map_err(|_| bad("negative size"))?;
         if rest.iter().any(|&v| self.arena[v] != Value::None) {

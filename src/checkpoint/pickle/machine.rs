@@ -4,6 +4,9 @@ use std::collections::HashMap;
 
 use super::*;
 
+/// Most objects one pickle may build (~50 bytes each; a ViT-B state dict needs ~2 000).
+const MAX_OBJECTS: usize = 8_000_000;
+
 /// The unpickler's state: the input, the arena of values built so far, the stack, the MARK
 /// positions and the memo.
 pub(super) struct Machine<'a> {
@@ -13,6 +16,8 @@ pub(super) struct Machine<'a> {
     pub(super) stack: Vec<Id>,
     pub(super) marks: Vec<usize>,
     pub(super) memo: HashMap<u64, Id>,
+    /// Elements the pickle may still copy (see [`Machine::charge`]).
+    pub(super) budget: std::cell::Cell<usize>,
 }
 
 /// Opcode names for messages about opcodes refused outright.
@@ -109,6 +114,24 @@ impl Machine<'_> {
         self.stack.push(self.arena.len() - 1);
     }
 
+    /// Charges `n` copied elements (or new objects) against a budget proportional to the
+    /// input, so that a few opcodes repeated (BUILD of a memoised dict, a memoised size tuple
+    /// rebuilt again and again) cannot turn a small file into gigabytes.
+    pub(super) fn charge(&self, at: usize, n: usize) -> Result<(), CheckpointError> {
+        let left = self.budget.get();
+        if n > left {
+            return Err(self.error(
+                at,
+                format!(
+                    "it builds far more than its {} bytes can hold (a pickle bomb?)",
+                    self.data.len()
+                ),
+            ));
+        }
+        self.budget.set(left - n);
+        Ok(())
+    }
+
     pub(super) fn pop(&mut self, at: usize) -> Result<Id, CheckpointError> {
         let floor = self.marks.last().copied().unwrap_or(0);
         if self.stack.len() <= floor {
@@ -183,6 +206,12 @@ impl Machine<'_> {
     pub(super) fn run(mut self) -> Result<Pickle, CheckpointError> {
         loop {
             let at = self.pos;
+            if self.arena.len() > MAX_OBJECTS {
+                return Err(self.error(
+                    at,
+                    format!("more than {MAX_OBJECTS} objects; a state dict needs a few per tensor"),
+                ));
+            }
             let op = self
                 .byte()
                 .map_err(|_| self.error(at, "ends without a STOP opcode (truncated file?)"))?;
@@ -367,10 +396,12 @@ impl Machine<'_> {
                     let name = self.pop(at)?;
                     let module = self.pop(at)?;
                     let (Value::Str(module), Value::Str(name)) =
-                        (self.arena[module].clone(), self.arena[name].clone())
+                        (&self.arena[module], &self.arena[name])
                     else {
                         return Err(self.error(at, "STACK_GLOBAL needs two strings"));
                     };
+                    let (module, name) = (module.clone(), name.clone());
+                    self.charge(at, module.len() + name.len())?;
                     self.global(at, &module, &name)?;
                 }
                 b'R' => {

@@ -83,7 +83,8 @@ pub(crate) enum Value {
     Namespace(Vec<(Id, Id)>),
     Global(Global),
     Storage(StorageRef),
-    Tensor(TensorRef),
+    /// Boxed: it is the one large variant.
+    Tensor(Box<TensorRef>),
 }
 
 /// An unpickled object graph.
@@ -200,6 +201,7 @@ pub(crate) fn unpickle(bytes: &[u8]) -> Result<Pickle, CheckpointError> {
         stack: Vec::new(),
         marks: Vec::new(),
         memo: HashMap::new(),
+        budget: std::cell::Cell::new(bytes.len().saturating_mul(4).saturating_add(4096)),
     }
     .run()
 }
