@@ -90,25 +90,13 @@ pub(crate) fn read_zip(bytes: &[u8]) -> Result<TorchFile<'_>, CheckpointError> {
     }
     let pickle = unpickle(stored(&mut archive, bytes, &pickle_name)?)?;
     let mut storages = HashMap::new();
-    let located = locate(&pickle)?;
-    check_total(&located.tensors, bytes.len())?;
-    let mut tensors = Vec::with_capacity(located.tensors.len());
-    for (name, tensor) in located.tensors {
-        let key = &tensor.storage.key;
-        let data = match storages.get(key) {
-            Some(&data) => data,
-            None => {
-                let data = stored(&mut archive, bytes, &format!("{prefix}data/{key}"))?;
-                storages.insert(key.clone(), data);
-                data
-            }
-        };
-        tensors.push(view(name, &tensor, data)?);
-    }
-    Ok(TorchFile {
-        tensors,
-        skipped: located.skipped,
-        source: format!("PyTorch zip checkpoint, {}", located.place),
+    assemble(&pickle, bytes.len(), "PyTorch zip checkpoint", |_, key| {
+        if let Some(&data) = storages.get(key) {
+            return Ok(data);
+        }
+        let data = stored(&mut archive, bytes, &format!("{prefix}data/{key}"))?;
+        storages.insert(key.to_owned(), data);
+        Ok(data)
     })
 }
 
@@ -216,22 +204,39 @@ pub(crate) fn read_legacy(bytes: &[u8]) -> Result<TorchFile<'_>, CheckpointError
         at += 8 + data.len();
         storages.insert(key.to_owned(), data);
     }
-    let located = locate(&pickle)?;
-    check_total(&located.tensors, bytes.len())?;
+    assemble(
+        &pickle,
+        bytes.len(),
+        "legacy PyTorch checkpoint",
+        |name, key| {
+            storages.get(key).copied().ok_or_else(|| {
+                torch_error(format!(
+                    "tensor `{name}` uses storage `{key}`, which the file does not hold"
+                ))
+            })
+        },
+    )
+}
+
+/// The state dict's tensors as views of their storages (`storage_of(tensor, key)` finds a
+/// storage's bytes), checked against the file's size; `container` names the format for the user.
+fn assemble<'a>(
+    pickle: &Pickle,
+    file_len: usize,
+    container: &str,
+    mut storage_of: impl FnMut(&str, &str) -> Result<&'a [u8], CheckpointError>,
+) -> Result<TorchFile<'a>, CheckpointError> {
+    let located = locate(pickle)?;
+    check_total(&located.tensors, file_len)?;
     let mut tensors = Vec::with_capacity(located.tensors.len());
     for (name, tensor) in located.tensors {
-        let data = storages.get(&tensor.storage.key).ok_or_else(|| {
-            torch_error(format!(
-                "tensor `{name}` uses storage `{}`, which the file does not hold",
-                tensor.storage.key
-            ))
-        })?;
+        let data = storage_of(&name, &tensor.storage.key)?;
         tensors.push(view(name, &tensor, data)?);
     }
     Ok(TorchFile {
         tensors,
         skipped: located.skipped,
-        source: format!("legacy PyTorch checkpoint, {}", located.place),
+        source: format!("{container}, {}", located.place),
     })
 }
 

@@ -18,18 +18,17 @@ fn reference() -> Value {
     serde_json::from_str(&std::fs::read_to_string(rgb224("reference.json")).unwrap()).unwrap()
 }
 
-/// `vitscape sweep` at θ* only; returns (loss, accuracy, surface, stderr).
-fn loss_at_centre(extra: &[&str]) -> (f64, f64, Value, String) {
+/// `vitscape sweep` of `tests/fixtures/rgb224/<checkpoint>` at θ* only, on 8 images; returns
+/// (surface, stderr).
+fn sweep_centre(checkpoint: &str, extra: &[&str]) -> (Value, String) {
     let tmp = tempfile::tempdir().unwrap();
     let out: PathBuf = tmp.path().join("run");
     let out_s = out.display().to_string();
-    let ckpt = rgb224("vit224.pth");
+    let ckpt = rgb224(checkpoint);
     let mut args = vec![
         "sweep",
         "--checkpoint",
         &ckpt,
-        "--heads",
-        "3",
         "--eval-images",
         "8",
         "--grid",
@@ -42,19 +41,29 @@ fn loss_at_centre(extra: &[&str]) -> (f64, f64, Value, String) {
     let run = ok(&args);
     let surface: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("surface.json")).unwrap()).unwrap();
-    let first = |metric: &str| -> f64 {
-        let grid = &surface["metrics"][metric];
-        let mut v = grid;
-        while let Some(inner) = v.get(0) {
-            v = inner;
-        }
-        v.as_f64().unwrap_or_else(|| panic!("{metric}: {grid}"))
-    };
+    (surface, String::from_utf8_lossy(&run.stderr).into_owned())
+}
+
+/// The one value of a metric on a one-cell surface.
+fn centre_value(surface: &Value, metric: &str) -> f64 {
+    let grid = &surface["metrics"][metric];
+    let mut v = grid;
+    while let Some(inner) = v.get(0) {
+        v = inner;
+    }
+    v.as_f64().unwrap_or_else(|| panic!("{metric}: {grid}"))
+}
+
+/// The timm classifier (3 heads) at θ*; returns (loss, accuracy, surface, stderr).
+fn loss_at_centre(extra: &[&str]) -> (f64, f64, Value, String) {
+    let mut args = vec!["--heads", "3"];
+    args.extend_from_slice(extra);
+    let (surface, stderr) = sweep_centre("vit224.pth", &args);
     (
-        first("loss"),
-        first("accuracy"),
-        surface.clone(),
-        String::from_utf8_lossy(&run.stderr).into_owned(),
+        centre_value(&surface, "loss"),
+        centre_value(&surface, "accuracy"),
+        surface,
+        stderr,
     )
 }
 
@@ -136,38 +145,24 @@ fn an_mae_pth_at_224_matches_the_reference_mae_code_to_1e_4() {
     let reference: Value =
         serde_json::from_str(&std::fs::read_to_string(rgb224("mae_reference.json")).unwrap())
             .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("mae").display().to_string();
-    let (ckpt, data) = (rgb224("mae224.pth"), rgb224("cropped"));
-    let run = ok(&[
-        "sweep",
-        "--checkpoint",
-        &ckpt,
-        "--heads",
-        "3",
-        "--decoder-heads",
-        "2",
-        "--loss",
-        "mae",
-        "--data",
-        &data,
-        "--mean",
-        "imagenet",
-        "--eval-images",
-        "8",
-        "--grid",
-        "0:0:1",
-        "--no-plots",
-        "--out",
-        &out,
-    ]);
-    let stderr = String::from_utf8_lossy(&run.stderr);
+    let data = rgb224("cropped");
+    let (surface, stderr) = sweep_centre(
+        "mae224.pth",
+        &[
+            "--heads",
+            "3",
+            "--decoder-heads",
+            "2",
+            "--loss",
+            "mae",
+            "--data",
+            &data,
+            "--mean",
+            "imagenet",
+        ],
+    );
     assert!(stderr.contains("state dict under 'model'"), "{stderr}");
-    let surface: Value = serde_json::from_str(
-        &std::fs::read_to_string(tmp.path().join("mae/surface.json")).unwrap(),
-    )
-    .unwrap();
-    let loss = surface["metrics"]["loss"][0][0].as_f64().unwrap();
+    let loss = centre_value(&surface, "loss");
     let expected = reference["loss_norm_pix"].as_f64().unwrap();
     assert!(
         ((loss - expected) / expected).abs() <= 1e-4,

@@ -103,8 +103,8 @@ class Reduce:
 
 
 def hostile():
-    """(name, pickle bytes, global vitscape must name); each creates MARKER_DIR/<name> when
-    Python unpickles it."""
+    """(name, pickle bytes); each creates MARKER_DIR/<name> when Python unpickles it. The
+    global vitscape must name is read from the bytes by first_refused."""
     import builtins
     import posix
     import runpy  # noqa: F401
@@ -118,30 +118,29 @@ def hostile():
     def touch_cmd(name):
         return "touch " + marker(name)
 
-    def add(name, obj, named, protocol=2):
-        out.append((name, pickle.dumps(obj, protocol=protocol), named))
+    def add(name, obj, protocol=2):
+        out.append((name, pickle.dumps(obj, protocol=protocol)))
 
-    add("os_system", Reduce(os.system, (touch_cmd("os_system"),)), "posix.system")
-    add("os_system_p4", Reduce(os.system, (touch_cmd("os_system_p4"),)), "posix.system", protocol=4)
-    add("exec", Reduce(builtins.exec, (f"open({marker('exec')!r}, 'w').close()",)), "builtins.exec")
-    add("eval", Reduce(builtins.eval, (f"open({marker('eval')!r}, 'w').close()",)), "builtins.eval")
-    add("subprocess", Reduce(subprocess.call, (["touch", marker("subprocess")],)), "subprocess.call")
-    add("popen", Reduce(subprocess.Popen, (["touch", marker("popen")],)), "subprocess.Popen")
-    add("posix_system", Reduce(posix.system, (touch_cmd("posix_system"),)), "posix.system")
-    add("builtins_open", Reduce(builtins.open, (marker("builtins_open"), "w")), "io.open")
-    add("shutil", Reduce(shutil.copyfile, ("/etc/hostname", marker("shutil"))), "shutil.copyfile")
-    add("nested_pickle", Reduce(pickle.loads, (pickle.dumps(Reduce(os.system, (touch_cmd("nested_pickle"),))),)),
-        "_pickle.loads")
+    add("os_system", Reduce(os.system, (touch_cmd("os_system"),)))
+    add("os_system_p4", Reduce(os.system, (touch_cmd("os_system_p4"),)), protocol=4)
+    add("exec", Reduce(builtins.exec, (f"open({marker('exec')!r}, 'w').close()",)))
+    add("eval", Reduce(builtins.eval, (f"open({marker('eval')!r}, 'w').close()",)))
+    add("subprocess", Reduce(subprocess.call, (["touch", marker("subprocess")],)))
+    add("popen", Reduce(subprocess.Popen, (["touch", marker("popen")],)))
+    add("posix_system", Reduce(posix.system, (touch_cmd("posix_system"),)))
+    add("builtins_open", Reduce(builtins.open, (marker("builtins_open"), "w")))
+    add("shutil", Reduce(shutil.copyfile, ("/etc/hostname", marker("shutil"))))
+    add("nested_pickle", Reduce(pickle.loads, (pickle.dumps(Reduce(os.system, (touch_cmd("nested_pickle"),))),)))
     # an exploit hidden inside an otherwise ordinary state dict
     state = collections.OrderedDict(w=torch.zeros(2), evil=Reduce(os.system, (touch_cmd("in_state_dict"),)))
     legacy, zipped = io.BytesIO(), io.BytesIO()
     torch.save(state, legacy, _use_new_zipfile_serialization=False)
     torch.save(state, zipped)
-    out.append(("in_state_dict", legacy.getvalue(), "posix.system"))
+    out.append(("in_state_dict", legacy.getvalue()))
     WHOLE_FILES["in_state_dict"] = zipped.getvalue()
     # protocol-0 INST opcode: builds an arbitrary class without GLOBAL
     inst = b"(S'" + touch_cmd("inst").encode() + b"'\nios\nsystem\n."
-    out.append(("inst_opcode", inst, "INST"))
+    out.append(("inst_opcode", inst))
     return out
 
 
@@ -278,7 +277,7 @@ def main():
     hostile_manifest = {}
     hdir = os.path.join(args.out, "hostile")
     os.makedirs(hdir, exist_ok=True)
-    for name, payload, _ in hostile():
+    for name, payload in hostile():
         named = first_refused(payload)
         for zipped in (True, False):
             fname = f"{name}.{'pth' if zipped else 'pkl'}"

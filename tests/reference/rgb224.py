@@ -69,26 +69,33 @@ def loss_of(model, batch, labels):
     return loss, acc
 
 
-def mae_model():
+def reference_module():
+    """tests/reference/reference.py, which holds the MAE class (models_mae design)."""
     import importlib.util
     here = os.path.dirname(os.path.abspath(__file__))
     spec = importlib.util.spec_from_file_location("reference", os.path.join(here, "reference.py"))
     reference = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(reference)
-    torch.manual_seed(11)
-    model = reference.MaskedAutoencoderViT(
+    return reference
+
+
+def mae_architecture(reference):
+    return reference.MaskedAutoencoderViT(
         img_size=224, patch_size=16, in_chans=3, embed_dim=48, depth=1, num_heads=3,
         decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2, mlp_ratio=4.0).eval()
+
+
+def mae_model():
+    reference = reference_module()
+    torch.manual_seed(11)
+    model = mae_architecture(reference)
     reference.add_noise(model, 1011)
-    return reference, model
+    return model
 
 
 def mae_reference(args):
     from safetensors.torch import load_file
-    reference, _ = mae_model()
-    model = reference.MaskedAutoencoderViT(
-        img_size=224, patch_size=16, in_chans=3, embed_dim=48, depth=1, num_heads=3,
-        decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2, mlp_ratio=4.0).eval()
+    model = mae_architecture(reference_module())
     model.load_state_dict(torch.load(os.path.join(args.out, "mae224.pth"))["model"])
     data = load_file(os.path.join(args.mae_exports, "eval_data.safetensors"))
     images, noise = data["images"], data["mask_noise"]
@@ -133,7 +140,7 @@ def main():
         model.pos_embed.mul_(0.1)
     os.makedirs(args.out, exist_ok=True)
     torch.save(model.state_dict(), os.path.join(args.out, "vit224.pth"))
-    _, mae = mae_model()
+    mae = mae_model()
     torch.save({"model": mae.state_dict()}, os.path.join(args.out, "mae224.pth"))
 
     transform = create_transform(input_size=(3, 224, 224), interpolation="bicubic",
