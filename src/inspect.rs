@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::arch::{Head, HeadCounts, HeadsAssumed, VitConfig};
 use crate::checkpoint;
 use crate::error::Error;
-use crate::layout::Model;
+use crate::layout::{Layout, Model};
 use crate::spec::Branch;
 
 /// What a checkpoint holds, shown before anything runs.
@@ -118,23 +118,27 @@ pub fn inspect(
     branch: Option<Branch>,
     heads: HeadCounts,
 ) -> Result<Inspection, Error> {
-    let model = load_model(bytes, branch, heads)?;
+    // What `load_model` checks, without gathering θ: a page inspecting a ViT-B holds the file
+    // and its tensors, not a third copy.
+    let loaded = checkpoint::read_checkpoint(bytes, branch)?;
+    let (architecture, heads_assumed) = crate::arch::infer_noting(&loaded.state, heads)?;
+    let layout = Layout::new(&architecture);
+    layout.check(&loaded.state)?;
     Ok(Inspection {
         name: name.to_owned(),
-        sha256: model.checkpoint.sha256.clone(),
+        sha256: loaded.sha256,
         bytes: bytes.len(),
-        branch: model.checkpoint.branch,
-        architecture: model.config,
-        parameters: model.layout.total,
-        tensors: model
-            .layout
+        branch: loaded.branch,
+        architecture,
+        parameters: layout.total,
+        tensors: layout
             .params
             .iter()
             .map(|p| (p.name.clone(), p.shape.clone()))
             .collect(),
-        skipped: model.checkpoint.skipped.clone(),
-        metadata: model.checkpoint.state.metadata.clone(),
-        heads_assumed: model.heads_assumed,
-        source: model.checkpoint.source.clone(),
+        skipped: loaded.skipped,
+        metadata: loaded.state.metadata,
+        heads_assumed,
+        source: loaded.source,
     })
 }

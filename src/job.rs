@@ -89,15 +89,13 @@ fn first(raw: &data::RawImages, count: usize) -> Result<data::RawImages, DataErr
     Ok(out)
 }
 
-/// A prepared job: the evaluator, the empty surface with every fact filled in, and the
-/// direction files (`direction_x.safetensors`, ...) the page offers for download.
+/// A prepared job: the evaluator and the empty surface with every fact filled in. The direction
+/// files the page offers for download are [`direction_files`], made by whoever needs them.
 pub struct Started {
     /// The evaluator and directions.
     pub prepared: Prepared,
     /// No cell computed yet; `info` holds direction norms, cosine, parameters, architecture, device.
     pub surface: Surface,
-    /// `(file name, safetensors bytes)` per direction.
-    pub direction_files: Vec<(String, Vec<u8>)>,
 }
 
 /// Prepare a job on `device` (named `device_name` in the surface's info).
@@ -122,12 +120,7 @@ pub fn start(
     let prepared = setup::prepare(spec, model, extras, images, device)?;
     let mut surface = Surface::empty(spec.clone(), &prepared.evaluator.objective().metric_names());
     setup::record_facts(&mut surface.info, model, &prepared, device_name);
-    let direction_files = direction_files(spec, model, &prepared)?;
-    Ok(Started {
-        prepared,
-        surface,
-        direction_files,
-    })
+    Ok(Started { prepared, surface })
 }
 
 /// The directions as safetensors files keyed by the checkpoint's timm names (PyTorch layout),

@@ -59,9 +59,23 @@ impl Layout {
             .map(|(p, &o)| (p, o..o + p.numel()))
     }
 
-    /// Gather a state dict's parameters into one flat vector (checked by name and shape).
-    pub fn flatten(&self, state: &StateDict) -> Result<Vec<f32>, ArchError> {
+    /// θ in this layout, each parameter *moved* out of `state` (its memory freed once copied),
+    /// so a model is never held as both a state dict and θ after loading (a ViT-B is 346 MB per
+    /// copy). Buffers and metadata stay in `state`. Every name and shape is
+    /// checked before anything is moved: on error `state` is unchanged.
+    pub fn take(&self, state: &mut StateDict) -> Result<Vec<f32>, ArchError> {
+        self.check(state)?;
         let mut flat = Vec::with_capacity(self.total);
+        for p in &self.params {
+            if let Some(t) = state.tensors.remove(&p.name) {
+                flat.extend_from_slice(&t.data);
+            }
+        }
+        Ok(flat)
+    }
+
+    /// Whether `state` holds every parameter of this layout, in its shape.
+    pub fn check(&self, state: &StateDict) -> Result<(), ArchError> {
         for p in &self.params {
             let t = state
                 .tensors
@@ -77,9 +91,8 @@ impl Layout {
                     expected: format!("{:?}", p.shape),
                 });
             }
-            flat.extend_from_slice(&t.data);
         }
-        Ok(flat)
+        Ok(())
     }
 
     /// Split a flat vector back into named tensors (PyTorch layout).
@@ -102,7 +115,8 @@ impl Layout {
 /// A checkpoint turned into an architecture and a flat θ.
 #[derive(Debug, Clone)]
 pub struct Model {
-    /// The adapted checkpoint.
+    /// The adapted checkpoint, less the parameters moved into `theta`: its buffers (a linear
+    /// probe's running statistics), metadata, hash and where it was found.
     pub checkpoint: LoadedCheckpoint,
     /// Its inferred architecture.
     pub config: VitConfig,
@@ -116,10 +130,11 @@ pub struct Model {
 
 impl Model {
     /// Infer the architecture (head counts from `heads`, else metadata, else defaults) and flatten.
-    pub fn new(checkpoint: LoadedCheckpoint, heads: HeadCounts) -> Result<Self, Error> {
+    /// The parameters are moved out of `checkpoint.state` into θ (see [`Layout::take`]).
+    pub fn new(mut checkpoint: LoadedCheckpoint, heads: HeadCounts) -> Result<Self, Error> {
         let (config, heads_assumed) = arch::infer_noting(&checkpoint.state, heads)?;
         let layout = Layout::new(&config);
-        let theta = layout.flatten(&checkpoint.state)?;
+        let theta = layout.take(&mut checkpoint.state)?;
         Ok(Self {
             checkpoint,
             config,

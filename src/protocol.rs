@@ -297,9 +297,65 @@ pub fn estimate_seconds(
         .then(|| flops_per_image.iter().sum::<f64>() * (cells * images) as f64 / flops_per_second)
 }
 
+/// Bytes a CPU worker holds per model parameter while it sweeps: θ, the two directions and the
+/// engine's copies of all three, and the weight set being evaluated (f32 each).
+pub const WORKER_BYTES_PER_PARAMETER: u64 = 7 * 4;
+
+/// How much the CPU pool's copies of the models may take together before it runs on fewer
+/// workers: each worker is a wasm engine of its own, holding every panel's model.
+pub const POOL_MEMORY_BUDGET: u64 = 2 << 30;
+
+/// Workers for a CPU sweep of panels whose models have `parameters` each, out of a pool of
+/// `pool`: all of them while their copies fit [`POOL_MEMORY_BUDGET`], else as many as fit (at
+/// least one), with a note that says so and why — a ViT-B/16 sweeps on one worker, not one per
+/// core holding 2.4 GB each.
+pub fn cpu_workers(pool: usize, parameters: &[usize]) -> (usize, Option<String>) {
+    // u64: a ViT-L's copies pass wasm32's usize.
+    let total: u64 = parameters.iter().map(|&p| p as u64).sum();
+    let per_worker = total.saturating_mul(WORKER_BYTES_PER_PARAMETER);
+    let fit = POOL_MEMORY_BUDGET
+        .checked_div(per_worker)
+        .unwrap_or(u64::MAX);
+    if fit >= pool as u64 {
+        return (pool, None);
+    }
+    let workers = (fit as usize).max(1);
+    let gb = |b: u64| b as f64 / 1e9;
+    let note = format!(
+        "{workers} of {pool} CPU workers: each holds about {:.1} GB for these models ({:.1} M parameters), and the pool keeps its copies under {:.1} GB",
+        gb(per_worker),
+        total as f64 / 1e6,
+        gb(POOL_MEMORY_BUDGET),
+    );
+    (workers, Some(note))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cpu_pool_shrinks_with_the_model_size() {
+        // The demo's tiny ViTs and a ViT-Ti/16 use every core.
+        assert_eq!(cpu_workers(4, &[28_000, 28_000, 28_000]), (4, None));
+        assert_eq!(cpu_workers(4, &[5_717_416]), (4, None));
+        // A ViT-S/16 on 4 cores: 3 copies fit.
+        let (n, note) = cpu_workers(4, &[22_050_664]);
+        assert_eq!(n, 3);
+        assert!(note.unwrap().starts_with("3 of 4 CPU workers"));
+        // A ViT-B/16: one worker, and the note says how much each would hold.
+        let (n, note) = cpu_workers(2, &[86_567_656]);
+        assert_eq!(n, 1);
+        let note = note.unwrap();
+        assert!(
+            note.contains("2.4 GB") && note.contains("86.6 M parameters"),
+            "{note}"
+        );
+        // Too big for even one: still one worker (the run may fail, but says why).
+        assert_eq!(cpu_workers(2, &[1 << 30]).0, 1);
+        assert_eq!(cpu_workers(4, &[usize::MAX, usize::MAX]).0, 1);
+        assert_eq!(cpu_workers(1, &[]), (1, None));
+    }
 
     #[test]
     fn schedule_interleaves_panels_and_covers_every_cell_once() {

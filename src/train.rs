@@ -279,9 +279,9 @@ pub struct TrainState {
 
 impl TrainState {
     /// θ gathered from a state dict for `config` (no teacher, no buffers).
-    pub fn new(config: VitConfig, state: &StateDict) -> Result<Self, Error> {
+    pub fn new(config: VitConfig, mut state: StateDict) -> Result<Self, Error> {
         let layout = Layout::new(&config);
-        let theta = layout.flatten(state)?;
+        let theta = layout.take(&mut state)?;
         Ok(Self {
             config,
             layout,
@@ -357,7 +357,7 @@ pub fn scratch_state(config: VitConfig, seed: u64) -> Result<TrainState, Error> 
             sincos_pos_embed(g, dec.embed_dim),
         );
     }
-    TrainState::new(config, &state)
+    TrainState::new(config, state)
 }
 
 /// The encoder of a pre-trained checkpoint (decoder and any head dropped) with a new linear head
@@ -385,7 +385,7 @@ pub fn from_pretrained(
             state.tensors.insert(name.into(), t.clone());
         }
     }
-    TrainState::new(config, &state)
+    TrainState::new(config, state)
 }
 
 fn batch_tensor(
@@ -804,7 +804,7 @@ fn install_probe_head(
         head[..classes * d].to_vec(),
     );
     full.insert("head.1.bias", vec![classes], head[classes * d..].to_vec());
-    *state = TrainState::new(config, &full)?;
+    *state = TrainState::new(config, full)?;
     state.buffers.insert(
         "head.0.running_mean",
         vec![d],

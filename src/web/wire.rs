@@ -7,11 +7,22 @@ use wasm_bindgen::{JsCast, JsValue};
 
 /// Build a message from a header and attachments (copied into JS memory).
 pub fn encode<T: Serialize>(header: &T, attachments: &[&[u8]]) -> Result<Array, String> {
+    let arrays: Vec<Uint8Array> = attachments.iter().map(|a| Uint8Array::from(*a)).collect();
+    encode_shared(header, &arrays)
+}
+
+/// A message whose attachments are already JavaScript arrays: the pool's workers get the same
+/// files with different headers, so the page copies a 346 MB checkpoint out of its memory once,
+/// not once per worker.
+pub fn encode_shared<T: Serialize>(
+    header: &T,
+    attachments: &[Uint8Array],
+) -> Result<Array, String> {
     let json = serde_json::to_string(header).map_err(|e| format!("cannot encode message: {e}"))?;
     let out = Array::new();
     out.push(&JsValue::from_str(&json));
     for a in attachments {
-        out.push(&Uint8Array::from(*a));
+        out.push(a);
     }
     Ok(out)
 }

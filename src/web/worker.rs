@@ -15,6 +15,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::arch::HeadCounts;
+use crate::checkpoint;
 use crate::curvature::{self, Hessian, PowerSettings};
 use crate::data;
 use crate::error::Error;
@@ -166,6 +167,62 @@ async fn backend(prefer_gpu: bool) -> Backend {
     }
 }
 
+/// The request's files. A sweep reads each checkpoint once, so its bytes are freed as soon as
+/// the last panel naming it has parsed them, before θ is built: a model is held as file bytes
+/// and parsed tensors, then as parsed tensors and θ, never as all three (a ViT-B is 346 MB per
+/// copy). A curvature task keeps every file, to prepare a panel again.
+struct Files {
+    bytes: Vec<Vec<u8>>,
+    /// Per attachment, the checkpoint reads still to come; `None` keeps every file.
+    reads_left: Option<Vec<usize>>,
+}
+
+impl Files {
+    fn new(bytes: Vec<Vec<u8>>, panels: &[PanelRequest], free_when_read: bool) -> Self {
+        let reads_left = free_when_read.then(|| {
+            let mut left = vec![0; bytes.len()];
+            for panel in panels {
+                for index in std::iter::once(panel.checkpoint).chain(panel.teacher) {
+                    if let Some(n) = left.get_mut(index) {
+                        *n += 1;
+                    }
+                }
+            }
+            left
+        });
+        Self { bytes, reads_left }
+    }
+
+    fn get(&self, index: usize, what: &str) -> Result<&[u8], String> {
+        attachment(&self.bytes, index, what)
+    }
+
+    /// The model in attachment `index`, its bytes freed if no later panel reads them.
+    fn model(
+        &mut self,
+        index: usize,
+        what: &str,
+        branch: Option<Branch>,
+        heads: HeadCounts,
+    ) -> Result<Model, String> {
+        let loaded = checkpoint::read_checkpoint(self.get(index, what)?, branch)
+            .map_err(|e| format!("{what}: {e}"))?;
+        if let Some(n) = self
+            .reads_left
+            .as_mut()
+            .and_then(|left| left.get_mut(index))
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0
+                && let Some(bytes) = self.bytes.get_mut(index)
+            {
+                *bytes = Vec::new();
+            }
+        }
+        Model::new(loaded, heads).map_err(|e| format!("{what}: {e}"))
+    }
+}
+
 fn attachment<'a>(
     attachments: &'a [Vec<u8>],
     index: usize,
@@ -180,28 +237,28 @@ fn attachment<'a>(
 /// Load one panel's model, teacher and images, and prepare it.
 fn prepare(
     panel: &PanelRequest,
-    attachments: &[Vec<u8>],
+    files: &mut Files,
     backend: &Backend,
 ) -> Result<(Started, Model), String> {
     let spec = &panel.spec;
-    let bytes = attachment(attachments, panel.checkpoint, "checkpoint")?;
-    let model = job::load_model(
-        bytes,
+    let model = files.model(
+        panel.checkpoint,
+        &spec.checkpoint.name,
         spec.checkpoint.branch,
         Model::heads_of(&spec.checkpoint),
-    )
-    .map_err(|e| format!("{}: {e}", spec.checkpoint.name))?;
+    )?;
     let teacher = match (&spec.loss, panel.teacher) {
         (LossSpec::RcMae { teacher, .. }, Some(index)) => {
-            let bytes = attachment(attachments, index, "teacher")?;
             let heads = HeadCounts {
                 encoder: Some(teacher.num_heads),
                 decoder: teacher.decoder_num_heads,
             };
-            Some(
-                job::load_model(bytes, Some(Branch::Teacher), heads)
-                    .map_err(|e| format!("teacher {}: {e}", teacher.name))?,
-            )
+            Some(files.model(
+                index,
+                &format!("teacher {}", teacher.name),
+                Some(Branch::Teacher),
+                heads,
+            )?)
         }
         (LossSpec::RcMae { .. }, None) => {
             return Err("the RC-MAE loss needs its teacher file".into());
@@ -217,23 +274,23 @@ fn prepare(
             spec,
             &model.config,
             DataInput::DemoSubset {
-                images_gz: attachment(attachments, *images, "demo images")?,
-                labels_gz: attachment(attachments, *labels, "demo labels")?,
+                images_gz: files.get(*images, "demo images")?,
+                labels_gz: files.get(*labels, "demo labels")?,
                 subset,
             },
         ),
         DataRef::Files { first, names } => {
-            let files: Vec<(String, Vec<u8>)> = names
+            let images: Vec<(String, Vec<u8>)> = names
                 .iter()
                 .enumerate()
-                .map(|(i, n)| Ok((n.clone(), attachment(attachments, first + i, n)?.to_vec())))
+                .map(|(i, n)| Ok((n.clone(), files.get(first + i, n)?.to_vec())))
                 .collect::<Result<_, String>>()?;
-            job::load_images(spec, &model.config, DataInput::Files(&files))
+            job::load_images(spec, &model.config, DataInput::Files(&images))
         }
         DataRef::Zip { index } => {
-            let files = data::unzip(attachment(attachments, *index, "zip archive")?)
-                .map_err(|e| e.to_string())?;
-            job::load_images(spec, &model.config, DataInput::Files(&files))
+            let images =
+                data::unzip(files.get(*index, "zip archive")?).map_err(|e| e.to_string())?;
+            job::load_images(spec, &model.config, DataInput::Files(&images))
         }
     }
     .map_err(|e: Error| format!("evaluation images: {e}"))?;
@@ -289,33 +346,40 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
     // θ* of each panel, kept only for curvature.
     let mut thetas = Vec::new();
     let sweeping = request.task == Task::Sweep;
+    let mut files = Files::new(attachments, &request.panels, sweeping);
     for (i, panel) in request.panels.iter().enumerate() {
-        match prepare(panel, &attachments, &backend) {
+        match prepare(panel, &mut files, &backend) {
             Ok((started, model)) if !sweeping => {
                 thetas.push(model.theta);
                 panels.push(started);
             }
-            Ok((mut started, _)) => {
-                // Sent to the page once; the worker has no further use for them.
-                // Direction files and masks from the pool's first worker only: the others'
-                // are the same bytes.
-                let mut files = std::mem::take(&mut started.direction_files);
-                if request.share.index > 0 {
-                    files.clear();
-                }
-                match job::mask_file(started.prepared.evaluator.objective()) {
-                    Ok(Some(_)) if request.share.index > 0 => {}
-                    Ok(Some(bytes)) => files.push(("masks.safetensors".into(), bytes)),
-                    Ok(None) => {}
+            Ok((started, mut model)) => {
+                // Direction files and masks, sent to the page once, from the pool's first
+                // worker only (the others' are the same bytes); the host θ goes first, the
+                // engine holds its own copy.
+                model.theta = Vec::new();
+                let outputs = if request.share.index > 0 {
+                    Ok(Vec::new())
+                } else {
+                    job::direction_files(&panel.spec, &model, &started.prepared).and_then(
+                        |mut files| {
+                            let masks = job::mask_file(started.prepared.evaluator.objective())?;
+                            files.extend(masks.map(|b| ("masks.safetensors".to_string(), b)));
+                            Ok(files)
+                        },
+                    )
+                };
+                let outputs = match outputs {
+                    Ok(outputs) => outputs,
                     Err(e) => return fail(Some(i), e.to_string()),
-                }
-                let refs: Vec<&[u8]> = files.iter().map(|(_, b)| b.as_slice()).collect();
+                };
+                let refs: Vec<&[u8]> = outputs.iter().map(|(_, b)| b.as_slice()).collect();
                 post(
                     &FromWorker::Started {
                         job,
                         panel: i,
                         surface: Box::new(started.surface.clone()),
-                        files: files.iter().map(|(n, _)| n.clone()).collect(),
+                        files: outputs.iter().map(|(n, _)| n.clone()).collect(),
                     },
                     &refs,
                 );
@@ -324,9 +388,11 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
             Err(message) => return fail(Some(i), format!("{}: {message}", panel.label)),
         }
     }
-    // A sweep never prepares a panel again: the checkpoint and image bytes can go (a ViT-B's
-    // file is 346 MB per worker).
-    let attachments = if sweeping { Vec::new() } else { attachments };
+    // A sweep never prepares a panel again: the image bytes can go too.
+    if sweeping {
+        drop(files);
+        files = Files::new(Vec::new(), &[], false);
+    }
     if let Task::TopEigenvalue {
         settings,
         product,
@@ -361,7 +427,7 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
                     let mut panel = request.panels[i].clone();
                     panel.spec.batch_size = spectrum_batch;
                     let (small, _) =
-                        prepare(&panel, &attachments, &backend).map_err(Error::Backend)?;
+                        prepare(&panel, &mut files, &backend).map_err(Error::Backend)?;
                     let (spectrum, spectrum_check) = curvature::max_eigen_spectrum(
                         &small.prepared.evaluator,
                         theta,

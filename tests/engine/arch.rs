@@ -182,3 +182,49 @@ fn mismatched_checkpoints_are_reported_by_name() {
     s.tensors.remove("cls_token");
     assert!(err_of(&s).contains("cls_token"));
 }
+
+/// θ takes the parameters out of the state dict (a ViT-B is not kept twice); the probe's
+/// running statistics and the metadata stay; a missing parameter leaves the state untouched.
+#[test]
+fn layout_take_moves_parameters_and_keeps_buffers() {
+    let mut full = state("avgpool_fcnorm");
+    let config = arch::infer(&full, HeadCounts::default()).unwrap();
+    // A tensor that is not a parameter (as a probe's running statistics are) is left in place.
+    full.tensors.insert(
+        "head.0.running_mean".into(),
+        TensorEntry {
+            shape: vec![config.embed_dim],
+            data: vec![0.5; config.embed_dim],
+        },
+    );
+    let layout = vitscape::layout::Layout::new(&config);
+    let mut left = full.clone();
+    let theta = layout.take(&mut left).unwrap();
+    assert_eq!(theta.len(), layout.total);
+    let first = &layout.params[0];
+    assert_eq!(
+        &theta[..full.tensors[&first.name].data.len()],
+        &full.tensors[&first.name].data[..]
+    );
+    assert_eq!(
+        left.tensors.keys().collect::<Vec<_>>(),
+        ["head.0.running_mean"]
+    );
+    assert!(
+        layout
+            .params
+            .iter()
+            .all(|p| !left.tensors.contains_key(&p.name))
+    );
+    assert_eq!(left.metadata, full.metadata);
+    // Round trip: θ back into tensors gives the parameters read from the file.
+    let back = layout.unflatten(&theta);
+    for p in &layout.params {
+        assert_eq!(back.tensors[&p.name], full.tensors[&p.name], "{}", p.name);
+    }
+    let mut broken = full.clone();
+    broken.tensors.remove(&layout.params[3].name);
+    let before = broken.clone();
+    assert!(layout.take(&mut broken).is_err());
+    assert_eq!(broken, before, "a failed take moved something");
+}

@@ -111,6 +111,7 @@ pub(crate) fn App() -> impl IntoView {
         pool: StoredValue::new_local(Pool::default()),
         gpu_adapter: RwSignal::new(None),
         workers: RwSignal::new(0),
+        pool_note: RwSignal::new(None),
         drag: StoredValue::new(None),
         draw_queued: StoredValue::new(false),
         last_draw: StoredValue::new(f64::NEG_INFINITY),
@@ -219,10 +220,16 @@ pub(crate) fn App() -> impl IntoView {
             </p>
             <span id="backend" class="badge" class:gpu=move || ctx.backend.with(|b| b.as_ref().is_some_and(|b| b.1))>
                 {move || match ctx.backend.get() {
-                    Some((name, _, detail)) => match ctx.workers.get() {
-                        n if n > 1 => format!("Backend: {name} × {n} workers (one per core) — {detail}"),
-                        _ => format!("Backend: {name} — {detail}"),
-                    },
+                    Some((name, _, detail)) => {
+                        let line = match ctx.workers.get() {
+                            n if n > 1 => format!("Backend: {name} × {n} workers (one per core) — {detail}"),
+                            _ => format!("Backend: {name} — {detail}"),
+                        };
+                        match ctx.pool_note.get() {
+                            Some(note) => format!("{line} — {note}"),
+                            None => line,
+                        }
+                    }
                     None => "Backend: starting…".into(),
                 }}
             </span>

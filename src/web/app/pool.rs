@@ -118,16 +118,20 @@ impl Ctx {
         });
     }
 
-    /// Workers a job runs on: one for curvature or on WebGPU, the whole pool for a CPU sweep.
-    pub(crate) fn workers_for(self, task: Task) -> usize {
+    /// Workers a job runs on: one for curvature or on WebGPU; for a CPU sweep, the whole pool
+    /// while every worker's copy of the models (`parameters` per panel) fits the pool's memory
+    /// budget, fewer when not — said in `pool_note`.
+    pub(crate) fn workers_for(self, task: Task, parameters: &[usize]) -> usize {
         let size = self.pool.with_value(|p| p.slots.len());
         let gpu =
             self.prefer_gpu.get_untracked() && self.gpu_adapter.get_untracked() != Some(false);
         if task != Task::Sweep || gpu {
-            size.min(1)
-        } else {
-            size
+            self.pool_note.set(None);
+            return size.min(1);
         }
+        let (workers, note) = crate::protocol::cpu_workers(size, parameters);
+        self.pool_note.set(note);
+        workers
     }
 
     /// Send `request` to the first `workers` workers, each with its share of the cells.
@@ -140,6 +144,8 @@ impl Ctx {
         if workers == 0 {
             return Err("no compute worker could be started".into());
         }
+        let arrays: Vec<js_sys::Uint8Array> =
+            files.iter().map(|f| js_sys::Uint8Array::from(*f)).collect();
         let mut messages = Vec::with_capacity(workers);
         for index in 0..workers {
             let request = RunRequest {
@@ -149,7 +155,7 @@ impl Ctx {
                 },
                 ..request.clone()
             };
-            messages.push(crate::web::wire::encode(&request, files)?);
+            messages.push(crate::web::wire::encode_shared(&request, &arrays)?);
         }
         self.pool.update_value(|p| {
             p.active = workers;

@@ -296,7 +296,19 @@ impl Ctx {
             share: crate::protocol::Share::default(),
         };
         let refs: Vec<&[u8]> = files.list.iter().map(|a| a.as_slice()).collect();
-        let workers = self.workers_for(task);
+        // Each panel's model size, as inspected when it was dropped (the demo's are tiny).
+        let parameters: Vec<usize> = self.uploads.with_untracked(|uploads| {
+            specs
+                .iter()
+                .filter_map(|(_, spec)| {
+                    uploads
+                        .iter()
+                        .find(|u| u.inspection.sha256 == spec.checkpoint.sha256)
+                        .map(|u| u.inspection.parameters)
+                })
+                .collect()
+        });
+        let workers = self.workers_for(task, &parameters);
         if task != Task::Sweep {
             // Curvature of the panels on screen: their surfaces stay.
             let (total, unit) = match task {

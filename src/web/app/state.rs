@@ -146,6 +146,8 @@ pub(crate) struct Ctx {
     pub(crate) gpu_adapter: RwSignal<Option<bool>>,
     /// Workers the current (or last) job runs on.
     pub(crate) workers: RwSignal<usize>,
+    /// Why the current job runs on fewer CPU workers than the pool has (the models' size).
+    pub(crate) pool_note: RwSignal<Option<String>>,
     pub(crate) drag: StoredValue<Option<(f64, f64)>>,
     pub(crate) draw_queued: StoredValue<bool>,
     pub(crate) last_draw: StoredValue<f64>,
