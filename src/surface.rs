@@ -32,6 +32,17 @@ pub struct Surface {
     pub info: SurfaceInfo,
 }
 
+/// A run's progress in time: seconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Clock {
+    /// When this process started computing.
+    pub started: f64,
+    /// Cells already computed then (a resumed run's).
+    pub cells_at_start: usize,
+    /// When the file was last saved.
+    pub saved: f64,
+}
+
 /// Facts recorded with a surface beside its spec: what was evaluated, on what, and how its
 /// summaries and curvature were formed. Every field is optional (a partial or page-made surface
 /// has fewer); keys other versions wrote are kept in `other`.
@@ -77,6 +88,13 @@ pub struct SurfaceInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub convex_fraction: Option<ConvexFraction>,
     /// Keys this version does not know (from files written by others).
+    /// The shard of the sweep this surface holds (`vitscape sweep --shard K/N`); cleared by
+    /// `vitscape merge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::sweep::Shard>,
+    /// When the run that wrote this started and last saved, for `vitscape status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<Clock>,
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
 }

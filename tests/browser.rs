@@ -193,7 +193,15 @@ impl Browser {
         }
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": args,
+                // Downloads land in the profile, where a test can read what a user would save.
+                "prefs": {
+                    "download.default_directory": profile.path().join("downloads"),
+                    "download.prompt_for_download": false
+                }
+            },
             "timeouts": {"script": 600_000, "pageLoad": 120_000}
         }}});
         let reply = http(port, "POST", "/session", Some(&caps));
@@ -207,6 +215,20 @@ impl Browser {
             session,
             _profile: profile,
         }
+    }
+
+    /// A file the page offered for download, once Chromium has saved it (the user's click).
+    fn downloaded(&self, name: &str) -> Vec<u8> {
+        let path = self._profile.path().join("downloads").join(name);
+        let t = Instant::now();
+        while !path.is_file() {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "{name} was not downloaded"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::fs::read(path).unwrap()
     }
 
     fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
@@ -862,6 +884,14 @@ fn uploaded_checkpoint_matches_the_cli_and_its_permalink_reopens_with_the_same_n
             "{name}[{iy}][{ix}]: page {a} vs CLI {e}"
         );
     }
+    // The page's direction file (a blob the worker made), saved as a user would, is the
+    // CLI's, byte for byte.
+    b.click("#panel-0 button[data-file='direction_x.safetensors']");
+    assert_eq!(
+        b.downloaded("direction_x.safetensors"),
+        std::fs::read(out.path().join("direction_x.safetensors")).unwrap(),
+        "the page's direction_x.safetensors differs from the CLI's"
+    );
 
     // "Copy CLI command": the line the page offers, run as written from the repository root
     // (`--search .` finds the uploaded checkpoint by its sha256, `--search static/demo` the demo

@@ -164,6 +164,9 @@ fn bar(len: usize, what: &str) -> ProgressBar {
 
 /// `vitscape curvature`.
 pub fn run(args: CurvatureArgs) -> Result<()> {
+    if args.sweep.shard.is_some() || args.sweep.shards.is_some() {
+        anyhow::bail!("--shard and --shards split `vitscape sweep`; curvature is not sharded yet");
+    }
     let out = args.sweep.out.clone();
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     // One evaluator batch per mini-batch of the spectrum.

@@ -6,6 +6,7 @@ mod curvature;
 mod demo;
 mod load;
 mod locate;
+mod merge;
 mod sweep;
 mod train;
 mod verdict;
@@ -29,6 +30,10 @@ enum Command {
     Sweep(Box<sweep::SweepArgs>),
     /// Hessian eigenvalues, trace, spectral density, convexity map and max-eigenvalue spectrum.
     Curvature(Box<curvature::CurvatureArgs>),
+    /// Join the parts of a sharded sweep (`sweep --shard K/N`) into one surface.
+    Merge(merge::MergeArgs),
+    /// How far each sweep or shard folder is, with an ETA.
+    Status(merge::StatusArgs),
     /// Show the architecture vitscape infers from a checkpoint.
     Inspect(sweep::InspectArgs),
     /// Train a ViT (supervised, MAE, RC-MAE, fine-tuning, linear probing) on Fashion-MNIST.
@@ -47,6 +52,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sweep(args) => sweep::run(*args),
         Command::Inspect(args) => sweep::inspect(args),
+        Command::Merge(args) => merge::run(args),
+        Command::Status(args) => merge::status(args),
         Command::Curvature(args) => curvature::run(*args),
         Command::Bench(args) => bench::run(args),
         Command::Verdict(args) => verdict::run(args),

@@ -15,7 +15,7 @@ use vitscape::objective::{Objective, write_eval_data};
 use vitscape::plot::{self, PlotOptions};
 use vitscape::spec::{Branch, LossChoice, Normalisation, Split};
 use vitscape::surface::Surface;
-use vitscape::sweep::{self, Control, Pace};
+use vitscape::sweep::{self, Control, Pace, Shard};
 
 use super::DeviceChoice;
 use super::load::{Loaded, load, load_model};
@@ -51,6 +51,16 @@ pub struct SweepArgs {
     /// CPU backends, 1 on wgpu). Every cell's value is the same whatever the count.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
+    /// Compute only shard K of N (from 0): every N-th cell in coarse-to-fine order, into this
+    /// --out; `vitscape merge` joins the parts. Default: the shard a scheduler gives
+    /// (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT; JOB_COMPLETION_INDEX with --shards),
+    /// said on stderr.
+    #[arg(long, value_parser = parse_shard, conflicts_with = "shards")]
+    pub shard: Option<Shard>,
+    /// How many shards, when the index comes from SLURM_ARRAY_TASK_ID or Kubernetes'
+    /// JOB_COMPLETION_INDEX.
+    #[arg(long)]
+    pub shards: Option<usize>,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
@@ -217,10 +227,47 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Save the surface atomically (write then rename), so an interrupted run never leaves a
 /// truncated `surface.json`.
 fn save_surface(out: &Path, surface: &Surface) -> Result<()> {
+    let mut surface = surface.clone();
+    if let Some(clock) = surface.info.clock.as_mut() {
+        clock.saved = unix_now();
+    }
+    // A temporary file renamed over the old one: a process killed mid-write leaves the last
+    // complete surface.json, never a truncated one.
     let tmp = out.join("surface.json.tmp");
-    write(&tmp, serde_json::to_string_pretty(surface)?.as_bytes())?;
+    write(&tmp, serde_json::to_string_pretty(&surface)?.as_bytes())?;
     std::fs::rename(&tmp, out.join("surface.json")).context("saving surface.json")?;
-    write(&out.join("surface.csv"), surface.to_csv().as_bytes())
+    let tmp = out.join("surface.csv.tmp");
+    write(&tmp, surface.to_csv().as_bytes())?;
+    std::fs::rename(&tmp, out.join("surface.csv")).context("saving surface.csv")
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    Shard::parse(text).map_err(|e| e.to_string())
+}
+
+/// The shard this process computes: `--shard`, else the scheduler's variables (said on stderr).
+fn shard_of(args: &SweepArgs) -> Result<Option<Shard>> {
+    if let Some(shard) = args.shard {
+        return Ok(Some(shard));
+    }
+    match Shard::from_env(|k| std::env::var(k).ok(), args.shards)? {
+        Some((shard, why)) => {
+            eprintln!("shard {shard} ({why})");
+            Ok(Some(shard))
+        }
+        None if args.shards.is_some() => bail!(
+            "--shards gives the count, not which shard this is: give --shard K/N, or run it as a \
+             Slurm array task (SLURM_ARRAY_TASK_ID) or a Kubernetes indexed Job (JOB_COMPLETION_INDEX)"
+        ),
+        None => Ok(None),
+    }
 }
 
 /// `vitscape sweep`.
@@ -233,6 +280,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
     } = load(&args, None)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
+    let shard = shard_of(&args)?;
     let surface_path = args.out.join("surface.json");
     let previous = if surface_path.exists() {
         if !args.resume {
@@ -245,6 +293,16 @@ pub fn run(args: SweepArgs) -> Result<()> {
         let previous: Surface = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a vitscape surface", surface_path.display()))?;
         sweep::check_resumable(&previous, &spec)?;
+        if previous.info.shard != shard {
+            let name =
+                |s: Option<Shard>| s.map_or("the whole grid".to_string(), |s| format!("shard {s}"));
+            bail!(
+                "{} holds {}, not {}: resume each shard in its own --out",
+                surface_path.display(),
+                name(previous.info.shard),
+                name(shard)
+            );
+        }
         Some(previous)
     } else {
         None
@@ -283,8 +341,19 @@ pub fn run(args: SweepArgs) -> Result<()> {
         eprintln!("cosine(direction x, direction y) = {c}");
     }
 
-    let order = sweep::row_major(surface.x.len(), surface.y.len());
-    let (done, total) = surface.progress();
+    let (nx, ny) = (surface.x.len(), surface.y.len());
+    let order = match shard {
+        Some(s) => s.cells(nx, ny),
+        None => sweep::row_major(nx, ny),
+    };
+    let (done, _) = surface.progress();
+    let total = order.len();
+    surface.info.shard = shard;
+    surface.info.clock = Some(vitscape::surface::Clock {
+        started: unix_now(),
+        cells_at_start: done,
+        saved: unix_now(),
+    });
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} cells  {per_sec}  ETA {eta}  {msg}")
@@ -339,8 +408,8 @@ pub fn run(args: SweepArgs) -> Result<()> {
         Some(t) => Tau::Absolute(t),
         None => Tau::Relative(args.tau_relative),
     };
-    let summary = result
-        .is_ok()
+    // A shard's cells are scattered over the plane: summaries and figures come with the merge.
+    let summary = (result.is_ok() && shard.is_none())
         .then(|| vitscape::metrics::summarise(&surface, "loss", tau, 64));
     if let Some(Ok(summary)) = &summary {
         surface.info.summary_loss = Some(summary.clone());
@@ -371,6 +440,14 @@ pub fn run(args: SweepArgs) -> Result<()> {
         }
         Some(Err(e)) => eprintln!("no landscape summary: {e}"),
         None => {}
+    }
+    if let Some(s) = shard {
+        eprintln!(
+            "wrote {} (shard {s}: {total} of {} cells); join the parts with `vitscape merge --out DIR PART…`",
+            args.out.display(),
+            nx * ny
+        );
+        return Ok(());
     }
     if !args.no_plots {
         let options = PlotOptions {

@@ -9,8 +9,12 @@ use crate::error::SpecError;
 use crate::spec::SweepSpec;
 use crate::surface::{Cell, Surface};
 
+pub mod merge;
+pub mod shard;
 #[cfg(all(feature = "engine", not(target_arch = "wasm32")))]
 mod threads;
+pub use merge::{MergeError, Merged, merge};
+pub use shard::Shard;
 #[cfg(all(feature = "engine", not(target_arch = "wasm32")))]
 pub(crate) use threads::in_parallel;
 #[cfg(all(feature = "engine", not(target_arch = "wasm32")))]

@@ -27,8 +27,15 @@ pub fn encode_shared<T: Serialize>(
     Ok(out)
 }
 
-/// Read a message: its header and attachments.
+/// Read a message: its header and attachments, copied into this module's memory.
 pub fn decode<T: DeserializeOwned>(data: &JsValue) -> Result<(T, Vec<Vec<u8>>), String> {
+    let (header, arrays) = decode_js(data)?;
+    Ok((header, arrays.iter().map(Uint8Array::to_vec).collect()))
+}
+
+/// Read a message, its attachments left as JavaScript arrays: the page keeps a ViT-B's direction
+/// files (2 × 346 MB) as browser blobs, never in its own wasm memory, which cannot shrink.
+pub fn decode_js<T: DeserializeOwned>(data: &JsValue) -> Result<(T, Vec<Uint8Array>), String> {
     let array: &Array = data
         .dyn_ref::<Array>()
         .ok_or_else(|| "message is not an array".to_string())?;
@@ -44,7 +51,7 @@ pub fn decode<T: DeserializeOwned>(data: &JsValue) -> Result<(T, Vec<Vec<u8>>), 
             .get(i)
             .dyn_into::<Uint8Array>()
             .map_err(|_| format!("message attachment {i} is not bytes"))?;
-        attachments.push(bytes.to_vec());
+        attachments.push(bytes);
     }
     Ok((header, attachments))
 }

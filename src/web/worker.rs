@@ -72,7 +72,15 @@ fn post(message: &FromWorker, attachments: &[&[u8]]) {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     match crate::web::wire::encode(message, attachments) {
         Ok(array) => {
-            if let Err(e) = scope.post_message(&array) {
+            // The attachments' buffers are handed over, not cloned: a ViT-B's direction files
+            // are 692 MB.
+            let transfer = js_sys::Array::new();
+            for item in array.iter().skip(1) {
+                if let Some(bytes) = item.dyn_ref::<js_sys::Uint8Array>() {
+                    transfer.push(&bytes.buffer());
+                }
+            }
+            if let Err(e) = scope.post_message_with_transfer(&array, &transfer) {
                 web_sys::console::error_1(&e);
             }
         }

@@ -17,5 +17,6 @@ mod pth;
 mod reference_parity;
 mod respec;
 mod rgb224;
+mod shards;
 mod train;
 mod verdict;

@@ -68,6 +68,16 @@ pub(crate) fn download(name: &str, bytes: &[u8], mime: &str) {
     }
 }
 
+/// A `blob:` URL holding `bytes` (kept by the browser until revoked).
+pub(crate) fn blob_url(bytes: &js_sys::Uint8Array) -> Option<String> {
+    let parts = js_sys::Array::new();
+    parts.push(bytes);
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("application/octet-stream");
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).ok()?;
+    web_sys::Url::create_object_url_with_blob(&blob).ok()
+}
+
 pub(crate) fn download_url(name: &str, url: &str) -> Result<(), JsValue> {
     let document = window()
         .document()

@@ -39,7 +39,7 @@ impl Attachments {
 impl Ctx {
     /// A message from worker `k` of the pool.
     pub(crate) fn on_worker_message(self, k: usize, data: JsValue) {
-        let (message, attachments) = match crate::web::wire::decode::<FromWorker>(&data) {
+        let (message, attachments) = match crate::web::wire::decode_js::<FromWorker>(&data) {
             Ok(m) => m,
             Err(e) => {
                 self.error
@@ -82,11 +82,14 @@ impl Ctx {
                         }
                         p.surface = started;
                         if !files.is_empty() {
-                            p.files = files
+                            let urls = files
                                 .into_iter()
-                                .zip(attachments)
-                                .map(|(n, b)| (n, Arc::new(b)))
+                                .zip(&attachments)
+                                .filter_map(|(n, b)| Some((n, blob_url(b)?)))
                                 .collect();
+                            for (_, old) in std::mem::replace(&mut p.files, urls) {
+                                let _ = web_sys::Url::revoke_object_url(&old);
+                            }
                         }
                         p.status = Status::Computing;
                     }

@@ -8,8 +8,9 @@ pub(crate) struct PanelState {
     pub(crate) label: String,
     pub(crate) surface: Surface,
     pub(crate) status: Status,
-    /// Direction files and masks from the worker.
-    pub(crate) files: Vec<(String, Arc<Vec<u8>>)>,
+    /// Direction files and masks from the worker: name and a `blob:` URL (the bytes stay in the
+    /// browser's blob store, not in the page's memory).
+    pub(crate) files: Vec<(String, String)>,
     /// The values a permalink carried, kept to compare a recomputation with.
     pub(crate) shared_values: Option<Surface>,
     /// Landscape summary of the loss, computed once when the panel stops changing.

@@ -119,7 +119,12 @@ pub(crate) fn PanelView(ctx: Ctx, i: usize) -> impl IntoView {
                     <button on:click=move |_| export("json")>"JSON"</button>
                     {move || panel().map(|p| p.files.into_iter().map(|(n, b)| {
                         let label = n.trim_end_matches(".safetensors").to_string();
-                        view! { <button on:click=move |_| download(&n, &b, "application/octet-stream")>{label}</button> }
+                        let url = b.clone();
+                        view! { <button class="file" data-file=n.clone() data-url=url on:click=move |_| {
+                            if let Err(e) = download_url(&n, &b) {
+                                web_sys::console::error_1(&e);
+                            }
+                        }>{label}</button> }
                     }).collect::<Vec<_>>())}
                 </div>
             </figcaption>

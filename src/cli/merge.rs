@@ -1,0 +1,213 @@
+//! `vitscape merge` (the parts of a sharded sweep into one surface) and `vitscape status` (how
+//! far each part is).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use vitscape::metrics::Tau;
+use vitscape::plot::{self, PlotOptions};
+use vitscape::surface::Surface;
+use vitscape::sweep::{self, Shard};
+
+use super::sweep::unix_now;
+
+/// Flags of `vitscape merge`.
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Output folder for the merged surface.json, CSV and figures.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The parts: each a folder (or its surface.json) written by `vitscape sweep --shard`.
+    #[arg(required = true)]
+    pub parts: Vec<PathBuf>,
+    /// Log colour scale in plots.
+    #[arg(long)]
+    pub log_scale: bool,
+    /// Skip the figures.
+    #[arg(long)]
+    pub no_plots: bool,
+    /// τ in loss units for the basin summary (default: --tau-relative), as `vitscape sweep`.
+    #[arg(long, conflicts_with = "tau_relative")]
+    pub tau: Option<f64>,
+    /// τ as a fraction of |L(0)|.
+    #[arg(long, default_value_t = vitscape::verdict::TAU_RELATIVE)]
+    pub tau_relative: f64,
+}
+
+/// Flags of `vitscape status`.
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Output folders of running or finished sweeps (shards or whole grids).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+}
+
+fn surface_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("surface.json")
+    } else {
+        path.to_path_buf()
+    }
+}
+
+fn read_surface(path: &Path) -> Result<Surface> {
+    let file = surface_file(path);
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a vitscape surface", file.display()))
+}
+
+/// `(ix, iy)` lists, shortened past `max`.
+fn cell_list(cells: &[vitscape::surface::Cell], max: usize) -> String {
+    let mut out: Vec<String> = cells
+        .iter()
+        .take(max)
+        .map(|c| format!("({}, {})", c.ix, c.iy))
+        .collect();
+    if cells.len() > max {
+        out.push(format!("… {} more", cells.len() - max));
+    }
+    out.join(" ")
+}
+
+/// `vitscape merge`.
+pub fn run(args: MergeArgs) -> Result<()> {
+    let mut parts = Vec::new();
+    for path in &args.parts {
+        parts.push((
+            surface_file(path).display().to_string(),
+            read_surface(path)?,
+        ));
+    }
+    let merged = sweep::merge(&parts)?;
+    let mut surface = merged.surface.clone();
+    let (nx, ny) = (surface.x.len(), surface.y.len());
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let target = args.out.join("surface.json");
+    if parts.iter().any(|(name, _)| Path::new(name) == target) {
+        bail!(
+            "--out {} is one of the parts; merge into another folder",
+            args.out.display()
+        );
+    }
+    if merged.complete() {
+        let tau = match args.tau {
+            Some(t) => Tau::Absolute(t),
+            None => Tau::Relative(args.tau_relative),
+        };
+        match vitscape::metrics::summarise(&surface, "loss", tau, 64) {
+            Ok(summary) => {
+                surface.info.summary_loss = Some(summary);
+                surface.info.summary_tau = Some(tau);
+            }
+            Err(e) => eprintln!("no landscape summary: {e}"),
+        }
+    } else {
+        eprintln!(
+            "partial: {} of {} cells missing",
+            merged.missing_cells.len(),
+            nx * ny
+        );
+        if let Some(count) = merged.shards {
+            if !merged.missing_shards.is_empty() {
+                let list: Vec<String> = merged
+                    .missing_shards
+                    .iter()
+                    .map(|k| format!("{k}/{count}"))
+                    .collect();
+                eprintln!("  shards with no part: {}", list.join(", "));
+            }
+            for k in 0..count {
+                let cells: Vec<_> = merged
+                    .missing_cells
+                    .iter()
+                    .filter(|(owner, _)| *owner == Some(k))
+                    .map(|(_, c)| *c)
+                    .collect();
+                if !cells.is_empty() {
+                    eprintln!(
+                        "  shard {k}/{count}: {} cells missing (ix, iy): {}",
+                        cells.len(),
+                        cell_list(&cells, 12)
+                    );
+                }
+            }
+        } else {
+            let cells: Vec<_> = merged.missing_cells.iter().map(|(_, c)| *c).collect();
+            eprintln!("  cells missing (ix, iy): {}", cell_list(&cells, 24));
+        }
+    }
+    let tmp = args.out.join("surface.json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&surface)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &target).with_context(|| format!("writing {}", target.display()))?;
+    std::fs::write(args.out.join("surface.csv"), surface.to_csv())
+        .with_context(|| format!("writing {}", args.out.join("surface.csv").display()))?;
+    if !args.no_plots && merged.complete() {
+        let options = PlotOptions {
+            log_scale: args.log_scale,
+            ..PlotOptions::default()
+        };
+        plot::write_all(&surface, &args.out, &options)?;
+    }
+    eprintln!(
+        "merged {} parts into {} ({} of {} cells)",
+        parts.len(),
+        args.out.display(),
+        nx * ny - merged.missing_cells.len(),
+        nx * ny
+    );
+    Ok(())
+}
+
+/// `vitscape status`: cells done per folder, with an ETA from its clock.
+pub fn status(args: StatusArgs) -> Result<()> {
+    let now = unix_now();
+    for dir in &args.dirs {
+        let surface = match read_surface(dir) {
+            Ok(s) => s,
+            Err(e) => {
+                println!("{}: not started ({e:#})", dir.display());
+                continue;
+            }
+        };
+        let (nx, ny) = (surface.x.len(), surface.y.len());
+        let (done, _) = surface.progress();
+        let (what, total) = match surface.info.shard {
+            Some(s) => (format!("shard {s}"), Shard::cells(&s, nx, ny).len()),
+            None => ("whole grid".to_string(), nx * ny),
+        };
+        let mut line = format!("{}: {what}, {done}/{total} cells", dir.display());
+        if let Some(clock) = surface.info.clock {
+            let computed = done.saturating_sub(clock.cells_at_start);
+            let elapsed = (clock.saved - clock.started).max(0.0);
+            let idle = (now - clock.saved).max(0.0);
+            if done >= total {
+                line.push_str(", done");
+            } else if computed > 0 && elapsed > 0.0 {
+                let eta = elapsed / computed as f64 * (total - done) as f64;
+                line.push_str(&format!(
+                    ", {:.2} cells/s, ETA {} after its last save",
+                    computed as f64 / elapsed,
+                    duration(eta)
+                ));
+            }
+            line.push_str(&format!(", last saved {} ago", duration(idle)));
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}

@@ -1,0 +1,198 @@
+//! Sharded sweeps as a cluster runs them: N processes at once, each told its shard by `--shard`,
+//! by Slurm's array variables or by a Kubernetes indexed Job's, then `vitscape merge` — the same
+//! surface as one process, bit for bit; partial merges list what is missing; parts of different
+//! sweeps and cells that disagree are refused with the file and field named.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::common::{fails, fixtures, ok};
+
+fn surface(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("surface.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn shards_in_parallel_merge_to_the_single_run_bit_for_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ckpt = fixtures().join("models/mae.safetensors");
+    let ckpt = ckpt.display().to_string();
+    let common = [
+        "sweep",
+        "--checkpoint",
+        &ckpt,
+        "--loss",
+        "mae",
+        "--eval-images",
+        "32",
+        "--grid",
+        "-1:1:6",
+        "-0.5:0.5:5",
+        "--seed",
+        "3",
+        "--threads",
+        "1",
+        "--no-plots",
+    ];
+    let dir = |name: &str| tmp.path().join(name).display().to_string();
+    let single = dir("single");
+    ok(&[&common[..], &["--out", &single]].concat());
+
+    // Four shards at once: two by flag, one as Slurm array task 2 of 4 (ids from 1), one as a
+    // Kubernetes indexed pod.
+    let run = |extra: &[&str], env: &[(&str, &str)]| {
+        Command::new(env!("CARGO_BIN_EXE_vitscape"))
+            .args(common)
+            .args(extra)
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .env_remove("JOB_COMPLETION_INDEX")
+            .envs(env.iter().copied())
+            .spawn()
+            .unwrap()
+    };
+    let parts: Vec<String> = (0..4).map(|k| dir(&format!("part{k}"))).collect();
+    let children = vec![
+        run(&["--shard", "0/4", "--out", &parts[0]], &[]),
+        run(&["--shard", "1/4", "--out", &parts[1]], &[]),
+        run(
+            &["--out", &parts[2]],
+            &[
+                ("SLURM_ARRAY_TASK_ID", "3"),
+                ("SLURM_ARRAY_TASK_MIN", "1"),
+                ("SLURM_ARRAY_TASK_COUNT", "4"),
+            ],
+        ),
+        run(
+            &["--shards", "4", "--out", &parts[3]],
+            &[("JOB_COMPLETION_INDEX", "3")],
+        ),
+    ];
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    for (k, part) in parts.iter().enumerate() {
+        let s = surface(Path::new(part));
+        assert_eq!(s["info"]["shard"]["index"], k, "{part}");
+        assert_eq!(s["info"]["shard"]["count"], 4, "{part}");
+    }
+    let status = ok(&[
+        &["status"][..],
+        &parts.iter().map(String::as_str).collect::<Vec<_>>(),
+    ]
+    .concat());
+    let status = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(status.contains("shard 2/4, 7/7 cells, done"), "{status}");
+
+    // Parts in any order; the merge equals the single run bit for bit.
+    let merged = dir("merged");
+    let mut args = vec!["merge", "--out", &merged];
+    args.extend(parts.iter().rev().map(String::as_str));
+    ok(&args);
+    let (a, b) = (surface(Path::new(&single)), surface(Path::new(&merged)));
+    assert_eq!(a["spec"], b["spec"]);
+    for (name, grid) in a["metrics"].as_object().unwrap() {
+        let bits = |g: &Value| -> Vec<Option<u64>> {
+            g.as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|row| {
+                    row.as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.as_f64().map(f64::to_bits))
+                })
+                .collect()
+        };
+        assert_eq!(bits(grid), bits(&b["metrics"][name]), "{name}");
+    }
+    assert!(b["info"].get("shard").is_none());
+    assert_eq!(a["info"]["summary_loss"], b["info"]["summary_loss"]);
+    assert!(Path::new(&merged).join("surface.csv").is_file());
+    // The merged surface reads back as a spec and reproduces itself.
+    assert_eq!(
+        std::fs::read_to_string(Path::new(&merged).join("surface.csv")).unwrap(),
+        std::fs::read_to_string(Path::new(&single).join("surface.csv")).unwrap()
+    );
+
+    // A shard missing: the partial surface, and exactly which shard and cells.
+    let partial = dir("partial");
+    let out = ok(&[
+        "merge",
+        "--no-plots",
+        "--out",
+        &partial,
+        &parts[0],
+        &parts[1],
+        &parts[3],
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(stderr.contains("shards with no part: 2/4"), "{stderr}");
+    assert!(stderr.contains("shard 2/4: 7 cells missing"), "{stderr}");
+    assert!(
+        stderr.contains("merged 3 parts") && stderr.contains("23 of 30 cells"),
+        "{stderr}"
+    );
+    let p = surface(Path::new(&partial));
+    let missing = p["metrics"]["loss"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter())
+        .filter(|v| v.is_null())
+        .count();
+    assert_eq!(missing, 7);
+
+    // A part of another sweep is named by file and field.
+    let other = dir("other");
+    let mut args = common.to_vec();
+    let seed = args.iter().position(|a| *a == "3").unwrap();
+    args[seed] = "4";
+    ok(&[&args[..], &["--shard", "2/4", "--out", &other]].concat());
+    let err = fails(&["merge", "--out", &dir("m2"), &parts[0], &other]);
+    assert!(
+        err.contains("spec.directions.source.seed") && err.contains("other/surface.json"),
+        "{err}"
+    );
+    // A cell computed twice with another value is refused, naming both files.
+    let mut tampered = surface(Path::new(&parts[1]));
+    let row = tampered["metrics"]["loss"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|r| r.as_array().unwrap().iter().any(|v| !v.is_null()))
+        .unwrap();
+    let cell = row
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|v| !v.is_null())
+        .unwrap();
+    *cell = Value::from(cell.as_f64().unwrap() + 1e-6);
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("surface.json"), tampered.to_string()).unwrap();
+    let err = fails(&[
+        "merge",
+        "--out",
+        &dir("m3"),
+        &parts[1],
+        &bad.display().to_string(),
+    ]);
+    assert!(
+        err.contains("computed twice must agree") && err.contains("bad/surface.json"),
+        "{err}"
+    );
+    // A shard resumes only into its own folder.
+    let err = fails(
+        &[
+            &common[..],
+            &["--shard", "3/4", "--resume", "--out", &parts[0]],
+        ]
+        .concat(),
+    );
+    assert!(err.contains("holds shard 0/4, not shard 3/4"), "{err}");
+    let err = fails(&[&common[..], &["--shard", "4/4", "--out", &dir("x")]].concat());
+    assert!(err.contains("numbered from 0 to 3"), "{err}");
+}
