@@ -209,12 +209,24 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("no WebDriver session: {reply}"))
             .to_string();
-        Self {
+        let browser = Self {
             driver,
             port,
             session,
             _profile: profile,
-        }
+        };
+        // Headless Chromium saves downloads only when told where (DevTools, via ChromeDriver).
+        let downloads = browser._profile.path().join("downloads");
+        std::fs::create_dir_all(&downloads).unwrap();
+        browser.cmd(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({"cmd": "Browser.setDownloadBehavior", "params": {
+                "behavior": "allow",
+                "downloadPath": downloads,
+            }})),
+        );
+        browser
     }
 
     /// A file the page offered for download, once Chromium has saved it (the user's click).

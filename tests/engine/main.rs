@@ -18,5 +18,6 @@ mod reference_parity;
 mod respec;
 mod rgb224;
 mod shards;
+mod slurm;
 mod train;
 mod verdict;
