@@ -12,14 +12,13 @@ use pollster::block_on;
 use serde::Serialize;
 
 use vitscape::curvature::{
-    self, CONVEX_RATIO, CONVEXITY, DEFAULT_CHECK_TARGET, DEFAULT_RELATIVE_STEP, DifferenceMethod,
-    Hessian, MaxEigenSpectrum, PowerSettings, ProductScheme, STEP_CHECK_LIMIT, SlqSettings,
-    SpectralDensity, StepCheck,
+    self, CONVEX_RATIO, DEFAULT_CHECK_TARGET, DEFAULT_RELATIVE_STEP, DifferenceMethod, Hessian,
+    MaxEigenSpectrum, PowerSettings, ProductScheme, STEP_CHECK_LIMIT, SlqSettings, SpectralDensity,
+    StepCheck,
 };
 use vitscape::plot::{self, PlotOptions};
 use vitscape::spec::SweepSpec;
-use vitscape::surface::ConvexFraction;
-use vitscape::sweep::Control;
+use vitscape::sweep::{Control, Shard};
 
 use super::load::{Loaded, load};
 use super::sweep::SweepArgs;
@@ -164,8 +163,16 @@ fn bar(len: usize, what: &str) -> ProgressBar {
 
 /// `vitscape curvature`.
 pub fn run(args: CurvatureArgs) -> Result<()> {
-    if args.sweep.shard.is_some() || args.sweep.shards.is_some() {
-        anyhow::bail!("--shard and --shards split `vitscape sweep`; curvature is not sharded yet");
+    // The convexity map splits by rows (each row is one chain of products, so whole rows keep
+    // the single run's numbers); the other parts are one computation at θ*.
+    let shard = super::sweep::shard_of(&args.sweep)?.map(Shard::by_rows);
+    if let Some(s) = shard
+        && args.parts != [Part::Convexity]
+    {
+        anyhow::bail!(
+            "shard {s}: only the convexity map is split into shards; run `--parts convexity` \
+             alone (the other parts are one computation at θ*)"
+        );
     }
     let out = args.sweep.out.clone();
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
@@ -180,6 +187,9 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
         prepared,
         ..
     } = load(&args.sweep, batch_size)?;
+    if let (Some(s), None) = (shard, &spec.grid.y) {
+        anyhow::bail!("shard {s}: a 1-D convexity map is one row; it is not split");
+    }
     let evaluator = &prepared.evaluator;
     let power = PowerSettings {
         k: args.top_k.max(1),
@@ -289,9 +299,13 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
             ),
             args.sweep.log_scale,
             args.sweep.no_plots,
+            shard,
         )?;
-        report.convexity = Some(map);
         check.add(&map_check);
+        if map.is_none() {
+            return Ok(()); // a shard writes its part of the map, nothing else
+        }
+        report.convexity = map;
     }
     if args.parts.contains(&Part::Spectrum) {
         let batches = evaluator.minibatches().len();
@@ -373,10 +387,12 @@ fn convexity(
     threads: usize,
     log_scale: bool,
     no_plots: bool,
-) -> Result<(Convexity, StepCheck)> {
+    shard: Option<Shard>,
+) -> Result<(Option<Convexity>, StepCheck)> {
     let n = grid.max(2);
     let names = prepared.evaluator.objective().metric_names();
     let mut surface = curvature::convexity_surface(spec, &names, n);
+    surface.info.shard = shard;
     let (_, total) = surface.progress();
     let pb = bar(total, "cells");
     let check = curvature::convexity_map_threads(
@@ -393,21 +409,23 @@ fn convexity(
         },
     )?;
     pb.finish();
-    let ratios: Vec<f64> = surface
-        .metrics
-        .get(CONVEXITY)
-        .map(|g| g.iter().flatten().flatten().copied().collect())
-        .unwrap_or_default();
-    let convex_fraction =
-        ratios.iter().filter(|r| **r < CONVEX_RATIO).count() as f64 / ratios.len().max(1) as f64;
-    surface.info.convex_fraction = Some(ConvexFraction {
-        threshold: CONVEX_RATIO,
-        fraction: convex_fraction,
-    });
     surface.info.power_iteration = Some(PowerSettings { k: 1, ..power });
     let dir = out.join("convexity");
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("surface.json"), serde_json::to_vec(&surface)?)?;
+    if let Some(shard) = shard {
+        // A part: its rows only; the merge computes the fraction and draws the map.
+        super::sweep::save_json(&dir.join("surface.json"), &surface)?;
+        eprintln!(
+            "wrote {} (convexity map shard {shard}: {} of {} rows); join the parts with `vitscape merge --out DIR PART/convexity…`",
+            dir.display(),
+            (0..n).filter(|iy| shard.has_row(*iy)).count(),
+            n
+        );
+        return Ok((None, check));
+    }
+    let convex_fraction = curvature::convex_fraction(&surface).map_or(0.0, |c| c.fraction);
+    surface.info.convex_fraction = curvature::convex_fraction(&surface);
+    super::sweep::save_json(&dir.join("surface.json"), &surface)?;
     if !no_plots && surface.y.len() > 1 {
         let options = PlotOptions {
             log_scale,
@@ -420,12 +438,12 @@ fn convexity(
         convex_fraction
     );
     Ok((
-        Convexity {
+        Some(Convexity {
             grid: n,
             convex_fraction,
             convex_threshold: CONVEX_RATIO,
             surface: "convexity/surface.json".into(),
-        },
+        }),
         check,
     ))
 }

@@ -94,7 +94,18 @@ pub fn run(args: MergeArgs) -> Result<()> {
             args.out.display()
         );
     }
-    if merged.complete() {
+    // A convexity map (`vitscape curvature --parts convexity --shard`) gets its convex fraction
+    // and its own figure, as `vitscape curvature` writes them; a landscape its basin summary.
+    let convexity = vitscape::curvature::convex_fraction(&surface);
+    if merged.complete()
+        && let Some(fraction) = convexity
+    {
+        eprintln!(
+            "convexity map: {:.3} of cells have |λmin/λmax| < {}",
+            fraction.fraction, fraction.threshold
+        );
+        surface.info.convex_fraction = Some(fraction);
+    } else if merged.complete() {
         let tau = match args.tau {
             Some(t) => Tau::Absolute(t),
             None => Tau::Relative(args.tau_relative),
@@ -141,10 +152,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
             eprintln!("  cells missing (ix, iy): {}", cell_list(&cells, 24));
         }
     }
-    let tmp = args.out.join("surface.json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(&surface)?)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &target).with_context(|| format!("writing {}", target.display()))?;
+    super::sweep::save_json(&target, &surface)?;
     std::fs::write(args.out.join("surface.csv"), surface.to_csv())
         .with_context(|| format!("writing {}", args.out.join("surface.csv").display()))?;
     if !args.no_plots && merged.complete() {
@@ -152,7 +160,11 @@ pub fn run(args: MergeArgs) -> Result<()> {
             log_scale: args.log_scale,
             ..PlotOptions::default()
         };
-        plot::write_all(&surface, &args.out, &options)?;
+        if convexity.is_some() {
+            plot::write_convexity(&surface, &args.out, &options)?;
+        } else {
+            plot::write_all(&surface, &args.out, &options)?;
+        }
     }
     eprintln!(
         "merged {} parts into {} ({} of {} cells)",

@@ -226,16 +226,22 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Save the surface atomically (write then rename), so an interrupted run never leaves a
 /// truncated `surface.json`.
+/// Write `value` as JSON to a temporary file renamed over `path`: a process killed mid-write
+/// leaves the last complete file, never a truncated one.
+pub(crate) fn save_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    write(&tmp, serde_json::to_string_pretty(value)?.as_bytes())?;
+    std::fs::rename(&tmp, path).with_context(|| format!("saving {}", path.display()))
+}
+
 fn save_surface(out: &Path, surface: &Surface) -> Result<()> {
     let mut surface = surface.clone();
     if let Some(clock) = surface.info.clock.as_mut() {
         clock.saved = unix_now();
     }
-    // A temporary file renamed over the old one: a process killed mid-write leaves the last
-    // complete surface.json, never a truncated one.
-    let tmp = out.join("surface.json.tmp");
-    write(&tmp, serde_json::to_string_pretty(&surface)?.as_bytes())?;
-    std::fs::rename(&tmp, out.join("surface.json")).context("saving surface.json")?;
+    save_json(&out.join("surface.json"), &surface)?;
     let tmp = out.join("surface.csv.tmp");
     write(&tmp, surface.to_csv().as_bytes())?;
     std::fs::rename(&tmp, out.join("surface.csv")).context("saving surface.csv")
@@ -253,7 +259,7 @@ fn parse_shard(text: &str) -> Result<Shard, String> {
 }
 
 /// The shard this process computes: `--shard`, else the scheduler's variables (said on stderr).
-fn shard_of(args: &SweepArgs) -> Result<Option<Shard>> {
+pub(crate) fn shard_of(args: &SweepArgs) -> Result<Option<Shard>> {
     if let Some(shard) = args.shard {
         return Ok(Some(shard));
     }

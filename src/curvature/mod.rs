@@ -484,6 +484,26 @@ pub const CONVEXITY_CAP: f64 = 0.5;
 /// Below this ratio a cell counts as locally convex (METHODS §6).
 pub const CONVEX_RATIO: f64 = 0.1;
 
+/// The fraction of a convexity map's computed cells with |λmin/λmax| below [`CONVEX_RATIO`]
+/// (`None`: the surface has no convexity metric).
+pub fn convex_fraction(
+    surface: &crate::surface::Surface,
+) -> Option<crate::surface::ConvexFraction> {
+    let ratios: Vec<f64> = surface
+        .metrics
+        .get(CONVEXITY)?
+        .iter()
+        .flatten()
+        .flatten()
+        .copied()
+        .collect();
+    let convex = ratios.iter().filter(|r| **r < CONVEX_RATIO).count();
+    Some(crate::surface::ConvexFraction {
+        threshold: CONVEX_RATIO,
+        fraction: convex as f64 / ratios.len().max(1) as f64,
+    })
+}
+
 /// The extreme eigenvalues at one point and the convexity ratio derived from them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Extremes {
@@ -721,13 +741,15 @@ pub async fn convexity_map(
     Ok(check)
 }
 
-/// The missing cells of a convexity map, row by row, each with its direction coefficients.
+/// The missing cells of a convexity map, row by row, each with its direction coefficients; of a
+/// map that is one shard of several (`info.shard`, by rows), only that shard's rows.
 #[cfg(feature = "engine")]
 pub(crate) fn convexity_rows(
     surface: &crate::surface::Surface,
 ) -> Vec<Vec<(crate::surface::Cell, Vec<f64>)>> {
     use crate::sweep;
     (0..surface.y.len())
+        .filter(|iy| surface.info.shard.is_none_or(|s| s.has_row(*iy)))
         .map(|iy| {
             (0..surface.x.len())
                 .map(|ix| crate::surface::Cell { ix, iy })

@@ -100,7 +100,16 @@ fn first_difference(a: &Value, b: &Value, path: &str) -> Option<(String, String,
 fn shared(surface: &Surface) -> Vec<(&'static str, Value)> {
     let mut info = serde_json::to_value(&surface.info).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut info {
-        for volatile in ["shard", "clock", "device", "summary_loss", "summary_tau"] {
+        // Each part's own: the merge recomputes or combines them.
+        for volatile in [
+            "shard",
+            "clock",
+            "device",
+            "summary_loss",
+            "summary_tau",
+            "step_check",
+            "convex_fraction",
+        ] {
             map.remove(volatile);
         }
     }
@@ -125,8 +134,7 @@ fn shared(surface: &Surface) -> Vec<(&'static str, Value)> {
 pub fn merge(parts: &[(String, Surface)]) -> Result<Merged, MergeError> {
     let ((first_name, first), rest) = parts.split_first().ok_or(MergeError::Empty)?;
     let reference = shared(first);
-    let mut shards: Option<(usize, String)> =
-        first.info.shard.map(|s| (s.count, first_name.clone()));
+    let mut shards: Option<(Shard, String)> = first.info.shard.map(|s| (s, first_name.clone()));
     for (name, part) in rest {
         let difference = reference
             .iter()
@@ -142,16 +150,19 @@ pub fn merge(parts: &[(String, Surface)]) -> Result<Merged, MergeError> {
             });
         }
         match (&shards, part.info.shard) {
-            (Some((count, from)), Some(s)) if s.count != *count => {
+            (Some((first, from)), Some(s)) if (s.count, s.rows) != (first.count, first.rows) => {
+                let describe = |s: &Shard| {
+                    format!("{} shards{}", s.count, if s.rows { " by rows" } else { "" })
+                };
                 return Err(MergeError::Mismatch {
                     first: from.clone(),
                     other: name.clone(),
-                    field: "info.shard.count".into(),
-                    a: count.to_string(),
-                    b: s.count.to_string(),
+                    field: "info.shard".into(),
+                    a: describe(first),
+                    b: describe(&s),
                 });
             }
-            (None, Some(s)) => shards = Some((s.count, name.clone())),
+            (None, Some(s)) => shards = Some((s, name.clone())),
             _ => {}
         }
     }
@@ -160,6 +171,16 @@ pub fn merge(parts: &[(String, Surface)]) -> Result<Merged, MergeError> {
     surface.info.clock = None;
     surface.info.summary_loss = None;
     surface.info.summary_tau = None;
+    // A convexity map's step check covers every part's products.
+    if parts.iter().any(|(_, p)| p.info.step_check.is_some()) {
+        let mut check = crate::curvature::StepCheck::default();
+        for (_, p) in parts {
+            if let Some(c) = &p.info.step_check {
+                check.add(c);
+            }
+        }
+        surface.info.step_check = Some(check);
+    }
     // Who gave each value, to name both parts of a conflict.
     let mut given: BTreeMap<(String, usize, usize), usize> = BTreeMap::new();
     for (p, (name, part)) in parts.iter().enumerate() {
@@ -197,9 +218,11 @@ pub fn merge(parts: &[(String, Surface)]) -> Result<Merged, MergeError> {
             }
         }
     }
-    let count = shards.map(|(c, _)| c);
+    let count = shards.as_ref().map(|(s, _)| s.count);
     let (nx, ny) = (surface.x.len(), surface.y.len());
-    let owners = count.map(|c| Shard::owners(nx, ny, c));
+    let owners = shards
+        .as_ref()
+        .map(|(s, _)| Shard::owners(nx, ny, s.count, s.rows));
     let present: std::collections::BTreeSet<usize> = parts
         .iter()
         .filter_map(|(_, p)| p.info.shard.map(|s| s.index))

@@ -1,7 +1,8 @@
 //! Shards: one of N interleaved parts of a sweep's cells, computed by its own process (a Slurm
 //! array task, a Kubernetes indexed pod) into its own folder. Cells are dealt in coarse-to-fine
 //! order, so every shard sees the whole plane from its first cells on, and shards are balanced to
-//! within one cell.
+//! within one cell. A convexity map is dealt by rows instead: each row is one chain of Hessian
+//! products, so whole rows keep the single run's numbers.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,10 @@ pub struct Shard {
     pub index: usize,
     /// How many shards the sweep is split into.
     pub count: usize,
+    /// Whole rows (every `count`-th from `index`), as a convexity map is split, instead of
+    /// interleaved cells.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rows: bool,
 }
 
 /// At most this many shards (a cell each on a 101×101 grid is ~10⁴).
@@ -41,7 +46,21 @@ impl Shard {
                 count - 1
             )));
         }
-        Ok(Self { index, count })
+        Ok(Self {
+            index,
+            count,
+            rows: false,
+        })
+    }
+
+    /// The same shard, dealing whole rows.
+    pub fn by_rows(self) -> Self {
+        Self { rows: true, ..self }
+    }
+
+    /// Whether row `iy` is this shard's (for a shard by rows).
+    pub fn has_row(&self, iy: usize) -> bool {
+        iy % self.count.max(1) == self.index
     }
 
     /// `K/N`, as `--shard` takes it.
@@ -120,8 +139,13 @@ impl Shard {
     }
 
     /// Which shard computes each cell of an `nx`×`ny` grid (indexed `iy * nx + ix`): the
-    /// coarse-to-fine order dealt round-robin.
-    pub fn owners(nx: usize, ny: usize, count: usize) -> Vec<usize> {
+    /// coarse-to-fine order dealt round-robin, or whole rows.
+    pub fn owners(nx: usize, ny: usize, count: usize, rows: bool) -> Vec<usize> {
+        if rows {
+            return (0..ny)
+                .flat_map(|iy| std::iter::repeat_n(iy % count.max(1), nx))
+                .collect();
+        }
         let mut owner = vec![0; nx * ny];
         for (position, cell) in super::coarse_to_fine(nx, ny).into_iter().enumerate() {
             if let Some(o) = owner.get_mut(cell.iy * nx + cell.ix) {
@@ -131,8 +155,14 @@ impl Shard {
         owner
     }
 
-    /// This shard's cells, coarse to fine.
+    /// This shard's cells: coarse to fine, or its rows' cells row by row.
     pub fn cells(&self, nx: usize, ny: usize) -> Vec<Cell> {
+        if self.rows {
+            return super::row_major(nx, ny)
+                .into_iter()
+                .filter(|c| self.has_row(c.iy))
+                .collect();
+        }
         super::coarse_to_fine(nx, ny)
             .into_iter()
             .enumerate()
@@ -144,7 +174,11 @@ impl Shard {
 
 impl std::fmt::Display for Shard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
+        write!(f, "{}/{}", self.index, self.count)?;
+        if self.rows {
+            write!(f, " (rows)")?;
+        }
+        Ok(())
     }
 }
 
@@ -175,17 +209,27 @@ mod tests {
             .map(|k| Shard::new(k, 4).unwrap().cells(nx, ny)[0])
             .collect();
         assert_eq!(first.len(), 4);
-        let owners = Shard::owners(nx, ny, 3);
-        for k in 0..3 {
-            for c in Shard::new(k, 3).unwrap().cells(nx, ny) {
-                assert_eq!(owners[c.iy * nx + c.ix], k);
+        for rows in [false, true] {
+            let owners = Shard::owners(nx, ny, 3, rows);
+            let mut total = 0;
+            for k in 0..3 {
+                let shard = Shard::new(k, 3).unwrap();
+                let shard = if rows { shard.by_rows() } else { shard };
+                for c in shard.cells(nx, ny) {
+                    assert_eq!(owners[c.iy * nx + c.ix], k);
+                    total += 1;
+                    if rows {
+                        assert!(shard.has_row(c.iy));
+                    }
+                }
             }
+            assert_eq!(total, nx * ny);
         }
     }
 
     #[test]
     fn shard_flags_and_scheduler_variables() {
-        assert_eq!(Shard::parse("2/4").unwrap(), Shard { index: 2, count: 4 });
+        assert_eq!(Shard::parse("2/4").unwrap(), Shard::new(2, 4).unwrap());
         for bad in ["4/4", "1/0", "x/2", "3", "-1/2", ""] {
             let e = Shard::parse(bad).unwrap_err().to_string();
             assert!(e.contains("shard"), "{bad}: {e}");
@@ -208,7 +252,7 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(s, Shard { index: 3, count: 4 });
+        assert_eq!(s, Shard::new(3, 4).unwrap());
         assert!(why.contains("SLURM_ARRAY_TASK_ID=3"), "{why}");
         // --array=1-4: ids from 1.
         let (s, _) = Shard::from_env(
@@ -221,11 +265,11 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(s, Shard { index: 3, count: 4 });
+        assert_eq!(s, Shard::new(3, 4).unwrap());
         let (s, _) = Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "0")]), Some(2))
             .unwrap()
             .unwrap();
-        assert_eq!(s, Shard { index: 0, count: 2 });
+        assert_eq!(s, Shard::new(0, 2).unwrap());
         let e = Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "0")]), None).unwrap_err();
         assert!(e.to_string().contains("--shards"), "{e}");
         let e = Shard::from_env(env(&[("SLURM_ARRAY_TASK_ID", "x")]), Some(2)).unwrap_err();

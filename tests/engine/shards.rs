@@ -196,3 +196,77 @@ fn shards_in_parallel_merge_to_the_single_run_bit_for_bit() {
     let err = fails(&[&common[..], &["--shard", "4/4", "--out", &dir("x")]].concat());
     assert!(err.contains("numbered from 0 to 3"), "{err}");
 }
+
+/// The convexity map splits by rows (each row one chain of Hessian products): two shards, one
+/// told by Slurm's variables, merge to the single run's map bit for bit, with its fraction and
+/// its combined step check; other curvature parts are not split.
+#[test]
+fn convexity_map_shards_merge_to_the_single_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ckpt = fixtures().join("models/cls_token.safetensors");
+    let ckpt = ckpt.display().to_string();
+    let common = [
+        "curvature",
+        "--checkpoint",
+        &ckpt,
+        "--eval-images",
+        "16",
+        "--grid",
+        "-1:1:5",
+        "-1:1:5",
+        "--parts",
+        "convexity",
+        "--convexity-grid",
+        "3",
+        "--threads",
+        "1",
+        "--no-plots",
+    ];
+    let dir = |name: &str| tmp.path().join(name).display().to_string();
+    ok(&[&common[..], &["--out", &dir("single")]].concat());
+    ok(&[&common[..], &["--shard", "0/2", "--out", &dir("p0")]].concat());
+    let p1 = Command::new(env!("CARGO_BIN_EXE_vitscape"))
+        .args(common)
+        .args(["--out", &dir("p1")])
+        .env("SLURM_ARRAY_TASK_ID", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "2")
+        .output()
+        .unwrap();
+    assert!(
+        p1.status.success(),
+        "{}",
+        String::from_utf8_lossy(&p1.stderr)
+    );
+    let part = surface(&tmp.path().join("p1/convexity"));
+    assert_eq!(part["info"]["shard"]["rows"], true);
+    let rows: Vec<bool> = part["metrics"]["convexity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].is_null())
+        .collect();
+    assert_eq!(rows, [true, false, true], "shard 1/2 holds row 1 only");
+    ok(&[
+        "merge",
+        "--out",
+        &dir("merged"),
+        &dir("p0/convexity"),
+        &dir("p1/convexity"),
+    ]);
+    let (a, b) = (
+        surface(&tmp.path().join("single/convexity")),
+        surface(&tmp.path().join("merged")),
+    );
+    assert_eq!(a["metrics"], b["metrics"]);
+    assert_eq!(a["info"]["step_check"], b["info"]["step_check"]);
+    assert_eq!(a["info"]["convex_fraction"], b["info"]["convex_fraction"]);
+    assert!(tmp.path().join("merged/convexity.png").is_file());
+    let err = fails(
+        &[
+            &common[..],
+            &["--parts", "top", "--shard", "0/2", "--out", &dir("x")],
+        ]
+        .concat(),
+    );
+    assert!(err.contains("only the convexity map is split"), "{err}");
+}
