@@ -290,6 +290,24 @@ pub struct Verdict {
     pub vitscape_version: String,
 }
 
+/// One shard of a verdict (`vitscape verdict --shard K/N`): the sweeps it computed, each one
+/// model on one kind of loss at one seed. `vitscape verdict --merge` joins the parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerdictPart {
+    /// Which shard of the sweeps (mode × model × seed, dealt round-robin in that order).
+    pub shard: crate::sweep::Shard,
+    /// The settings of every sweep, as [`Verdict::settings`].
+    pub settings: Settings,
+    /// Every seed of the verdict (not only this shard's).
+    pub seeds: Vec<u64>,
+    /// The verdict's command, without the shard.
+    pub command: String,
+    /// vitscape version.
+    pub vitscape_version: String,
+    /// This shard's sweeps: mode, and one model's summaries at one seed.
+    pub sweeps: Vec<(DemoMode, ModelSummaries)>,
+}
+
 /// The relative τ of the demo verdict: 10 % of L(0).
 pub const TAU_RELATIVE: f64 = 0.1;
 

@@ -254,21 +254,26 @@ pub fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-fn parse_shard(text: &str) -> Result<Shard, String> {
+pub(crate) fn parse_shard(text: &str) -> Result<Shard, String> {
     Shard::parse(text).map_err(|e| e.to_string())
 }
 
 /// The shard this process computes: `--shard`, else the scheduler's variables (said on stderr).
 pub(crate) fn shard_of(args: &SweepArgs) -> Result<Option<Shard>> {
-    if let Some(shard) = args.shard {
+    shard_from(args.shard, args.shards)
+}
+
+/// `--shard`, else the scheduler's variables with `--shards` (said on stderr).
+pub(crate) fn shard_from(shard: Option<Shard>, shards: Option<usize>) -> Result<Option<Shard>> {
+    if let Some(shard) = shard {
         return Ok(Some(shard));
     }
-    match Shard::from_env(|k| std::env::var(k).ok(), args.shards)? {
+    match Shard::from_env(|k| std::env::var(k).ok(), shards)? {
         Some((shard, why)) => {
             eprintln!("shard {shard} ({why})");
             Ok(Some(shard))
         }
-        None if args.shards.is_some() => bail!(
+        None if shards.is_some() => bail!(
             "--shards gives the count, not which shard this is: give --shard K/N, or run it as a \
              Slurm array task (SLURM_ARRAY_TASK_ID) or a Kubernetes indexed Job (JOB_COMPLETION_INDEX)"
         ),

@@ -1,6 +1,7 @@
 //! `vitscape verdict`: sweep the demo models over several direction seeds, on their pre-training
 //! and linear-probe losses, and write the verdict the page shows (`static/demo/verdict.json`).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -9,8 +10,10 @@ use clap::Args;
 use vitscape::demo::Manifest;
 use vitscape::spec::Axis;
 use vitscape::spec::Settings;
+use vitscape::sweep::Shard;
 use vitscape::verdict::{
-    self, Answer, DemoFiles, DemoMode, ModeVerdict, TAU_RELATIVE, Verdict, demo_panels,
+    self, Answer, DemoFiles, DemoMode, ModeVerdict, ModelSummaries, TAU_RELATIVE, Verdict,
+    VerdictPart, demo_panels,
 };
 
 /// Flags of `vitscape verdict`.
@@ -29,21 +32,32 @@ pub struct VerdictArgs {
     /// Images per cell (the page's default is 128).
     #[arg(long, default_value_t = 128)]
     pub eval_images: usize,
-    /// Output file (default `<demo>/verdict.json`).
+    /// Output file (default `<demo>/verdict.json`; with --shard, this part's file).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Compute only shard K of N of the sweeps (mode × model × seed, dealt round-robin) into
+    /// the part file --out. Default: the shard a scheduler gives (SLURM_ARRAY_TASK_ID of
+    /// SLURM_ARRAY_TASK_COUNT; JOB_COMPLETION_INDEX with --shards), said on stderr.
+    #[arg(long, value_parser = super::sweep::parse_shard, conflicts_with = "shards")]
+    pub shard: Option<Shard>,
+    /// How many shards, when the index comes from the scheduler's variables.
+    #[arg(long)]
+    pub shards: Option<usize>,
+    /// Join the part files written with --shard into the verdict (--out, default
+    /// `<demo>/verdict.json`).
+    #[arg(long, num_args = 1.., conflicts_with_all = ["shard", "shards"])]
+    pub merge: Vec<PathBuf>,
 }
 
 fn read(path: &std::path::Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
-/// `vitscape verdict`.
+/// `vitscape verdict`: every sweep here, one shard of them (`--shard`), or the parts joined
+/// (`--merge`).
 pub fn run(args: VerdictArgs) -> Result<()> {
     let manifest: Manifest = serde_json::from_slice(&read(&args.demo.join("manifest.json"))?)
         .context("manifest.json is not a vitscape demo manifest")?;
-    let images_gz = read(&args.demo.join(&manifest.eval_subset.images_file))?;
-    let labels_gz = read(&args.demo.join(&manifest.eval_subset.labels_file))?;
     if args.grid < 3 {
         bail!("--grid must be at least 3 for the summaries");
     }
@@ -58,11 +72,78 @@ pub fn run(args: VerdictArgs) -> Result<()> {
         eval_images: args.eval_images,
         ..Settings::default()
     };
+    let seeds: Vec<String> = args.seeds.iter().map(u64::to_string).collect();
+    let command = format!(
+        "vitscape verdict --demo {} --seeds {} --grid {} --eval-images {}",
+        args.demo.display(),
+        seeds.join(" "),
+        args.grid,
+        args.eval_images
+    );
+    if !args.merge.is_empty() {
+        // Settings, seeds and command are the parts' own, whatever flags the merge was given.
+        let (modes, part) = merge_parts(&args, &manifest)?;
+        return write_verdict(&args, (part.settings, part.seeds, part.command), modes);
+    }
+    let shard = super::sweep::shard_from(args.shard, args.shards)?;
+    let images_gz = read(&args.demo.join(&manifest.eval_subset.images_file))?;
+    let labels_gz = read(&args.demo.join(&manifest.eval_subset.labels_file))?;
     let files = DemoFiles {
         manifest: &manifest,
         images_gz: &images_gz,
         labels_gz: &labels_gz,
     };
+    if let Some(shard) = shard {
+        let out = args.out.clone().ok_or_else(|| {
+            anyhow::anyhow!(
+                "shard {shard}: give --out for this part (e.g. parts/verdict-{}.json)",
+                shard.index
+            )
+        })?;
+        // The sweeps dealt round-robin, mode × model × seed in the verdict's order.
+        let mut sweeps = Vec::new();
+        let mut task = 0usize;
+        for mode in DemoMode::ALL {
+            for panel in demo_panels(&manifest, mode) {
+                for &seed in &args.seeds {
+                    task += 1;
+                    if (task - 1) % shard.count != shard.index {
+                        continue;
+                    }
+                    let bytes = read(&args.demo.join(&panel.file))?;
+                    let summaries = verdict::panel_summaries(
+                        &files,
+                        &panel,
+                        &bytes,
+                        &settings,
+                        &[seed],
+                        &mut |seed| {
+                            eprintln!("{} / {}: seed {seed} done", mode.label(), panel.name)
+                        },
+                    )?;
+                    sweeps.push((mode, summaries));
+                }
+            }
+        }
+        let part = VerdictPart {
+            shard,
+            settings,
+            seeds: args.seeds.clone(),
+            command,
+            vitscape_version: vitscape::VERSION.to_string(),
+            sweeps,
+        };
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        super::sweep::save_json(&out, &part)?;
+        eprintln!(
+            "wrote {} (verdict shard {shard}: {} of {task} sweeps); join the parts with `vitscape verdict --merge PART…`",
+            out.display(),
+            part.sweeps.len()
+        );
+        return Ok(());
+    }
     let mut modes = Vec::new();
     for mode in DemoMode::ALL {
         let mut models = Vec::new();
@@ -86,28 +167,37 @@ pub fn run(args: VerdictArgs) -> Result<()> {
             )?;
             models.push(summaries);
         }
+        modes.push((mode, models));
+    }
+    write_verdict(&args, (settings, args.seeds.clone(), command), modes)
+}
+
+/// Ask the questions and write `verdict.json`.
+fn write_verdict(
+    args: &VerdictArgs,
+    (settings, seeds, command): (Settings, Vec<u64>, String),
+    modes: Modes,
+) -> Result<()> {
+    let mut verdicts = Vec::new();
+    for (mode, models) in modes {
         let v = ModeVerdict::new(mode, models).map_err(anyhow::Error::msg)?;
         for c in &v.comparisons {
             eprintln!("{}\n  {}", c.question, c.sentence());
         }
-        modes.push(v);
+        verdicts.push(v);
     }
-    let seeds: Vec<String> = args.seeds.iter().map(u64::to_string).collect();
     let out = Verdict {
         settings,
-        seeds: args.seeds.clone(),
+        seeds,
         tau_relative: TAU_RELATIVE,
-        modes,
-        command: format!(
-            "vitscape verdict --demo {} --seeds {} --grid {} --eval-images {}",
-            args.demo.display(),
-            seeds.join(" "),
-            args.grid,
-            args.eval_images
-        ),
+        modes: verdicts,
+        command,
         vitscape_version: vitscape::VERSION.to_string(),
     };
-    let path = args.out.unwrap_or_else(|| args.demo.join("verdict.json"));
+    let path = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.demo.join("verdict.json"));
     std::fs::write(&path, serde_json::to_vec_pretty(&out)?)
         .with_context(|| format!("writing {}", path.display()))?;
     let unclear = out
@@ -122,4 +212,108 @@ pub fn run(args: VerdictArgs) -> Result<()> {
         out.seeds.len()
     );
     Ok(())
+}
+
+type Modes = Vec<(DemoMode, Vec<ModelSummaries>)>;
+
+/// The parts of a sharded verdict, checked against each other (settings, seeds, command,
+/// version, shard count; a sweep in two parts must agree) and assembled in the verdict's order.
+/// Every sweep must be there: a verdict with a seed missing answers nothing, so the missing
+/// ones are listed with the shard that computes each.
+fn merge_parts(args: &VerdictArgs, manifest: &Manifest) -> Result<(Modes, VerdictPart)> {
+    let mut parts: Vec<(String, VerdictPart)> = Vec::new();
+    for path in &args.merge {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let part: VerdictPart = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a vitscape verdict part", path.display()))?;
+        parts.push((path.display().to_string(), part));
+    }
+    let ((first_name, first), rest) = parts
+        .split_first()
+        .ok_or_else(|| anyhow::anyhow!("no parts to merge"))?;
+    let shared = |p: &VerdictPart| {
+        serde_json::json!({
+            "settings": p.settings,
+            "seeds": p.seeds,
+            "command": p.command,
+            "vitscape_version": p.vitscape_version,
+            "shards": p.shard.count,
+        })
+    };
+    for (name, part) in rest {
+        if let Some((field, a, b)) =
+            vitscape::sweep::merge::first_difference(&shared(first), &shared(part), "")
+        {
+            bail!(
+                "{first_name} and {name} differ in `{}`: {a} vs {b} (parts of one verdict share it)",
+                field.trim_start_matches('.')
+            );
+        }
+    }
+    let mut found: BTreeMap<(String, String, u64), (ModelSummaries, String)> = BTreeMap::new();
+    for (name, part) in &parts {
+        for (mode, sweep) in &part.sweeps {
+            let seed = match sweep.specs.first().map(|s| &s.directions.source) {
+                Some(vitscape::spec::DirectionSource::Random { seed }) => *seed,
+                _ => bail!("{name}: a sweep of {} has no seeded spec", sweep.name),
+            };
+            let key = (mode.label().to_string(), sweep.name.clone(), seed);
+            if let Some((old, from)) = found.get(&key)
+                && old != sweep
+            {
+                bail!(
+                    "{} / {} seed {seed} differs between {from} and {name}: the same sweep computed twice must agree",
+                    key.0,
+                    key.1
+                );
+            }
+            found.insert(key, (sweep.clone(), name.clone()));
+        }
+    }
+    let mut modes = Vec::new();
+    let mut missing = Vec::new();
+    let mut task = 0usize;
+    for mode in DemoMode::ALL {
+        let mut models = Vec::new();
+        for panel in demo_panels(manifest, mode) {
+            let mut model: Option<ModelSummaries> = None;
+            for &seed in &first.seeds {
+                task += 1;
+                let key = (mode.label().to_string(), panel.name.clone(), seed);
+                match found.get(&key) {
+                    Some((sweep, _)) => match model.as_mut() {
+                        Some(m) => {
+                            m.summaries.extend(sweep.summaries.iter().cloned());
+                            m.specs.extend(sweep.specs.iter().cloned());
+                        }
+                        None => model = Some(sweep.clone()),
+                    },
+                    None => missing.push(format!(
+                        "{} / {} seed {seed} (shard {}/{})",
+                        key.0,
+                        key.1,
+                        (task - 1) % first.shard.count,
+                        first.shard.count
+                    )),
+                }
+            }
+            models.extend(model);
+        }
+        modes.push((mode, models));
+    }
+    if !missing.is_empty() {
+        bail!(
+            "{} of {task} sweeps are in no part, so no verdict is written:\n  {}",
+            missing.len(),
+            missing.join("\n  ")
+        );
+    }
+    Ok((
+        modes,
+        VerdictPart {
+            sweeps: Vec::new(),
+            ..first.clone()
+        },
+    ))
 }

@@ -71,8 +71,9 @@ impl Merged {
     }
 }
 
-/// The first dotted path where two JSON values differ, with both values.
-fn first_difference(a: &Value, b: &Value, path: &str) -> Option<(String, String, String)> {
+/// The first dotted path where two JSON values differ, with both values (`path` names the
+/// root).
+pub fn first_difference(a: &Value, b: &Value, path: &str) -> Option<(String, String, String)> {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();

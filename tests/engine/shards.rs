@@ -270,3 +270,74 @@ fn convexity_map_shards_merge_to_the_single_run() {
     );
     assert!(err.contains("only the convexity map is split"), "{err}");
 }
+
+/// `vitscape verdict --shard`: the sweeps (mode × model × seed) dealt over two parts, one told
+/// by a Kubernetes indexed Job's variable, merge to the single run's verdict.json byte for byte
+/// (whatever flags the merge is given); a part missing is refused, listing each missing sweep.
+#[test]
+fn verdict_shards_merge_to_the_single_verdict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("static/demo");
+    let demo = demo.display().to_string();
+    let common = [
+        "verdict",
+        "--demo",
+        &demo,
+        "--seeds",
+        "1",
+        "2",
+        "--grid",
+        "3",
+        "--eval-images",
+        "16",
+    ];
+    let file = |name: &str| tmp.path().join(name).display().to_string();
+    ok(&[&common[..], &["--out", &file("single.json")]].concat());
+    ok(&[
+        &common[..],
+        &["--shard", "0/2", "--out", &file("parts/p0.json")],
+    ]
+    .concat());
+    let p1 = Command::new(env!("CARGO_BIN_EXE_vitscape"))
+        .args(common)
+        .args(["--shards", "2", "--out", &file("parts/p1.json")])
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env("JOB_COMPLETION_INDEX", "1")
+        .output()
+        .unwrap();
+    assert!(
+        p1.status.success(),
+        "{}",
+        String::from_utf8_lossy(&p1.stderr)
+    );
+    assert!(String::from_utf8_lossy(&p1.stderr).contains("JOB_COMPLETION_INDEX=1"));
+    ok(&[
+        "verdict",
+        "--demo",
+        &demo,
+        "--merge",
+        &file("parts/p1.json"),
+        &file("parts/p0.json"),
+        "--out",
+        &file("merged.json"),
+    ]);
+    assert_eq!(
+        std::fs::read(file("single.json")).unwrap(),
+        std::fs::read(file("merged.json")).unwrap(),
+        "the merged verdict differs from the single run's"
+    );
+    let err = fails(&[
+        "verdict",
+        "--demo",
+        &demo,
+        "--merge",
+        &file("parts/p0.json"),
+        "--out",
+        &file("m2.json"),
+    ]);
+    assert!(
+        err.contains("6 of 12 sweeps are in no part") && err.contains("seed 2 (shard 1/2)"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("m2.json").exists());
+}
