@@ -311,7 +311,9 @@ pub const POOL_MEMORY_BUDGET: u64 = 2 << 30;
 /// core holding 2.4 GB each.
 pub fn cpu_workers(pool: usize, parameters: &[usize]) -> (usize, Option<String>) {
     // u64: a ViT-L's copies pass wasm32's usize.
-    let total: u64 = parameters.iter().map(|&p| p as u64).sum();
+    let total = parameters
+        .iter()
+        .fold(0u64, |sum, &p| sum.saturating_add(p as u64));
     let per_worker = total.saturating_mul(WORKER_BYTES_PER_PARAMETER);
     let fit = POOL_MEMORY_BUDGET
         .checked_div(per_worker)

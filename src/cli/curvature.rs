@@ -297,9 +297,12 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
                 || super::sweep::default_threads(args.sweep.device),
                 usize::from,
             ),
-            args.sweep.log_scale,
-            args.sweep.no_plots,
-            shard,
+            MapRun {
+                shard,
+                resume: args.sweep.resume,
+                log_scale: args.sweep.log_scale,
+                no_plots: args.sweep.no_plots,
+            },
         )?;
         check.add(&map_check);
         if map.is_none() {
@@ -370,10 +373,20 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
     }
     report.step_check = check;
     let path = out.join("curvature.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
-        .with_context(|| format!("writing {}", path.display()))?;
+    super::sweep::save_json(&path, &report)?;
     eprintln!("wrote {}", path.display());
     Ok(())
+}
+
+/// How a convexity map is run and written.
+#[derive(Debug, Clone, Copy)]
+struct MapRun {
+    /// The rows of one shard, or the whole map.
+    shard: Option<Shard>,
+    /// Continue `convexity/surface.json` in `--out`.
+    resume: bool,
+    log_scale: bool,
+    no_plots: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -385,16 +398,67 @@ fn convexity(
     grid: usize,
     (power, scheme): (PowerSettings, ProductScheme),
     threads: usize,
-    log_scale: bool,
-    no_plots: bool,
-    shard: Option<Shard>,
+    run: MapRun,
 ) -> Result<(Option<Convexity>, StepCheck)> {
+    let MapRun {
+        shard,
+        resume,
+        log_scale,
+        no_plots,
+    } = run;
     let n = grid.max(2);
     let names = prepared.evaluator.objective().metric_names();
     let mut surface = curvature::convexity_surface(spec, &names, n);
     surface.info.shard = shard;
+    let dir = out.join("convexity");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("surface.json");
+    if resume && path.is_file() {
+        let text = std::fs::read_to_string(&path)?;
+        let previous: vitscape::surface::Surface = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a vitscape surface", path.display()))?;
+        vitscape::sweep::check_resumable(&previous, &surface.spec)?;
+        if previous.info.shard != shard {
+            anyhow::bail!(
+                "{} holds {}, not {}: resume each shard in its own --out",
+                path.display(),
+                previous
+                    .info
+                    .shard
+                    .map_or("the whole map".into(), |s| format!("shard {s}")),
+                shard.map_or("the whole map".into(), |s| format!("shard {s}"))
+            );
+        }
+        // Each row is one chain of products: a row cut short is computed again from its start,
+        // so a resumed map has the uninterrupted map's numbers.
+        surface.metrics = previous.metrics;
+        let nx = surface.x.len();
+        for iy in 0..surface.y.len() {
+            let done = (0..nx)
+                .filter(|&ix| {
+                    vitscape::sweep::is_done(&surface, vitscape::surface::Cell { ix, iy })
+                })
+                .count();
+            if done < nx {
+                for grid in surface.metrics.values_mut() {
+                    if let Some(row) = grid.get_mut(iy) {
+                        row.iter_mut().for_each(|v| *v = None);
+                    }
+                }
+            }
+        }
+        eprintln!(
+            "resuming {}: {} of {} cells in complete rows kept",
+            path.display(),
+            surface.progress().0,
+            surface.progress().1
+        );
+    }
     let (_, total) = surface.progress();
     let pb = bar(total, "cells");
+    pb.set_position(surface.progress().0 as u64);
+    let mut last_save = std::time::Instant::now();
+    let mut save_error = None;
     let check = curvature::convexity_map_threads(
         &prepared.evaluator,
         theta,
@@ -405,13 +469,23 @@ fn convexity(
         threads,
         &mut |s, _| {
             pb.set_position(s.progress().0 as u64);
+            // Saved as it goes, so a killed shard resumes (--resume).
+            if last_save.elapsed() > std::time::Duration::from_secs(5) {
+                if let Err(e) = super::sweep::save_json(&path, s) {
+                    save_error = Some(e);
+                    return Control::Cancel;
+                }
+                last_save = std::time::Instant::now();
+            }
             Control::Continue
         },
-    )?;
+    );
+    if let Some(e) = save_error {
+        return Err(e);
+    }
+    let check = check?;
     pb.finish();
     surface.info.power_iteration = Some(PowerSettings { k: 1, ..power });
-    let dir = out.join("convexity");
-    std::fs::create_dir_all(&dir)?;
     if let Some(shard) = shard {
         // A part: its rows only; the merge computes the fraction and draws the map.
         super::sweep::save_json(&dir.join("surface.json"), &surface)?;

@@ -43,6 +43,10 @@ pub struct VerdictArgs {
     /// How many shards, when the index comes from the scheduler's variables.
     #[arg(long)]
     pub shards: Option<usize>,
+    /// With a shard: continue its part file (--out), keeping the sweeps it holds (a part is
+    /// saved after every sweep).
+    #[arg(long)]
+    pub resume: bool,
     /// Join the part files written with --shard into the verdict (--out, default
     /// `<demo>/verdict.json`).
     #[arg(long, num_args = 1.., conflicts_with_all = ["shard", "shards"])]
@@ -100,14 +104,58 @@ pub fn run(args: VerdictArgs) -> Result<()> {
                 shard.index
             )
         })?;
+        let mut part = VerdictPart {
+            shard,
+            settings: settings.clone(),
+            seeds: args.seeds.clone(),
+            command: command.clone(),
+            vitscape_version: vitscape::VERSION.to_string(),
+            sweeps: Vec::new(),
+        };
+        if out.is_file() {
+            if !args.resume {
+                bail!(
+                    "{} already exists; pass --resume to continue it or choose another --out",
+                    out.display()
+                );
+            }
+            let text = std::fs::read_to_string(&out)?;
+            let previous: VerdictPart = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a vitscape verdict part", out.display()))?;
+            let same = |p: &VerdictPart| {
+                serde_json::json!([p.shard, p.settings, p.seeds, p.command, p.vitscape_version])
+            };
+            if let Some((field, a, b)) =
+                vitscape::sweep::merge::first_difference(&same(&previous), &same(&part), "")
+            {
+                bail!(
+                    "{} was written with other settings ({field}: {a} vs {b}); choose another --out",
+                    out.display()
+                );
+            }
+            eprintln!(
+                "resuming {}: {} sweeps kept",
+                out.display(),
+                previous.sweeps.len()
+            );
+            part.sweeps = previous.sweeps;
+        }
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
         // The sweeps dealt round-robin, mode × model × seed in the verdict's order.
-        let mut sweeps = Vec::new();
         let mut task = 0usize;
         for mode in DemoMode::ALL {
             for panel in demo_panels(&manifest, mode) {
                 for &seed in &args.seeds {
                     task += 1;
-                    if (task - 1) % shard.count != shard.index {
+                    let done = part.sweeps.iter().any(|(m, s)| {
+                        *m == mode
+                            && s.name == panel.name
+                            && s.specs.first().map(|spec| &spec.directions.source)
+                                == Some(&vitscape::spec::DirectionSource::Random { seed })
+                    });
+                    if (task - 1) % shard.count != shard.index || done {
                         continue;
                     }
                     let bytes = read(&args.demo.join(&panel.file))?;
@@ -121,20 +169,11 @@ pub fn run(args: VerdictArgs) -> Result<()> {
                             eprintln!("{} / {}: seed {seed} done", mode.label(), panel.name)
                         },
                     )?;
-                    sweeps.push((mode, summaries));
+                    part.sweeps.push((mode, summaries));
+                    // Saved after every sweep: a killed task resumes from here (--resume).
+                    super::sweep::save_json(&out, &part)?;
                 }
             }
-        }
-        let part = VerdictPart {
-            shard,
-            settings,
-            seeds: args.seeds.clone(),
-            command,
-            vitscape_version: vitscape::VERSION.to_string(),
-            sweeps,
-        };
-        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         super::sweep::save_json(&out, &part)?;
         eprintln!(
@@ -198,8 +237,7 @@ fn write_verdict(
         .out
         .clone()
         .unwrap_or_else(|| args.demo.join("verdict.json"));
-    std::fs::write(&path, serde_json::to_vec_pretty(&out)?)
-        .with_context(|| format!("writing {}", path.display()))?;
+    super::sweep::save_json(&path, &out)?;
     let unclear = out
         .modes
         .iter()

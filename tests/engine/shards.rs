@@ -341,3 +341,95 @@ fn verdict_shards_merge_to_the_single_verdict() {
     );
     assert!(!tmp.path().join("m2.json").exists());
 }
+
+/// A killed shard resumes: a convexity map with a row cut short and a row missing, and a verdict
+/// part with a sweep missing, continue with --resume to the uninterrupted results.
+#[test]
+fn convexity_and_verdict_shards_resume_to_the_uninterrupted_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ckpt = fixtures().join("models/cls_token.safetensors");
+    let ckpt = ckpt.display().to_string();
+    let common = [
+        "curvature",
+        "--checkpoint",
+        &ckpt,
+        "--eval-images",
+        "16",
+        "--grid",
+        "-1:1:5",
+        "-1:1:5",
+        "--parts",
+        "convexity",
+        "--convexity-grid",
+        "3",
+        "--threads",
+        "1",
+        "--no-plots",
+    ];
+    let dir = |name: &str| tmp.path().join(name).display().to_string();
+    ok(&[&common[..], &["--out", &dir("whole")]].concat());
+    let whole = surface(&tmp.path().join("whole/convexity"));
+    // As a kill would leave it: row 0 complete, row 1 cut after one cell, row 2 not started.
+    let mut cut = whole.clone();
+    for grid in cut["metrics"].as_object_mut().unwrap().values_mut() {
+        let rows = grid.as_array_mut().unwrap();
+        rows[1][1] = Value::Null;
+        rows[1][2] = Value::Null;
+        rows[2] = Value::from(vec![Value::Null; 3]);
+    }
+    let resumed = tmp.path().join("resumed/convexity");
+    std::fs::create_dir_all(&resumed).unwrap();
+    std::fs::write(resumed.join("surface.json"), cut.to_string()).unwrap();
+    let out = ok(&[&common[..], &["--resume", "--out", &dir("resumed")]].concat());
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        stderr.contains("3 of 9 cells in complete rows kept"),
+        "{stderr}"
+    );
+    assert_eq!(surface(&resumed)["metrics"], whole["metrics"]);
+
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("static/demo");
+    let demo = demo.display().to_string();
+    let verdict = [
+        "verdict",
+        "--demo",
+        &demo,
+        "--seeds",
+        "1",
+        "2",
+        "--grid",
+        "3",
+        "--eval-images",
+        "16",
+    ];
+    let file = |name: &str| tmp.path().join(name).display().to_string();
+    ok(&[&verdict[..], &["--out", &file("single.json")]].concat());
+    ok(&[&verdict[..], &["--shard", "0/2", "--out", &file("p0.json")]].concat());
+    ok(&[&verdict[..], &["--shard", "1/2", "--out", &file("p1.json")]].concat());
+    let mut part: Value =
+        serde_json::from_str(&std::fs::read_to_string(file("p1.json")).unwrap()).unwrap();
+    part["sweeps"].as_array_mut().unwrap().truncate(2);
+    std::fs::write(file("p1.json"), part.to_string()).unwrap();
+    let err = fails(&[&verdict[..], &["--shard", "1/2", "--out", &file("p1.json")]].concat());
+    assert!(err.contains("--resume"), "{err}");
+    let out = ok(&[
+        &verdict[..],
+        &["--shard", "1/2", "--resume", "--out", &file("p1.json")],
+    ]
+    .concat());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 sweeps kept"));
+    ok(&[
+        "verdict",
+        "--demo",
+        &demo,
+        "--merge",
+        &file("p0.json"),
+        &file("p1.json"),
+        "--out",
+        &file("merged.json"),
+    ]);
+    assert_eq!(
+        std::fs::read(file("single.json")).unwrap(),
+        std::fs::read(file("merged.json")).unwrap()
+    );
+}
