@@ -87,7 +87,6 @@ pub struct SurfaceInfo {
     /// A convexity map's share of locally convex cells.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub convex_fraction: Option<ConvexFraction>,
-    /// Keys this version does not know (from files written by others).
     /// The shard of the sweep this surface holds (`vitscape sweep --shard K/N`); cleared by
     /// `vitscape merge`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,6 +94,7 @@ pub struct SurfaceInfo {
     /// When the run that wrote this started and last saved, for `vitscape status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock: Option<Clock>,
+    /// Keys this version does not know (from files written by others).
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
 }

@@ -231,14 +231,29 @@ impl Browser {
 
     /// A file the page offered for download, once Chromium has saved it (the user's click).
     fn downloaded(&self, name: &str) -> Vec<u8> {
-        let path = self._profile.path().join("downloads").join(name);
+        let dir = self._profile.path().join("downloads");
+        let path = dir.join(name);
+        // Done when the file is there, no `.crdownload` is left and its size has settled.
+        let in_progress = || {
+            std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".crdownload"))
+        };
         let t = Instant::now();
-        while !path.is_file() {
+        let mut last = None;
+        loop {
+            let size = std::fs::metadata(&path).ok().map(|m| m.len());
+            if size.is_some() && size == last && !in_progress() {
+                break;
+            }
+            last = size;
             assert!(
                 t.elapsed() < Duration::from_secs(30),
                 "{name} was not downloaded"
             );
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(200));
         }
         std::fs::read(path).unwrap()
     }

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # A one-node Slurm on this machine, for testing the recipes: Debian's slurm-wlm and munge, no
-# cgroups (ProctrackType=proctrack/linuxproc, TaskPlugin=task/none), state under $SLURM_HOME.
-#   bash deploy/slurm/single-node.sh start   # writes the config, starts munged, slurmctld, slurmd
-#   bash deploy/slurm/single-node.sh stop
+# cgroups (ProctrackType=proctrack/linuxproc, TaskPlugin=task/none). Its config, state, logs and
+# pid files live under $SLURM_HOME; /etc/slurm is not touched. Clients find it through
+# SLURM_CONF=$SLURM_HOME/slurm.conf.
+#   SLURM_HOME=/tmp/s bash deploy/slurm/single-node.sh start   # starts munged, slurmctld, slurmd
+#   SLURM_CONF=/tmp/s/slurm.conf sbatch …
+#   SLURM_HOME=/tmp/s bash deploy/slurm/single-node.sh stop    # stops the two it started
 # Needs root (the daemons run as root here). Prints the daemons' logs when a step fails.
 set -euo pipefail
 : "${SLURM_HOME:=/tmp/vitscape-slurm}"
-conf=/etc/slurm/slurm.conf
+conf="$SLURM_HOME/slurm.conf"
+export SLURM_CONF="$conf"
 host=$(hostname -s)
 cpus=$(nproc)
 mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
@@ -44,8 +48,8 @@ MpiDefault=none
 NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
-    pgrep -x slurmctld >/dev/null || slurmctld
-    pgrep -x slurmd >/dev/null || slurmd
+    slurmctld -f "$conf"
+    slurmd -f "$conf"
     for _ in $(seq 60); do
         if sinfo -h -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then
             sinfo
@@ -58,7 +62,11 @@ CONF
     exit 1
     ;;
 stop)
-    pkill -x slurmd || true
-    pkill -x slurmctld || true
+    # Only the daemons this folder's pid files name (never another Slurm on the machine).
+    for pidfile in "$SLURM_HOME/slurmd.pid" "$SLURM_HOME/slurmctld.pid"; do
+        if [ -s "$pidfile" ]; then
+            kill "$(cat "$pidfile")" 2>/dev/null || true
+        fi
+    done
     ;;
 esac

@@ -165,7 +165,21 @@ fn bar(len: usize, what: &str) -> ProgressBar {
 pub fn run(args: CurvatureArgs) -> Result<()> {
     // The convexity map splits by rows (each row is one chain of products, so whole rows keep
     // the single run's numbers); the other parts are one computation at θ*.
-    let shard = super::sweep::shard_of(&args.sweep)?.map(Shard::by_rows);
+    let shard = if args.parts == [Part::Convexity] || args.sweep.shard.is_some() {
+        super::sweep::shard_of(&args.sweep)?.map(Shard::by_rows)
+    } else {
+        if !args.sweep.no_shard
+            && ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"]
+                .iter()
+                .any(|v| std::env::var_os(v).is_some())
+        {
+            eprintln!(
+                "note: a scheduler's array variables are set, but only `--parts convexity` is \
+                 split into shards; every part is computed here"
+            );
+        }
+        None
+    };
     if let Some(s) = shard
         && args.parts != [Part::Convexity]
     {
@@ -453,6 +467,11 @@ fn convexity(
             surface.progress().0,
             surface.progress().1
         );
+    }
+    // Facts every part records, even one with no rows to compute (so parts always merge).
+    surface.info.power_iteration = Some(PowerSettings { k: 1, ..power });
+    if surface.info.hessian_vector_product.is_none() {
+        curvature::record_products(&mut surface, scheme, &StepCheck::default());
     }
     let (_, total) = surface.progress();
     let pb = bar(total, "cells");

@@ -88,11 +88,20 @@ pub fn run(args: MergeArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let target = args.out.join("surface.json");
-    if parts.iter().any(|(name, _)| Path::new(name) == target) {
-        bail!(
-            "--out {} is one of the parts; merge into another folder",
-            args.out.display()
-        );
+    // Compared as the same file (./p0, p0/../p0 and links are one folder), not as text.
+    let out_dir = std::fs::canonicalize(&args.out)
+        .with_context(|| format!("resolving {}", args.out.display()))?;
+    for path in &args.parts {
+        let part_dir = std::fs::canonicalize(surface_file(path))
+            .ok()
+            .and_then(|f| f.parent().map(Path::to_path_buf));
+        if part_dir.as_deref() == Some(out_dir.as_path()) {
+            bail!(
+                "--out {} is the part {}; merge into another folder",
+                args.out.display(),
+                path.display()
+            );
+        }
     }
     // A convexity map (`vitscape curvature --parts convexity --shard`) gets its convex fraction
     // and its own figure, as `vitscape curvature` writes them; a landscape its basin summary.
@@ -166,13 +175,22 @@ pub fn run(args: MergeArgs) -> Result<()> {
             plot::write_all(&surface, &args.out, &options)?;
         }
     }
+    let done = nx * ny - merged.missing_cells.len();
     eprintln!(
-        "merged {} parts into {} ({} of {} cells)",
+        "merged {} parts into {} ({done} of {} cells)",
         parts.len(),
         args.out.display(),
-        nx * ny - merged.missing_cells.len(),
         nx * ny
     );
+    // A partial surface is written, but a scheduler's merge job must not look successful.
+    if !merged.complete() {
+        bail!(
+            "the merge is partial ({} of {} cells missing, listed above); {} holds what there is",
+            merged.missing_cells.len(),
+            nx * ny,
+            target.display()
+        );
+    }
     Ok(())
 }
 

@@ -61,6 +61,10 @@ pub struct SweepArgs {
     /// JOB_COMPLETION_INDEX.
     #[arg(long)]
     pub shards: Option<usize>,
+    /// Compute everything here even inside a Slurm array or a Kubernetes indexed Job (whose
+    /// variables would otherwise pick a shard).
+    #[arg(long, conflicts_with_all = ["shard", "shards"])]
+    pub no_shard: bool,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
@@ -224,18 +228,19 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Save the surface atomically (write then rename), so an interrupted run never leaves a
-/// truncated `surface.json`.
 /// Write `value` as JSON to a temporary file renamed over `path`: a process killed mid-write
 /// leaves the last complete file, never a truncated one.
 pub(crate) fn save_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    // Named by process: two writers to one folder never rename each other's half-written file.
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
+    tmp.push(format!(".{}.tmp", std::process::id()));
     let tmp = PathBuf::from(tmp);
     write(&tmp, serde_json::to_string_pretty(value)?.as_bytes())?;
     std::fs::rename(&tmp, path).with_context(|| format!("saving {}", path.display()))
 }
 
+/// Save the surface and its CSV atomically (write then rename), so an interrupted run never
+/// leaves a truncated `surface.json`.
 fn save_surface(out: &Path, surface: &Surface) -> Result<()> {
     let mut surface = surface.clone();
     if let Some(clock) = surface.info.clock.as_mut() {
@@ -260,17 +265,25 @@ pub(crate) fn parse_shard(text: &str) -> Result<Shard, String> {
 
 /// The shard this process computes: `--shard`, else the scheduler's variables (said on stderr).
 pub(crate) fn shard_of(args: &SweepArgs) -> Result<Option<Shard>> {
-    shard_from(args.shard, args.shards)
+    shard_from(args.shard, args.shards, args.no_shard)
 }
 
-/// `--shard`, else the scheduler's variables with `--shards` (said on stderr).
-pub(crate) fn shard_from(shard: Option<Shard>, shards: Option<usize>) -> Result<Option<Shard>> {
+/// `--shard`, else (unless `--no-shard`) the scheduler's variables with `--shards`, said on
+/// stderr with how to opt out.
+pub(crate) fn shard_from(
+    shard: Option<Shard>,
+    shards: Option<usize>,
+    no_shard: bool,
+) -> Result<Option<Shard>> {
     if let Some(shard) = shard {
         return Ok(Some(shard));
     }
+    if no_shard {
+        return Ok(None);
+    }
     match Shard::from_env(|k| std::env::var(k).ok(), shards)? {
         Some((shard, why)) => {
-            eprintln!("shard {shard} ({why})");
+            eprintln!("shard {shard} ({why}; --no-shard computes everything here)");
             Ok(Some(shard))
         }
         None if shards.is_some() => bail!(

@@ -43,6 +43,9 @@ pub struct VerdictArgs {
     /// How many shards, when the index comes from the scheduler's variables.
     #[arg(long)]
     pub shards: Option<usize>,
+    /// Compute every sweep here even inside a Slurm array or a Kubernetes indexed Job.
+    #[arg(long, conflicts_with_all = ["shard", "shards"])]
+    pub no_shard: bool,
     /// With a shard: continue its part file (--out), keeping the sweeps it holds (a part is
     /// saved after every sweep).
     #[arg(long)]
@@ -89,7 +92,7 @@ pub fn run(args: VerdictArgs) -> Result<()> {
         let (modes, part) = merge_parts(&args, &manifest)?;
         return write_verdict(&args, (part.settings, part.seeds, part.command), modes);
     }
-    let shard = super::sweep::shard_from(args.shard, args.shards)?;
+    let shard = super::sweep::shard_from(args.shard, args.shards, args.no_shard)?;
     let images_gz = read(&args.demo.join(&manifest.eval_subset.images_file))?;
     let labels_gz = read(&args.demo.join(&manifest.eval_subset.labels_file))?;
     let files = DemoFiles {
@@ -123,14 +126,21 @@ pub fn run(args: VerdictArgs) -> Result<()> {
             let previous: VerdictPart = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a vitscape verdict part", out.display()))?;
             let same = |p: &VerdictPart| {
-                serde_json::json!([p.shard, p.settings, p.seeds, p.command, p.vitscape_version])
+                serde_json::json!({
+                    "shard": p.shard,
+                    "settings": p.settings,
+                    "seeds": p.seeds,
+                    "command": p.command,
+                    "vitscape_version": p.vitscape_version,
+                })
             };
             if let Some((field, a, b)) =
                 vitscape::sweep::merge::first_difference(&same(&previous), &same(&part), "")
             {
                 bail!(
-                    "{} was written with other settings ({field}: {a} vs {b}); choose another --out",
-                    out.display()
+                    "{} was written with other settings (`{}`: {a} vs {b}); choose another --out",
+                    out.display(),
+                    field.trim_start_matches('.')
                 );
             }
             eprintln!(
@@ -259,6 +269,18 @@ type Modes = Vec<(DemoMode, Vec<ModelSummaries>)>;
 /// Every sweep must be there: a verdict with a seed missing answers nothing, so the missing
 /// ones are listed with the shard that computes each.
 fn merge_parts(args: &VerdictArgs, manifest: &Manifest) -> Result<(Modes, VerdictPart)> {
+    if let Some(out) = &args.out
+        && let Ok(out) = std::fs::canonicalize(out)
+    {
+        for path in &args.merge {
+            if std::fs::canonicalize(path).is_ok_and(|p| p == out) {
+                bail!(
+                    "--out {} is one of the parts; write the verdict elsewhere",
+                    out.display()
+                );
+            }
+        }
+    }
     let mut parts: Vec<(String, VerdictPart)> = Vec::new();
     for path in &args.merge {
         let text = std::fs::read_to_string(path)

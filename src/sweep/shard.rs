@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::SpecError;
 use crate::surface::Cell;
 
-/// Shard `index` of `count` (from 0).
+/// Shard `index` of `count` (from 0). Read from a file, it is checked as `--shard` is (a count of
+/// 0 or an index past it is refused, not divided by).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ShardFields")]
 pub struct Shard {
     /// This shard, from 0.
     pub index: usize,
@@ -20,6 +22,24 @@ pub struct Shard {
     /// interleaved cells.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rows: bool,
+}
+
+/// A shard as written, before it is checked.
+#[derive(Deserialize)]
+struct ShardFields {
+    index: usize,
+    count: usize,
+    #[serde(default)]
+    rows: bool,
+}
+
+impl TryFrom<ShardFields> for Shard {
+    type Error = SpecError;
+
+    fn try_from(f: ShardFields) -> Result<Self, SpecError> {
+        let shard = Shard::new(f.index, f.count)?;
+        Ok(if f.rows { shard.by_rows() } else { shard })
+    }
 }
 
 /// At most this many shards (a cell each on a 101×101 grid is ~10⁴).
@@ -276,5 +296,12 @@ mod tests {
         assert!(e.to_string().contains("SLURM_ARRAY_TASK_ID"), "{e}");
         let e = Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "5")]), Some(2)).unwrap_err();
         assert!(e.to_string().contains("from 0 to 1"), "{e}");
+        // Read back from a file, a shard is checked too.
+        let s: Shard = serde_json::from_str(r#"{"index": 1, "count": 3, "rows": true}"#).unwrap();
+        assert_eq!(s, Shard::new(1, 3).unwrap().by_rows());
+        for bad in [r#"{"index": 0, "count": 0}"#, r#"{"index": 3, "count": 3}"#] {
+            let e = serde_json::from_str::<Shard>(bad).unwrap_err().to_string();
+            assert!(e.contains("shard"), "{bad}: {e}");
+        }
     }
 }

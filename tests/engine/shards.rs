@@ -118,7 +118,8 @@ fn shards_in_parallel_merge_to_the_single_run_bit_for_bit() {
 
     // A shard missing: the partial surface, and exactly which shard and cells.
     let partial = dir("partial");
-    let out = ok(&[
+    // Written, but a failure for the scheduler's merge job.
+    let stderr = fails(&[
         "merge",
         "--no-plots",
         "--out",
@@ -127,7 +128,10 @@ fn shards_in_parallel_merge_to_the_single_run_bit_for_bit() {
         &parts[1],
         &parts[3],
     ]);
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        stderr.contains("the merge is partial (7 of 30 cells missing"),
+        "{stderr}"
+    );
     assert!(stderr.contains("shards with no part: 2/4"), "{stderr}");
     assert!(stderr.contains("shard 2/4: 7 cells missing"), "{stderr}");
     assert!(
@@ -184,6 +188,10 @@ fn shards_in_parallel_merge_to_the_single_run_bit_for_bit() {
         err.contains("computed twice must agree") && err.contains("bad/surface.json"),
         "{err}"
     );
+    // --out may not be one of the parts, however it is spelled.
+    let dotted = format!("{}/../part0", parts[0]);
+    let err = fails(&["merge", "--out", &dotted, &parts[0], &parts[1]]);
+    assert!(err.contains("merge into another folder"), "{err}");
     // A shard resumes only into its own folder.
     let err = fails(
         &[

@@ -19,14 +19,16 @@ fn surface(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// Stops the one-node Slurm when the test ends, whatever happens.
-struct Cluster;
+/// Stops the one-node Slurm (its daemons, by their pid files) when the test ends, whatever
+/// happens.
+struct Cluster(std::path::PathBuf);
 
 impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = Command::new("bash")
             .arg(root().join("deploy/slurm/single-node.sh"))
             .arg("stop")
+            .env("SLURM_HOME", &self.0)
             .status();
     }
 }
@@ -34,7 +36,8 @@ impl Drop for Cluster {
 #[test]
 fn the_slurm_array_recipe_merges_to_the_single_run() {
     let slurm_home = tempfile::tempdir().unwrap();
-    let _cluster = Cluster;
+    let _cluster = Cluster(slurm_home.path().to_path_buf());
+    let slurm_conf = slurm_home.path().join("slurm.conf");
     let up = Command::new("bash")
         .arg(root().join("deploy/slurm/single-node.sh"))
         .arg("start")
@@ -77,6 +80,7 @@ fn the_slurm_array_recipe_merges_to_the_single_run() {
         .env("RUN", &run)
         .env("SHARDS", "3")
         .env("SBATCH_EXTRA", "--cpus-per-task=1 --mem=512M")
+        .env("SLURM_CONF", &slurm_conf)
         .output()
         .expect("bash");
     assert!(
@@ -97,7 +101,10 @@ fn the_slurm_array_recipe_merges_to_the_single_run() {
                     std::fs::read_to_string(entry.path()).unwrap_or_default()
                 );
             }
-            let queue = Command::new("squeue").output().map(|o| o.stdout);
+            let queue = Command::new("squeue")
+                .env("SLURM_CONF", &slurm_conf)
+                .output()
+                .map(|o| o.stdout);
             panic!(
                 "no merged surface after 240 s; squeue:\n{}\n{report}",
                 String::from_utf8_lossy(&queue.unwrap_or_default())

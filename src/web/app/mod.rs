@@ -221,13 +221,12 @@ pub(crate) fn App() -> impl IntoView {
             <span id="backend" class="badge" class:gpu=move || ctx.backend.with(|b| b.as_ref().is_some_and(|b| b.1))>
                 {move || match ctx.backend.get() {
                     Some((name, _, detail)) => {
-                        let line = match ctx.workers.get() {
-                            n if n > 1 => format!("Backend: {name} × {n} workers (one per core) — {detail}"),
+                        // "(one per core)" only when the pool was not cut for the models' size.
+                        match (ctx.workers.get(), ctx.pool_note.get()) {
+                            (n, Some(note)) if n > 1 => format!("Backend: {name} × {n} workers — {detail} — {note}"),
+                            (_, Some(note)) => format!("Backend: {name} — {detail} — {note}"),
+                            (n, None) if n > 1 => format!("Backend: {name} × {n} workers (one per core) — {detail}"),
                             _ => format!("Backend: {name} — {detail}"),
-                        };
-                        match ctx.pool_note.get() {
-                            Some(note) => format!("{line} — {note}"),
-                            None => line,
                         }
                     }
                     None => "Backend: starting…".into(),

@@ -355,6 +355,10 @@ impl Ctx {
             .map(|(_, s)| s.grid.x.n * s.grid.y.map_or(1, |y| y.n))
             .sum();
         let previous = self.panels.get_untracked();
+        // The old panels' direction files go with them (a ViT-B's are 692 MB of blobs).
+        for (_, url) in previous.iter().flat_map(|p| &p.files) {
+            let _ = web_sys::Url::revoke_object_url(url);
+        }
         self.panels.set(
             specs
                 .into_iter()
