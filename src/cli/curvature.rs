@@ -165,10 +165,10 @@ fn bar(len: usize, what: &str) -> ProgressBar {
 pub fn run(args: CurvatureArgs) -> Result<()> {
     // The convexity map splits by rows (each row is one chain of products, so whole rows keep
     // the single run's numbers); the other parts are one computation at θ*.
-    let shard = if args.parts == [Part::Convexity] || args.sweep.shard.is_some() {
-        super::sweep::shard_of(&args.sweep)?.map(Shard::by_rows)
+    let shard = if args.parts == [Part::Convexity] || args.sweep.sharding.shard.is_some() {
+        args.sweep.sharding.resolve()?.map(Shard::by_rows)
     } else {
-        if !args.sweep.no_shard
+        if !args.sweep.sharding.no_shard
             && ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"]
                 .iter()
                 .any(|v| std::env::var_os(v).is_some())

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use vitscape::metrics::Tau;
 use vitscape::plot::{self, PlotOptions};
 use vitscape::surface::Surface;
 use vitscape::sweep::{self, Shard};
@@ -115,10 +114,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
         );
         surface.info.convex_fraction = Some(fraction);
     } else if merged.complete() {
-        let tau = match args.tau {
-            Some(t) => Tau::Absolute(t),
-            None => Tau::Relative(args.tau_relative),
-        };
+        let tau = super::sweep::tau_of(args.tau, args.tau_relative);
         match vitscape::metrics::summarise(&surface, "loss", tau, 64) {
             Ok(summary) => {
                 surface.info.summary_loss = Some(summary);

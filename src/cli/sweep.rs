@@ -51,20 +51,9 @@ pub struct SweepArgs {
     /// CPU backends, 1 on wgpu). Every cell's value is the same whatever the count.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
-    /// Compute only shard K of N (from 0): every N-th cell in coarse-to-fine order, into this
-    /// --out; `vitscape merge` joins the parts. Default: the shard a scheduler gives
-    /// (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT; JOB_COMPLETION_INDEX with --shards),
-    /// said on stderr.
-    #[arg(long, value_parser = parse_shard, conflicts_with = "shards")]
-    pub shard: Option<Shard>,
-    /// How many shards, when the index comes from SLURM_ARRAY_TASK_ID or Kubernetes'
-    /// JOB_COMPLETION_INDEX.
-    #[arg(long)]
-    pub shards: Option<usize>,
-    /// Compute everything here even inside a Slurm array or a Kubernetes indexed Job (whose
-    /// variables would otherwise pick a shard).
-    #[arg(long, conflicts_with_all = ["shard", "shards"])]
-    pub no_shard: bool,
+    /// Which shard of the cells this process computes.
+    #[command(flatten)]
+    pub sharding: ShardFlags,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
@@ -87,6 +76,27 @@ pub struct SweepArgs {
     /// τ as a fraction of the surface's own |L(0)|, as the page and the demo verdict use it.
     #[arg(long, default_value_t = vitscape::verdict::TAU_RELATIVE)]
     pub tau_relative: f64,
+}
+
+/// Which shard of the work this process computes: `vitscape sweep` and `vitscape curvature
+/// --parts convexity` (joined by `vitscape merge`), and `vitscape verdict` (joined by
+/// `vitscape verdict --merge`).
+#[derive(Args, Debug, Clone, Copy)]
+pub struct ShardFlags {
+    /// Compute only shard K of N (from 0) into --out: every N-th cell of a sweep in
+    /// coarse-to-fine order, every N-th row of a convexity map, every N-th sweep of a verdict
+    /// (mode × model × seed). Default: the shard a scheduler gives (SLURM_ARRAY_TASK_ID of
+    /// SLURM_ARRAY_TASK_COUNT; JOB_COMPLETION_INDEX with --shards), said on stderr.
+    #[arg(long, value_parser = parse_shard, conflicts_with = "shards")]
+    pub shard: Option<Shard>,
+    /// How many shards, when the index comes from SLURM_ARRAY_TASK_ID or Kubernetes'
+    /// JOB_COMPLETION_INDEX.
+    #[arg(long)]
+    pub shards: Option<usize>,
+    /// Compute everything here even inside a Slurm array or a Kubernetes indexed Job (whose
+    /// variables would otherwise pick a shard).
+    #[arg(long, conflicts_with_all = ["shard", "shards"])]
+    pub no_shard: bool,
 }
 
 /// The flags that define a landscape; every one ends up in the `SweepSpec`.
@@ -263,34 +273,36 @@ pub(crate) fn parse_shard(text: &str) -> Result<Shard, String> {
     Shard::parse(text).map_err(|e| e.to_string())
 }
 
-/// The shard this process computes: `--shard`, else the scheduler's variables (said on stderr).
-pub(crate) fn shard_of(args: &SweepArgs) -> Result<Option<Shard>> {
-    shard_from(args.shard, args.shards, args.no_shard)
+impl ShardFlags {
+    /// `--shard`, else (unless `--no-shard`) the scheduler's variables with `--shards`, said on
+    /// stderr with how to opt out.
+    pub(crate) fn resolve(&self) -> Result<Option<Shard>> {
+        let (shard, shards, no_shard) = (self.shard, self.shards, self.no_shard);
+        if let Some(shard) = shard {
+            return Ok(Some(shard));
+        }
+        if no_shard {
+            return Ok(None);
+        }
+        match Shard::from_env(|k| std::env::var(k).ok(), shards)? {
+            Some((shard, why)) => {
+                eprintln!("shard {shard} ({why}; --no-shard computes everything here)");
+                Ok(Some(shard))
+            }
+            None if shards.is_some() => bail!(
+                "--shards gives the count, not which shard this is: give --shard K/N, or run it as a \
+             Slurm array task (SLURM_ARRAY_TASK_ID) or a Kubernetes indexed Job (JOB_COMPLETION_INDEX)"
+            ),
+            None => Ok(None),
+        }
+    }
 }
 
-/// `--shard`, else (unless `--no-shard`) the scheduler's variables with `--shards`, said on
-/// stderr with how to opt out.
-pub(crate) fn shard_from(
-    shard: Option<Shard>,
-    shards: Option<usize>,
-    no_shard: bool,
-) -> Result<Option<Shard>> {
-    if let Some(shard) = shard {
-        return Ok(Some(shard));
-    }
-    if no_shard {
-        return Ok(None);
-    }
-    match Shard::from_env(|k| std::env::var(k).ok(), shards)? {
-        Some((shard, why)) => {
-            eprintln!("shard {shard} ({why}; --no-shard computes everything here)");
-            Ok(Some(shard))
-        }
-        None if shards.is_some() => bail!(
-            "--shards gives the count, not which shard this is: give --shard K/N, or run it as a \
-             Slurm array task (SLURM_ARRAY_TASK_ID) or a Kubernetes indexed Job (JOB_COMPLETION_INDEX)"
-        ),
-        None => Ok(None),
+/// τ of the basin summaries: `--tau` in loss units, else `--tau-relative` × |L(0)|.
+pub(crate) fn tau_of(tau: Option<f64>, tau_relative: f64) -> Tau {
+    match tau {
+        Some(t) => Tau::Absolute(t),
+        None => Tau::Relative(tau_relative),
     }
 }
 
@@ -304,7 +316,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
     } = load(&args, None)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let shard = shard_of(&args)?;
+    let shard = args.sharding.resolve()?;
     let surface_path = args.out.join("surface.json");
     let previous = if surface_path.exists() {
         if !args.resume {
@@ -428,10 +440,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         },
     );
     bar.finish();
-    let tau = match args.tau {
-        Some(t) => Tau::Absolute(t),
-        None => Tau::Relative(args.tau_relative),
-    };
+    let tau = tau_of(args.tau, args.tau_relative);
     // A shard's cells are scattered over the plane: summaries and figures come with the merge.
     let summary = (result.is_ok() && shard.is_none())
         .then(|| vitscape::metrics::summarise(&surface, "loss", tau, 64));

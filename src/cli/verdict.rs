@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use super::sweep::ShardFlags;
 use vitscape::demo::Manifest;
 use vitscape::spec::Axis;
 use vitscape::spec::Settings;
-use vitscape::sweep::Shard;
 use vitscape::verdict::{
     self, Answer, DemoFiles, DemoMode, ModeVerdict, ModelSummaries, TAU_RELATIVE, Verdict,
     VerdictPart, demo_panels,
@@ -35,17 +35,9 @@ pub struct VerdictArgs {
     /// Output file (default `<demo>/verdict.json`; with --shard, this part's file).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Compute only shard K of N of the sweeps (mode × model × seed, dealt round-robin) into
-    /// the part file --out. Default: the shard a scheduler gives (SLURM_ARRAY_TASK_ID of
-    /// SLURM_ARRAY_TASK_COUNT; JOB_COMPLETION_INDEX with --shards), said on stderr.
-    #[arg(long, value_parser = super::sweep::parse_shard, conflicts_with = "shards")]
-    pub shard: Option<Shard>,
-    /// How many shards, when the index comes from the scheduler's variables.
-    #[arg(long)]
-    pub shards: Option<usize>,
-    /// Compute every sweep here even inside a Slurm array or a Kubernetes indexed Job.
-    #[arg(long, conflicts_with_all = ["shard", "shards"])]
-    pub no_shard: bool,
+    /// Which shard of the sweeps this process computes; the part goes to --out.
+    #[command(flatten)]
+    pub sharding: ShardFlags,
     /// With a shard: continue its part file (--out), keeping the sweeps it holds (a part is
     /// saved after every sweep).
     #[arg(long)]
@@ -92,7 +84,7 @@ pub fn run(args: VerdictArgs) -> Result<()> {
         let (modes, part) = merge_parts(&args, &manifest)?;
         return write_verdict(&args, (part.settings, part.seeds, part.command), modes);
     }
-    let shard = super::sweep::shard_from(args.shard, args.shards, args.no_shard)?;
+    let shard = args.sharding.resolve()?;
     let images_gz = read(&args.demo.join(&manifest.eval_subset.images_file))?;
     let labels_gz = read(&args.demo.join(&manifest.eval_subset.labels_file))?;
     let files = DemoFiles {
