@@ -10,6 +10,8 @@
 #![forbid(unsafe_code)]
 
 pub mod arch;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod atomic;
 pub mod checkpoint;
 pub mod curvature;
 pub mod data;

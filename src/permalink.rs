@@ -61,6 +61,59 @@ impl Default for View {
     }
 }
 
+impl View {
+    /// Bring a view read from a link within what the page draws: at most
+    /// [`MAX_LEVELS`](crate::plot::MAX_LEVELS) contour levels, finite angles with the pitch in the
+    /// range a drag allows, and a metric that one of the panels (`metrics`) has. Returns one
+    /// notice per value changed, naming the value found and the one used.
+    pub fn sanitise(&mut self, metrics: &[&str]) -> Vec<String> {
+        let mut notices = Vec::new();
+        let max = crate::plot::MAX_LEVELS;
+        if self.levels > max {
+            notices.push(format!(
+                "the link asks for {} contour levels; showing {max}, the most the page draws",
+                self.levels
+            ));
+            self.levels = max;
+        }
+        if !self.yaw.is_finite() {
+            notices.push(format!(
+                "the link's 3-D rotation ({}) is not a number; using {}",
+                self.yaw,
+                crate::plot::DEFAULT_YAW
+            ));
+            self.yaw = crate::plot::DEFAULT_YAW;
+        }
+        self.yaw = self.yaw.rem_euclid(std::f64::consts::TAU);
+        let pitch = if self.pitch.is_finite() {
+            self.pitch.clamp(MIN_PITCH, MAX_PITCH)
+        } else {
+            crate::plot::DEFAULT_PITCH
+        };
+        if pitch != self.pitch {
+            notices.push(format!(
+                "the link's 3-D elevation ({}) is outside {MIN_PITCH}–{MAX_PITCH} radians; using {pitch}",
+                self.pitch
+            ));
+            self.pitch = pitch;
+        }
+        if !metrics.contains(&self.metric.as_str()) {
+            let shown: String = self.metric.chars().take(40).collect();
+            notices.push(format!(
+                "the link shows metric `{shown}`, which none of its panels has; showing `{}`",
+                crate::surface::LOSS
+            ));
+            self.metric = crate::surface::LOSS.into();
+        }
+        notices
+    }
+}
+
+/// Lowest 3-D elevation (radians) a view may have: what dragging the surface allows.
+pub const MIN_PITCH: f64 = 0.05;
+/// Highest 3-D elevation (radians).
+pub const MAX_PITCH: f64 = 1.5;
+
 /// The figures the page draws.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -92,6 +145,8 @@ pub struct Shared {
     pub view: View,
     /// The panels.
     pub panels: Vec<Panel>,
+    /// What was changed in the view to show it ([`View::sanitise`]), for the page to say.
+    pub notices: Vec<String>,
 }
 
 /// The serialised form.
@@ -326,8 +381,15 @@ pub fn decode(fragment: &str) -> Result<Shared, PermalinkError> {
             surface,
         });
     }
+    let mut view = wire.view;
+    let metrics: Vec<&str> = panels
+        .iter()
+        .flat_map(|p| p.surface.metrics.keys().map(String::as_str))
+        .collect();
+    let notices = view.sanitise(&metrics);
     Ok(Shared {
-        view: wire.view,
+        view,
         panels,
+        notices,
     })
 }

@@ -31,6 +31,137 @@ pub struct RunRequest {
     pub share: Share,
 }
 
+/// Most cells one read-back may batch (a request asking more is refused, not obeyed).
+pub const MAX_CELLS_PER_READ: usize = 4096;
+/// Most points per axis of a convexity map in a request.
+pub const MAX_CONVEXITY_POINTS: usize = 101;
+/// Most power iterations, trace samples or spectrum batches a request may ask for.
+pub const MAX_ITERATIONS: usize = 100_000;
+/// Most cells of one panel's grid in a request (as in a permalink).
+pub const MAX_CELLS: usize = 1 << 20;
+
+impl RunRequest {
+    /// Read a request's JSON header and [`check`](Self::check) it against the `attachments`
+    /// that came with it: what the worker does with every message before any work.
+    pub fn from_header(header: &[u8], attachments: usize) -> Result<Self, String> {
+        let request: Self =
+            serde_json::from_slice(header).map_err(|e| format!("bad message header: {e}"))?;
+        request.check(attachments)?;
+        Ok(request)
+    }
+
+    /// Whether the request can be run as it is: every panel's spec valid, every attachment it
+    /// names among the `attachments`, its pool share, batch and task settings in range. The
+    /// page builds requests that pass; this stops a damaged one before it allocates anything.
+    pub fn check(&self, attachments: usize) -> Result<(), String> {
+        if self.panels.is_empty() {
+            return Err("the request has no panels".into());
+        }
+        if !(1..=MAX_CELLS_PER_READ).contains(&self.cells_per_read) {
+            return Err(format!(
+                "cells_per_read is {}; it must be 1 to {MAX_CELLS_PER_READ}",
+                self.cells_per_read
+            ));
+        }
+        if self.share.count == 0 || self.share.index >= self.share.count {
+            return Err(format!(
+                "pool share {} of {} does not exist",
+                self.share.index, self.share.count
+            ));
+        }
+        self.task.check()?;
+        let present = |index: usize, what: &str| {
+            if index < attachments {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{what} is attachment {index}, but {attachments} came with the request"
+                ))
+            }
+        };
+        for (i, panel) in self.panels.iter().enumerate() {
+            let name = format!("panel {} ({})", i + 1, panel.label);
+            let fail = |reason: String| format!("{name}: {reason}");
+            panel.spec.validate().map_err(|e| fail(e.to_string()))?;
+            let cells = panel
+                .spec
+                .grid
+                .x
+                .n
+                .checked_mul(panel.spec.grid.y.map_or(1, |y| y.n))
+                .filter(|c| *c <= MAX_CELLS);
+            if cells.is_none() {
+                return Err(fail(format!("the grid has more than {MAX_CELLS} cells")));
+            }
+            present(panel.checkpoint, "the checkpoint").map_err(fail)?;
+            if let Some(teacher) = panel.teacher {
+                present(teacher, "the teacher").map_err(fail)?;
+            }
+            match &panel.data {
+                DataRef::DemoSubset { images, labels, .. } => {
+                    present(*images, "the demo images").map_err(fail)?;
+                    present(*labels, "the demo labels").map_err(fail)?;
+                }
+                DataRef::Files { first, names } => {
+                    if names.is_empty() {
+                        return Err(fail("no image files are named".into()));
+                    }
+                    let last = first.checked_add(names.len() - 1).unwrap_or(usize::MAX);
+                    present(last, "the last image file").map_err(fail)?;
+                }
+                DataRef::Zip { index } => present(*index, "the zip archive").map_err(fail)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Task {
+    /// Whether the task's settings are in range.
+    fn check(&self) -> Result<(), String> {
+        let power = |s: &crate::curvature::PowerSettings| {
+            if !(1..=MAX_ITERATIONS).contains(&s.max_iterations) {
+                Err(format!(
+                    "max_iterations is {}; it must be 1 to {MAX_ITERATIONS}",
+                    s.max_iterations
+                ))
+            } else if !(s.tolerance.is_finite() && s.tolerance >= 0.0) {
+                Err(format!("tolerance {} is not a number ≥ 0", s.tolerance))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            Task::Sweep => Ok(()),
+            Task::TopEigenvalue {
+                settings,
+                trace_samples,
+                spectrum_batch,
+                ..
+            } => {
+                power(settings)?;
+                if *trace_samples > MAX_ITERATIONS || *spectrum_batch > MAX_ITERATIONS {
+                    return Err(format!(
+                        "trace_samples and spectrum_batch must be at most {MAX_ITERATIONS}"
+                    ));
+                }
+                Ok(())
+            }
+            Task::ConvexityMap {
+                settings, points, ..
+            } => {
+                power(settings)?;
+                if !(1..=MAX_CONVEXITY_POINTS).contains(points) {
+                    return Err(format!(
+                        "a convexity map of {points} points per axis; it must be 1 to {MAX_CONVEXITY_POINTS}"
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// One worker's share of a sweep split over a pool: the chunks of [`schedule`] whose position
 /// modulo `count` is `index`. Every worker prepares every panel (the same spec gives the same
 /// directions, masks and images), so the shares add up to the one sweep.
@@ -335,6 +466,74 @@ pub fn cpu_workers(pool: usize, parameters: &[usize]) -> (usize, Option<String>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 3×3 MAE sweep's spec, as `vitscape sweep` wrote it.
+    const SPEC: &str = r#"{"version": 1, "checkpoint": {"name": "static/demo/mae-vit.safetensors", "sha256": "b9fecd4200b1e2f0753c8c8d525ad01e7cd10df6c4aefac4948b018e974cae24", "branch": null, "num_heads": 4, "decoder_num_heads": 2}, "data": {"source": {"kind": "fashion-mnist", "dir": "/usr/share/datasets/fashion-mnist", "split": "test"}, "eval_images": 8, "subset_seed": 0, "mean": [0.286], "std": [0.353], "mean_std": "fashion-mnist (assumed: the default for 1-channel images; give --mean/--std to change it)"}, "loss": {"kind": "mae", "mask_ratio": 0.75, "norm_pix_loss": true, "mask_seed": 0}, "directions": {"source": {"kind": "random", "seed": 0}, "normalisation": "filter", "include_rank1": false, "include_pos_embed": false}, "grid": {"x": {"min": -1.0, "max": 1.0, "n": 3}, "y": {"min": -1.0, "max": 1.0, "n": 3}}, "batch_size": 128}"#;
+
+    /// A request for one panel, its checkpoint in attachment 0 and its images in 1.
+    fn request() -> serde_json::Value {
+        let spec: serde_json::Value = serde_json::from_str(SPEC).unwrap();
+        serde_json::json!({
+            "job": 1,
+            "panels": [{"label": "a", "spec": spec, "checkpoint": 0, "teacher": null,
+                        "data": {"kind": "zip", "index": 1}}],
+            "cells_per_read": 4,
+            "prefer_gpu": false,
+        })
+    }
+
+    #[test]
+    fn a_request_is_checked_against_its_attachments_and_ranges() {
+        let bytes = |v: &serde_json::Value| serde_json::to_vec(v).unwrap();
+        let good = request();
+        assert!(RunRequest::from_header(&bytes(&good), 2).is_ok());
+        let fails = |v: serde_json::Value, attachments: usize, says: &str| {
+            let e = RunRequest::from_header(&bytes(&v), attachments).unwrap_err();
+            assert!(e.contains(says), "{e}");
+        };
+        fails(
+            good.clone(),
+            1,
+            "the zip archive is attachment 1, but 1 came",
+        );
+        let mut v = good.clone();
+        v["panels"][0]["teacher"] = 7.into();
+        fails(v, 2, "the teacher is attachment 7");
+        let mut v = good.clone();
+        v["panels"][0]["data"] =
+            serde_json::json!({"kind": "files", "first": usize::MAX, "names": ["a.png", "b.png"]});
+        fails(v, 2, "the last image file is attachment");
+        let mut v = good.clone();
+        v["panels"] = serde_json::json!([]);
+        fails(v, 2, "no panels");
+        let mut v = good.clone();
+        v["cells_per_read"] = 0.into();
+        fails(v, 2, "cells_per_read is 0");
+        let mut v = good.clone();
+        v["share"] = serde_json::json!({"index": 2, "count": 2});
+        fails(v, 2, "pool share 2 of 2");
+        let mut v = good.clone();
+        v["panels"][0]["spec"]["grid"]["x"]["n"] = 0.into();
+        fails(v, 2, "panel 1 (a): ");
+        let mut v = good.clone();
+        v["panels"][0]["spec"]["grid"]["x"]["n"] = 4096.into();
+        v["panels"][0]["spec"]["grid"]["y"] =
+            serde_json::json!({"min": -1.0, "max": 1.0, "n": 4096});
+        fails(v, 2, "more than 1048576 cells");
+        let mut v = good.clone();
+        v["task"] = serde_json::json!({"kind": "convexity-map", "points": 1000000,
+            "settings": {"k": 1, "max_iterations": 10, "tolerance": 0.001, "seed": 0}});
+        fails(v, 2, "1000000 points per axis");
+        let mut v = good;
+        v["task"] = serde_json::json!({"kind": "top-eigenvalue",
+            "settings": {"k": 1, "max_iterations": 0, "tolerance": 0.001, "seed": 0}});
+        fails(v, 2, "max_iterations is 0");
+        assert!(
+            RunRequest::from_header(b"{\"job\": ", 2)
+                .unwrap_err()
+                .starts_with("bad message header")
+        );
+    }
 
     #[test]
     fn the_cpu_pool_shrinks_with_the_model_size() {

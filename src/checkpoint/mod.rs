@@ -272,7 +272,11 @@ pub fn write_file(path: &std::path::Path, state: &StateDict) -> Result<(), Check
         path: path.display().to_string(),
         inner: Box::new(e),
     })?;
-    std::fs::write(path, bytes).map_err(|e| CheckpointError::Io {
+    #[cfg(not(target_arch = "wasm32"))]
+    let written = crate::atomic::write(path, &bytes);
+    #[cfg(target_arch = "wasm32")]
+    let written = std::fs::write(path, bytes);
+    written.map_err(|e| CheckpointError::Io {
         path: path.display().to_string(),
         message: format!("cannot write: {e}"),
     })

@@ -314,6 +314,7 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
             MapRun {
                 shard,
                 resume: args.sweep.resume,
+                save_every: args.sweep.save_every,
                 log_scale: args.sweep.log_scale,
                 no_plots: args.sweep.no_plots,
             },
@@ -399,6 +400,8 @@ struct MapRun {
     shard: Option<Shard>,
     /// Continue `convexity/surface.json` in `--out`.
     resume: bool,
+    /// Seconds between saves of the partial map.
+    save_every: f64,
     log_scale: bool,
     no_plots: bool,
 }
@@ -417,6 +420,7 @@ fn convexity(
     let MapRun {
         shard,
         resume,
+        save_every,
         log_scale,
         no_plots,
     } = run;
@@ -489,7 +493,7 @@ fn convexity(
         &mut |s, _| {
             pb.set_position(s.progress().0 as u64);
             // Saved as it goes, so a killed shard resumes (--resume).
-            if last_save.elapsed() > std::time::Duration::from_secs(5) {
+            if last_save.elapsed().as_secs_f64() >= save_every {
                 if let Err(e) = super::sweep::save_json(&path, s) {
                     save_error = Some(e);
                     return Control::Cancel;

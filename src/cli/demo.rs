@@ -105,8 +105,8 @@ pub fn run(args: DemoPackArgs) -> Result<()> {
         labels_sha256: sha256_hex(&labels_gz),
         mask_seed: MASK_SEED,
     };
-    std::fs::write(args.out.join(&subset.images_file), &images_gz)?;
-    std::fs::write(args.out.join(&subset.labels_file), &labels_gz)?;
+    vitscape::atomic::write(&args.out.join(&subset.images_file), &images_gz)?;
+    vitscape::atomic::write(&args.out.join(&subset.labels_file), &labels_gz)?;
     let mut total = (images_gz.len() + labels_gz.len()) as u64;
     let (_, images) = decode_eval_subset(&images_gz, &labels_gz, &subset)?;
     let mut models = Vec::new();
@@ -123,7 +123,7 @@ pub fn run(args: DemoPackArgs) -> Result<()> {
         let test_metrics: BTreeMap<String, f64> =
             serde_json::from_value(report["test"].clone()).unwrap_or_default();
         let file_name = format!("{file}.safetensors");
-        std::fs::write(args.out.join(&file_name), &bytes)?;
+        vitscape::atomic::write(&args.out.join(&file_name), &bytes)?;
         total += bytes.len() as u64;
         models.push(DemoModel {
             file: file_name,
@@ -150,9 +150,9 @@ pub fn run(args: DemoPackArgs) -> Result<()> {
         regenerate: "bash static/demo/regenerate.sh".into(),
         vitscape_version: vitscape::VERSION.into(),
     };
-    std::fs::write(
-        args.out.join("manifest.json"),
-        serde_json::to_string_pretty(&manifest)? + "\n",
+    vitscape::atomic::write(
+        &args.out.join("manifest.json"),
+        (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes(),
     )?;
     eprintln!(
         "wrote {} ({} bytes in all)",

@@ -158,8 +158,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
         }
     }
     super::sweep::save_json(&target, &surface)?;
-    std::fs::write(args.out.join("surface.csv"), surface.to_csv())
-        .with_context(|| format!("writing {}", args.out.join("surface.csv").display()))?;
+    vitscape::atomic::write(&args.out.join("surface.csv"), surface.to_csv().as_bytes())?;
     if !args.no_plots && merged.complete() {
         let options = PlotOptions {
             log_scale: args.log_scale,

@@ -1,7 +1,6 @@
 //! `vitscape sweep` and `vitscape inspect`.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -60,6 +59,10 @@ pub struct SweepArgs {
     /// Continue a partial `surface.json` in `--out` (same settings required).
     #[arg(long)]
     pub resume: bool,
+    /// Seconds between saves of the partial result while computing (what a killed run resumes
+    /// from); 0 saves after every batch of cells.
+    #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
+    pub save_every: f64,
     /// Also write the evaluated images, labels and masks as `eval_data.safetensors`.
     #[arg(long)]
     pub export_data: bool,
@@ -235,18 +238,14 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+    // Whole or not at all: a full disk or a kill leaves the previous file.
+    Ok(vitscape::atomic::write(path, bytes)?)
 }
 
-/// Write `value` as JSON to a temporary file renamed over `path`: a process killed mid-write
-/// leaves the last complete file, never a truncated one.
+/// Write `value` as JSON to a temporary file renamed over `path` ([`vitscape::atomic`]): a
+/// process killed mid-write leaves the last complete file, never a truncated one.
 pub(crate) fn save_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    // Named by process: two writers to one folder never rename each other's half-written file.
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".{}.tmp", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    write(&tmp, serde_json::to_string_pretty(value)?.as_bytes())?;
-    std::fs::rename(&tmp, path).with_context(|| format!("saving {}", path.display()))
+    write(path, serde_json::to_string_pretty(value)?.as_bytes())
 }
 
 /// Save the surface and its CSV atomically (write then rename), so an interrupted run never
@@ -257,9 +256,7 @@ fn save_surface(out: &Path, surface: &Surface) -> Result<()> {
         clock.saved = unix_now();
     }
     save_json(&out.join("surface.json"), &surface)?;
-    let tmp = out.join("surface.csv.tmp");
-    write(&tmp, surface.to_csv().as_bytes())?;
-    std::fs::rename(&tmp, out.join("surface.csv")).context("saving surface.csv")
+    write(&out.join("surface.csv"), surface.to_csv().as_bytes())
 }
 
 /// Seconds since the Unix epoch.
@@ -267,6 +264,14 @@ pub fn unix_now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A number of seconds ≥ 0.
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.0 => Ok(s),
+        _ => Err(format!("`{text}` is not a number of seconds ≥ 0")),
+    }
 }
 
 pub(crate) fn parse_shard(text: &str) -> Result<Shard, String> {
@@ -429,7 +434,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
             if let Some(loss) = p.values.get("loss") {
                 bar.set_message(format!("loss {loss:.4}"));
             }
-            if last_save.elapsed() > Duration::from_secs(5) {
+            if last_save.elapsed().as_secs_f64() >= args.save_every {
                 if let Err(e) = save_surface(&args.out, s) {
                     save_error = Some(e);
                     return Control::Cancel;

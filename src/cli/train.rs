@@ -301,7 +301,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 report.images_per_sec
             );
             let result = (|| -> Result<()> {
-                std::fs::write(&csv_path, &csv)?;
+                vitscape::atomic::write(&csv_path, csv.as_bytes())?;
                 if report.epoch % every == 0 || report.epoch == epochs {
                     let mut sd = ts.state_dict();
                     metadata(&mut sd, ts, &cfg_for_meta, report, &command)?;

@@ -11,13 +11,15 @@ pub(crate) fn is_image_name(name: &str) -> bool {
     })
 }
 
+/// Longest side of an image read or asked for. The image crate measures in u32; this keeps far
+/// below that so `n·c·h·w` stays sane too.
+pub(crate) const MAX_SIDE: u32 = 1 << 14;
+
 /// Checks the requested channels and size before any decoding; returns the size as `u32`s.
 pub(crate) fn check_target(channels: usize, h: usize, w: usize) -> Result<(u32, u32), DataError> {
     if channels != 1 && channels != 3 {
         return Err(DataError::Channels { channels });
     }
-    // The image crate measures in u32; keep far below that so `n·c·h·w` stays sane too.
-    const MAX_SIDE: u32 = 1 << 14;
     let side = |s: usize| {
         u32::try_from(s)
             .ok()
@@ -33,6 +35,27 @@ pub(crate) fn check_target(channels: usize, h: usize, w: usize) -> Result<(u32, 
     }
 }
 
+/// Most bytes one decoded image may take (a 7 000 × 6 000 RGB photo fits): a small file that
+/// declares a huge canvas fails with a message instead of allocating it.
+pub const MAX_IMAGE_BYTES: u64 = 128 * 1024 * 1024;
+
+/// Decodes an image file within [`MAX_IMAGE_BYTES`] and sides of at most `MAX_SIDE` pixels.
+fn load(file: &str, bytes: &[u8]) -> Result<image::DynamicImage, DataError> {
+    let fail = |e: image::ImageError| DataError::Decode {
+        file: file.to_owned(),
+        reason: e.to_string(),
+    };
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_BYTES);
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| fail(e.into()))?;
+    reader.limits(limits);
+    reader.decode().map_err(fail)
+}
+
 /// Decodes one image, converts it to `channels`, resizes and crops it as `pre` says (it must
 /// then be `h×w`) and appends it to `out` in `[c, h, w]` order. Errors name `file`.
 pub(crate) fn decode_one(
@@ -43,10 +66,7 @@ pub(crate) fn decode_one(
     pre: &Preprocess,
     out: &mut Vec<u8>,
 ) -> Result<(), DataError> {
-    let img = image::load_from_memory(bytes).map_err(|e| DataError::Decode {
-        file: file.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let img = load(file, bytes)?;
     if channels == 1 {
         let gray = prepare(file, img.to_luma8(), size, pre)?;
         out.extend_from_slice(gray.as_raw());
@@ -142,10 +162,7 @@ pub fn decode_images(
 pub fn count_decodable(files: &[(String, Vec<u8>)]) -> Result<usize, DataError> {
     let mut count = 0;
     for (path, bytes) in files.iter().filter(|(p, _)| is_image_name(p)) {
-        image::load_from_memory(bytes).map_err(|e| DataError::Decode {
-            file: path.clone(),
-            reason: e.to_string(),
-        })?;
+        load(path, bytes)?;
         count += 1;
     }
     if count == 0 {

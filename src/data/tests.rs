@@ -512,3 +512,47 @@ fn shorter_side(n: usize) -> Preprocess {
         ..Preprocess::default()
     }
 }
+
+/// A PNG that declares a `w×h` 8-bit gray canvas but holds a few bytes of pixel data.
+fn declared_png(w: u32, h: u32) -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&crc.sum().to_be_bytes());
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]); // 8-bit gray, deflate, no filter, no interlace
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IDAT", &gz(&[0; 64])[10..]); // some deflate data, far too little
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+#[test]
+fn an_image_declaring_a_huge_canvas_is_refused_before_it_is_decoded() {
+    // 12 000 × 12 000 gray is 137 MiB, past MAX_IMAGE_BYTES; 20 000 wide is past the side limit.
+    for (w, h) in [(12_000, 12_000), (20_000, 10), (10, 20_000)] {
+        let files = vec![("big.png".to_string(), declared_png(w, h))];
+        for err in [
+            decode_images(&files, 1, 4, 4, &Preprocess::default()).unwrap_err(),
+            count_decodable(&files).unwrap_err(),
+        ] {
+            let DataError::Decode { file, reason } = &err else {
+                panic!("{err}");
+            };
+            assert_eq!(file, "big.png");
+            assert!(reason.to_lowercase().contains("limit"), "{w}×{h}: {reason}");
+        }
+    }
+    // Within the limits the same kind of file is decoded far enough to find its data short.
+    let files = vec![("ok.png".to_string(), declared_png(64, 64))];
+    let err = count_decodable(&files).unwrap_err().to_string();
+    assert!(!err.to_lowercase().contains("limit"), "{err}");
+}

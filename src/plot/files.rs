@@ -104,12 +104,14 @@ pub(crate) fn save_png(
     draw(&BitMapBackend::with_buffer(&mut pixels, (big_w, big_h)).into_drawing_area())?;
     let big = image::RgbImage::from_raw(big_w, big_h, pixels)
         .ok_or_else(|| PlotError::Backend("bitmap buffer has the wrong size".into()))?;
+    let mut png = std::io::Cursor::new(Vec::new());
     image::imageops::resize(&big, w, h, image::imageops::FilterType::Triangle)
-        .save(&path)
+        .write_to(&mut png, image::ImageFormat::Png)
         .map_err(|e| PlotError::Io {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
+    save(&path, png.get_ref())?;
     Ok(path)
 }
 
@@ -122,6 +124,17 @@ pub(crate) fn save_svg(
     draw: impl Fn(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), PlotError>,
 ) -> Result<std::path::PathBuf, PlotError> {
     let path = dir.join(format!("{name}.svg"));
-    draw(&SVGBackend::new(&path, size).into_drawing_area())?;
+    let mut svg = String::new();
+    draw(&SVGBackend::with_string(&mut svg, size).into_drawing_area())?;
+    save(&path, svg.as_bytes())?;
     Ok(path)
+}
+
+/// Write a figure's bytes whole or not at all ([`crate::atomic`]).
+#[cfg(not(target_arch = "wasm32"))]
+fn save(path: &std::path::Path, bytes: &[u8]) -> Result<(), PlotError> {
+    crate::atomic::write(path, bytes).map_err(|e| PlotError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
 }

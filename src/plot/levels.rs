@@ -1,5 +1,8 @@
 //! Contour levels (linear "nice" steps or log decades) and how level values are written.
 
+/// Most contour levels a figure draws (more than this are not told apart on a screen).
+pub const MAX_LEVELS: usize = 50;
+
 /// Pick about `levels` round contour thresholds inside `[lo, hi]`, ascending.
 ///
 /// Linear: multiples of a "nice" step (1, 2, 2.5 or 5 × 10ᵏ), the smallest such step that gives
@@ -7,6 +10,8 @@
 /// (1-2-5 and finer or coarser sets), the set whose count is closest to `levels`; ranges too narrow
 /// for that fall back to linear.
 pub fn contour_levels(lo: f64, hi: f64, levels: usize, log_scale: bool) -> Vec<f64> {
+    // A view read from a link is clamped with a notice; this keeps any other caller bounded too.
+    let levels = levels.min(MAX_LEVELS);
     if !(lo.is_finite() && hi.is_finite()) || levels == 0 {
         return Vec::new();
     }

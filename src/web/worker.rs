@@ -45,7 +45,14 @@ pub fn main() {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         wasm_bindgen_futures::spawn_local(async move {
-            match crate::web::wire::decode::<RunRequest>(&event.data()) {
+            // The same checks as `RunRequest::from_header`, which is fuzzed natively.
+            let request = crate::web::wire::decode::<RunRequest>(&event.data()).and_then(
+                |(request, attachments)| {
+                    request.check(attachments.len())?;
+                    Ok((request, attachments))
+                },
+            );
+            match request {
                 Ok((request, attachments)) => run(request, attachments).await,
                 Err(message) => post(
                     &FromWorker::Failed {

@@ -9,6 +9,7 @@ mod checkpoint_errors;
 mod cli;
 mod curvature;
 mod demo;
+mod faults;
 mod invariants;
 mod job;
 mod metrics;

@@ -158,3 +158,55 @@ fn inflate_of(link: &str) -> Vec<u8> {
         .unwrap();
     out
 }
+
+#[test]
+fn a_hostile_view_is_clamped_with_a_notice_for_each_value() {
+    let s = surface();
+    let view = View {
+        plot: PlotKind::Surface,
+        levels: 1_000_000_000,
+        yaw: f64::NAN,
+        pitch: 40.0,
+        metric: "<script>".into(),
+        ..View::default()
+    };
+    // JSON has no NaN (serde_json writes null, which no link can carry as a number): the link
+    // gets an absurd finite yaw, and NaN is tried on the view directly below.
+    let link = permalink::encode(
+        &View {
+            yaw: 1e300,
+            ..view.clone()
+        },
+        &[("a".into(), &s)],
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let shared = permalink::decode(&link).unwrap();
+    assert!(started.elapsed().as_secs_f64() < 5.0);
+    assert_eq!(shared.view.levels, vitscape::plot::MAX_LEVELS);
+    assert_eq!(shared.view.metric, "loss");
+    assert_eq!(shared.view.pitch, permalink::MAX_PITCH);
+    assert!(shared.view.yaw.is_finite() && (0.0..std::f64::consts::TAU).contains(&shared.view.yaw));
+    let notices = shared.notices.join("\n");
+    assert_eq!(shared.notices.len(), 3, "{notices}");
+    assert!(
+        notices.contains("1000000000 contour levels; showing 50"),
+        "{notices}"
+    );
+    assert!(notices.contains("metric `<script>`"), "{notices}");
+    assert!(notices.contains("elevation (40)"), "{notices}");
+
+    let mut v = view;
+    let notices = v.sanitise(&["loss"]);
+    assert_eq!(v.yaw, vitscape::plot::DEFAULT_YAW);
+    assert!(
+        notices.iter().any(|n| n.contains("rotation (NaN)")),
+        "{notices:?}"
+    );
+    // A view the page made itself passes unchanged, without a word.
+    let mut plain = View::default();
+    assert!(plain.sanitise(&["loss", "accuracy"]).is_empty());
+    assert_eq!(plain, View::default());
+    // And the levels stay bounded whoever asks.
+    assert!(vitscape::plot::contour_levels(0.0, 1.0, usize::MAX, false).len() <= 51);
+}

@@ -131,7 +131,8 @@ impl Ctx {
                 let (dx, dy) = (u - x0, v - y0);
                 self.view.update(|view| {
                     view.yaw += dx * 0.01;
-                    view.pitch = (view.pitch + dy * 0.01).clamp(0.05, 1.5);
+                    view.pitch = (view.pitch + dy * 0.01)
+                        .clamp(crate::permalink::MIN_PITCH, crate::permalink::MAX_PITCH);
                 });
                 self.schedule_draw();
             }

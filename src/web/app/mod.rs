@@ -128,6 +128,12 @@ pub(crate) fn App() -> impl IntoView {
         match permalink::decode(&hash) {
             Ok(shared) => {
                 ctx.view.set(shared.view.clone());
+                if !shared.notices.is_empty() {
+                    ctx.notice.set(Some(format!(
+                        "The link's view was adjusted: {}.",
+                        shared.notices.join("; ")
+                    )));
+                }
                 ctx.panels.set(
                     shared
                         .panels
