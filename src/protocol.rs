@@ -29,6 +29,10 @@ pub struct RunRequest {
     /// (default: all of them).
     #[serde(default)]
     pub share: Share,
+    /// Cells of each panel already computed (row-major `iy · nx + ix`), left out of this
+    /// request's sweep: what a worker that replaces a crashed one is sent (default: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip: Vec<Vec<usize>>,
 }
 
 /// Most cells one read-back may batch (a request asking more is refused, not obeyed).
@@ -48,6 +52,31 @@ impl RunRequest {
             serde_json::from_slice(header).map_err(|e| format!("bad message header: {e}"))?;
         request.check(attachments)?;
         Ok(request)
+    }
+
+    /// The cells this request's worker computes, in chunks of at most `per_read` per panel:
+    /// its share of [`schedule`]'s chunks for the panels' `grids`, less the cells in `skip`.
+    pub fn plan(&self, grids: &[(usize, usize)], per_read: usize) -> Vec<(usize, Vec<Cell>)> {
+        let skipped: Vec<std::collections::HashSet<usize>> = (0..grids.len())
+            .map(|i| {
+                self.skip
+                    .get(i)
+                    .map(|cells| cells.iter().copied().collect())
+                    .unwrap_or_default()
+            })
+            .collect();
+        self.share
+            .of(schedule(grids, per_read))
+            .into_iter()
+            .filter_map(|(panel, cells)| {
+                let nx = grids[panel].0;
+                let cells: Vec<Cell> = cells
+                    .into_iter()
+                    .filter(|c| !skipped[panel].contains(&(c.iy * nx + c.ix)))
+                    .collect();
+                (!cells.is_empty()).then_some((panel, cells))
+            })
+            .collect()
     }
 
     /// Whether the request can be run as it is: every panel's spec valid, every attachment it
@@ -70,6 +99,13 @@ impl RunRequest {
             ));
         }
         self.task.check()?;
+        if self.skip.len() > self.panels.len() {
+            return Err(format!(
+                "cells to skip are given for {} panels, but the request has {}",
+                self.skip.len(),
+                self.panels.len()
+            ));
+        }
         let present = |index: usize, what: &str| {
             if index < attachments {
                 Ok(())
@@ -90,8 +126,17 @@ impl RunRequest {
                 .n
                 .checked_mul(panel.spec.grid.y.map_or(1, |y| y.n))
                 .filter(|c| *c <= MAX_CELLS);
-            if cells.is_none() {
+            let Some(cells) = cells else {
                 return Err(fail(format!("the grid has more than {MAX_CELLS} cells")));
+            };
+            if let Some(c) = self
+                .skip
+                .get(i)
+                .and_then(|s| s.iter().find(|c| **c >= cells))
+            {
+                return Err(fail(format!(
+                    "cell {c} to skip is outside its {cells}-cell grid"
+                )));
             }
             present(panel.checkpoint, "the checkpoint").map_err(fail)?;
             if let Some(teacher) = panel.teacher {
@@ -362,6 +407,12 @@ pub enum FromWorker {
         /// Seconds since the job started.
         elapsed: f64,
     },
+    /// The worker panicked inside a promise job, which no `error` event reports: the page
+    /// replaces the worker, as when its `error` event fires (any other crash).
+    Crashed {
+        /// The panic's message.
+        message: String,
+    },
     /// The job stopped with an error.
     Failed {
         /// Job.
@@ -524,6 +575,12 @@ mod tests {
         v["task"] = serde_json::json!({"kind": "convexity-map", "points": 1000000,
             "settings": {"k": 1, "max_iterations": 10, "tolerance": 0.001, "seed": 0}});
         fails(v, 2, "1000000 points per axis");
+        let mut v = good.clone();
+        v["skip"] = serde_json::json!([[0], [1]]);
+        fails(v, 2, "cells to skip are given for 2 panels");
+        let mut v = good.clone();
+        v["skip"] = serde_json::json!([[8, 9]]);
+        fails(v, 2, "cell 9 to skip is outside its 9-cell grid");
         let mut v = good;
         v["task"] = serde_json::json!({"kind": "top-eigenvalue",
             "settings": {"k": 1, "max_iterations": 0, "tolerance": 0.001, "seed": 0}});
@@ -532,6 +589,44 @@ mod tests {
             RunRequest::from_header(b"{\"job\": ", 2)
                 .unwrap_err()
                 .starts_with("bad message header")
+        );
+    }
+
+    #[test]
+    fn a_replacement_worker_plans_only_its_share_of_the_missing_cells() {
+        let grids = [(5, 4), (3, 3)];
+        let mut request: RunRequest = serde_json::from_value(request()).unwrap();
+        request.share = Share { index: 1, count: 2 };
+        let full: Vec<(usize, Cell)> = request
+            .plan(&grids, 3)
+            .into_iter()
+            .flat_map(|(p, cells)| cells.into_iter().map(move |c| (p, c)))
+            .collect();
+        // Skip every other cell of the share's panel-0 cells and all of panel 1's.
+        let skip0: Vec<usize> = full
+            .iter()
+            .filter(|(p, _)| *p == 0)
+            .step_by(2)
+            .map(|(_, c)| c.iy * 5 + c.ix)
+            .collect();
+        request.skip = vec![skip0.clone(), (0..9).collect()];
+        let plan = request.plan(&grids, 3);
+        assert!(plan.iter().all(|(p, cells)| *p == 0 && !cells.is_empty()));
+        let left: Vec<usize> = plan
+            .iter()
+            .flat_map(|(_, cells)| cells.iter().map(|c| c.iy * 5 + c.ix))
+            .collect();
+        let expected: Vec<usize> = full
+            .iter()
+            .filter(|(p, c)| *p == 0 && !skip0.contains(&(c.iy * 5 + c.ix)))
+            .map(|(_, c)| c.iy * 5 + c.ix)
+            .collect();
+        assert_eq!(left, expected);
+        // The default request plans what the share alone gives.
+        request.skip.clear();
+        assert_eq!(
+            request.plan(&grids, 3).len(),
+            request.share.of(schedule(&grids, 3)).len()
         );
     }
 

@@ -35,23 +35,47 @@ pub(crate) fn check_target(channels: usize, h: usize, w: usize) -> Result<(u32, 
     }
 }
 
-/// Most bytes one decoded image may take (a 7 000 × 6 000 RGB photo fits): a small file that
-/// declares a huge canvas fails with a message instead of allocating it.
+/// Most bytes one decoded image may take: a small file that declares a huge canvas fails with a
+/// message instead of allocating it.
 pub const MAX_IMAGE_BYTES: u64 = 128 * 1024 * 1024;
+/// Most pixels one image may have (a 4096 × 4096 photo; decoding costs time in proportion).
+pub const MAX_IMAGE_PIXELS: u64 = 1 << 24;
+/// Most pixels per byte of file, above a first megapixel: no real photo compresses that far,
+/// while a 248-byte JPEG can declare 31 megapixels and take seconds to decode (found by fuzzing).
+pub const MAX_PIXELS_PER_BYTE: u64 = 8192;
 
-/// Decodes an image file within [`MAX_IMAGE_BYTES`] and sides of at most `MAX_SIDE` pixels.
+/// Decodes an image file within [`MAX_IMAGE_BYTES`], [`MAX_IMAGE_PIXELS`] (and
+/// [`MAX_PIXELS_PER_BYTE`] of the file) and sides of at most `MAX_SIDE` pixels. The size is read
+/// from the header first, so nothing is decoded past the limits.
 fn load(file: &str, bytes: &[u8]) -> Result<image::DynamicImage, DataError> {
     let fail = |e: image::ImageError| DataError::Decode {
         file: file.to_owned(),
         reason: e.to_string(),
     };
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| fail(e.into()))
+    };
+    let (w, h) = reader()?.into_dimensions().map_err(fail)?;
+    let pixels = u64::from(w) * u64::from(h);
+    let allowed = MAX_IMAGE_PIXELS.min(
+        (1 << 20) + MAX_PIXELS_PER_BYTE.saturating_mul(u64::try_from(bytes.len()).unwrap_or(0)),
+    );
+    if pixels > allowed {
+        return Err(DataError::Decode {
+            file: file.to_owned(),
+            reason: format!(
+                "it declares {w} × {h} pixels, past the limit of {allowed} for a file of {} bytes                  (at most {MAX_IMAGE_PIXELS}, and {MAX_PIXELS_PER_BYTE} per byte past the first                  1 048 576): resize it first, or it is damaged",
+                bytes.len()
+            ),
+        });
+    }
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_IMAGE_BYTES);
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| fail(e.into()))?;
+    let mut reader = reader()?;
     reader.limits(limits);
     reader.decode().map_err(fail)
 }

@@ -537,8 +537,9 @@ fn declared_png(w: u32, h: u32) -> Vec<u8> {
 
 #[test]
 fn an_image_declaring_a_huge_canvas_is_refused_before_it_is_decoded() {
-    // 12 000 × 12 000 gray is 137 MiB, past MAX_IMAGE_BYTES; 20 000 wide is past the side limit.
-    for (w, h) in [(12_000, 12_000), (20_000, 10), (10, 20_000)] {
+    // 12 000 × 12 000 is past MAX_IMAGE_PIXELS; 20 000 wide is past the side limit; 2 000 × 2 000
+    // is within both but not from a file of a hundred bytes.
+    for (w, h) in [(12_000, 12_000), (20_000, 10), (10, 20_000), (2_000, 2_000)] {
         let files = vec![("big.png".to_string(), declared_png(w, h))];
         for err in [
             decode_images(&files, 1, 4, 4, &Preprocess::default()).unwrap_err(),
@@ -555,4 +556,15 @@ fn an_image_declaring_a_huge_canvas_is_refused_before_it_is_decoded() {
     let files = vec![("ok.png".to_string(), declared_png(64, 64))];
     let err = count_decodable(&files).unwrap_err().to_string();
     assert!(!err.to_lowercase().contains("limit"), "{err}");
+}
+
+#[test]
+fn a_jpeg_of_248_bytes_declaring_31_megapixels_is_refused_at_once() {
+    // Found by the `images` fuzz target (it took 1.9 s to decode): a progressive JPEG header of
+    // 5120 × 6144 pixels and almost no data. The seed's first byte is the target's mode.
+    let seed = include_bytes!("../../fuzz/seeds/images/regression-jpeg-31-megapixels-in-248-bytes");
+    let files = vec![("a.jpg".to_string(), seed[1..].to_vec())];
+    let err = count_decodable(&files).unwrap_err().to_string();
+    assert!(err.contains("declares 5120 × 6144 pixels"), "{err}");
+    assert!(err.contains("a.jpg"), "{err}");
 }

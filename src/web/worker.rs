@@ -20,7 +20,7 @@ use crate::curvature::{self, Hessian, PowerSettings};
 use crate::data;
 use crate::error::Error;
 use crate::job::{self, DataInput, Started};
-use crate::protocol::{CellResult, DataRef, FromWorker, PanelRequest, RunRequest, Task, schedule};
+use crate::protocol::{CellResult, DataRef, FromWorker, PanelRequest, RunRequest, Task};
 use crate::setup::{Extras, Model};
 use crate::spec::{Branch, LossSpec};
 use crate::sweep::{self, Control, Pace};
@@ -35,14 +35,16 @@ struct Backend {
 }
 
 thread_local! {
+    /// The last panic's message, for the crash report.
+    static PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
     static GPU: RefCell<Option<Backend>> = const { RefCell::new(None) };
     static GPU_FAILURE: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// Worker entry point.
 pub fn main() {
-    console_error_panic_hook::set_once();
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    report_crashes(&scope);
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         wasm_bindgen_futures::spawn_local(async move {
             // The same checks as `RunRequest::from_header`, which is fuzzed natively.
@@ -73,6 +75,38 @@ pub fn main() {
         },
         &[],
     );
+}
+
+/// Report a crash of this worker to the page. A panic or a failed allocation aborts the wasm
+/// inside a promise job (the library's async loops run in them), which leaves an unhandled
+/// rejection the page would never hear of. It is caught here: a panic is sent as
+/// [`FromWorker::Crashed`] with its message; anything else — an allocation that failed leaves no
+/// memory to describe it — is thrown again, uncaught, so the page gets the Worker's `error`
+/// event, as for any error outside a promise job. Either way the page replaces the worker.
+fn report_crashes(scope: &DedicatedWorkerGlobalScope) {
+    std::panic::set_hook(Box::new(|info| {
+        PANIC.with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut() {
+                *p = Some(info.to_string());
+            }
+        });
+        console_error_panic_hook::hook(info);
+    }));
+    let on_rejection = Closure::<dyn FnMut(web_sys::PromiseRejectionEvent)>::new(
+        |event: web_sys::PromiseRejectionEvent| match PANIC
+            .with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.take()))
+        {
+            Some(message) => post(&FromWorker::Crashed { message }, &[]),
+            None => wasm_bindgen::throw_val(event.reason()),
+        },
+    );
+    if let Err(e) = scope.add_event_listener_with_callback(
+        "unhandledrejection",
+        on_rejection.as_ref().unchecked_ref(),
+    ) {
+        web_sys::console::error_1(&e);
+    }
+    on_rejection.forget();
 }
 
 fn post(message: &FromWorker, attachments: &[&[u8]]) {
@@ -535,7 +569,8 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
         request.cells_per_read
     };
     // In a pool, this worker's share of the chunks; the page merges the shares.
-    for (i, cells) in request.share.of(schedule(&grids, per_read)) {
+    // (a replacement for a crashed worker is also told which cells are done already).
+    for (i, cells) in request.plan(&grids, per_read) {
         let started = &mut panels[i];
         let evaluator = &started.prepared.evaluator;
         let pace = Pace {

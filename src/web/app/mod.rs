@@ -55,6 +55,7 @@ pub(crate) const REDRAW_INTERVAL: f64 = 300.0;
 mod browser;
 mod canvas;
 mod components;
+mod crash;
 mod pool;
 mod runs;
 mod share;

@@ -25,6 +25,21 @@ pub(crate) struct Pool {
     pub(crate) finished: usize,
     /// Each worker's last measured rate (images per second); the pool's is their sum.
     pub(crate) rates: Vec<f64>,
+    /// Which workers have said `Done` (a replaced worker's share is not done until its
+    /// replacement says so).
+    pub(crate) done: Vec<bool>,
+    /// What the current job was sent, kept until it ends so that a crashed worker's share can
+    /// be sent to its replacement ([`Ctx::worker_crashed`]).
+    pub(crate) job: Option<PoolJob>,
+}
+
+/// The current job as dispatched: the request (before each worker's share) and its files,
+/// shared with the page's store (no copy).
+pub(crate) struct PoolJob {
+    pub(crate) request: RunRequest,
+    pub(crate) files: Vec<Arc<Vec<u8>>>,
+    /// Workers replaced during this job.
+    pub(crate) restarts: usize,
 }
 
 /// Workers the browser's cores allow, from 1 to [`MAX_WORKERS`].
@@ -74,48 +89,47 @@ impl Ctx {
         }
         let mut slots = Vec::new();
         for k in 0..pool_size() {
-            match Worker::new("./worker_loader.js") {
-                Ok(worker) => {
-                    let on_message =
-                        Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-                            self.on_worker_message(k, e.data());
-                        });
-                    worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-                    on_message.forget();
-                    let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(
-                        move |e: web_sys::ErrorEvent| {
-                            self.error.set(Some(format!(
-                                "compute worker {} failed: {}",
-                                k + 1,
-                                e.message()
-                            )));
-                            self.progress.update(|p| p.running = false);
-                        },
-                    );
-                    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-                    on_error.forget();
-                    slots.push(Slot {
-                        worker,
-                        ready: false,
-                        pending: None,
-                    });
-                }
+            match self.start_worker(k) {
+                Ok(slot) => slots.push(slot),
                 Err(e) => {
-                    self.error.set(Some(format!(
-                        "cannot start a compute worker: {}",
-                        js_error(e)
-                    )));
+                    self.error.set(Some(e));
                     break;
                 }
             }
         }
         let rates = vec![0.0; slots.len()];
         self.pool.set_value(Pool {
+            done: vec![false; slots.len()],
             slots,
             active: 0,
             finished: 0,
             rates,
+            job: None,
         });
+    }
+
+    /// A new worker for slot `k`, loading. Its messages and its crash (the `error` event of an
+    /// uncaught error) come back tagged with `k`.
+    pub(crate) fn start_worker(self, k: usize) -> Result<Slot, String> {
+        let worker = Worker::new("./worker_loader.js")
+            .map_err(|e| format!("cannot start a compute worker: {}", js_error(e)))?;
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            self.on_worker_message(k, e.data());
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget();
+        let on_error =
+            Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |e: web_sys::ErrorEvent| {
+                e.prevent_default();
+                self.worker_crashed(k, e.message());
+            });
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        on_error.forget();
+        Ok(Slot {
+            worker,
+            ready: false,
+            pending: None,
+        })
     }
 
     /// Workers a job runs on: one for curvature or on WebGPU; for a CPU sweep, the whole pool
@@ -138,14 +152,16 @@ impl Ctx {
     pub(crate) fn dispatch(
         self,
         request: &RunRequest,
-        files: &[&[u8]],
+        files: Vec<Arc<Vec<u8>>>,
         workers: usize,
     ) -> Result<(), String> {
         if workers == 0 {
             return Err("no compute worker could be started".into());
         }
-        let arrays: Vec<js_sys::Uint8Array> =
-            files.iter().map(|f| js_sys::Uint8Array::from(*f)).collect();
+        let arrays: Vec<js_sys::Uint8Array> = files
+            .iter()
+            .map(|f| js_sys::Uint8Array::from(f.as_slice()))
+            .collect();
         let mut messages = Vec::with_capacity(workers);
         for index in 0..workers {
             let request = RunRequest {
@@ -161,6 +177,12 @@ impl Ctx {
             p.active = workers;
             p.finished = 0;
             p.rates = vec![0.0; p.slots.len()];
+            p.done = vec![false; p.slots.len()];
+            p.job = Some(PoolJob {
+                request: request.clone(),
+                files,
+                restarts: 0,
+            });
         });
         self.workers.set(workers);
         for (k, message) in messages.into_iter().enumerate() {
@@ -213,12 +235,20 @@ impl Ctx {
             .unwrap_or(rate)
     }
 
-    /// One worker finished the current job; true once every active worker has.
-    pub(crate) fn worker_done(self) -> bool {
+    /// Worker `k` finished the current job; true once every active worker has (the job's
+    /// files are then let go).
+    pub(crate) fn worker_done(self, k: usize) -> bool {
         self.pool
             .try_update_value(|p| {
-                p.finished += 1;
-                p.finished >= p.active
+                if let Some(done) = p.done.get_mut(k).filter(|d| !**d) {
+                    *done = true;
+                    p.finished += 1;
+                }
+                let all = p.finished >= p.active;
+                if all {
+                    p.job = None;
+                }
+                all
             })
             .unwrap_or(true)
     }

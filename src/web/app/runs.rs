@@ -50,6 +50,7 @@ impl Ctx {
         let current = self.progress.with_untracked(|p| p.job);
         match message {
             FromWorker::Ready { .. } => self.worker_ready(k),
+            FromWorker::Crashed { message } => self.worker_crashed(k, message),
             FromWorker::Backend {
                 job,
                 name,
@@ -166,7 +167,7 @@ impl Ctx {
                 self.schedule_draw();
             }
             FromWorker::Done { job, elapsed } if job == current => {
-                if !self.worker_done() {
+                if !self.worker_done(k) {
                     return; // other workers of the pool are still computing their shares
                 }
                 self.panels.update(|panels| {
@@ -297,8 +298,8 @@ impl Ctx {
             prefer_gpu: self.prefer_gpu.get_untracked(),
             task,
             share: crate::protocol::Share::default(),
+            skip: Vec::new(),
         };
-        let refs: Vec<&[u8]> = files.list.iter().map(|a| a.as_slice()).collect();
         // Each panel's model size, as inspected when it was dropped (the demo's are tiny).
         let parameters: Vec<usize> = self.uploads.with_untracked(|uploads| {
             specs
@@ -344,7 +345,7 @@ impl Ctx {
                 running: true,
                 unit,
             });
-            if let Err(e) = self.dispatch(&request, &refs, workers) {
+            if let Err(e) = self.dispatch(&request, files.list, workers) {
                 self.error.set(Some(e));
                 self.progress.update(|p| p.running = false);
             }
@@ -386,7 +387,7 @@ impl Ctx {
             unit: "cells",
         });
         self.schedule_draw();
-        if let Err(e) = self.dispatch(&request, &refs, workers) {
+        if let Err(e) = self.dispatch(&request, files.list, workers) {
             self.error.set(Some(e));
             self.progress.update(|p| p.running = false);
         }

@@ -1,0 +1,484 @@
+//! The browser tests' harness: the Trunk build, a static server for `dist/` and a WebDriver
+//! session on headless Chromium with the helpers the tests read the page with.
+#![allow(dead_code)] // not every helper is used by every test
+
+use base64::Engine;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+pub(crate) fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One browser at a time (2 cores), and one build.
+pub(crate) fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Build the app once per test run.
+pub(crate) fn dist() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = Command::new("trunk")
+                .args(["build", "--release"])
+                .current_dir(root())
+                .status()
+                .expect("trunk is not installed: run `bash .ci/setup`");
+            assert!(status.success(), "trunk build failed");
+            root().join("dist")
+        })
+        .clone()
+}
+
+/// A static file server for `dist/` on 127.0.0.1 that records every path requested.
+pub(crate) struct Server {
+    pub(crate) port: u16,
+    pub(crate) requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    pub(crate) fn start(dir: PathBuf) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let log = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let dir = dir.clone();
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &dir, &log);
+                });
+            }
+        });
+        Self { port, requests }
+    }
+
+    pub(crate) fn url(&self, rest: &str) -> String {
+        format!("http://127.0.0.1:{}/{rest}", self.port)
+    }
+}
+
+pub(crate) fn serve(
+    mut stream: TcpStream,
+    dir: &Path,
+    log: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? <= 2 {
+            break;
+        }
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    log.lock().unwrap().push(path.clone());
+    let clean = path.split(['?', '#']).next().unwrap_or("/");
+    let clean = if clean == "/" { "/index.html" } else { clean };
+    let file = dir.join(clean.trim_start_matches('/'));
+    let ok = !clean.contains("..") && file.is_file();
+    let body = if ok {
+        std::fs::read(&file)?
+    } else {
+        b"not found".to_vec()
+    };
+    let mime = match file.extension().and_then(|e| e.to_str()) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript",
+        Some("wasm") => "application/wasm",
+        Some("css") => "text/css",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    };
+    let status = if ok { "200 OK" } else { "404 Not Found" };
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: {mime}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(&body)
+}
+
+/// A JSON request to chromedriver (HTTP/1.1, one connection per request).
+pub(crate) fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(600)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    // Read the headers, then exactly Content-Length bytes (chromedriver may keep the socket open).
+    let mut reader = BufReader::new(stream);
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            length = v.trim().parse::<usize>().ok();
+        }
+    }
+    let mut body = Vec::new();
+    match length {
+        Some(n) => {
+            body.resize(n, 0);
+            reader.read_exact(&mut body).unwrap();
+        }
+        None => {
+            reader.read_to_end(&mut body).unwrap();
+        }
+    }
+    serde_json::from_slice(&body).unwrap_or(Value::Null)
+}
+
+pub(crate) struct Browser {
+    pub(crate) driver: Child,
+    pub(crate) port: u16,
+    pub(crate) session: String,
+    pub(crate) _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    pub(crate) fn start(webgpu: bool) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is not installed: run `bash .ci/setup`");
+        let t = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "chromedriver did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "--headless".to_string(),
+            "--no-sandbox".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-quic".into(),
+            "--window-size=1400,1100".into(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        if webgpu {
+            args.push("--enable-unsafe-webgpu".into());
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": args,
+                // Downloads land in the profile, where a test can read what a user would save.
+                "prefs": {
+                    "download.default_directory": profile.path().join("downloads"),
+                    "download.prompt_for_download": false
+                }
+            },
+            "timeouts": {"script": 600_000, "pageLoad": 120_000}
+        }}});
+        let reply = http(port, "POST", "/session", Some(&caps));
+        let session = reply["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {reply}"))
+            .to_string();
+        let browser = Self {
+            driver,
+            port,
+            session,
+            _profile: profile,
+        };
+        // Headless Chromium saves downloads only when told where (DevTools, via ChromeDriver).
+        let downloads = browser._profile.path().join("downloads");
+        std::fs::create_dir_all(&downloads).unwrap();
+        browser.cmd(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({"cmd": "Browser.setDownloadBehavior", "params": {
+                "behavior": "allow",
+                "downloadPath": downloads,
+            }})),
+        );
+        browser
+    }
+
+    /// A file the page offered for download, once Chromium has saved it (the user's click).
+    pub(crate) fn downloaded(&self, name: &str) -> Vec<u8> {
+        let dir = self._profile.path().join("downloads");
+        let path = dir.join(name);
+        // Done when the file is there, no `.crdownload` is left and its size has settled.
+        let in_progress = || {
+            std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".crdownload"))
+        };
+        let t = Instant::now();
+        let mut last = None;
+        loop {
+            let size = std::fs::metadata(&path).ok().map(|m| m.len());
+            if size.is_some() && size == last && !in_progress() {
+                break;
+            }
+            last = size;
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "{name} was not downloaded"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        std::fs::read(path).unwrap()
+    }
+
+    pub(crate) fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let reply = http(
+            self.port,
+            method,
+            &format!("/session/{}{path}", self.session),
+            body.as_ref(),
+        );
+        if reply["value"]["error"].is_string() {
+            panic!("WebDriver {path}: {}", reply["value"]);
+        }
+        reply["value"].clone()
+    }
+
+    pub(crate) fn open(&self, url: &str) {
+        self.cmd("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    pub(crate) fn js(&self, script: &str) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+
+    /// Run `script` with a `done` callback (the last argument).
+    pub(crate) fn js_async(&self, script: &str) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/async",
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+
+    pub(crate) fn text(&self, css: &str) -> String {
+        self.js(&format!(
+            "const e = document.querySelector({}); return e ? e.textContent : '';",
+            json!(css)
+        ))
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+    }
+
+    pub(crate) fn click(&self, css: &str) {
+        self.js(&format!("document.querySelector({}).click();", json!(css)));
+    }
+
+    /// Set an input's value as a user would (fires `change`).
+    pub(crate) fn set(&self, css: &str, value: &str) {
+        self.js(&format!(
+            "const e = document.querySelector({}); e.value = {}; e.dispatchEvent(new Event('change', {{bubbles: true}}));",
+            json!(css),
+            json!(value)
+        ));
+    }
+
+    /// Give a file input real files (chromedriver reads them from disk).
+    pub(crate) fn upload(&self, css: &str, files: &[&Path]) {
+        self.js(&format!(
+            "document.querySelector({}).style.display = 'block';",
+            json!(css)
+        ));
+        let element = self.cmd(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        let id = element
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap()
+            .to_string();
+        let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+        self.cmd(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": paths.join("\n") })),
+        );
+    }
+
+    pub(crate) fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut ready: impl FnMut(&Self) -> bool,
+    ) {
+        let t = Instant::now();
+        while !ready(self) {
+            if t.elapsed() > timeout {
+                self.screenshot(&format!("timeout-{}", what.replace(' ', "-")));
+                panic!(
+                    "timed out after {:?} waiting for {what}; progress: `{}`, error: `{}`, backend: `{}`",
+                    timeout,
+                    self.text("#progress-text"),
+                    self.text("#error"),
+                    self.text("#backend")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// (done, total) from the progress line.
+    pub(crate) fn progress(&self) -> (usize, usize) {
+        let text = self.text("#progress-text");
+        let first = text.split_whitespace().next().unwrap_or("");
+        let mut parts = first.split('/');
+        let n = |s: Option<&str>| s.and_then(|s| s.parse().ok()).unwrap_or(0);
+        (n(parts.next()), n(parts.next()))
+    }
+
+    pub(crate) fn finished(&self) -> bool {
+        let (done, total) = self.progress();
+        total > 0 && done == total && self.text("#progress-text").contains("done")
+    }
+
+    pub(crate) fn screenshot(&self, name: &str) -> PathBuf {
+        let b64 = self.cmd("GET", "/screenshot", None);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap_or(""))
+            .unwrap_or_default();
+        let dir = root().join("target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// Distinct colours drawn on panel `i`'s canvas (a blank canvas has one).
+    pub(crate) fn canvas_colours(&self, i: usize) -> usize {
+        self.colours(&format!("canvas-{i}"))
+    }
+
+    /// The share of canvas `i`'s pixels (every fifth) that are coloured — the landscape's fill —
+    /// rather than background, grey axes or text: about 0 for a blank canvas or one that only
+    /// says "not enough computed cells", about 0.4 for a finished contour.
+    pub(crate) fn landscape_share(&self, i: usize) -> f64 {
+        self.js(&format!(
+            "const c = document.getElementById('canvas-{i}'); if (!c) return 0;
+             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+             let n = 0, coloured = 0;
+             for (let k = 0; k < d.length; k += 4 * 5) {{
+               n++;
+               const r = d[k], g = d[k + 1], b = d[k + 2];
+               if (d[k + 3] > 0 && Math.max(r, g, b) - Math.min(r, g, b) > 20) coloured++;
+             }}
+             return coloured / Math.max(n, 1);"
+        ))
+        .as_f64()
+        .unwrap_or(0.0)
+    }
+
+    /// Whether every one of the first `panels` canvases shows a landscape (see
+    /// [`Browser::landscape_share`]).
+    pub(crate) fn pictures(&self, panels: usize) -> bool {
+        (0..panels).all(|i| self.landscape_share(i) >= 0.15)
+    }
+
+    /// Distinct colours (sampled) on the canvas with this id; 0 when it is missing.
+    pub(crate) fn colours(&self, id: &str) -> usize {
+        self.js(&format!(
+            "const c = document.getElementById('{id}'); if (!c) return 0;
+             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+             const seen = new Set(); for (let k = 0; k < d.length; k += 4 * 7) seen.add((d[k] << 16) | (d[k+1] << 8) | d[k+2]);
+             return seen.size;"
+        ))
+        .as_u64()
+        .unwrap_or(0) as usize
+    }
+
+    /// The `surface.json` the page's JSON export button offers for panel `i`.
+    pub(crate) fn exported_surface(&self, i: usize) -> Value {
+        let text = self.js_async(&format!(
+            "const done = arguments[arguments.length - 1];
+             const original = URL.createObjectURL;
+             URL.createObjectURL = function (blob) {{
+               URL.createObjectURL = original;
+               blob.text().then(done, e => done('ERR ' + e));
+               return original.call(URL, blob);
+             }};
+             const buttons = [...document.querySelectorAll('#panel-{i} .exports button')];
+             buttons.find(b => b.textContent === 'JSON').click();"
+        ));
+        serde_json::from_str(text.as_str().unwrap_or(""))
+            .unwrap_or_else(|e| panic!("export: {e}: {text}"))
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = http(
+            self.port,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            None,
+        );
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Every computed value of every metric, `(name, iy, ix, value)`.
+pub(crate) fn values(surface: &Value) -> Vec<(String, usize, usize, f64)> {
+    let mut out = Vec::new();
+    for (name, grid) in surface["metrics"].as_object().unwrap() {
+        for (iy, row) in grid.as_array().unwrap().iter().enumerate() {
+            for (ix, v) in row.as_array().unwrap().iter().enumerate() {
+                if let Some(v) = v.as_f64() {
+                    out.push((name.clone(), iy, ix, v));
+                }
+            }
+        }
+    }
+    out
+}
+
+pub(crate) fn small_grid(b: &Browser, images: usize) {
+    b.set("#axis-x", "-1:1:5");
+    b.set("#axis-y", "-0.5:0.5:3");
+    b.set("#eval-images", &images.to_string());
+    b.set("#seed", "7");
+}

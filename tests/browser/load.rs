@@ -1,0 +1,124 @@
+//! Not a test: the page under load (issue #13), in RELIABILITY.md.
+//! `cargo test --release --test browser -- --ignored --nocapture bench_load` runs the demo's
+//! three panels at 17×17 and at 101×101 cells (8 images per cell, CPU fallback) and prints, for
+//! each, the time, the peak resident memory of all Chromium processes and the main thread's long
+//! tasks (PerformanceObserver `longtask`: every task over 50 ms, with the longest); then starts
+//! and cancels the demo ten times and prints the memory before and after (garbage collected).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::harness::*;
+
+/// Records every long task of the page from its first script on (`window.__long`).
+fn observe_long_tasks(b: &Browser) {
+    let source = "window.__long = [];
+        new PerformanceObserver((list) => {
+          for (const e of list.getEntries()) window.__long.push(e.duration);
+        }).observe({ type: 'longtask', buffered: true });";
+    b.cmd(
+        "POST",
+        "/goog/cdp/execute",
+        Some(json!({"cmd": "Page.addScriptToEvaluateOnNewDocument", "params": {"source": source}})),
+    );
+}
+
+/// Long tasks since the last call: (count over 100 ms, count, longest ms).
+fn long_tasks(b: &Browser) -> (usize, usize, f64) {
+    let v = b.js("const l = window.__long || []; window.__long = []; return l;");
+    let d: Vec<f64> = v
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+        .unwrap_or_default();
+    (
+        d.iter().filter(|x| **x > 100.0).count(),
+        d.len(),
+        d.iter().copied().fold(0.0, f64::max),
+    )
+}
+
+/// Collect garbage in the page, then the resident memory of every Chromium process.
+fn settled_rss(b: &Browser) -> u64 {
+    b.cmd(
+        "POST",
+        "/goog/cdp/execute",
+        Some(json!({"cmd": "HeapProfiler.collectGarbage", "params": {}})),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    crate::chromium_rss()
+}
+
+/// Runs the demo at `n`×`n` and returns (seconds, peak RSS bytes).
+fn demo_run(b: &Browser, n: usize) -> (f64, u64) {
+    b.set("#axis-x", &format!("-1:1:{n}"));
+    b.set("#axis-y", &format!("-1:1:{n}"));
+    b.set("#eval-images", "8");
+    let peak = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (peak, stop) = (peak.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                peak.fetch_max(crate::chromium_rss(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let t = Instant::now();
+    b.click("#demo-pretraining");
+    b.wait_for("the run to start", Duration::from_secs(60), |b| {
+        b.text("#progress-text").contains("computing")
+    });
+    b.wait_for("the run to finish", Duration::from_secs(1800), |b| {
+        b.finished()
+    });
+    let seconds = t.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    sampler.join().unwrap();
+    (seconds, peak.load(Ordering::Relaxed))
+}
+
+#[test]
+#[ignore]
+fn bench_load_three_panels_at_101_by_101_and_ten_cancels() {
+    let _guard = serial();
+    let server = Server::start(dist());
+    let b = Browser::start(false);
+    observe_long_tasks(&b);
+    b.open(&server.url(""));
+    b.wait_for("the demo", Duration::from_secs(300), |b| b.finished());
+    let mb = |x: u64| x as f64 / 1e6;
+    let baseline = settled_rss(&b);
+    println!("after the default demo: {:.0} MB", mb(baseline));
+    long_tasks(&b);
+    for n in [17, 101] {
+        let (seconds, peak) = demo_run(&b, n);
+        let (over, count, longest) = long_tasks(&b);
+        println!(
+            "3 panels × {n}×{n} cells × 8 images: {seconds:.1} s, peak {:.0} MB; long tasks: {count} \
+             over 50 ms, {over} over 100 ms, longest {longest:.0} ms",
+            mb(peak)
+        );
+        b.screenshot(&format!("load-{n}"));
+    }
+    let before = settled_rss(&b);
+    for _ in 0..10 {
+        b.click("#demo-pretraining");
+        b.wait_for("the run to start", Duration::from_secs(120), |b| {
+            b.text("#progress-text").contains("computing") && b.progress().0 > 0
+        });
+        b.click("#cancel");
+        b.wait_for("the cancel", Duration::from_secs(30), |b| {
+            b.text("#progress-text").contains("stopped")
+        });
+    }
+    let after = settled_rss(&b);
+    println!(
+        "ten runs started and cancelled: {:.0} MB before, {:.0} MB after",
+        mb(before),
+        mb(after)
+    );
+}
