@@ -87,34 +87,48 @@ pub(crate) fn fill_bands<DB: DrawingBackend>(
         RGBColor(pale(c.0), pale(c.1), pale(c.2))
     };
     let z = |ix: usize, iy: usize| field.z.get(iy).and_then(|r| r.get(ix)).copied().flatten();
+    // Pieces side by side in a sub-row with the same colour are drawn as one rectangle (the
+    // same pixels): a 101 × 101 grid is about a thousand rectangles, not ten thousand.
     let mut pieces = Vec::new();
+    let mut run: Option<(f64, f64, f64, f64, RGBColor)> = None; // x0, x1, y0, y1, colour
+    let flush = |run: &mut Option<(f64, f64, f64, f64, RGBColor)>, pieces: &mut Vec<_>| {
+        if let Some((x0, x1, y0, y1, colour)) = run.take() {
+            pieces.push(Rectangle::new([(x0, y0), (x1, y1)], colour.filled()));
+        }
+    };
     for iy in 0..ny - 1 {
-        for ix in 0..nx - 1 {
-            let (Some(a), Some(b), Some(c), Some(d)) =
-                (z(ix, iy), z(ix + 1, iy), z(ix, iy + 1), z(ix + 1, iy + 1))
-            else {
-                continue;
-            };
-            let (xa, xb) = (s.x[ix], s.x[ix + 1]);
-            let (ya, yb) = (s.y[iy], s.y[iy + 1]);
-            for sy in 0..k {
+        let (ya, yb) = (s.y[iy], s.y[iy + 1]);
+        for sy in 0..k {
+            let (v0, v1) = (sy as f64 / k as f64, (sy + 1) as f64 / k as f64);
+            let v = (v0 + v1) / 2.0;
+            let (y0, y1) = (ya + (yb - ya) * v0, ya + (yb - ya) * v1);
+            for ix in 0..nx - 1 {
+                let (Some(a), Some(b), Some(c), Some(d)) =
+                    (z(ix, iy), z(ix + 1, iy), z(ix, iy + 1), z(ix + 1, iy + 1))
+                else {
+                    flush(&mut run, &mut pieces);
+                    continue;
+                };
+                let (xa, xb) = (s.x[ix], s.x[ix + 1]);
                 for sx in 0..k {
                     let (u0, u1) = (sx as f64 / k as f64, (sx + 1) as f64 / k as f64);
-                    let (v0, v1) = (sy as f64 / k as f64, (sy + 1) as f64 / k as f64);
-                    let (u, v) = ((u0 + u1) / 2.0, (v0 + v1) / 2.0);
+                    let u = (u0 + u1) / 2.0;
                     let value = a * (1.0 - u) * (1.0 - v)
                         + b * u * (1.0 - v)
                         + c * (1.0 - u) * v
                         + d * u * v;
-                    pieces.push(Rectangle::new(
-                        [
-                            (xa + (xb - xa) * u0, ya + (yb - ya) * v0),
-                            (xa + (xb - xa) * u1, ya + (yb - ya) * v1),
-                        ],
-                        band_colour(value).filled(),
-                    ));
+                    let colour = band_colour(value);
+                    let (x0, x1) = (xa + (xb - xa) * u0, xa + (xb - xa) * u1);
+                    match run.as_mut() {
+                        Some(r) if r.4 == colour => r.1 = x1,
+                        _ => {
+                            flush(&mut run, &mut pieces);
+                            run = Some((x0, x1, y0, y1, colour));
+                        }
+                    }
                 }
             }
+            flush(&mut run, &mut pieces);
         }
     }
     chart.draw_series(pieces).or_backend()?;

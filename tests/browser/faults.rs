@@ -17,22 +17,37 @@ use crate::harness::*;
 /// memory its allocator can give taken: the sweep's next allocation fails — a real out-of-memory
 /// abort in the worker's Rust, mid-run. That worker runs from a blob that loads the same
 /// `worker.js` and `worker_bg.wasm` by absolute URL.
-fn watch_workers(b: &Browser, crash_after: usize) {
+fn watch_workers(b: &Browser, fault: Option<Fault>) {
+    let (which, crash_after, action) = match fault {
+        None => (0, 0, ""),
+        Some(Fault::OutOfMemory { worker, after }) => (worker, after, "oom"),
+        Some(Fault::LoseDevice { worker, after }) => (worker, after, "lose-device"),
+    };
     let source = format!(
         r#"(() => {{
   const Real = window.Worker;
   const stats = {{ made: 0, terminated: 0 }};
   window.__workers = stats;
   const crashAfter = {crash_after};
+  const which = {which};
   window.Worker = function (url, options) {{
     stats.made += 1;
     let worker;
-    if (crashAfter > 0 && stats.made === 1) {{
+    if (crashAfter > 0 && stats.made === which) {{
       const base = new URL('.', location.href).href;
       const src = `
         const base = ${{JSON.stringify(base)}};
         const realFetch = self.fetch.bind(self);
         self.fetch = (u, o) => realFetch(typeof u === 'string' ? new URL(u, base).href : u, o);
+        // The GPU device the engine opens, kept to be destroyed (GPUDevice.destroy()).
+        if (self.GPUAdapter) {{
+          const requestDevice = GPUAdapter.prototype.requestDevice;
+          GPUAdapter.prototype.requestDevice = async function (...args) {{
+            const device = await requestDevice.apply(this, args);
+            self.__device = device;
+            return device;
+          }};
+        }}
         importScripts(base + 'worker.js');
         let wasm = null;
         wasm_bindgen({{ module_or_path: base + 'worker_bg.wasm' }}).then((w) => {{ wasm = w; }});
@@ -43,11 +58,15 @@ fn watch_workers(b: &Browser, crash_after: usize) {
           let kind = '';
           try {{ kind = JSON.parse(message[0]).kind; }} catch (e) {{}}
           if (kind === 'cells' && ++cells === ${{crashAfter}}) {{
-            // Take every byte the worker's allocator can give (wasm-bindgen's malloc export,
-            // behind every string passed in), biggest blocks first, up to wasm32's 4 GiB: the
-            // sweep's next allocation fails inside its Rust, mid-run.
-            for (const size of [1 << 24, 1 << 20, 1 << 16, 1 << 12, 1 << 8, 16]) {{
-              try {{ for (;;) wasm.__wbindgen_export(size, 8); }} catch (e) {{}}
+            if ('{action}' === 'oom') {{
+              // Take every byte the worker's allocator can give (wasm-bindgen's malloc export,
+              // behind every string passed in), biggest blocks first, up to wasm32's 4 GiB: the
+              // sweep's next allocation fails inside its Rust, mid-run.
+              for (const size of [1 << 24, 1 << 20, 1 << 16, 1 << 12, 1 << 8, 16]) {{
+                try {{ for (;;) wasm.__wbindgen_export(size, 8); }} catch (e) {{}}
+              }}
+            }} else if (self.__device) {{
+              self.__device.destroy();
             }}
           }}
         }};`;
@@ -76,6 +95,16 @@ fn watch_workers(b: &Browser, crash_after: usize) {
     );
 }
 
+/// A fault forced on the `worker`-th worker the page makes (from 1) as it sends its `after`-th
+/// message of cells.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Every byte its allocator can give is taken: its next allocation fails.
+    OutOfMemory { worker: usize, after: usize },
+    /// Its WebGPU device is destroyed (`GPUDevice.destroy()`), as when the GPU is lost.
+    LoseDevice { worker: usize, after: usize },
+}
+
 /// Workers made and terminated so far.
 fn workers(b: &Browser) -> (u64, u64) {
     let s = b.js("return window.__workers");
@@ -97,7 +126,13 @@ fn a_worker_that_runs_out_of_memory_is_replaced_and_the_sweep_completes() {
     let _guard = serial();
     let server = Server::start(dist());
     let b = Browser::start(false);
-    watch_workers(&b, 2);
+    watch_workers(
+        &b,
+        Some(Fault::OutOfMemory {
+            worker: 1,
+            after: 2,
+        }),
+    );
     // The demo starts by itself: three panels of 17×17 cells over the pool.
     b.open(&server.url(""));
     let crashed = |b: &Browser| b.text("#notice").contains("crashed");
@@ -162,7 +197,7 @@ fn runs_started_and_cancelled_ten_times_leave_no_worker_behind() {
     let _guard = serial();
     let server = Server::start(dist());
     let b = Browser::start(false);
-    watch_workers(&b, 0);
+    watch_workers(&b, None);
     b.open(&server.url(""));
     b.wait_for("the demo to start", Duration::from_secs(120), |b| {
         b.progress().0 > 0
@@ -221,4 +256,62 @@ fn a_link_with_a_hostile_view_is_shown_clamped_and_says_what_changed() {
         b.js("return document.querySelectorAll('img').length"),
         json!(0)
     );
+}
+
+#[test]
+fn a_lost_webgpu_device_falls_back_to_the_cpu_with_the_cells_kept() {
+    let _guard = serial();
+    let server = Server::start(dist());
+    let b = Browser::start(true);
+    // The page makes its pool (2 workers) at load and a new one when the demo is cancelled:
+    // the tiny run below is on the third worker, whose device is destroyed after its first cells.
+    watch_workers(
+        &b,
+        Some(Fault::LoseDevice {
+            worker: 3,
+            after: 1,
+        }),
+    );
+    b.open(&server.url(""));
+    b.wait_for("the WebGPU backend", Duration::from_secs(120), |b| {
+        b.text("#backend").contains("WebGPU")
+    });
+    b.click("#cancel");
+    b.set("#axis-x", "-1:1:5");
+    b.set("#axis-y", "-1:1:3");
+    b.set("#eval-images", "4");
+    b.click("#demo-pretraining");
+    b.wait_for("the run to finish", Duration::from_secs(600), |b| {
+        b.finished() || !b.text("#error").is_empty()
+    });
+    let notice = b.text("#notice");
+    let badge = b.text("#backend");
+    b.screenshot("webgpu-lost");
+    assert_eq!(b.text("#error"), "", "notice `{notice}`, badge `{badge}`");
+    assert!(
+        notice.contains("WebGPU failed, so the run continues on the CPU"),
+        "{notice}"
+    );
+    assert!(
+        badge.contains("CPU") && badge.contains("WebGPU failed mid-run"),
+        "{badge}"
+    );
+    let kept: usize = notice
+        .rsplit("; the ")
+        .next()
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("how many cells were kept? {notice}"));
+    assert!(kept > 0, "{notice}");
+    for i in 0..3 {
+        let surface = b.exported_surface(i);
+        let cells: Vec<Value> = surface["metrics"]["loss"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| row.as_array().unwrap().clone())
+            .collect();
+        assert_eq!(cells.len(), 15);
+        assert!(cells.iter().all(|v| v.as_f64().is_some_and(f64::is_finite)));
+    }
 }

@@ -57,6 +57,15 @@ impl Ctx {
                 k + 1
             ));
         }
+        // A worker on WebGPU is replaced by one on the CPU: a device that was lost or failed
+        // once is not trusted for the rest of the run (the box stays unticked for later runs).
+        let on_gpu = self
+            .backend
+            .with_untracked(|b| b.as_ref().is_some_and(|b| b.1));
+        if on_gpu {
+            self.gpu_lost.set(Some(message.clone()));
+            self.prefer_gpu.set(false);
+        }
         // A sweep continues from the cells the page has; curvature starts its panel again.
         let sweeping = request.task == Task::Sweep;
         let (skip, kept) = if sweeping {
@@ -74,6 +83,7 @@ impl Ctx {
                 count: active,
             },
             skip,
+            prefer_gpu: request.prefer_gpu && !on_gpu,
             ..request
         };
         let arrays: Vec<js_sys::Uint8Array> = files
@@ -84,6 +94,11 @@ impl Ctx {
             Ok(message) => self.send(k, message),
             Err(e) => return self.stop_after_crash(e),
         }
+        let gpu = if on_gpu {
+            "WebGPU failed, so the run continues on the CPU. "
+        } else {
+            ""
+        };
         self.notice.set(Some(if sweeping {
             let grids: Vec<(usize, usize)> = self.panels.with_untracked(|panels| {
                 panels
@@ -97,13 +112,14 @@ impl Ctx {
                 .map(|(_, cells)| cells.len())
                 .sum();
             format!(
-                "Compute worker {} crashed ({message}). A new worker computes the {missing} cells \
-                 of its share still missing; the {kept} cells already computed are kept.",
+                "Compute worker {} crashed ({message}). {gpu}A new worker computes the {missing} \
+                 cells of its share still missing; the {kept} cells already computed are kept.",
                 k + 1
             )
         } else {
             format!(
-                "Compute worker {} crashed ({message}). A new worker starts the curvature again.",
+                "Compute worker {} crashed ({message}). {gpu}A new worker starts the curvature \
+                 again.",
                 k + 1
             )
         }));

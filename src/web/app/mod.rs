@@ -113,6 +113,7 @@ pub(crate) fn App() -> impl IntoView {
         gpu_adapter: RwSignal::new(None),
         workers: RwSignal::new(0),
         pool_note: RwSignal::new(None),
+        gpu_lost: RwSignal::new(None),
         drag: StoredValue::new(None),
         draw_queued: StoredValue::new(false),
         last_draw: StoredValue::new(f64::NEG_INFINITY),
@@ -228,6 +229,10 @@ pub(crate) fn App() -> impl IntoView {
             <span id="backend" class="badge" class:gpu=move || ctx.backend.with(|b| b.as_ref().is_some_and(|b| b.1))>
                 {move || match ctx.backend.get() {
                     Some((name, _, detail)) => {
+                        let detail = match ctx.gpu_lost.get() {
+                            Some(reason) => format!("WebGPU failed mid-run ({reason}), so the run continued here"),
+                            None => detail,
+                        };
                         // "(one per core)" only when the pool was not cut for the models' size.
                         match (ctx.workers.get(), ctx.pool_note.get()) {
                             (n, Some(note)) if n > 1 => format!("Backend: {name} × {n} workers — {detail} — {note}"),

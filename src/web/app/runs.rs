@@ -190,6 +190,13 @@ impl Ctx {
                 panel,
                 message,
             } if job == current || job == 0 => {
+                // On WebGPU a failure mid-run (a lost device among them) falls back to the CPU.
+                let on_gpu = self
+                    .backend
+                    .with_untracked(|b| b.as_ref().is_some_and(|b| b.1));
+                if on_gpu && job == current && self.progress.with_untracked(|p| p.running) {
+                    return self.worker_crashed(k, message);
+                }
                 self.error.set(Some(message.clone()));
                 self.panels.update(|panels| {
                     for (i, p) in panels.iter_mut().enumerate() {
@@ -312,6 +319,7 @@ impl Ctx {
                 })
                 .collect()
         });
+        self.gpu_lost.set(None);
         let workers = self.workers_for(task, &parameters);
         if task != Task::Sweep {
             // Curvature of the panels on screen: their surfaces stay.

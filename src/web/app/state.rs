@@ -149,6 +149,9 @@ pub(crate) struct Ctx {
     pub(crate) workers: RwSignal<usize>,
     /// Why the current job runs on fewer CPU workers than the pool has (the models' size).
     pub(crate) pool_note: RwSignal<Option<String>>,
+    /// Why the current run left WebGPU for the CPU mid-way (a lost device, a GPU worker that
+    /// crashed or failed), shown in the backend badge.
+    pub(crate) gpu_lost: RwSignal<Option<String>>,
     pub(crate) drag: StoredValue<Option<(f64, f64)>>,
     pub(crate) draw_queued: StoredValue<bool>,
     pub(crate) last_draw: StoredValue<f64>,
