@@ -20,8 +20,8 @@ use crate::harness::*;
 fn watch_workers(b: &Browser, fault: Option<Fault>) {
     let (which, crash_after, action) = match fault {
         None => (0, 0, ""),
-        Some(Fault::OutOfMemory { worker, after }) => (worker, after, "oom"),
-        Some(Fault::LoseDevice { worker, after }) => (worker, after, "lose-device"),
+        Some(Fault::OutOfMemory { after }) => (0, after, "oom"),
+        Some(Fault::LoseDevice { after }) => (0, after, "lose-device"),
     };
     let source = format!(
         r#"(() => {{
@@ -29,7 +29,9 @@ fn watch_workers(b: &Browser, fault: Option<Fault>) {
   const stats = {{ made: 0, terminated: 0 }};
   window.__workers = stats;
   const crashAfter = {crash_after};
-  const which = {which};
+  // The first worker of the pool made after the page's first (the pool is one worker per core,
+  // at most 4): the one a run started after a cancel runs on.
+  const which = {which} || Math.min(Math.max(navigator.hardwareConcurrency || 1, 1), 4) + 1;
   window.Worker = function (url, options) {{
     stats.made += 1;
     let worker;
@@ -95,14 +97,14 @@ fn watch_workers(b: &Browser, fault: Option<Fault>) {
     );
 }
 
-/// A fault forced on the `worker`-th worker the page makes (from 1) as it sends its `after`-th
-/// message of cells.
+/// A fault forced on the first worker of the page's second pool (the one made when the demo
+/// that starts with the page is cancelled) as it sends its `after`-th message of cells.
 #[derive(Clone, Copy)]
 enum Fault {
     /// Every byte its allocator can give is taken: its next allocation fails.
-    OutOfMemory { worker: usize, after: usize },
+    OutOfMemory { after: usize },
     /// Its WebGPU device is destroyed (`GPUDevice.destroy()`), as when the GPU is lost.
-    LoseDevice { worker: usize, after: usize },
+    LoseDevice { after: usize },
 }
 
 /// Workers made and terminated so far.
@@ -126,19 +128,18 @@ fn a_worker_that_runs_out_of_memory_is_replaced_and_the_sweep_completes() {
     let _guard = serial();
     let server = Server::start(dist());
     let b = Browser::start(false);
-    watch_workers(
-        &b,
-        Some(Fault::OutOfMemory {
-            worker: 1,
-            after: 2,
-        }),
-    );
-    // The demo starts by itself: three panels of 17×17 cells over the pool.
+    watch_workers(&b, Some(Fault::OutOfMemory { after: 2 }));
+    // The demo starts by itself; stopped, it is run again on 3 × 9×9 cells over the new pool.
     b.open(&server.url(""));
-    let crashed = |b: &Browser| b.text("#notice").contains("crashed");
     b.wait_for("the demo to start", Duration::from_secs(300), |b| {
         b.progress().0 > 0
     });
+    b.click("#cancel");
+    b.set("#axis-x", "-1:1:9");
+    b.set("#axis-y", "-1:1:9");
+    b.set("#eval-images", "32");
+    b.click("#demo-pretraining");
+    let crashed = |b: &Browser| b.text("#notice").contains("crashed");
     let t = std::time::Instant::now();
     while !crashed(&b) && !b.finished() && t.elapsed() < Duration::from_secs(300) {
         std::thread::sleep(Duration::from_millis(250));
@@ -169,7 +170,7 @@ fn a_worker_that_runs_out_of_memory_is_replaced_and_the_sweep_completes() {
     });
     assert_eq!(b.text("#error"), "", "no error after the recovery");
     let (done, total) = b.progress();
-    assert_eq!((done, total), (3 * 17 * 17, 3 * 17 * 17));
+    assert_eq!((done, total), (3 * 9 * 9, 3 * 9 * 9));
     for i in 0..3 {
         let surface = b.exported_surface(i);
         let cells = surface["metrics"]["loss"]
@@ -178,17 +179,18 @@ fn a_worker_that_runs_out_of_memory_is_replaced_and_the_sweep_completes() {
             .iter()
             .flat_map(|row| row.as_array().unwrap().clone())
             .collect::<Vec<Value>>();
-        assert_eq!(cells.len(), 17 * 17);
+        assert_eq!(cells.len(), 9 * 9);
         assert!(
             cells.iter().all(|v| v.as_f64().is_some_and(f64::is_finite)),
             "panel {i} has a missing cell"
         );
     }
     assert!(b.pictures(3));
-    // One worker more than the pool: the crashed one's replacement.
+    // Two pools and the crashed worker's replacement; the first pool and the crashed worker
+    // terminated.
     let (made, terminated) = workers(&b);
-    assert_eq!(made, pool(&b) + 1);
-    assert_eq!(terminated, 1);
+    assert_eq!(made, 2 * pool(&b) + 1);
+    assert_eq!(terminated, pool(&b) + 1);
     b.screenshot("worker-crash-recovered");
 }
 
@@ -263,15 +265,9 @@ fn a_lost_webgpu_device_falls_back_to_the_cpu_with_the_cells_kept() {
     let _guard = serial();
     let server = Server::start(dist());
     let b = Browser::start(true);
-    // The page makes its pool (2 workers) at load and a new one when the demo is cancelled:
-    // the tiny run below is on the third worker, whose device is destroyed after its first cells.
-    watch_workers(
-        &b,
-        Some(Fault::LoseDevice {
-            worker: 3,
-            after: 1,
-        }),
-    );
+    // The tiny run below is on the first worker of the pool made when the demo is cancelled; its
+    // device is destroyed after its first cells.
+    watch_workers(&b, Some(Fault::LoseDevice { after: 1 }));
     b.open(&server.url(""));
     b.wait_for("the WebGPU backend", Duration::from_secs(120), |b| {
         b.text("#backend").contains("WebGPU")
