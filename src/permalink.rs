@@ -45,6 +45,8 @@ pub struct View {
     pub yaw: f64,
     /// 3-D view elevation (radians).
     pub pitch: f64,
+    /// The colour map (links made before it existed: viridis).
+    pub colour_map: crate::plot::ColourMap,
 }
 
 impl Default for View {
@@ -57,6 +59,7 @@ impl Default for View {
             levels: 12,
             yaw: crate::plot::DEFAULT_YAW,
             pitch: crate::plot::DEFAULT_PITCH,
+            colour_map: crate::plot::ColourMap::Viridis,
         }
     }
 }

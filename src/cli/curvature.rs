@@ -16,7 +16,7 @@ use vitscape::curvature::{
     MaxEigenSpectrum, PowerSettings, ProductScheme, STEP_CHECK_LIMIT, SlqSettings, SpectralDensity,
     StepCheck,
 };
-use vitscape::plot::{self, PlotOptions};
+use vitscape::plot;
 use vitscape::spec::SweepSpec;
 use vitscape::sweep::{Control, Shard};
 
@@ -51,6 +51,12 @@ pub struct CurvatureArgs {
     /// Eigenvalues wanted by `top`.
     #[arg(long, default_value_t = 1)]
     pub top_k: usize,
+    /// With `top`: write each eigenvector as a direction file, `eigenvector_1.safetensors` …
+    /// (unit length, timm names; the sign makes its largest entry positive). `vitscape sweep
+    /// --directions eigenvector_1.safetensors eigenvector_2.safetensors` sweeps the plane of the
+    /// top two (files are used as they are: not normalised).
+    #[arg(long)]
+    pub save_eigenvectors: bool,
     /// Power-iteration steps per eigenvalue at most (PyHessian: 100).
     #[arg(long, default_value_t = 100)]
     pub max_iterations: usize,
@@ -118,6 +124,9 @@ struct Top {
     converged: Vec<bool>,
     hessian_vector_products: usize,
     gradients: usize,
+    /// The eigenvectors written as direction files (`--save-eigenvectors`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    eigenvector_files: Vec<vitscape::spec::FileRef>,
 }
 
 #[derive(Serialize)]
@@ -253,12 +262,18 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
                 if e.converged { "" } else { ", NOT converged" }
             );
         }
+        let eigenvector_files = if args.save_eigenvectors {
+            save_eigenvectors(&out, &spec, &model, &found, power, scheme)?
+        } else {
+            Vec::new()
+        };
         report.top = Some(Top {
             eigenvalues: found.iter().map(|e| e.value).collect(),
             iterations: found.iter().map(|e| e.iterations).collect(),
             converged: found.iter().map(|e| e.converged).collect(),
             hessian_vector_products: h.products.check.products,
             gradients: h.products.check.gradients,
+            eigenvector_files,
         });
         check.add(&h.products.check);
     }
@@ -315,8 +330,7 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
                 shard,
                 resume: args.sweep.resume,
                 save_every: args.sweep.save_every,
-                log_scale: args.sweep.log_scale,
-                no_plots: args.sweep.no_plots,
+                plots: args.sweep.plots,
             },
         )?;
         check.add(&map_check);
@@ -349,7 +363,7 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
                 .unwrap_or_else(|| "none positive".into())
         );
         let histogram = spectrum.histogram(20);
-        if !args.sweep.no_plots {
+        if !args.sweep.plots.no_plots {
             plot::write_histogram(
                 &histogram,
                 &format!(
@@ -402,8 +416,7 @@ struct MapRun {
     resume: bool,
     /// Seconds between saves of the partial map.
     save_every: f64,
-    log_scale: bool,
-    no_plots: bool,
+    plots: super::plots::PlotFlags,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -421,8 +434,7 @@ fn convexity(
         shard,
         resume,
         save_every,
-        log_scale,
-        no_plots,
+        plots,
     } = run;
     let n = grid.max(2);
     let names = prepared.evaluator.objective().metric_names();
@@ -523,12 +535,8 @@ fn convexity(
     let convex_fraction = curvature::convex_fraction(&surface).map_or(0.0, |c| c.fraction);
     surface.info.convex_fraction = curvature::convex_fraction(&surface);
     super::sweep::save_json(&dir.join("surface.json"), &surface)?;
-    if !no_plots && surface.y.len() > 1 {
-        let options = PlotOptions {
-            log_scale,
-            ..PlotOptions::default()
-        };
-        plot::write_convexity(&surface, &dir, &options)?;
+    if !plots.no_plots && surface.y.len() > 1 {
+        plot::write_convexity(&surface, &dir, &plots.options())?;
     }
     eprintln!(
         "convexity map ({n}×{n}): {:.3} of cells have |λmin/λmax| < {CONVEX_RATIO}",
@@ -543,4 +551,48 @@ fn convexity(
         }),
         check,
     ))
+}
+
+/// Write each eigenvector as a direction file in `out` (`eigenvector_K.safetensors`), with the
+/// eigenvalue, the solver's settings and the spec in its metadata.
+fn save_eigenvectors(
+    out: &Path,
+    spec: &SweepSpec,
+    model: &vitscape::layout::Model,
+    found: &[curvature::Eigen],
+    power: PowerSettings,
+    scheme: ProductScheme,
+) -> Result<Vec<vitscape::spec::FileRef>> {
+    let spec_json = serde_json::to_string(spec)?;
+    let mut files = Vec::new();
+    for (i, e) in found.iter().enumerate() {
+        let name = format!("eigenvector_{}.safetensors", i + 1);
+        let meta = [
+            ("format", "vitscape-direction".to_string()),
+            ("source", "hessian-eigenvector".to_string()),
+            ("rank", (i + 1).to_string()),
+            ("eigenvalue", format!("{:e}", e.value)),
+            ("iterations", e.iterations.to_string()),
+            ("converged", e.converged.to_string()),
+            ("power_iteration", serde_json::to_string(&power)?),
+            ("hessian_vector_product", scheme.to_string()),
+            ("checkpoint_sha256", model.checkpoint.sha256.clone()),
+            ("spec", spec_json.clone()),
+        ];
+        let state = vitscape::directions::to_state_dict(
+            &model.layout,
+            &curvature::signed_unit(&e.vector),
+            &meta,
+        );
+        let bytes = vitscape::checkpoint::write_safetensors(&state)?;
+        let path = out.join(&name);
+        vitscape::atomic::write(&path, &bytes)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {} (λ{} = {:.6e})", path.display(), i + 1, e.value);
+        files.push(vitscape::spec::FileRef {
+            name,
+            sha256: vitscape::checkpoint::sha256_hex(&bytes),
+        });
+    }
+    Ok(files)
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use vitscape::plot::{self, PlotOptions};
+use vitscape::plot;
 use vitscape::surface::Surface;
 use vitscape::sweep::{self, Shard};
 
@@ -21,12 +21,8 @@ pub struct MergeArgs {
     /// The parts: each a folder (or its surface.json) written by `vitscape sweep --shard`.
     #[arg(required = true)]
     pub parts: Vec<PathBuf>,
-    /// Log colour scale in plots.
-    #[arg(long)]
-    pub log_scale: bool,
-    /// Skip the figures.
-    #[arg(long)]
-    pub no_plots: bool,
+    #[command(flatten)]
+    pub plots: super::plots::PlotFlags,
     /// τ in loss units for the basin summary (default: --tau-relative), as `vitscape sweep`.
     #[arg(long, conflicts_with = "tau_relative")]
     pub tau: Option<f64>,
@@ -117,6 +113,9 @@ pub fn run(args: MergeArgs) -> Result<()> {
         let tau = super::sweep::tau_of(args.tau, args.tau_relative);
         match vitscape::metrics::summarise(&surface, "loss", tau, 64) {
             Ok(summary) => {
+                if let Some(t) = &summary.topology {
+                    eprintln!("{}", t.describe());
+                }
                 surface.info.summary_loss = Some(summary);
                 surface.info.summary_tau = Some(tau);
             }
@@ -159,11 +158,8 @@ pub fn run(args: MergeArgs) -> Result<()> {
     }
     super::sweep::save_json(&target, &surface)?;
     vitscape::atomic::write(&args.out.join("surface.csv"), surface.to_csv().as_bytes())?;
-    if !args.no_plots && merged.complete() {
-        let options = PlotOptions {
-            log_scale: args.log_scale,
-            ..PlotOptions::default()
-        };
+    if !args.plots.no_plots && merged.complete() {
+        let options = args.plots.options();
         if convexity.is_some() {
             plot::write_convexity(&surface, &args.out, &options)?;
         } else {

@@ -7,6 +7,7 @@ mod demo;
 mod load;
 mod locate;
 mod merge;
+mod plots;
 mod sweep;
 mod train;
 mod verdict;

@@ -11,13 +11,14 @@ use vitscape::data::DEBIAN_FASHION_MNIST;
 use vitscape::job;
 use vitscape::metrics::Tau;
 use vitscape::objective::{Objective, write_eval_data};
-use vitscape::plot::{self, PlotOptions};
+use vitscape::plot;
 use vitscape::spec::{Branch, LossChoice, Normalisation, Split};
 use vitscape::surface::Surface;
 use vitscape::sweep::{self, Control, Pace, Shard};
 
 use super::DeviceChoice;
 use super::load::{Loaded, load, load_model};
+use super::plots::PlotFlags;
 
 /// Flags of `vitscape sweep` (and `vitscape curvature`): either `--spec`, or the flags that
 /// define a landscape; either way the spec is stored with every output.
@@ -66,12 +67,8 @@ pub struct SweepArgs {
     /// Also write the evaluated images, labels and masks as `eval_data.safetensors`.
     #[arg(long)]
     pub export_data: bool,
-    /// Log colour scale in plots.
-    #[arg(long)]
-    pub log_scale: bool,
-    /// Skip the figures (data files only).
-    #[arg(long)]
-    pub no_plots: bool,
+    #[command(flatten)]
+    pub plots: PlotFlags,
     /// Threshold τ above the centre loss for the basin summaries in `surface.json`, in loss
     /// units (default: --tau-relative).
     #[arg(long, conflicts_with = "tau_relative")]
@@ -475,6 +472,9 @@ pub fn run(args: SweepArgs) -> Result<()> {
                 summary.convex_fraction,
                 summary.roughness_rms
             );
+            if let Some(t) = &summary.topology {
+                eprintln!("{}", t.describe());
+            }
         }
         Some(Err(e)) => eprintln!("no landscape summary: {e}"),
         None => {}
@@ -487,12 +487,8 @@ pub fn run(args: SweepArgs) -> Result<()> {
         );
         return Ok(());
     }
-    if !args.no_plots {
-        let options = PlotOptions {
-            log_scale: args.log_scale,
-            ..PlotOptions::default()
-        };
-        plot::write_all(&surface, &args.out, &options)?;
+    if !args.plots.no_plots {
+        plot::write_all(&surface, &args.out, &args.plots.options())?;
     }
     let centre = surface_centre(&surface);
     eprintln!(

@@ -211,6 +211,19 @@ impl PowerIteration {
     }
 }
 
+/// An eigenvector as f32 of unit length, its sign fixed so that its largest entry (in magnitude)
+/// is positive: the same vector whatever sign the solver ended on.
+pub fn signed_unit(v: &[f64]) -> Vec<f32> {
+    let n = norm(v);
+    let largest = v
+        .iter()
+        .copied()
+        .max_by(|a, b| a.abs().total_cmp(&b.abs()))
+        .unwrap_or(0.0);
+    let scale = if n > 0.0 { largest.signum() / n } else { 0.0 };
+    v.iter().map(|x| (x * scale) as f32).collect()
+}
+
 /// The `k` eigenvalues of largest magnitude, by power iteration from random unit vectors with
 /// deflation (Gram–Schmidt against the vectors already found), PyHessian's stopping rule.
 pub async fn top_eigenvalues<O: LinearOperator + ?Sized>(

@@ -1,7 +1,12 @@
 //! Quantitative summaries of a loss surface (METHODS §6): basin radius along rays, basin area
 //! below L(0) + τ, the fraction of locally convex cells, roughness against the best quadratic fit
 //! and the curvature along each axis at the centre. Pure functions of a computed [`Surface`]
-//! metric; every number states its units and τ.
+//! metric; every number states its units and τ. [`topology`]: the merge tree of the sublevel sets
+//! (minima, basins, persistence).
+
+#[cfg(test)]
+mod tests;
+pub mod topology;
 
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +43,10 @@ pub struct Summary {
     pub curvature_x: Option<f64>,
     /// ∂²L/∂β² at the centre.
     pub curvature_y: Option<f64>,
+    /// The merge tree of the sublevel sets, basins merged at persistence ≤ τ (absent from
+    /// summaries written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topology: Option<topology::Topology>,
 }
 
 /// Why a summary cannot be computed.
@@ -332,6 +341,7 @@ pub fn summarise(
 
     let curvature_x = (cx > 0 && cx + 1 < nx).then(|| lxx(cy, cx));
     let curvature_y = (!one_d && cy > 0 && cy + 1 < ny).then(|| lyy(cy, cx));
+    let topology = topology::topology(&g.v, &s.x, &s.y, (cx, cy), tau);
     Ok(Summary {
         metric: metric.to_string(),
         tau,
@@ -346,6 +356,7 @@ pub fn summarise(
         roughness_relative,
         curvature_x,
         curvature_y,
+        topology: Some(topology),
     })
 }
 

@@ -4,7 +4,7 @@ use super::*;
 
 /// Filled contours of a 2-D surface: pale bands between levels under lines labelled with their
 /// level, on axes "α (direction x)" / "β (direction y)", with the centre θ* marked. Lines and
-/// bands are coloured by level (viridis).
+/// bands are coloured by level (the colour map).
 pub fn draw_contour<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     s: &Surface,
@@ -23,7 +23,7 @@ pub fn draw_contour<DB: DrawingBackend>(
     let thresholds: Vec<f64> = levels.iter().map(|l| l.1).collect();
     let labels = level_labels(&levels.iter().map(|l| l.0).collect::<Vec<_>>(), o.log_scale);
     let lines = extract_lines(&s.x, &s.y, &field.z, &thresholds);
-    let line_colour = |t: f64| viridis(0.88 * field.unit(t));
+    let line_colour = |t: f64| field.line_colour(t);
     fill_bands(&mut chart, s, &field, &thresholds)?;
     for (threshold, polylines) in &lines {
         let style = ShapeStyle::from(&line_colour(*threshold)).stroke_width(sz.px(2.0));
@@ -82,7 +82,7 @@ pub(crate) fn fill_bands<DB: DrawingBackend>(
             thresholds[band - 1]
         };
         let hi = thresholds.get(band).copied().unwrap_or(field.hi);
-        let c = viridis(0.88 * field.unit((lo + hi) / 2.0));
+        let c = field.line_colour((lo + hi) / 2.0);
         let pale = |x: u8| (f64::from(x) + (255.0 - f64::from(x)) * 0.55) as u8;
         RGBColor(pale(c.0), pale(c.1), pale(c.2))
     };

@@ -22,6 +22,7 @@ pub fn draw_convexity<DB: DrawingBackend>(
         color_range: Some((0.0, crate::curvature::CONVEXITY_CAP)),
         levels: 0,
         title: Some("|λmin/λmax| — 0 = locally convex, capped at 0.5".into()),
+        colour_map: o.colour_map.sequential(),
     };
     draw_heatmap(&right, s, &ratio)?;
     Ok(())

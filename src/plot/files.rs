@@ -4,7 +4,8 @@ use super::*;
 
 /// Write every figure that fits the surface into `dir` (created if needed): a 2-D surface gives
 /// `contour.png/.svg`, `heatmap.png/.svg` and `surface.png` (900×720); a 1-D surface gives
-/// `line.png/.svg` (900×560). Returns the written paths.
+/// `line.png/.svg` (900×560); a surface with a loss summary also gets `barcode.png/.svg` (the
+/// merge tree of its loss, [`draw_barcode`]). Returns the written paths.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn write_all(
     s: &Surface,
@@ -32,6 +33,27 @@ pub fn write_all(
         })?);
         written.push(save_png(dir, "surface", FIGURE_SIZE, |a| {
             draw_surface3d(a, s, o, DEFAULT_YAW, DEFAULT_PITCH)
+        })?);
+    }
+    if let Some(t) = s
+        .info
+        .summary_loss
+        .as_ref()
+        .and_then(|s| s.topology.as_ref())
+    {
+        let title = title_text(
+            s,
+            &PlotOptions {
+                metric: LOSS.into(),
+                ..o.clone()
+            },
+            " — merge tree",
+        );
+        written.push(save_png(dir, "barcode", LINE_SIZE, |a| {
+            draw_barcode(a, t, &title, LOSS)
+        })?);
+        written.push(save_svg(dir, "barcode", LINE_SIZE, |a| {
+            draw_barcode(a, t, &title, LOSS)
         })?);
     }
     Ok(written)

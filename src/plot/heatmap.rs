@@ -16,7 +16,7 @@ pub(crate) fn cell_edges(axis: &[f64]) -> Vec<f64> {
     edges
 }
 
-/// Filled heat map: one rectangle per cell (viridis; uncomputed cells light grey), white iso-lines
+/// Filled heat map: one rectangle per cell (the colour map; uncomputed cells light grey), white iso-lines
 /// over it, the centre marked, and a colour bar with tick labels on the right.
 pub fn draw_heatmap<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -41,7 +41,7 @@ pub fn draw_heatmap<DB: DrawingBackend>(
     let mut cells = Vec::with_capacity(s.x.len() * s.y.len());
     for (iy, row) in field.z.iter().enumerate() {
         for (ix, v) in row.iter().enumerate() {
-            let colour = v.map_or(MISSING, |v| viridis(field.unit(v)));
+            let colour = v.map_or(MISSING, |v| field.colour(v));
             let top_left = chart.backend_coord(&(ex[ix], ey[iy + 1]));
             let bottom_right = chart.backend_coord(&(ex[ix + 1], ey[iy]));
             let size = (
@@ -141,14 +141,21 @@ where
     let stripes = (0..STEPS).map(|k| {
         let a = lo + (hi - lo) * k as f64 / STEPS as f64;
         let b = lo + (hi - lo) * (k + 1) as f64 / STEPS as f64;
-        let colour = viridis((k as f64 + 0.5) / STEPS as f64);
+        let colour = field.map.at((k as f64 + 0.5) / STEPS as f64);
         Rectangle::new(
             [(0.0, field.value(a)), (1.0, field.value(b))],
             colour.filled(),
         )
     });
     chart.draw_series(stripes).or_backend()?;
-    let format = |v: &f64| format_sig(*v);
+    // A map centred on L(0) on a linear scale labels its ticks L − L(0).
+    let offset = field.centre.filter(|_| !field.log);
+    let format = |v: &f64| match offset {
+        Some(c) if (v - c).abs() <= 1e-12 * c.abs().max(1.0) => "0".to_string(),
+        Some(c) if *v > c => format!("+{}", format_sig(v - c)),
+        Some(c) => format_sig(v - c),
+        None => format_sig(*v),
+    };
     chart
         .configure_mesh()
         .disable_mesh()

@@ -12,12 +12,26 @@ pub(crate) struct Field {
     pub(crate) hi: f64,
     /// Whether `z` holds log₁₀ values.
     pub(crate) log: bool,
+    /// The colour map.
+    pub(crate) map: ColourMap,
+    /// The value at θ* (transformed) when the map is centred on it.
+    pub(crate) centre: Option<f64>,
 }
 
 impl Field {
     /// Position of a transformed value on the colour scale, in [0, 1].
     pub(crate) fn unit(&self, v: f64) -> f64 {
         ((v - self.lo) / (self.hi - self.lo)).clamp(0.0, 1.0)
+    }
+
+    /// The colour of a transformed value.
+    pub(crate) fn colour(&self, v: f64) -> RGBColor {
+        self.map.at(self.unit(v))
+    }
+
+    /// The colour of contour lines and bands at a transformed value.
+    pub(crate) fn line_colour(&self, v: f64) -> RGBColor {
+        self.map.line(self.unit(v))
     }
 
     /// The value a transformed number stands for.
@@ -110,6 +124,23 @@ pub(crate) fn prepare(s: &Surface, o: &PlotOptions) -> Result<Field, PlotError> 
                 (a.min(*v), b.max(*v))
             }),
     };
+    // A centred map: the range made symmetric around the value at θ* (the cell nearest the
+    // origin), so that its middle colour is L(0).
+    let centre = if o.colour_map.centred() {
+        let nearest =
+            |axis: &[f64]| (0..axis.len()).min_by(|&a, &b| axis[a].abs().total_cmp(&axis[b].abs()));
+        let c = nearest(&s.x)
+            .zip(nearest(&s.y))
+            .and_then(|(ix, iy)| z[iy][ix]);
+        if let Some(c) = c {
+            let half = (hi - c).max(c - lo).max(0.0);
+            lo = c - half;
+            hi = c + half;
+        }
+        c
+    } else {
+        None
+    };
     if hi - lo <= f64::EPSILON * lo.abs().max(1.0) {
         let pad = lo.abs().max(1.0) * 0.05;
         lo -= pad;
@@ -120,6 +151,8 @@ pub(crate) fn prepare(s: &Surface, o: &PlotOptions) -> Result<Field, PlotError> 
         lo,
         hi,
         log: o.log_scale,
+        map: o.colour_map,
+        centre,
     })
 }
 
@@ -133,8 +166,9 @@ pub(crate) fn require_2d(s: &Surface, plot: &'static str) -> Result<(), PlotErro
 }
 
 /// Viridis at `t` ∈ [0, 1].
+#[cfg(test)]
 pub(crate) fn viridis(t: f64) -> RGBColor {
-    ViridisRGB::get_color(t.clamp(0.0, 1.0))
+    ColourMap::Viridis.at(t)
 }
 
 /// Font sizes scaled to the drawing area, so a small canvas gets proportionally small text.
@@ -203,10 +237,11 @@ pub(crate) fn start_figure<DB: DrawingBackend>(
 
 /// Colour-bar label: the metric, with "(log)" on a log scale.
 pub(crate) fn scale_label(o: &PlotOptions) -> String {
-    if o.log_scale {
-        format!("{} (log)", o.metric)
-    } else {
-        o.metric.clone()
+    match (o.log_scale, o.colour_map.centred()) {
+        (true, false) => format!("{} (log)", o.metric),
+        (true, true) => format!("{} (log; white at θ*)", o.metric),
+        (false, true) => format!("{} − {0}(0)", o.metric),
+        (false, false) => o.metric.clone(),
     }
 }
 

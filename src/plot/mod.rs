@@ -69,6 +69,8 @@ pub struct PlotOptions {
     /// Value range of the colour scale, shared across models when comparing; `None` = this
     /// surface's own range.
     pub color_range: Option<(f64, f64)>,
+    /// The colour map (default viridis); [`ColourMap::Diverging`] centres it on L(0).
+    pub colour_map: ColourMap,
 }
 
 impl Default for PlotOptions {
@@ -79,6 +81,7 @@ impl Default for PlotOptions {
             levels: 12,
             title: None,
             color_range: None,
+            colour_map: ColourMap::Viridis,
         }
     }
 }
@@ -201,6 +204,8 @@ impl<T, E: std::fmt::Display> OrBackend<T> for Result<T, E> {
     }
 }
 
+mod barcode;
+mod colours;
 mod contour;
 mod curvature;
 #[cfg(not(target_arch = "wasm32"))]
@@ -214,6 +219,8 @@ mod surface3d;
 #[cfg(test)]
 mod tests;
 
+pub use barcode::*;
+pub use colours::*;
 pub use contour::*;
 pub use curvature::*;
 #[cfg(not(target_arch = "wasm32"))]

@@ -3,7 +3,7 @@
 use super::*;
 
 /// The surface in 3-D: α and β on the floor, the metric upwards (log₁₀ of it on a log scale), one
-/// quadrilateral per complete cell coloured by its mean value (viridis), painted far to near.
+/// quadrilateral per complete cell coloured by its mean value (the colour map), painted far to near.
 /// `yaw` turns the view about the vertical axis and `pitch` tilts it (radians; see
 /// [`DEFAULT_YAW`], [`DEFAULT_PITCH`]).
 pub fn draw_surface3d<DB: DrawingBackend>(
@@ -76,7 +76,7 @@ pub fn draw_surface3d<DB: DrawingBackend>(
             let depth = chart
                 .as_coord_spec()
                 .projected_depth(&centre.0, &centre.1, &centre.2);
-            quads.push((depth, points, viridis(field.unit(mean))));
+            quads.push((depth, points, field.colour(mean)));
         }
     }
     quads.sort_by_key(|q| std::cmp::Reverse(q.0));

@@ -316,6 +316,42 @@ fn figures_refuse_what_they_cannot_draw() {
     );
 }
 
+/// The saddle surface's merge tree: two basins, the deeper one up right, so θ* is not in the main
+/// one; `write_all` draws its barcode, one blue bar per basin.
+#[test]
+fn a_summarised_surface_gets_its_barcode() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = saddle_surface(41, 31);
+    let summary = crate::metrics::summarise(&s, LOSS, 0.05, 64).unwrap();
+    let t = summary.topology.clone().unwrap();
+    assert_eq!(t.basins, 2, "{t:?}");
+    assert!(!t.centre_in_main_basin);
+    assert!(t.main_basin_share > 0.0 && t.main_basin_share < 1.0);
+    s.info.summary_loss = Some(summary);
+    let written = write_all(&s, dir.path(), &PlotOptions::default()).unwrap();
+    let names: Vec<String> = written
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(&names[5..], ["barcode.png", "barcode.svg"]);
+    let svg = std::fs::read_to_string(dir.path().join("barcode.svg")).unwrap();
+    assert!(svg.contains("2 basins (persistence &gt; τ = 0.05"), "{svg}");
+    // Rows of the PNG holding the bars' blue: two bands, one per basin.
+    let png = image::open(dir.path().join("barcode.png"))
+        .unwrap()
+        .to_rgb8();
+    let blue_rows: Vec<u32> = (0..png.height())
+        .filter(|&y| {
+            (0..png.width()).any(|x| {
+                let p = png.get_pixel(x, y).0;
+                p[0].abs_diff(42) < 8 && p[1].abs_diff(111) < 8 && p[2].abs_diff(176) < 8
+            })
+        })
+        .collect();
+    let bands = blue_rows.windows(2).filter(|w| w[1] > w[0] + 1).count() + 1;
+    assert_eq!(bands, 2, "{blue_rows:?}");
+}
+
 #[test]
 fn write_all_writes_png_and_svg() {
     let dir = tempfile::tempdir().unwrap();
@@ -447,4 +483,82 @@ fn render_gallery() {
         draw_line(a, &s, &PlotOptions::default())
     })
     .unwrap();
+}
+
+/// The diverging map is white at L(0), blue below it and red above, with its range symmetric
+/// around L(0) and its colour bar labelled L − L(0); magma and cividis are their own maps.
+#[test]
+fn colour_maps_and_the_diverging_one_centred_on_the_loss_at_theta_star() {
+    let white = ColourMap::Diverging.at(0.5);
+    assert!(white.0 > 230 && white.1 > 230 && white.2 > 230, "{white:?}");
+    let (low, high) = (ColourMap::Diverging.at(0.0), ColourMap::Diverging.at(1.0));
+    assert!(low.2 > low.0 + 40, "low values are blue: {low:?}");
+    assert!(high.0 > high.2 + 40, "high values are red: {high:?}");
+    assert_eq!(ColourMap::Magma.at(0.0), RGBColor(0, 0, 4));
+    assert_eq!(ColourMap::Magma.at(1.0), RGBColor(252, 253, 191));
+    for m in [ColourMap::Magma, ColourMap::Cividis] {
+        assert_ne!(m.at(0.3), ColourMap::Viridis.at(0.3), "{m}");
+    }
+    assert_eq!(ColourMap::Diverging.sequential(), ColourMap::Viridis);
+    assert_eq!(ColourMap::Magma.sequential(), ColourMap::Magma);
+
+    // A tilted bowl: L(0) = 0.5 is neither the lowest nor the highest value.
+    let s = surface(
+        axis(-1.0, 1.0, 21),
+        Some(axis(-1.0, 1.0, 21)),
+        |a, b| 0.5 + a + 0.3 * b * b,
+        |_, _| 0.5,
+    );
+    let diverging = PlotOptions {
+        colour_map: ColourMap::Diverging,
+        levels: 0,
+        ..PlotOptions::default()
+    };
+    let field = prepare(&s, &diverging).unwrap();
+    assert_eq!(field.centre, Some(0.5));
+    assert!((field.unit(0.5) - 0.5).abs() < 1e-12);
+    assert!((field.hi - 0.5 - (0.5 - field.lo)).abs() < 1e-12);
+    assert!((field.hi - 1.8).abs() < 1e-12, "{}", field.hi);
+    let plain = prepare(&s, &PlotOptions::default()).unwrap();
+    assert_eq!(plain.centre, None);
+    assert!((plain.lo + 0.5).abs() < 1e-12);
+
+    let dir = tempfile::tempdir().unwrap();
+    write_all(&s, dir.path(), &diverging).unwrap();
+    let svg = std::fs::read_to_string(dir.path().join("heatmap.svg")).unwrap();
+    assert!(
+        svg.contains("loss − loss(0)"),
+        "the colour bar says what it shows"
+    );
+    let texts: Vec<&str> = svg
+        .split("</text>")
+        .filter_map(|t| t.rsplit('>').next())
+        .map(str::trim)
+        .collect();
+    assert!(
+        texts.contains(&"+1") && (texts.contains(&"-1") || texts.contains(&"−1")),
+        "ticks of L − L(0): {texts:?}"
+    );
+    // The cell at the centre is white, the left edge (L < L(0)) blue, the right edge red.
+    let png = image::open(dir.path().join("heatmap.png"))
+        .unwrap()
+        .to_rgb8();
+    let frame = {
+        let mut buffer = vec![0u8; 900 * 720 * 3];
+        let area = BitMapBackend::with_buffer(&mut buffer, (900, 720)).into_drawing_area();
+        draw_heatmap(&area, &s, &diverging).unwrap()
+    };
+    let pixel = |a: f64, b: f64| {
+        let x = frame.px.0 as f64
+            + (a - frame.x.0) / (frame.x.1 - frame.x.0) * (frame.px.1 - frame.px.0) as f64;
+        let y = frame.py.1 as f64
+            - (b - frame.y.0) / (frame.y.1 - frame.y.0) * (frame.py.1 - frame.py.0) as f64;
+        png.get_pixel(x as u32, y as u32).0
+    };
+    let c = pixel(0.0, 0.02);
+    assert!(c.iter().all(|&v| v > 225), "centre {c:?}");
+    let left = pixel(-0.95, 0.5);
+    assert!(left[2] > left[0] + 40, "left {left:?}");
+    let right = pixel(0.95, 0.5);
+    assert!(right[0] > right[2] + 40, "right {right:?}");
 }

@@ -17,6 +17,7 @@ pub fn options(view: &View, label: &str, color_range: Option<(f64, f64)>) -> Plo
         levels: view.levels,
         title: Some(label.to_string()),
         color_range,
+        colour_map: view.colour_map,
     }
 }
 
@@ -55,6 +56,18 @@ pub fn canvas(
     let backend = CanvasBackend::with_canvas_object(canvas.clone())
         .ok_or_else(|| "this browser gives no 2-D canvas context".to_string())?;
     draw_on(&backend.into_drawing_area(), s, view, o)
+}
+
+/// The barcode of a panel's merge tree ([`plot::draw_barcode`]) onto a canvas.
+pub fn barcode(
+    canvas: &HtmlCanvasElement,
+    t: &crate::metrics::topology::Topology,
+    title: &str,
+) -> Result<(), String> {
+    let backend = CanvasBackend::with_canvas_object(canvas.clone())
+        .ok_or_else(|| "this browser gives no 2-D canvas context".to_string())?;
+    plot::draw_barcode(&backend.into_drawing_area(), t, title, crate::surface::LOSS)
+        .map_err(|e| e.to_string())
 }
 
 /// The same figure as an SVG document.

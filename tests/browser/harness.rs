@@ -26,8 +26,14 @@ pub(crate) fn dist() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
+            // The worker's profile links with fat LTO into one codegen unit: 22 min of a cold CI
+            // run on 2 cores (measured 2026-12-01), for a smaller bundle, not different code. The
+            // tests build it without LTO, in 16 units; `trunk build --release` / `.ci/serve` (and
+            // BENCHMARKS' sizes) keep the shipped profile.
             let status = Command::new("trunk")
                 .args(["build", "--release"])
+                .env("CARGO_PROFILE_WORKER_LTO", "false")
+                .env("CARGO_PROFILE_WORKER_CODEGEN_UNITS", "16")
                 .current_dir(root())
                 .status()
                 .expect("trunk is not installed: run `bash .ci/setup`");
@@ -416,6 +422,23 @@ impl Browser {
     /// [`Browser::landscape_share`]).
     pub(crate) fn pictures(&self, panels: usize) -> bool {
         (0..panels).all(|i| self.landscape_share(i) >= 0.15)
+    }
+
+    /// Pixels of the canvas with this id for which `test` (a JavaScript expression in r, g, b)
+    /// holds; 0 when it is missing.
+    pub(crate) fn pixels_where(&self, id: &str, test: &str) -> usize {
+        self.js(&format!(
+            "const c = document.getElementById('{id}'); if (!c) return 0;
+             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+             let n = 0;
+             for (let k = 0; k < d.length; k += 4) {{
+               const r = d[k], g = d[k + 1], b = d[k + 2];
+               if ({test}) n++;
+             }}
+             return n;"
+        ))
+        .as_u64()
+        .unwrap_or(0) as usize
     }
 
     /// Distinct colours (sampled) on the canvas with this id; 0 when it is missing.

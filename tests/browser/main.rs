@@ -62,6 +62,22 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
     for i in 0..3 {
         assert!(b.canvas_colours(i) > 20, "panel {i} looks blank");
     }
+    // The panels get the window's width (1400 px): three side by side, each over 400 px.
+    let widths = b.js(
+        "return [0, 1, 2].map(i => document.getElementById('canvas-' + i).getBoundingClientRect())
+                .map(r => [Math.round(r.left), Math.round(r.width)])",
+    );
+    let widths: Vec<(i64, i64)> = widths
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w[0].as_i64().unwrap(), w[1].as_i64().unwrap()))
+        .collect();
+    assert!(widths.iter().all(|w| w.1 >= 400), "{widths:?}");
+    assert!(
+        widths[0].0 < widths[1].0 && widths[1].0 < widths[2].0,
+        "side by side: {widths:?}"
+    );
     let labels = b.text("#panels");
     for name in ["Sup-ViT", "MAE-ViT", "RC-MAE-ViT"] {
         assert!(
@@ -108,6 +124,49 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
         summary.contains("RC-MAE-ViT") && summary.contains('%'),
         "{summary}"
     );
+    // The merge tree of each finished panel: its numbers in the table, its barcode under the
+    // plot with at least the main basin's bar in blue.
+    let topology = b.js(
+        "return [...document.querySelectorAll('#summary td.topology')].map(t => t.textContent)",
+    );
+    let topology: Vec<&str> = topology
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(topology.len(), 3, "{topology:?}");
+    for t in &topology {
+        assert!(
+            t.contains(" minima; main ") && t.contains("% of the plane, θ* in"),
+            "{t}"
+        );
+    }
+    for i in 0..3 {
+        let blue = b.pixels_where(
+            &format!("barcode-{i}"),
+            "Math.abs(r - 42) < 12 && Math.abs(g - 111) < 12 && Math.abs(b - 176) < 12",
+        );
+        assert!(blue > 200, "panel {i}'s barcode has {blue} blue pixels");
+    }
+    b.js("document.getElementById('barcode-0').scrollIntoView()");
+    b.screenshot("demo-barcode");
+    b.js("window.scrollTo(0, 0)");
+    // The diverging colour map: red where the loss is above the model's own L(0) (most of a
+    // trained model's plane); under viridis only θ*'s red marker.
+    let red = "r > g + 60 && r > b + 40";
+    b.click("#plot-heatmap");
+    std::thread::sleep(Duration::from_millis(400));
+    let marker = b.pixels_where("canvas-1", red);
+    b.set("#colour-map", "diverging");
+    std::thread::sleep(Duration::from_millis(400));
+    let reds = b.pixels_where("canvas-1", red);
+    assert!(
+        reds > 5_000 + 10 * marker,
+        "{reds} red pixels under the diverging map, {marker} under viridis"
+    );
+    b.screenshot("demo-diverging");
+    b.set("#colour-map", "viridis");
     // The committed verdict over several direction seeds, on both kinds of loss.
     let verdict = b.text("#verdict");
     assert!(

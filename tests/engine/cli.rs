@@ -54,6 +54,7 @@ fn two_d_sweep_writes_every_output_and_directions_reproduce_it() {
     let run = ok(&args);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("cosine"), "{stderr}");
+    assert!(stderr.contains("merge tree: "), "{stderr}");
     for file in [
         "surface.json",
         "surface.csv",
@@ -62,6 +63,8 @@ fn two_d_sweep_writes_every_output_and_directions_reproduce_it() {
         "heatmap.png",
         "heatmap.svg",
         "surface.png",
+        "barcode.png",
+        "barcode.svg",
         "direction_x.safetensors",
         "direction_y.safetensors",
     ] {
@@ -93,6 +96,17 @@ fn two_d_sweep_writes_every_output_and_directions_reproduce_it() {
     );
     assert_eq!(s["spec"]["directions"]["source"]["seed"], 123);
     assert_eq!(s["spec"]["data"]["eval_images"], 48);
+    // The merge tree is stored with the summaries, with its τ.
+    let topology = &s["info"]["summary_loss"]["topology"];
+    assert_eq!(topology["tau"], s["info"]["summary_loss"]["tau"]);
+    assert!(topology["basins"].as_u64().unwrap() >= 1, "{topology}");
+    assert_eq!(
+        topology["minima"].as_array().unwrap().len() as u64,
+        topology["minima_total"]
+            .as_u64()
+            .unwrap()
+            .min(vitscape::metrics::topology::MAX_MINIMA_KEPT as u64)
+    );
     assert_eq!(s["vitscape_version"], env!("CARGO_PKG_VERSION"));
     let csv = std::fs::read_to_string(out.join("surface.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 15);
@@ -423,6 +437,9 @@ fn curvature_writes_eigenvalues_trace_density_convexity_map_and_spectrum() {
         "12",
         "--max-iterations",
         "20",
+        "--top-k",
+        "2",
+        "--save-eigenvectors",
         "--grid",
         "-0.5:0.5:9",
         "-0.5:0.5:9",
@@ -430,7 +447,10 @@ fn curvature_writes_eigenvalues_trace_density_convexity_map_and_spectrum() {
         &out_s,
     ]);
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(stderr.contains("λ1 = "), "{stderr}");
+    assert!(
+        stderr.contains("λ1 = ") && stderr.contains("λ2 = "),
+        "{stderr}"
+    );
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("curvature.json")).unwrap())
             .unwrap();
@@ -507,6 +527,59 @@ fn curvature_writes_eigenvalues_trace_density_convexity_map_and_spectrum() {
     let hist = report["spectrum"]["histogram"].as_array().unwrap();
     let counted: u64 = hist.iter().map(|b| b[2].as_u64().unwrap()).sum();
     assert_eq!(counted, 2, "every mini-batch is in the histogram");
+
+    // The top two eigenvectors as direction files, recorded with their hashes: a sweep of their
+    // plane takes them as they are (unit length, orthogonal) and its spec names them.
+    let files = report["top"]["eigenvector_files"].as_array().unwrap();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let plane = tmp.path().join("plane");
+    let plane_s = plane.display().to_string();
+    let (e1, e2) = (
+        out.join("eigenvector_1.safetensors").display().to_string(),
+        out.join("eigenvector_2.safetensors").display().to_string(),
+    );
+    ok(&[
+        "sweep",
+        "--checkpoint",
+        &ckpt,
+        "--loss",
+        "mae",
+        "--eval-images",
+        "32",
+        "--directions",
+        &e1,
+        &e2,
+        "--grid",
+        "-0.5:0.5:3",
+        "-0.5:0.5:3",
+        "--no-plots",
+        "--out",
+        &plane_s,
+    ]);
+    let s = surface(&plane);
+    let info = &s["info"];
+    assert!(
+        (info["direction_x_norm"].as_f64().unwrap() - 1.0).abs() < 1e-4,
+        "{info}"
+    );
+    assert!(
+        (info["direction_y_norm"].as_f64().unwrap() - 1.0).abs() < 1e-4,
+        "{info}"
+    );
+    assert!(
+        info["direction_cosine"].as_f64().unwrap().abs() < 1e-3,
+        "{info}"
+    );
+    let source = &s["spec"]["directions"]["source"];
+    assert_eq!(source["x"]["sha256"], files[0]["sha256"], "{source}");
+    assert_eq!(source["y"]["sha256"], files[1]["sha256"], "{source}");
+    let meta = vitscape::checkpoint::read_file(&out.join("eigenvector_1.safetensors"), None)
+        .unwrap()
+        .state
+        .metadata;
+    assert_eq!(meta["source"], "hessian-eigenvector");
+    let lambda: f64 = meta["eigenvalue"].parse().unwrap();
+    assert_eq!(lambda, top, "the file carries its eigenvalue");
 }
 
 #[test]

@@ -758,3 +758,57 @@ fn scan_device() -> Device {
     }
     Device::flex()
 }
+
+/// Hessian-eigenvector directions (issue #15): the top two eigenvectors found by power iteration
+/// with deflation, written as direction files, against the exact Hessian's eigenvectors
+/// (`tests/reference/hessian_eigenvectors.py`, numpy's eigh in float64): |cosine| ≥ 0.99.
+#[test]
+fn eigenvector_directions_match_the_exact_hessian() {
+    let model = fixture_model("hessian_tiny");
+    let ev = tiny_evaluator(&model, 64);
+    let mut h = Hessian::new(&ev, model.theta.clone());
+    let found = block_on(top_eigenvalues(
+        &mut h,
+        PowerSettings {
+            k: 2,
+            max_iterations: 1000,
+            tolerance: 1e-8,
+            seed: 0,
+        },
+    ))
+    .unwrap();
+    for (i, e) in found.iter().enumerate() {
+        let path =
+            crate::common::fixtures().join(format!("hessian_eigenvector_{}.safetensors", i + 1));
+        let reference = vitscape::checkpoint::read_file(&path, None).unwrap().state;
+        let exact: f64 = reference.metadata["eigenvalue"].parse().unwrap();
+        let expected = directions::from_state_dict(&model.layout, &reference).unwrap();
+        // Our file, written and read back as any direction file is.
+        let ours = directions::to_state_dict(
+            &model.layout,
+            &vitscape::curvature::signed_unit(&e.vector),
+            &[],
+        );
+        let bytes = vitscape::checkpoint::write_safetensors(&ours).unwrap();
+        let back = vitscape::checkpoint::read_checkpoint(&bytes, None)
+            .unwrap()
+            .state;
+        let ours = directions::from_state_dict(&model.layout, &back).unwrap();
+        assert!((directions::l2_norm(&ours) - 1.0).abs() < 1e-5);
+        let cosine = directions::cosine(&ours, &expected);
+        assert!(
+            cosine.abs() >= 0.99,
+            "eigenvector {}: |cos| = {cosine} (λ {} vs exact {exact})",
+            i + 1,
+            e.value
+        );
+        // The sign convention is the reference's: the same vector, not its negative.
+        assert!(cosine > 0.0, "eigenvector {}: cos = {cosine}", i + 1);
+        assert!(
+            (e.value - exact).abs() < 0.01 * exact.abs(),
+            "λ{} {} vs {exact}",
+            i + 1,
+            e.value
+        );
+    }
+}

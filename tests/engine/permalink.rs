@@ -34,6 +34,7 @@ fn round_trip_keeps_spec_view_and_values_within_the_stated_error() {
         plot: PlotKind::Heatmap,
         log_scale: true,
         yaw: 1.1,
+        colour_map: vitscape::plot::ColourMap::Cividis,
         ..View::default()
     };
     let link = permalink::encode(&view, &[("Sup-ViT".into(), &s), ("MAE-ViT".into(), &s)]).unwrap();
@@ -209,4 +210,28 @@ fn a_hostile_view_is_clamped_with_a_notice_for_each_value() {
     assert_eq!(plain, View::default());
     // And the levels stay bounded whoever asks.
     assert!(vitscape::plot::contour_levels(0.0, 1.0, usize::MAX, false).len() <= 51);
+}
+
+#[test]
+fn a_view_from_before_colour_maps_is_viridis_and_an_unknown_map_is_named() {
+    let old: View = serde_json::from_str(r#"{"plot":"heatmap","levels":8}"#).unwrap();
+    assert_eq!(old.colour_map, vitscape::plot::ColourMap::Viridis);
+    assert_eq!(old.levels, 8);
+    let err = serde_json::from_str::<View>(r#"{"colour_map":"jet"}"#).unwrap_err();
+    assert!(
+        err.to_string().contains("jet") && err.to_string().contains("cividis"),
+        "{err}"
+    );
+    for m in vitscape::plot::ColourMap::ALL {
+        let json = serde_json::to_string(&View {
+            colour_map: m,
+            ..View::default()
+        })
+        .unwrap();
+        assert!(
+            json.contains(&format!(r#""colour_map":"{}""#, m.name())),
+            "{json}"
+        );
+        assert_eq!(m.name().parse::<vitscape::plot::ColourMap>(), Ok(m));
+    }
 }

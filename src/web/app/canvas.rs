@@ -106,12 +106,27 @@ impl Ctx {
                     p.label
                 )),
                 color_range: Some((0.0, crate::curvature::CONVEXITY_CAP)),
+                colour_map: view.colour_map.sequential(),
             };
             let heat = View {
                 plot: PlotKind::Heatmap,
                 ..view.clone()
             };
             if let Err(message) = draw::canvas(&canvas, map, &heat, &o) {
+                note_on_canvas(&canvas, &format!("{}: {message}", p.label));
+            }
+        }
+        for (i, p) in panels.iter().enumerate() {
+            let Some(t) = p.summary.as_ref().and_then(|s| s.topology.as_ref()) else {
+                continue;
+            };
+            let canvas = window()
+                .document()
+                .and_then(|d| d.get_element_by_id(&format!("barcode-{i}")))
+                .and_then(|e| e.dyn_into::<HtmlCanvasElement>().ok());
+            let Some(canvas) = canvas else { continue };
+            let title = format!("{} — merge tree of the loss", p.label);
+            if let Err(message) = draw::barcode(&canvas, t, &title) {
                 note_on_canvas(&canvas, &format!("{}: {message}", p.label));
             }
         }

@@ -35,6 +35,8 @@ use crate::web::draw;
 pub(crate) const DEMO_IMAGE_SIZE: usize = 28;
 /// Canvas size in pixels.
 pub(crate) const CANVAS: (u32, u32) = (560, 470);
+/// Height of a panel's barcode (its merge tree), as wide as the panel.
+pub(crate) const BARCODE_HEIGHT: u32 = 240;
 /// FLOP/s assumed before a run has measured the real rate: 400 image forwards per second of the
 /// demo model (what 2 CPU workers reach; the figure is shown as a guess).
 pub(crate) fn default_rate() -> f64 {

@@ -357,6 +357,16 @@ pub(crate) fn ViewBar(ctx: Ctx) -> impl IntoView {
             </select>
             <label class="check"><input id="log-scale" type="checkbox" prop:checked=move || ctx.view.with(|v| v.log_scale)
                 on:change=move |ev| { let c = event_target_checked(&ev); ctx.view.update(|v| v.log_scale = c) } />"log scale"</label>
+            <label class="check">"colours "<select id="colour-map" title="diverging: blue below the loss at θ*, white at it, red above (L − L(0))"
+                on:change=move |ev| {
+                    if let Some(m) = crate::plot::ColourMap::from_name(&event_target_value(&ev)) {
+                        ctx.view.update(|v| v.colour_map = m)
+                    }
+                }>
+                {crate::plot::ColourMap::ALL.into_iter().map(|m| view! {
+                    <option value=m.name() selected=move || ctx.view.with(|v| v.colour_map == m)>{m.name()}</option>
+                }).collect::<Vec<_>>()}
+            </select></label>
             <label class="check"><input id="shared-scale" type="checkbox" prop:checked=move || ctx.view.with(|v| v.shared_scale)
                 on:change=move |ev| { let c = event_target_checked(&ev); ctx.view.update(|v| v.shared_scale = c) } />"one colour scale"</label>
             <button id="copy-link" on:click=move |_| ctx.copy_link() disabled=move || ctx.panels.with(Vec::is_empty)>"Copy link"</button>

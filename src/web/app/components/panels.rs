@@ -108,6 +108,9 @@ pub(crate) fn PanelView(ctx: Ctx, i: usize) -> impl IntoView {
                 <canvas id=format!("convexity-{i}") width=CANVAS.0 height=CANVAS.1></canvas>
                 <div class="convexity-summary" id=format!("convexity-summary-{i}")>{move || convexity_summary(ctx, i)}</div>
             </Show>
+            <Show when=move || ctx.panels.with(|p| p.get(i).is_some_and(|p| p.summary.as_ref().is_some_and(|s| s.topology.is_some())))>
+                <canvas class="barcode" id=format!("barcode-{i}") width=CANVAS.0 height=BARCODE_HEIGHT></canvas>
+            </Show>
             <figcaption>
                 <div class="readout" id=format!("readout-{i}")>{move || ctx.readouts.with(|r| r.get(i).cloned().unwrap_or_default())}</div>
                 <div class="status" id=format!("status-{i}")>{status}</div>

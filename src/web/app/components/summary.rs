@@ -63,6 +63,21 @@ pub(crate) fn SummaryTable(ctx: Ctx) -> impl IntoView {
                             format!("{} / {}", f(s.curvature_x), f(s.curvature_y))
                         }),
                         tau,
+                        s.as_ref()
+                            .and_then(|s| s.topology.as_ref())
+                            .map_or("—".into(), |t| {
+                                format!(
+                                    "{} of {} minima; main {:.0} % of the plane, θ* {}",
+                                    t.basins,
+                                    t.minima_total,
+                                    t.main_basin_share * 100.0,
+                                    if t.centre_in_main_basin {
+                                        "in it"
+                                    } else {
+                                        "in another"
+                                    }
+                                )
+                            }),
                         eigen,
                         trace,
                         spectrum,
@@ -75,11 +90,11 @@ pub(crate) fn SummaryTable(ctx: Ctx) -> impl IntoView {
         <table id="summary" class="summary">
             <caption>{format!("Landscape summaries of the loss (τ = {:.0} % of each model's L(0); α, β in direction units)", TAU_RELATIVE * 100.0)}</caption>
             <thead><tr><th>"model"</th><th>"L(0)"</th><th>"τ"</th><th>"basin radius (mean of 64 rays)"</th><th>"area below L(0)+τ"</th>
-                <th>"locally convex cells"</th><th>"roughness: rms vs quadratic (relative)"</th><th>"curvature α / β at 0"</th>
+                <th>"locally convex cells"</th><th>"roughness: rms vs quadratic (relative)"</th><th>"curvature α / β at 0"</th><th>"basins: persistence > τ (merge tree)"</th>
                 <th>"λmax of the Hessian at θ*"</th><th>"trace (Hutchinson)"</th><th>{format!("max-eigenvalue spectrum (mini-batches of {SPECTRUM_BATCH})")}</th></tr></thead>
             <tbody>
-                {move || rows().into_iter().map(|(a, b, c, d, e, f, g, t, h, tr, sp)| view! {
-                    <tr><td>{a}</td><td>{b}</td><td>{t}</td><td>{c}</td><td>{d}</td><td>{e}</td><td>{f}</td><td>{g}</td><td class="eigen">{h}</td><td class="trace">{tr}</td><td class="spectrum">{sp}</td></tr>
+                {move || rows().into_iter().map(|(a, b, c, d, e, f, g, t, tp, h, tr, sp)| view! {
+                    <tr><td>{a}</td><td>{b}</td><td>{t}</td><td>{c}</td><td>{d}</td><td>{e}</td><td>{f}</td><td>{g}</td><td class="topology">{tp}</td><td class="eigen">{h}</td><td class="trace">{tr}</td><td class="spectrum">{sp}</td></tr>
                 }).collect::<Vec<_>>()}
             </tbody>
         </table>
