@@ -26,10 +26,11 @@ pub(crate) fn dist() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            // The worker's profile links with fat LTO into one codegen unit: 22 min of a cold CI
-            // run on 2 cores (measured 2026-12-01), for a smaller bundle, not different code. The
-            // tests build it without LTO, in 16 units; `trunk build --release` / `.ci/serve` (and
-            // BENCHMARKS' sizes) keep the shipped profile.
+            // The worker's profile links with fat LTO into one codegen unit, a single-threaded
+            // tail of minutes, for a smaller bundle, not different code (its whole build took 22
+            // min of a cold CI run on 2 cores; 17.6 min without LTO in 16 units). The tests build
+            // it that way; `trunk build --release` / `.ci/serve` (and BENCHMARKS' sizes) keep the
+            // shipped profile.
             let status = Command::new("trunk")
                 .args(["build", "--release"])
                 .env("CARGO_PROFILE_WORKER_LTO", "false")
