@@ -109,17 +109,29 @@ pub(crate) fn colour_bar<DB: DrawingBackend>(
     if field.log {
         let (lo, hi) = (field.value(field.lo), field.value(field.hi));
         let range = (lo..hi).log_scale().with_key_points(log_ticks(lo, hi, 6));
-        colour_bar_on(area, range, field, label, layout, sz)
+        colour_bar_on(area, range, field, 0.0, label, layout, sz)
     } else {
-        colour_bar_on(area, field.lo..field.hi, field, label, layout, sz)
+        // A map centred on L(0) draws its bar in L − L(0), so that its ticks are round there.
+        let offset = field.centre.unwrap_or(0.0);
+        colour_bar_on(
+            area,
+            field.lo - offset..field.hi - offset,
+            field,
+            offset,
+            label,
+            layout,
+            sz,
+        )
     }
 }
 
-/// [`colour_bar`] for a linear or logarithmic value axis.
+/// [`colour_bar`] for a linear or logarithmic value axis; `offset` is subtracted from every value
+/// (L(0) for a centred map on a linear scale, else 0).
 pub(crate) fn colour_bar_on<DB, YR>(
     area: &DrawingArea<DB, Shift>,
     y_range: YR,
     field: &Field,
+    offset: f64,
     label: &str,
     layout: &PlaneLayout,
     sz: Sizes,
@@ -143,18 +155,20 @@ where
         let b = lo + (hi - lo) * (k + 1) as f64 / STEPS as f64;
         let colour = field.map.at((k as f64 + 0.5) / STEPS as f64);
         Rectangle::new(
-            [(0.0, field.value(a)), (1.0, field.value(b))],
+            [
+                (0.0, field.value(a) - offset),
+                (1.0, field.value(b) - offset),
+            ],
             colour.filled(),
         )
     });
     chart.draw_series(stripes).or_backend()?;
-    // A map centred on L(0) on a linear scale labels its ticks L − L(0).
-    let offset = field.centre.filter(|_| !field.log);
-    let format = |v: &f64| match offset {
-        Some(c) if (v - c).abs() <= 1e-12 * c.abs().max(1.0) => "0".to_string(),
-        Some(c) if *v > c => format!("+{}", format_sig(v - c)),
-        Some(c) => format_sig(v - c),
-        None => format_sig(*v),
+    // Ticks of L − L(0) carry their sign.
+    let signed = field.centre.is_some() && !field.log;
+    let format = |v: &f64| match signed {
+        true if v.abs() <= 1e-12 * offset.abs().max(1.0) => "0".to_string(),
+        true if *v > 0.0 => format!("+{}", format_sig(*v)),
+        _ => format_sig(*v),
     };
     chart
         .configure_mesh()
@@ -170,7 +184,10 @@ where
         .or_backend()?;
     chart
         .draw_series(std::iter::once(Rectangle::new(
-            [(0.0, field.value(lo)), (1.0, field.value(hi))],
+            [
+                (0.0, field.value(lo) - offset),
+                (1.0, field.value(hi) - offset),
+            ],
             BLACK.stroke_width(1),
         )))
         .or_backend()?;
