@@ -130,6 +130,17 @@ impl Surface {
         }
     }
 
+    /// The cell nearest θ* (α = β = 0) as (ix, iy); the first of equally near ones.
+    pub fn centre_cell(&self) -> (usize, usize) {
+        let nearest = |axis: &[f64]| {
+            axis.iter()
+                .enumerate()
+                .min_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+                .map_or(0, |(i, _)| i)
+        };
+        (nearest(&self.x), nearest(&self.y))
+    }
+
     /// True for a 1-D sweep (a single row).
     pub fn is_1d(&self) -> bool {
         self.spec.grid.y.is_none()

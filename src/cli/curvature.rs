@@ -586,8 +586,8 @@ fn save_eigenvectors(
         );
         let bytes = vitscape::checkpoint::write_safetensors(&state)?;
         let path = out.join(&name);
-        vitscape::atomic::write(&path, &bytes)
-            .with_context(|| format!("writing {}", path.display()))?;
+        // The error names the file.
+        vitscape::atomic::write(&path, &bytes)?;
         eprintln!("wrote {} (λ{} = {:.6e})", path.display(), i + 1, e.value);
         files.push(vitscape::spec::FileRef {
             name,

@@ -126,14 +126,6 @@ fn locate(axis: &[f64], value: f64) -> Option<(usize, f64)> {
     Some((i, ((value - axis[i]) / span).clamp(0.0, 1.0)))
 }
 
-fn nearest(axis: &[f64], value: f64) -> usize {
-    axis.iter()
-        .enumerate()
-        .min_by(|a, b| (a.1 - value).abs().total_cmp(&(b.1 - value).abs()))
-        .map(|(i, _)| i)
-        .unwrap_or(0)
-}
-
 /// Mean and sample standard deviation (n − 1 in the denominator; 0 for fewer than two values).
 pub fn mean_sd(values: &[f64]) -> (f64, f64) {
     let n = values.len().max(1) as f64;
@@ -205,10 +197,7 @@ pub fn summarise(
             .map(|row| row.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
             .collect(),
     };
-    let (cx, cy) = (
-        nearest(&s.x, 0.0),
-        if one_d { 0 } else { nearest(&s.y, 0.0) },
-    );
+    let (cx, cy) = s.centre_cell();
     let (a0, b0) = (s.x[cx], s.y[cy]);
     let centre = g.v[cy][cx];
     let tau = match tau {

@@ -127,11 +127,8 @@ pub(crate) fn prepare(s: &Surface, o: &PlotOptions) -> Result<Field, PlotError> 
     // A centred map: the range made symmetric around the value at θ* (the cell nearest the
     // origin), so that its middle colour is L(0).
     let centre = if o.colour_map.centred() {
-        let nearest =
-            |axis: &[f64]| (0..axis.len()).min_by(|&a, &b| axis[a].abs().total_cmp(&axis[b].abs()));
-        let c = nearest(&s.x)
-            .zip(nearest(&s.y))
-            .and_then(|(ix, iy)| z[iy][ix]);
+        let (ix, iy) = s.centre_cell();
+        let c = z.get(iy).and_then(|row| row.get(ix)).copied().flatten();
         if let Some(c) = c {
             let half = (hi - c).max(c - lo).max(0.0);
             lo = c - half;

@@ -33,14 +33,6 @@ pub(crate) fn curve(s: &Surface, metric: &str, iy: usize, positive_only: bool) -
     lo.is_finite().then_some(Curve { runs, lo, hi })
 }
 
-/// The row nearest β = 0.
-pub(crate) fn centre_row(s: &Surface) -> usize {
-    s.y.iter()
-        .enumerate()
-        .min_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
-        .map_or(0, |(i, _)| i)
-}
-
 /// 1-D curves over α: the metric on the left axis and, when the surface has it, accuracy on a
 /// secondary right axis, with a legend above the plot. For a 2-D surface, the row nearest β = 0.
 pub fn draw_line<DB: DrawingBackend>(
@@ -49,7 +41,7 @@ pub fn draw_line<DB: DrawingBackend>(
     o: &PlotOptions,
 ) -> Result<(), PlotError> {
     let field = prepare(s, o)?; // validates the metric and colour range
-    let iy = centre_row(s);
+    let iy = s.centre_cell().1;
     let main = curve(s, &o.metric, iy, o.log_scale).ok_or_else(|| PlotError::NoData {
         metric: o.metric.clone(),
     })?;
