@@ -5,6 +5,7 @@ use thiserror::Error;
 
 pub use crate::checkpoint::CheckpointError;
 pub use crate::data::DataError;
+pub use crate::trajectory::TrajectoryError;
 
 /// A value in a `SweepSpec` (or a flag that builds one) that cannot work.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -109,6 +110,9 @@ pub enum Error {
     /// Bad directions.
     #[error(transparent)]
     Direction(#[from] DirectionError),
+    /// A trajectory that cannot be formed, or trajectory metadata that cannot be read.
+    #[error(transparent)]
+    Trajectory(#[from] TrajectoryError),
     /// The compute backend failed.
     #[error("compute backend: {0}")]
     Backend(String),

@@ -38,6 +38,7 @@ pub mod surface;
 pub mod sweep;
 #[cfg(all(feature = "engine", not(target_arch = "wasm32")))]
 pub mod train;
+pub mod trajectory;
 pub mod verdict;
 #[cfg(all(target_arch = "wasm32", any(feature = "page", feature = "worker")))]
 pub mod web;

@@ -17,7 +17,8 @@ use crate::spec::{DirectionSource, LossSpec, SweepSpec};
 use crate::surface::SurfaceInfo;
 
 /// The facts every surface of a prepared run records (the CLI's and the worker's alike): the
-/// directions' norms and cosine, the parameter count, the architecture and the device. Fields a
+/// directions' norms and cosine, a trajectory's path, the parameter count, the architecture and
+/// the device. Fields a
 /// surface already holds for other reasons (summaries, curvature) are kept.
 pub fn record_facts(info: &mut SurfaceInfo, model: &Model, prepared: &Prepared, device: &str) {
     let d = &prepared.directions.info;
@@ -25,6 +26,7 @@ pub fn record_facts(info: &mut SurfaceInfo, model: &Model, prepared: &Prepared, 
     info.direction_x_norm = d.direction_x_norm;
     info.direction_y_norm = d.direction_y_norm;
     info.direction_cosine = d.direction_cosine;
+    info.trajectory.clone_from(&d.trajectory);
     info.parameters = Some(model.layout.total);
     info.architecture = Some(model.config);
     info.device = Some(device.to_string());
@@ -118,7 +120,14 @@ pub fn directions(spec: &SweepSpec, model: &Model, extras: &Extras) -> Result<Di
             .into());
         }
     }
+    let trajectory = match (&spec.directions.source, &extras.direction_files) {
+        (DirectionSource::Files { .. }, Some((x, Some(y)))) if axes == 2 => {
+            crate::trajectory::path_of(x, y)?
+        }
+        _ => None,
+    };
     let info = SurfaceInfo {
+        trajectory,
         theta_norm: Some(directions::l2_norm(&model.theta)),
         direction_x_norm: vectors.first().map(|v| directions::l2_norm(v)),
         direction_y_norm: vectors.get(1).map(|v| directions::l2_norm(v)),

@@ -75,6 +75,10 @@ pub struct SurfaceInfo {
     /// The τ rule of those summaries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary_tau: Option<crate::metrics::Tau>,
+    /// The training path on the plane, when both directions are principal components of one run
+    /// (`vitscape trajectory`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trajectory: Option<crate::trajectory::TrajectoryPath>,
     /// A convexity map's Hessian-vector product scheme.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hessian_vector_product: Option<crate::curvature::ProductScheme>,

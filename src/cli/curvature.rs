@@ -198,7 +198,7 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
         );
     }
     let out = args.sweep.out.clone();
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    super::output_folder(&out)?;
     // One evaluator batch per mini-batch of the spectrum.
     let batch_size = args
         .parts
@@ -441,7 +441,7 @@ fn convexity(
     let mut surface = curvature::convexity_surface(spec, &names, n);
     surface.info.shard = shard;
     let dir = out.join("convexity");
-    std::fs::create_dir_all(&dir)?;
+    super::output_folder(&dir)?;
     let path = dir.join("surface.json");
     if resume && path.is_file() {
         let text = std::fs::read_to_string(&path)?;

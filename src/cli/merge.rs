@@ -47,7 +47,7 @@ fn surface_file(path: &Path) -> PathBuf {
     }
 }
 
-fn read_surface(path: &Path) -> Result<Surface> {
+pub(super) fn read_surface(path: &Path) -> Result<Surface> {
     let file = surface_file(path);
     let text = std::fs::read_to_string(&file)
         .with_context(|| format!("cannot read {}", file.display()))?;
@@ -80,8 +80,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
     let merged = sweep::merge(&parts)?;
     let mut surface = merged.surface.clone();
     let (nx, ny) = (surface.x.len(), surface.y.len());
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    super::output_folder(&args.out)?;
     let target = args.out.join("surface.json");
     // Compared as the same file (./p0, p0/../p0 and links are one folder), not as text.
     let out_dir = std::fs::canonicalize(&args.out)

@@ -4,12 +4,14 @@
 mod bench;
 mod curvature;
 mod demo;
+mod figure;
 mod load;
 mod locate;
 mod merge;
 mod plots;
 mod sweep;
 mod train;
+mod trajectory;
 mod verdict;
 
 use std::ffi::OsString;
@@ -41,6 +43,12 @@ enum Command {
     Train(Box<train::TrainArgs>),
     /// Pack the trained demo models into static/demo with the eval subset and a manifest.
     DemoPack(demo::DemoPackArgs),
+    /// Several surfaces as one figure for a paper: side by side on one colour scale, with a
+    /// caption, as PNG (300 dpi) and SVG.
+    Figure(figure::FigureArgs),
+    /// The PCA plane of a training run's checkpoints (Li et al. §7) as two direction files that
+    /// carry the run's path, for `sweep --directions`.
+    Trajectory(trajectory::TrajectoryArgs),
     /// Sweep the demo models over several direction seeds and write the demo verdict.
     Verdict(verdict::VerdictArgs),
     /// Measure cells per second and GFLOP/s on the available backends.
@@ -60,6 +68,8 @@ pub fn main() -> ExitCode {
         Command::Verdict(args) => verdict::run(args),
         Command::Train(args) => train::run(*args),
         Command::DemoPack(args) => demo::run(args),
+        Command::Trajectory(args) => trajectory::run(args),
+        Command::Figure(args) => figure::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -68,6 +78,20 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Create an output folder, and remove the temporary files a killed run left in it (named for
+/// this machine and a process that is gone; [`vitscape::atomic::remove_stale`]), saying so.
+fn output_folder(dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for stale in vitscape::atomic::remove_stale(dir) {
+        eprintln!(
+            "removed {}, a temporary file left by a run that was killed",
+            stale.display()
+        );
+    }
+    Ok(())
 }
 
 /// `--grid A [B]` takes one or two axes that start with `-` (e.g. `-1:1:41`), which clap would

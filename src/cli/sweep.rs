@@ -316,8 +316,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         images,
         prepared,
     } = load(&args, None)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    super::output_folder(&args.out)?;
     let shard = args.sharding.resolve()?;
     let surface_path = args.out.join("surface.json");
     let previous = if surface_path.exists() {
@@ -377,6 +376,22 @@ pub fn run(args: SweepArgs) -> Result<()> {
     vitscape::setup::record_facts(&mut surface.info, &model, &prepared, &device);
     if let Some(c) = surface.info.direction_cosine {
         eprintln!("cosine(direction x, direction y) = {c}");
+    }
+    if let Some(path) = &surface.info.trajectory {
+        let [px, py] = path.explained_variance_ratio;
+        eprintln!(
+            "training path: {} checkpoints, drawn over the contours (the directions explain {:.1} % + {:.1} % of the run's variance)",
+            path.points.len(),
+            px * 100.0,
+            py * 100.0
+        );
+        let outside = plot::path_points_outside(&surface, path);
+        if outside > 0 {
+            eprintln!(
+                "warning: {outside} of the path's {} checkpoints lie outside the grid and are not drawn; widen --grid to see them",
+                path.points.len()
+            );
+        }
     }
 
     let (nx, ny) = (surface.x.len(), surface.y.len());

@@ -243,8 +243,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     let train_set = load(Split::Train, args.train_images)?;
     let test_set = load(Split::Test, args.test_images)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    super::output_folder(&args.out)?;
     let device = args.device.device()?;
     let name = serde_json::to_value(m)?
         .as_str()

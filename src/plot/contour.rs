@@ -12,7 +12,7 @@ pub fn draw_contour<DB: DrawingBackend>(
 ) -> Result<Frame, PlotError> {
     require_2d(s, "a contour plot")?;
     let field = prepare(s, o)?;
-    let sz = Sizes::of(area);
+    let sz = Sizes::with(area, o);
     let body = start_figure(area, &title_text(s, o, ""), sz)?;
     let (x0, x1) = (s.x[0], s.x[s.x.len() - 1]);
     let (y0, y1) = (s.y[0], s.y[s.y.len() - 1]);
@@ -39,6 +39,15 @@ pub fn draw_contour<DB: DrawingBackend>(
         )?;
     }
     let mut taken = Vec::new();
+    if let Some(path) = &s.info.trajectory {
+        taken.extend(mark_path(
+            &mut chart,
+            path,
+            RGBColor(25, 25, 25),
+            WHITE,
+            sz,
+        )?);
+    }
     if let Some(centre) = mark_centre(&mut chart, RGBColor(200, 30, 30), sz)? {
         taken.push(centre);
     }

@@ -23,6 +23,7 @@ pub fn draw_convexity<DB: DrawingBackend>(
         levels: 0,
         title: Some("|λmin/λmax| — 0 = locally convex, capped at 0.5".into()),
         colour_map: o.colour_map.sequential(),
+        ..o.clone()
     };
     draw_heatmap(&right, s, &ratio)?;
     Ok(())

@@ -160,3 +160,76 @@ fn save(path: &std::path::Path, bytes: &[u8]) -> Result<(), PlotError> {
         reason: e.to_string(),
     })
 }
+
+/// Write a comparison figure ([`draw_comparison`]) as `base.png` at `print.dpi` (the resolution
+/// recorded in the PNG, [`with_resolution`], so page-layout programs size it at `print.width_in`) and
+/// `base.svg` at CSS's 96 pixels per inch (text as text, for a vector PDF). Returns both paths.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn write_comparison(
+    base: &std::path::Path,
+    panels: &[(String, &Surface)],
+    o: &PlotOptions,
+    kind: PanelKind,
+    print: PrintSize,
+    caption: &str,
+) -> Result<Vec<std::path::PathBuf>, PlotError> {
+    let with_ext = |ext: &str| {
+        let mut name = base.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".{ext}"));
+        base.with_file_name(name)
+    };
+    if let Some(dir) = base.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_dir(dir)?;
+    }
+    let io = |path: &std::path::Path, e: &dyn std::fmt::Display| PlotError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+
+    let png_path = with_ext("png");
+    let scale = PrintSize::text_scale(print.dpi);
+    let layout = ComparisonLayout::new(panels.len(), print.width_px(print.dpi), scale, caption);
+    let (w, h) = layout.size;
+    let mut pixels = vec![0u8; (w as usize) * (h as usize) * 3];
+    let options = PlotOptions {
+        text_scale: Some(scale),
+        ..o.clone()
+    };
+    draw_comparison(
+        &BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area(),
+        &layout,
+        panels,
+        &options,
+        kind,
+    )?;
+    let image = image::RgbImage::from_raw(w, h, pixels)
+        .ok_or_else(|| PlotError::Backend("bitmap buffer has the wrong size".into()))?;
+    let mut encoded = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut encoded, image::ImageFormat::Png)
+        .map_err(|e| io(&png_path, &e))?;
+    let png_bytes = with_resolution(encoded.get_ref(), print.dpi)?;
+    save(&png_path, &png_bytes)?;
+
+    let svg_path = with_ext("svg");
+    let scale = PrintSize::text_scale(SVG_DPI);
+    let layout = ComparisonLayout::new(panels.len(), print.width_px(SVG_DPI), scale, caption);
+    let options = PlotOptions {
+        text_scale: Some(scale),
+        ..o.clone()
+    };
+    let mut svg = String::new();
+    draw_comparison(
+        &SVGBackend::with_string(&mut svg, layout.size).into_drawing_area(),
+        &layout,
+        panels,
+        &options,
+        kind,
+    )?;
+    save(&svg_path, svg.as_bytes())?;
+    Ok(vec![png_path, svg_path])
+}
+
+/// CSS pixels per inch: an SVG's user unit when it is printed or turned into a PDF.
+#[cfg(not(target_arch = "wasm32"))]
+const SVG_DPI: f64 = 96.0;

@@ -25,14 +25,18 @@ pub fn draw_heatmap<DB: DrawingBackend>(
 ) -> Result<Frame, PlotError> {
     require_2d(s, "a heat map")?;
     let field = prepare(s, o)?;
-    let sz = Sizes::of(area);
+    let sz = Sizes::with(area, o);
     let body = start_figure(area, &title_text(s, o, ""), sz)?;
     let (ex, ey) = (cell_edges(&s.x), cell_edges(&s.y));
     let x_range = ex[0]..ex[ex.len() - 1];
     let y_range = ey[0]..ey[ey.len() - 1];
     let span = (x_range.end - x_range.start, y_range.end - y_range.start);
     let (w, _) = body.dim_in_pixel();
-    let bar_width = sz.px(COLOUR_BAR + COLOUR_BAR_LABELS);
+    let bar_width = if o.colour_bar {
+        sz.px(COLOUR_BAR + COLOUR_BAR_LABELS)
+    } else {
+        0
+    };
     let layout = PlaneLayout::new(body.dim_in_pixel(), span, sz.px(20.0), bar_width, sz);
     let mut chart = plane_chart(&body, x_range, y_range, &layout)?;
 
@@ -68,16 +72,21 @@ pub fn draw_heatmap<DB: DrawingBackend>(
             .draw_series(polylines.into_iter().map(|p| PathElement::new(p, style)))
             .or_backend()?;
     }
+    if let Some(path) = &s.info.trajectory {
+        mark_path(&mut chart, path, WHITE, RGBColor(25, 25, 25), sz)?;
+    }
     mark_centre(&mut chart, WHITE, sz)?;
     finish_plane_axes(&mut chart, sz)?;
     let frame = Frame::of(&chart);
-    let bar = body.margin(
-        0,
-        0,
-        layout.bar_x,
-        w.saturating_sub(layout.bar_x + bar_width),
-    );
-    colour_bar(&bar, &field, &scale_label(o), &layout, sz)?;
+    if o.colour_bar {
+        let bar = body.margin(
+            0,
+            0,
+            layout.bar_x,
+            w.saturating_sub(layout.bar_x + bar_width),
+        );
+        colour_bar(&bar, &field, &scale_label(o), &layout, sz)?;
+    }
     area.present().or_backend()?;
     Ok(frame)
 }

@@ -185,6 +185,13 @@ impl Sizes {
             scale: (reference / 800.0).clamp(0.55, 2.5),
         }
     }
+    /// [`Sizes::of`], unless the options fix the scale (a printed figure).
+    pub(crate) fn with<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, o: &PlotOptions) -> Self {
+        match o.text_scale {
+            Some(scale) if scale.is_finite() && scale > 0.0 => Self { scale },
+            _ => Self::of(area),
+        }
+    }
     pub(crate) fn px(&self, base: f64) -> u32 {
         (base * self.scale).round().max(1.0) as u32
     }

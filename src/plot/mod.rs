@@ -71,6 +71,11 @@ pub struct PlotOptions {
     pub color_range: Option<(f64, f64)>,
     /// The colour map (default viridis); [`ColourMap::Diverging`] centres it on L(0).
     pub colour_map: ColourMap,
+    /// Draw the heat map's own colour bar (default true); a comparison figure draws one for all.
+    pub colour_bar: bool,
+    /// Text and line sizes relative to an 800-pixel-wide screen figure (`None`: from the area's
+    /// width); a printed figure sets them from its resolution ([`PrintSize::text_scale`]).
+    pub text_scale: Option<f64>,
 }
 
 impl Default for PlotOptions {
@@ -82,6 +87,8 @@ impl Default for PlotOptions {
             title: None,
             color_range: None,
             colour_map: ColourMap::Viridis,
+            colour_bar: true,
+            text_scale: None,
         }
     }
 }
@@ -208,6 +215,7 @@ mod barcode;
 mod colours;
 mod contour;
 mod curvature;
+mod figure;
 #[cfg(not(target_arch = "wasm32"))]
 mod files;
 mod heatmap;
@@ -215,6 +223,8 @@ mod iso;
 mod layout;
 mod levels;
 mod line;
+mod path;
+mod resolution;
 mod surface3d;
 #[cfg(test)]
 mod tests;
@@ -223,6 +233,7 @@ pub use barcode::*;
 pub use colours::*;
 pub use contour::*;
 pub use curvature::*;
+pub use figure::*;
 #[cfg(not(target_arch = "wasm32"))]
 pub use files::*;
 pub use heatmap::*;
@@ -231,4 +242,6 @@ pub use iso::*;
 pub use layout::*;
 pub use levels::*;
 pub use line::*;
+pub use path::*;
+pub use resolution::*;
 pub use surface3d::*;

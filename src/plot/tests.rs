@@ -562,3 +562,209 @@ fn colour_maps_and_the_diverging_one_centred_on_the_loss_at_theta_star() {
     let right = pixel(0.95, 0.5);
     assert!(right[0] > right[2] + 40, "right {right:?}");
 }
+
+/// A trajectory's path is drawn over the contours (and the heat map): dark on the contour's pale
+/// bands along each segment, and left out where it leaves the plotted range.
+#[test]
+fn a_training_path_is_drawn_over_the_plane() {
+    use crate::trajectory::{PathPoint, TrajectoryPath};
+    let mut s = surface(
+        axis(-1.0, 1.0, 9),
+        Some(axis(-1.0, 1.0, 9)),
+        |a, b| a * a + b * b,
+        |_, _| 0.5,
+    );
+    let point = |alpha: f64, beta: f64| PathPoint {
+        name: format!("e{alpha}"),
+        sha256: String::new(),
+        alpha,
+        beta,
+    };
+    // Starts outside the plane (left out), then walks to θ*.
+    let path = TrajectoryPath {
+        explained_variance_ratio: [0.9, 0.05],
+        points: vec![
+            point(-1.6, -0.7),
+            point(-0.8, -0.6),
+            point(-0.4, 0.3),
+            point(0.0, 0.0),
+        ],
+    };
+    assert_eq!(path_points_outside(&s, &path), 1);
+    let (w, h) = (700u32, 600u32);
+    let render = |s: &Surface, heat: bool| {
+        let mut buffer = vec![0u8; (w * h * 3) as usize];
+        let frame = {
+            let area = BitMapBackend::with_buffer(&mut buffer, (w, h)).into_drawing_area();
+            let options = PlotOptions::default();
+            if heat {
+                draw_heatmap(&area, s, &options).unwrap()
+            } else {
+                draw_contour(&area, s, &options).unwrap()
+            }
+        };
+        (buffer, frame)
+    };
+    // The pixel of (α, β), from the frame's mapping.
+    let pixel = |f: &Frame, a: f64, b: f64| {
+        let u = f64::from(f.px.0) + (a - f.x.0) / (f.x.1 - f.x.0) * f64::from(f.px.1 - f.px.0);
+        let v = f64::from(f.py.1) - (b - f.y.0) / (f.y.1 - f.y.0) * f64::from(f.py.1 - f.py.0);
+        (u.round() as usize, v.round() as usize)
+    };
+    // Dark pixels within 2 px of the midpoint of each drawn segment.
+    let dark_near = |buffer: &[u8], (u, v): (usize, usize), c: RGBColor| {
+        (v - 2..=v + 2)
+            .flat_map(|y| (u - 2..=u + 2).map(move |x| (x, y)))
+            .filter(|(x, y)| {
+                let i = (y * w as usize + x) * 3;
+                distance(&buffer[i..i + 3], c) < 40
+            })
+            .count()
+    };
+    let line = RGBColor(25, 25, 25);
+    let (plain, frame) = render(&s, false);
+    s.info.trajectory = Some(path.clone());
+    let (with_path, frame_p) = render(&s, false);
+    for (a, b) in [(-0.6, -0.45), (-0.2, 0.15)] {
+        let at = pixel(&frame_p, a, b);
+        assert!(
+            dark_near(&with_path, at, line) >= 3,
+            "segment at ({a}, {b})"
+        );
+        assert_eq!(dark_near(&plain, pixel(&frame, a, b), line), 0);
+    }
+    // The left-out first segment: nothing drawn at its in-range end's far side.
+    let outside_mid = pixel(&frame_p, -0.95, -0.63);
+    assert_eq!(dark_near(&with_path, outside_mid, line), 0);
+    // The heat map draws it in white.
+    let (heat, frame_h) = render(&s, true);
+    let at = pixel(&frame_h, -0.6, -0.45);
+    assert!(dark_near(&heat, at, WHITE) >= 3);
+}
+
+/// A comparison figure: panels on one colour scale (the lower surface's top is mid-scale, not the
+/// map's end), one colour bar right of the panels, the caption's text under them.
+#[test]
+fn a_comparison_shares_one_colour_scale_and_one_bar_with_a_caption_below() {
+    let low = surface(
+        axis(-1.0, 1.0, 11),
+        Some(axis(-1.0, 1.0, 11)),
+        |a, _| (a + 1.0) / 2.0, // 0 … 1 left to right
+        |_, _| 0.5,
+    );
+    let high = surface(
+        axis(-1.0, 1.0, 11),
+        Some(axis(-1.0, 1.0, 11)),
+        |a, _| a + 1.0, // 0 … 2
+        |_, _| 0.5,
+    );
+    assert_eq!(shared_range([&low, &high], LOSS, false), Some((0.0, 2.0)));
+    let print = PrintSize {
+        width_in: 7.0,
+        dpi: 150.0,
+    };
+    let scale = PrintSize::text_scale(print.dpi);
+    let caption = "Loss landscapes around A, B. ".repeat(12);
+    let layout = ComparisonLayout::new(2, print.width_px(print.dpi), scale, &caption);
+    assert_eq!(layout.size.0, 1050);
+    assert!(layout.caption.len() >= 2, "{:?}", layout.caption);
+    let (w, h) = layout.size;
+    let mut buffer = vec![0u8; (w * h * 3) as usize];
+    let frames = {
+        let area = BitMapBackend::with_buffer(&mut buffer, (w, h)).into_drawing_area();
+        let o = PlotOptions {
+            levels: 0,
+            text_scale: Some(scale),
+            ..PlotOptions::default()
+        };
+        draw_comparison(
+            &area,
+            &layout,
+            &[("A".into(), &low), ("B".into(), &high)],
+            &o,
+            PanelKind::Heatmap,
+        )
+        .unwrap();
+        // Where each panel's plane lies, drawn again alone at the same size.
+        (0..2)
+            .map(|i| {
+                let x0 = i * layout.panel_width;
+                let mut scratch = vec![0u8; (w * h * 3) as usize];
+                let again = BitMapBackend::with_buffer(&mut scratch, (w, h)).into_drawing_area();
+                let again =
+                    again.margin(0, h - layout.panels_height, x0, w - x0 - layout.panel_width);
+                draw_heatmap(
+                    &again,
+                    if i == 0 { &low } else { &high },
+                    &PlotOptions {
+                        title: Some(if i == 0 { "A" } else { "B" }.into()),
+                        color_range: Some((0.0, 2.0)),
+                        colour_bar: false,
+                        levels: 0,
+                        text_scale: Some(scale),
+                        ..PlotOptions::default()
+                    },
+                )
+                .unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+    let at = |u: i32, v: i32| {
+        let i = (v as usize * w as usize + u as usize) * 3;
+        &buffer[i..i + 3]
+    };
+    // The right edge of each plane, vertically centred: A (max 1) is mid-scale, B (max 2) the top.
+    for (frame, t) in frames.iter().zip([0.5, 1.0]) {
+        let (u, v) = (frame.px.1 - 6, (frame.py.0 + frame.py.1) / 2);
+        let d = distance(at(u, v), viridis(t));
+        assert!(d < 900, "panel edge {:?} vs viridis({t})", at(u, v));
+    }
+    // One colour bar right of the last panel: its top is viridis' end, its bottom the start.
+    let bar_u = (2 * layout.panel_width) as i32 + (layout.bar_width as i32) / 4;
+    let column: Vec<&[u8]> = (0..layout.panels_height as i32)
+        .map(|v| at(bar_u, v))
+        .collect();
+    let near = |c: RGBColor| column.iter().filter(|p| distance(p, c) < 300).count();
+    assert!(
+        near(viridis(1.0)) > 3 && near(viridis(0.0)) > 3,
+        "no colour bar at x = {bar_u}"
+    );
+    // The caption: dark text pixels below the panels.
+    let caption_dark = (layout.panels_height..h)
+        .flat_map(|v| (0..w).map(move |u| (u, v)))
+        .filter(|&(u, v)| distance(at(u as i32, v as i32), BLACK) < 3000)
+        .count();
+    assert!(
+        caption_dark > 500,
+        "{caption_dark} dark pixels in the caption band"
+    );
+    // The diverging map has no one scale to share.
+    let mut scratch = vec![0u8; (w * h * 3) as usize];
+    let area = BitMapBackend::with_buffer(&mut scratch, (w, h)).into_drawing_area();
+    let diverging = PlotOptions {
+        colour_map: ColourMap::Diverging,
+        ..PlotOptions::default()
+    };
+    let err = draw_comparison(
+        &area,
+        &layout,
+        &[("A".into(), &low)],
+        &diverging,
+        PanelKind::Heatmap,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("no one scale"), "{err}");
+}
+
+#[test]
+fn captions_wrap_at_spaces() {
+    assert_eq!(
+        figure::wrap("one two three four", 9),
+        vec!["one two", "three", "four"]
+    );
+    assert_eq!(figure::wrap("a\nb", 9), vec!["a", "b"]);
+    assert_eq!(
+        figure::wrap("supercalifragilistic x", 5),
+        vec!["supercalifragilistic", "x"]
+    );
+}

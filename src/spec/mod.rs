@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::SpecError;
 
 mod command;
+pub mod describe;
 #[cfg(test)]
 mod placeholder;
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub fn options(view: &View, label: &str, color_range: Option<(f64, f64)>) -> Plo
         title: Some(label.to_string()),
         color_range,
         colour_map: view.colour_map,
+        ..PlotOptions::default()
     }
 }
 
@@ -103,4 +104,80 @@ pub fn readout(s: &Surface, alpha: f64, beta: f64) -> Option<String> {
         });
     }
     Some(parts.join("   "))
+}
+
+/// The panels' comparison figure ([`plot::draw_comparison`]): the view's metric, scale, map and
+/// levels; contours when the view shows contours, else heat maps.
+fn comparison_on<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    layout: &plot::ComparisonLayout,
+    panels: &[(String, &Surface)],
+    view: &View,
+    scale: f64,
+) -> Result<(), String> {
+    let o = PlotOptions {
+        text_scale: Some(scale),
+        ..options(view, "", None)
+    };
+    let kind = match view.plot {
+        PlotKind::Contour => plot::PanelKind::Contour,
+        _ => plot::PanelKind::Heatmap,
+    };
+    plot::draw_comparison(area, layout, panels, &o, kind).map_err(|e| e.to_string())
+}
+
+/// The comparison as an SVG document, 7 in wide at CSS's 96 pixels per inch (text as text).
+pub fn comparison_svg(
+    panels: &[(String, &Surface)],
+    view: &View,
+    caption: &str,
+) -> Result<String, String> {
+    const SVG_DPI: f64 = 96.0;
+    let scale = plot::PrintSize::text_scale(SVG_DPI);
+    let width = plot::PrintSize::default().width_px(SVG_DPI);
+    let layout = plot::ComparisonLayout::new(panels.len(), width, scale, caption);
+    let mut out = String::new();
+    {
+        let backend = SVGBackend::with_string(&mut out, layout.size);
+        comparison_on(&backend.into_drawing_area(), &layout, panels, view, scale)?;
+    }
+    Ok(out)
+}
+
+/// The comparison as a PNG, 7 in wide at 300 dpi (recorded in the file), drawn on a detached
+/// canvas with the page's fonts.
+pub fn comparison_png(
+    panels: &[(String, &Surface)],
+    view: &View,
+    caption: &str,
+) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    use wasm_bindgen::JsCast;
+    let print = plot::PrintSize::default();
+    let scale = plot::PrintSize::text_scale(print.dpi);
+    let layout =
+        plot::ComparisonLayout::new(panels.len(), print.width_px(print.dpi), scale, caption);
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let canvas: HtmlCanvasElement = document
+        .create_element("canvas")
+        .map_err(|_| "cannot make a canvas")?
+        .dyn_into()
+        .map_err(|_| "cannot make a canvas")?;
+    canvas.set_width(layout.size.0);
+    canvas.set_height(layout.size.1);
+    let backend = CanvasBackend::with_canvas_object(canvas.clone())
+        .ok_or_else(|| "this browser gives no 2-D canvas context".to_string())?;
+    comparison_on(&backend.into_drawing_area(), &layout, panels, view, scale)?;
+    let url = canvas
+        .to_data_url()
+        .map_err(|_| "the canvas cannot be read back")?;
+    let data = url
+        .strip_prefix("data:image/png;base64,")
+        .ok_or("the canvas did not give a PNG")?;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|e| e.to_string())?;
+    plot::with_resolution(&png, print.dpi).map_err(|e| e.to_string())
 }

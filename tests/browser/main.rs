@@ -167,6 +167,34 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
     );
     b.screenshot("demo-diverging");
     b.set("#colour-map", "viridis");
+    // The figure for a paper, one click each: a 7-in PNG at 300 dpi (recorded in the file) and
+    // an SVG, the three panels side by side with the caption from their specs.
+    assert!(b.text("#figure-export").contains("3 panels"));
+    b.click("#figure-png");
+    let png = b.downloaded("comparison.png");
+    let figure = image::load_from_memory(&png).expect("a PNG").to_rgb8();
+    assert_eq!(figure.width(), 2100, "7 in at 300 dpi");
+    let dpi = vitscape::plot::resolution_of(&png).expect("the resolution in the PNG");
+    assert!((dpi.0 - 300.0).abs() < 0.01, "{dpi:?}");
+    let colours: std::collections::HashSet<[u8; 3]> = figure.pixels().map(|p| p.0).collect();
+    assert!(
+        colours.len() > 200,
+        "{} colours in the figure",
+        colours.len()
+    );
+    let shots = harness::root().join("target/screenshots");
+    std::fs::write(shots.join("demo-figure.png"), &png).unwrap();
+    b.click("#figure-svg");
+    let svg = String::from_utf8(b.downloaded("comparison.svg")).unwrap();
+    for text in [
+        ">Sup-ViT<",
+        ">MAE-ViT<",
+        ">RC-MAE-ViT<",
+        "Objective:",
+        "Directions:",
+    ] {
+        assert!(svg.contains(text), "{text} not in the figure's SVG");
+    }
     // The committed verdict over several direction seeds, on both kinds of loss.
     let verdict = b.text("#verdict");
     assert!(

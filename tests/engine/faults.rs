@@ -111,6 +111,17 @@ fn killed_and_resumed(args: &[&str], result: &str, kills: usize, seed: u64) {
     let status = command(&with_out(&dir, true)).status().unwrap();
     assert!(status.success(), "the last resume failed");
     assert_eq!(metrics(&dir.join(result)), reference);
+    // The temporary files kills leave are removed by the next run in the folder.
+    for folder in [dir.clone(), dir.join("convexity")] {
+        let stray: Vec<String> = std::fs::read_dir(&folder)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(stray.is_empty(), "{stray:?} left in {}", folder.display());
+    }
 }
 
 fn mae() -> String {

@@ -8,33 +8,11 @@ impl Ctx {
         if !view.shared_scale || panels.len() < 2 {
             return None;
         }
-        let mut lo = f64::INFINITY;
-        let mut hi = f64::NEG_INFINITY;
-        for p in panels {
-            if let Some((a, b)) = p.surface.range(&view.metric) {
-                lo = lo.min(a);
-                hi = hi.max(b);
-            }
-        }
-        if view.log_scale {
-            // Log scales need positive ends.
-            let positive: Vec<f64> = panels
-                .iter()
-                .flat_map(|p| {
-                    p.surface
-                        .metrics
-                        .get(&view.metric)
-                        .into_iter()
-                        .flatten()
-                        .flatten()
-                })
-                .flatten()
-                .copied()
-                .filter(|v| *v > 0.0 && v.is_finite())
-                .collect();
-            lo = positive.iter().copied().fold(f64::INFINITY, f64::min);
-        }
-        (lo.is_finite() && hi.is_finite() && hi > lo).then_some((lo, hi))
+        crate::plot::shared_range(
+            panels.iter().map(|p| &p.surface),
+            &view.metric,
+            view.log_scale,
+        )
     }
 
     /// Redraw every panel soon: coalesced, and at most every [`REDRAW_INTERVAL`] so streaming
@@ -107,6 +85,7 @@ impl Ctx {
                 )),
                 color_range: Some((0.0, crate::curvature::CONVEXITY_CAP)),
                 colour_map: view.colour_map.sequential(),
+                ..crate::plot::PlotOptions::default()
             };
             let heat = View {
                 plot: PlotKind::Heatmap,

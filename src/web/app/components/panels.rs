@@ -5,6 +5,7 @@ use super::*;
 #[component]
 pub(crate) fn Panels(ctx: Ctx) -> impl IntoView {
     view! {
+        <FigureExport ctx=ctx />
         <div id="panels" class="panels">
             <For each={move || (0..ctx.panels.with(Vec::len)).collect::<Vec<_>>()} key={|i: &usize| *i} let:i>
                 <PanelView ctx=ctx i=i />
@@ -174,4 +175,52 @@ pub(crate) fn convexity_summary(ctx: Ctx, i: usize) -> String {
             centre.map_or("—".into(), |v| format!("{v:.4e}"))
         )
     })
+}
+
+/// "Figure for a paper": the finished 2-D panels side by side on one colour scale with a caption
+/// from their specs, as a 300-dpi PNG or an SVG (`vitscape figure` does the same natively).
+#[component]
+pub(crate) fn FigureExport(ctx: Ctx) -> impl IntoView {
+    let ready = move || {
+        ctx.panels
+            .with(|all| all.iter().filter(|p| figure_ready(&p.surface)).count())
+    };
+    let export = move |png: bool| {
+        let view = ctx.view.get_untracked();
+        let result = ctx.panels.with_untracked(|all| {
+            let panels: Vec<(String, &Surface)> = all
+                .iter()
+                .filter(|p| figure_ready(&p.surface))
+                .map(|p| (p.label.clone(), &p.surface))
+                .collect();
+            let specs: Vec<(String, &crate::spec::SweepSpec)> =
+                panels.iter().map(|(l, s)| (l.clone(), &s.spec)).collect();
+            let caption = crate::spec::describe::caption(&specs, &view.metric, true);
+            if png {
+                draw::comparison_png(&panels, &view, &caption)
+                    .map(|bytes| download("comparison.png", &bytes, "image/png"))
+            } else {
+                draw::comparison_svg(&panels, &view, &caption)
+                    .map(|svg| download("comparison.svg", svg.as_bytes(), "image/svg+xml"))
+            }
+        });
+        if let Err(e) = result {
+            ctx.error.set(Some(format!("figure: {e}")));
+        }
+    };
+    view! {
+        <Show when=move || { ready() > 0 }>
+            <div class="figure-export" id="figure-export">
+                <span>{move || format!("Figure for a paper ({} panels, one colour scale, caption from the specs):", ready())}</span>
+                <button id="figure-png" on:click=move |_| export(true)>"PNG, 300 dpi"</button>
+                <button id="figure-svg" on:click=move |_| export(false)>"SVG"</button>
+            </div>
+        </Show>
+    }
+}
+
+/// A complete 2-D surface: what a comparison figure draws.
+fn figure_ready(s: &Surface) -> bool {
+    let (done, total) = s.progress();
+    !s.is_1d() && s.x.len() > 1 && s.y.len() > 1 && done == total
 }
