@@ -169,10 +169,7 @@ pub fn run(args: TrajectoryArgs) -> Result<()> {
         (r1 + r2) * 100.0,
         members.len()
     );
-    let axis = |k: usize| {
-        let (lo, hi) = covering(pca.coords.iter().map(|c| c[k]));
-        format!("{lo}:{hi}:21")
-    };
+    let axis = |k: usize| covering(pca.coords.iter().map(|c| c[k]));
     let sweep_command = format!(
         "vitscape sweep --checkpoint {} --directions {} {} --grid {} {} --out {}",
         shell_quote(&centre_path.display().to_string()),
@@ -211,17 +208,18 @@ pub fn run(args: TrajectoryArgs) -> Result<()> {
     Ok(())
 }
 
-/// A range that holds every coordinate and 0 (θ*), with a fifth of the span to spare on each
-/// side, rounded outwards to two significant digits of the span.
-fn covering(coords: impl Iterator<Item = f64>) -> (f64, f64) {
+/// A 21-point grid axis `MIN:MAX:21` that holds every coordinate and 0 (θ*), with a fifth of the
+/// span to spare on each side, rounded outwards to two significant digits of the span.
+fn covering(coords: impl Iterator<Item = f64>) -> String {
     let (lo, hi) = coords.fold((0.0f64, 0.0f64), |(lo, hi), c| (lo.min(c), hi.max(c)));
     let span = (hi - lo).max(1e-6);
-    let step = 10f64.powf(span.log10().floor()) / 10.0;
-    let round_down = |v: f64| (v / step).floor() * step;
-    let round_up = |v: f64| (v / step).ceil() * step;
-    let (lo, hi) = (round_down(lo - 0.2 * span), round_up(hi + 0.2 * span));
-    // Printing through f32 drops binary noise such as 0.30000000000000004.
-    (f64::from(lo as f32), f64::from(hi as f32))
+    let exponent = span.log10().floor() - 1.0;
+    let step = 10f64.powf(exponent);
+    // The 1e-9 keeps rounding noise (0.18 / 0.01 = 18.000000000000004) from adding a step.
+    let lo = ((lo - 0.2 * span) / step + 1e-9).floor() * step;
+    let hi = ((hi + 0.2 * span) / step - 1e-9).ceil() * step;
+    let decimals = (-exponent).max(0.0) as usize;
+    format!("{lo:.decimals$}:{hi:.decimals$}:21")
 }
 
 #[cfg(test)]
@@ -230,11 +228,12 @@ mod tests {
 
     #[test]
     fn the_range_covers_the_path_and_the_centre_with_room() {
-        let (lo, hi) = covering([-3.7, -1.0, 0.0].into_iter());
-        assert!(lo < -3.7 - 0.5 && hi > 0.5, "{lo} {hi}");
-        let (lo, hi) = covering([0.2, 0.9].into_iter());
-        assert!(lo < 0.0 && hi > 0.9, "{lo} {hi}");
-        let (lo, hi) = covering(std::iter::empty());
-        assert!(lo < 0.0 && 0.0 < hi, "{lo} {hi}");
+        // Span 3.7: steps of 0.1, 0.74 to spare on each side.
+        assert_eq!(covering([-3.7, -1.0, 0.0].into_iter()), "-4.5:0.8:21");
+        // Span 0.9 (0 is in it): steps of 0.01.
+        assert_eq!(covering([0.2, 0.9].into_iter()), "-0.18:1.08:21");
+        assert_eq!(covering([2.7].into_iter()), "-0.6:3.3:21");
+        let empty = covering(std::iter::empty());
+        assert!(empty.starts_with('-') && empty.ends_with(":21"), "{empty}");
     }
 }

@@ -118,7 +118,7 @@ mod tests {
         let png = tiny_png();
         for (bytes, why) in [
             (b"GIF89a".to_vec(), "no PNG signature"),
-            (png[..png.len() - 5].to_vec(), "runs past the end"),
+            (png[..png.len() - 5].to_vec(), "cut short"),
             (png[..20].to_vec(), "runs past the end"),
         ] {
             let err = with_resolution(&bytes, 300.0).unwrap_err().to_string();

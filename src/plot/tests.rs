@@ -625,7 +625,7 @@ fn a_training_path_is_drawn_over_the_plane() {
     let (plain, frame) = render(&s, false);
     s.info.trajectory = Some(path.clone());
     let (with_path, frame_p) = render(&s, false);
-    for (a, b) in [(-0.6, -0.45), (-0.2, 0.15)] {
+    for (a, b) in [(-0.6, -0.15), (-0.2, 0.15)] {
         let at = pixel(&frame_p, a, b);
         assert!(
             dark_near(&with_path, at, line) >= 3,
@@ -634,11 +634,11 @@ fn a_training_path_is_drawn_over_the_plane() {
         assert_eq!(dark_near(&plain, pixel(&frame, a, b), line), 0);
     }
     // The left-out first segment: nothing drawn at its in-range end's far side.
-    let outside_mid = pixel(&frame_p, -0.95, -0.63);
+    let outside_mid = pixel(&frame_p, -0.95, -0.62);
     assert_eq!(dark_near(&with_path, outside_mid, line), 0);
     // The heat map draws it in white.
     let (heat, frame_h) = render(&s, true);
-    let at = pixel(&frame_h, -0.6, -0.45);
+    let at = pixel(&frame_h, -0.6, -0.15);
     assert!(dark_near(&heat, at, WHITE) >= 3);
 }
 
