@@ -22,6 +22,7 @@ pub mod inspect;
 #[cfg(feature = "engine")]
 pub mod job;
 pub mod layout;
+mod linalg;
 pub mod metrics;
 #[cfg(feature = "engine")]
 pub mod model;

@@ -406,8 +406,9 @@ pub async fn spectral_density<O: LinearOperator + ?Sized>(
                 t[(i + 1) * m + i] = betas[i];
             }
         }
-        let (values, vectors) = jacobi_eigen(&mut t, m);
+        let (values, vectors) = crate::linalg::jacobi_eigen(&mut t, m);
         for k in 0..m {
+            // Column k of V is eigenvector k; its first component is V[0][k].
             nodes.push((values[k], vectors[k].powi(2) / runs as f64));
         }
         steps_taken.push(m);
@@ -417,57 +418,6 @@ pub async fn spectral_density<O: LinearOperator + ?Sized>(
         steps: steps_taken,
         settings: s,
     })
-}
-
-/// Eigenvalues of a symmetric m×m matrix (row-major, destroyed) by cyclic Jacobi rotations, and
-/// the first component of each eigenvector.
-fn jacobi_eigen(a: &mut [f64], m: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut v = vec![0.0; m * m];
-    for i in 0..m {
-        v[i * m + i] = 1.0;
-    }
-    for _sweep in 0..100 {
-        let off: f64 = (0..m)
-            .flat_map(|i| (0..m).filter(move |j| *j != i).map(move |j| (i, j)))
-            .map(|(i, j)| a[i * m + j].powi(2))
-            .sum();
-        let scale: f64 = (0..m).map(|i| a[i * m + i].powi(2)).sum::<f64>() + off;
-        if off <= 1e-30 * scale.max(1e-300) {
-            break;
-        }
-        for p in 0..m {
-            for q in p + 1..m {
-                let apq = a[p * m + q];
-                if apq == 0.0 {
-                    continue;
-                }
-                let theta = (a[q * m + q] - a[p * m + p]) / (2.0 * apq);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for k in 0..m {
-                    let (akp, akq) = (a[k * m + p], a[k * m + q]);
-                    a[k * m + p] = c * akp - s * akq;
-                    a[k * m + q] = s * akp + c * akq;
-                }
-                for k in 0..m {
-                    let (apk, aqk) = (a[p * m + k], a[q * m + k]);
-                    a[p * m + k] = c * apk - s * aqk;
-                    a[q * m + k] = s * apk + c * aqk;
-                }
-                for k in 0..m {
-                    let (vkp, vkq) = (v[k * m + p], v[k * m + q]);
-                    v[k * m + p] = c * vkp - s * vkq;
-                    v[k * m + q] = s * vkp + c * vkq;
-                }
-            }
-        }
-    }
-    let values = (0..m).map(|i| a[i * m + i]).collect();
-    // Column k of V is eigenvector k; its first component is V[0][k].
-    let first = (0..m).map(|k| v[k]).collect();
-    (values, first)
 }
 
 /// `A − shift·I` for any operator.

@@ -8,8 +8,6 @@
 //! written as direction files that carry the path in their metadata; a sweep over the two files
 //! (used as they are, not rescaled) draws the path over its contours.
 
-mod eigen;
-
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -110,7 +108,14 @@ pub fn pca(deltas: &[Vec<f32>], k: usize) -> Result<Pca, TrajectoryError> {
         }
     }
     let total: f64 = (0..n).map(|i| gram[i * n + i]).sum();
-    let pairs = eigen::symmetric_eigen(&gram, n);
+    let (values, vectors) = crate::linalg::jacobi_eigen(&mut gram, n);
+    // (eigenvalue, eigenvector), largest first.
+    let mut pairs: Vec<(f64, Vec<f64>)> = values
+        .iter()
+        .enumerate()
+        .map(|(k, value)| (*value, (0..n).map(|i| vectors[i * n + k]).collect()))
+        .collect();
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
     // Eigenvalues below this are rounding, not movement.
     let floor = total * 1e-12;
     let rank = pairs.iter().filter(|(value, _)| *value > floor).count();
