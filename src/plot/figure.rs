@@ -140,6 +140,39 @@ impl ComparisonLayout {
     }
 }
 
+/// CSS pixels per inch: an SVG's user unit when it is printed or turned into a PDF.
+pub const SVG_DPI: f64 = 96.0;
+
+/// The comparison ([`draw_comparison`]) as an SVG document `width_in` wide at [`SVG_DPI`], its
+/// text sized for print and kept as text (for a vector PDF): the CLI's file and the page's download.
+pub fn comparison_svg(
+    panels: &[(String, &Surface)],
+    o: &PlotOptions,
+    kind: PanelKind,
+    width_in: f64,
+    caption: &str,
+) -> Result<String, PlotError> {
+    let print = PrintSize {
+        width_in,
+        dpi: SVG_DPI,
+    };
+    let scale = PrintSize::text_scale(SVG_DPI);
+    let layout = ComparisonLayout::new(panels.len(), print.width_px(SVG_DPI), scale, caption);
+    let options = PlotOptions {
+        text_scale: Some(scale),
+        ..o.clone()
+    };
+    let mut svg = String::new();
+    draw_comparison(
+        &SVGBackend::with_string(&mut svg, layout.size).into_drawing_area(),
+        &layout,
+        panels,
+        &options,
+        kind,
+    )?;
+    Ok(svg)
+}
+
 /// Draw a comparison onto `area`, laid out by `layout` (its size is the area's): the panels
 /// `(title, surface)` left to right, each on the colour scale shared by all (`o.color_range`, or
 /// the panels' common range), one colour bar at the right, the caption under them. `o.text_scale`

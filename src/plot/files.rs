@@ -163,7 +163,7 @@ fn save(path: &std::path::Path, bytes: &[u8]) -> Result<(), PlotError> {
 
 /// Write a comparison figure ([`draw_comparison`]) as `base.png` at `print.dpi` (the resolution
 /// recorded in the PNG, [`with_resolution`], so page-layout programs size it at `print.width_in`) and
-/// `base.svg` at CSS's 96 pixels per inch (text as text, for a vector PDF). Returns both paths.
+/// `base.svg` ([`comparison_svg`]). Returns both paths.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn write_comparison(
     base: &std::path::Path,
@@ -212,24 +212,7 @@ pub fn write_comparison(
     save(&png_path, &png_bytes)?;
 
     let svg_path = with_ext("svg");
-    let scale = PrintSize::text_scale(SVG_DPI);
-    let layout = ComparisonLayout::new(panels.len(), print.width_px(SVG_DPI), scale, caption);
-    let options = PlotOptions {
-        text_scale: Some(scale),
-        ..o.clone()
-    };
-    let mut svg = String::new();
-    draw_comparison(
-        &SVGBackend::with_string(&mut svg, layout.size).into_drawing_area(),
-        &layout,
-        panels,
-        &options,
-        kind,
-    )?;
+    let svg = comparison_svg(panels, o, kind, print.width_in, caption)?;
     save(&svg_path, svg.as_bytes())?;
     Ok(vec![png_path, svg_path])
 }
-
-/// CSS pixels per inch: an SVG's user unit when it is printed or turned into a PDF.
-#[cfg(not(target_arch = "wasm32"))]
-const SVG_DPI: f64 = 96.0;

@@ -106,42 +106,34 @@ pub fn readout(s: &Surface, alpha: f64, beta: f64) -> Option<String> {
     Some(parts.join("   "))
 }
 
-/// The panels' comparison figure ([`plot::draw_comparison`]): the view's metric, scale, map and
-/// levels; contours when the view shows contours, else heat maps.
-fn comparison_on<DB: DrawingBackend>(
-    area: &DrawingArea<DB, plotters::coord::Shift>,
-    layout: &plot::ComparisonLayout,
-    panels: &[(String, &Surface)],
-    view: &View,
-    scale: f64,
-) -> Result<(), String> {
-    let o = PlotOptions {
-        text_scale: Some(scale),
-        ..options(view, "", None)
-    };
-    let kind = match view.plot {
-        PlotKind::Contour => plot::PanelKind::Contour,
-        _ => plot::PanelKind::Heatmap,
-    };
-    plot::draw_comparison(area, layout, panels, &o, kind).map_err(|e| e.to_string())
+/// The view's options for a comparison figure: its metric, scale, map and levels.
+fn figure_options(view: &View) -> PlotOptions {
+    options(view, "", None)
 }
 
-/// The comparison as an SVG document, 7 in wide at CSS's 96 pixels per inch (text as text).
+/// Contours when the view shows contours, else heat maps.
+fn panel_kind(view: &View) -> plot::PanelKind {
+    match view.plot {
+        PlotKind::Contour => plot::PanelKind::Contour,
+        _ => plot::PanelKind::Heatmap,
+    }
+}
+
+/// The comparison as an SVG document, 7 in wide ([`plot::comparison_svg`]).
 pub fn comparison_svg(
     panels: &[(String, &Surface)],
     view: &View,
     caption: &str,
 ) -> Result<String, String> {
-    const SVG_DPI: f64 = 96.0;
-    let scale = plot::PrintSize::text_scale(SVG_DPI);
-    let width = plot::PrintSize::default().width_px(SVG_DPI);
-    let layout = plot::ComparisonLayout::new(panels.len(), width, scale, caption);
-    let mut out = String::new();
-    {
-        let backend = SVGBackend::with_string(&mut out, layout.size);
-        comparison_on(&backend.into_drawing_area(), &layout, panels, view, scale)?;
-    }
-    Ok(out)
+    let width_in = plot::PrintSize::default().width_in;
+    plot::comparison_svg(
+        panels,
+        &figure_options(view),
+        panel_kind(view),
+        width_in,
+        caption,
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// The comparison as a PNG, 7 in wide at 300 dpi (recorded in the file), drawn on a detached
@@ -169,7 +161,18 @@ pub fn comparison_png(
     canvas.set_height(layout.size.1);
     let backend = CanvasBackend::with_canvas_object(canvas.clone())
         .ok_or_else(|| "this browser gives no 2-D canvas context".to_string())?;
-    comparison_on(&backend.into_drawing_area(), &layout, panels, view, scale)?;
+    let o = PlotOptions {
+        text_scale: Some(scale),
+        ..figure_options(view)
+    };
+    plot::draw_comparison(
+        &backend.into_drawing_area(),
+        &layout,
+        panels,
+        &o,
+        panel_kind(view),
+    )
+    .map_err(|e| e.to_string())?;
     let url = canvas
         .to_data_url()
         .map_err(|_| "the canvas cannot be read back")?;
