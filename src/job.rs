@@ -12,7 +12,7 @@ use crate::directions;
 use crate::error::{Error, SpecError};
 use crate::objective::Objective;
 use crate::setup::{self, Extras, Model, Prepared};
-use crate::spec::SweepSpec;
+use crate::spec::{DirectionSource, SweepSpec};
 use crate::surface::Surface;
 
 pub use crate::inspect::{Inspection, inspect, load_model};
@@ -130,6 +130,10 @@ pub fn direction_files(
     model: &Model,
     prepared: &Prepared,
 ) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    // A curve's two terms are not a plane: it is defined by its checkpoints and control point.
+    if let DirectionSource::Bezier { .. } = spec.directions.source {
+        return Ok(Vec::new());
+    }
     let settings = serde_json::to_string(&spec.directions).map_err(|source| Error::Json {
         context: "direction settings".into(),
         source,

@@ -37,8 +37,10 @@ pub fn record_facts(info: &mut SurfaceInfo, model: &Model, prepared: &Prepared, 
 pub struct Extras {
     /// RC-MAE teacher (fixed).
     pub teacher: Option<Model>,
-    /// Interpolation target.
+    /// The other end of a path (linear interpolation or Bézier curve).
     pub target: Option<Model>,
+    /// A Bézier curve's control point (every parameter, timm names), already parsed.
+    pub bend: Option<StateDict>,
     /// Direction files (x, optional y), already parsed.
     pub direction_files: Option<(StateDict, Option<StateDict>)>,
 }
@@ -91,17 +93,17 @@ pub fn directions(spec: &SweepSpec, model: &Model, extras: &Extras) -> Result<Di
             out
         }
         DirectionSource::Interpolate { .. } => {
-            let target = extras.target.as_ref().ok_or_else(|| {
-                DirectionError::Unusable("x".into(), "no target checkpoint was given".into())
-            })?;
-            if target.config != model.config {
-                return Err(ArchError::Invalid(format!(
-                    "cannot interpolate between different architectures ({} vs {} parameters)",
-                    model.layout.total, target.layout.total
-                ))
-                .into());
-            }
+            let target = path_target(model, extras)?;
             vec![directions::difference(&target.theta, &model.theta)]
+        }
+        DirectionSource::Bezier { .. } => {
+            let target = path_target(model, extras)?;
+            let bend = extras.bend.as_ref().ok_or_else(|| {
+                DirectionError::Unusable("bend".into(), "no control point file was given".into())
+            })?;
+            let bend = directions::from_state_dict(layout, bend)?;
+            let (first, second) = bezier_terms(&model.theta, &bend, &target.theta);
+            vec![first, second]
         }
     };
     for (i, v) in vectors.iter().enumerate() {
@@ -131,11 +133,40 @@ pub fn directions(spec: &SweepSpec, model: &Model, extras: &Extras) -> Result<Di
         theta_norm: Some(directions::l2_norm(&model.theta)),
         direction_x_norm: vectors.first().map(|v| directions::l2_norm(v)),
         direction_y_norm: vectors.get(1).map(|v| directions::l2_norm(v)),
-        direction_cosine: (vectors.len() == 2)
-            .then(|| directions::cosine(&vectors[0], &vectors[1])),
+        // A plane's two directions (not a Bézier curve's two terms).
+        direction_cosine: (axes == 2).then(|| directions::cosine(&vectors[0], &vectors[1])),
         ..SurfaceInfo::default()
     };
     Ok(Directions { vectors, info })
+}
+
+/// The other end of a path, checked to be the same architecture as the centre.
+fn path_target<'a>(model: &Model, extras: &'a Extras) -> Result<&'a Model, Error> {
+    let target = extras.target.as_ref().ok_or_else(|| {
+        DirectionError::Unusable("x".into(), "no target checkpoint was given".into())
+    })?;
+    if target.config != model.config {
+        return Err(ArchError::Invalid(format!(
+            "cannot join different architectures ({} vs {} parameters)",
+            model.layout.total, target.layout.total
+        ))
+        .into());
+    }
+    Ok(target)
+}
+
+/// The quadratic Bézier curve (1−t)²θ₀ + 2t(1−t)θ_c + t²θ₁ written as θ₀ + t·d₁ + t²·d₂:
+/// d₁ = 2(θ_c − θ₀), d₂ = θ₁ − 2θ_c + θ₀. A sweep's cell t evaluates the coefficients (t, t²)
+/// ([`crate::sweep::coefficients`]).
+pub fn bezier_terms(start: &[f32], bend: &[f32], end: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let first = bend.iter().zip(start).map(|(c, a)| 2.0 * (c - a)).collect();
+    let second = end
+        .iter()
+        .zip(bend)
+        .zip(start)
+        .map(|((b, c), a)| b - 2.0 * c + a)
+        .collect();
+    (first, second)
 }
 
 fn axis_name(i: usize) -> &'static str {

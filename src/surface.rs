@@ -95,6 +95,9 @@ pub struct SurfaceInfo {
     /// `vitscape merge`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<crate::sweep::Shard>,
+    /// Along a path between two checkpoints: the loss's (and accuracy's) barrier.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub barrier: Vec<crate::metrics::barrier::Barrier>,
     /// When the run that wrote this started and last saved, for `vitscape status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock: Option<Clock>,

@@ -29,6 +29,8 @@ pub struct Loaded {
     pub images: ImageSet,
     /// Directions and the evaluator.
     pub prepared: setup::Prepared,
+    /// The other files the spec names (teacher, path target, control point, direction files).
+    pub extras: Extras,
 }
 
 /// Where the images of a spec come from.
@@ -46,6 +48,7 @@ struct Files {
     model: Model,
     teacher: Option<Model>,
     target: Option<Model>,
+    bend: Option<StateDict>,
     direction_files: Option<(StateDict, Option<StateDict>)>,
     images: Images,
 }
@@ -70,6 +73,7 @@ pub fn load(args: &SweepArgs, batch_size: Option<usize>) -> Result<Loaded> {
     let extras = Extras {
         teacher: files.teacher,
         target: files.target,
+        bend: files.bend,
         direction_files: files.direction_files,
     };
     let prepared = setup::prepare(&spec, &files.model, &extras, &images, &device)?;
@@ -78,6 +82,7 @@ pub fn load(args: &SweepArgs, batch_size: Option<usize>) -> Result<Loaded> {
         model: files.model,
         images,
         prepared,
+        extras,
     })
 }
 
@@ -143,6 +148,17 @@ fn from_flags(flags: &SpecFlags) -> Result<(SweepSpec, Files)> {
     if target.is_some() && !flags.directions.is_empty() {
         bail!("--interpolate and --directions are alternatives; give one");
     }
+    // The control point is read once: its hash goes into the spec, its tensors into the sweep.
+    let bend = match (&flags.bend, &target) {
+        (Some(path), Some(_)) => Some(
+            checkpoint::read_file(path, None)
+                .with_context(|| format!("reading the control point {}", path.display()))?,
+        ),
+        (Some(_), None) => {
+            bail!("--bend is the control point of a curve to --interpolate's checkpoint; give both")
+        }
+        (None, _) => None,
+    };
     // Each direction file is read once: its hash goes into the spec, its tensors into the sweep.
     let direction_files = flags
         .directions
@@ -222,8 +238,16 @@ fn from_flags(flags: &SpecFlags) -> Result<(SweepSpec, Files)> {
     }
     let directions = if let Some(target) = &target {
         let name = flags.interpolate.as_deref().map(display_name);
-        Some(DirectionSource::Interpolate {
-            target: target.reference(&name.unwrap_or_default()),
+        let target = target.reference(&name.unwrap_or_default());
+        Some(match (&bend, &flags.bend) {
+            (Some(loaded), Some(path)) => DirectionSource::Bezier {
+                target,
+                bend: FileRef {
+                    name: display_name(path),
+                    sha256: loaded.sha256.clone(),
+                },
+            },
+            _ => DirectionSource::Interpolate { target },
         })
     } else if direction_files.is_empty() {
         None
@@ -269,6 +293,7 @@ fn from_flags(flags: &SpecFlags) -> Result<(SweepSpec, Files)> {
             model,
             teacher,
             target,
+            bend: bend.map(|b| b.state),
             direction_files,
             images: Images::FromSpec,
         },
@@ -321,21 +346,23 @@ fn from_spec(source: &str, panel: Option<&str>, search: &[PathBuf]) -> Result<(S
         LossSpec::RcMae { teacher, .. } => Some(checkpoint("teacher", teacher)?),
         _ => None,
     };
-    let target = match &spec.directions.source {
-        DirectionSource::Interpolate { target } => {
-            Some(checkpoint("interpolation target", target)?)
-        }
+    let target = match spec.directions.source.path_target() {
+        Some(target) => Some(checkpoint("path target", target)?),
+        None => None,
+    };
+    let mut read = |what: &str, file: &FileRef| -> Result<StateDict> {
+        let found = locator.file(what, &file.name, &file.sha256)?;
+        eprintln!("{what}: {} (sha256 matches)", found.path.display());
+        Ok(checkpoint::read_safetensors(&found.bytes, None)
+            .with_context(|| format!("{what} {}", found.path.display()))?
+            .state)
+    };
+    let bend = match &spec.directions.source {
+        DirectionSource::Bezier { bend, .. } => Some(read("control point", bend)?),
         _ => None,
     };
     let direction_files = match &spec.directions.source {
         DirectionSource::Files { x, y } => {
-            let mut read = |what: &str, file: &FileRef| -> Result<StateDict> {
-                let found = locator.file(what, &file.name, &file.sha256)?;
-                eprintln!("{what}: {} (sha256 matches)", found.path.display());
-                Ok(checkpoint::read_safetensors(&found.bytes, None)
-                    .with_context(|| format!("{what} {}", found.path.display()))?
-                    .state)
-            };
             let x = read("direction x", x)?;
             let y = y.as_ref().map(|y| read("direction y", y)).transpose()?;
             Some((x, y))
@@ -369,10 +396,16 @@ fn from_spec(source: &str, panel: Option<&str>, search: &[PathBuf]) -> Result<(S
             model,
             teacher,
             target,
+            bend,
             direction_files,
             images,
         },
     ))
+}
+
+/// Load, subset and normalise the images of a spec whose data are Fashion-MNIST or a folder.
+pub(crate) fn images_of(spec: &SweepSpec, model: &Model) -> Result<ImageSet> {
+    load_images(spec, model, &Images::FromSpec)
 }
 
 /// Load, subset and normalise the evaluation images a spec describes.

@@ -120,6 +120,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
             }
             Err(e) => eprintln!("no landscape summary: {e}"),
         }
+        super::record_barrier(&mut surface);
     } else {
         eprintln!(
             "partial: {} of {} cells missing",

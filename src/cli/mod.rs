@@ -2,6 +2,7 @@
 //! core and writes outputs. Errors are reported once, here, with `anyhow` context.
 
 mod bench;
+mod connect;
 mod curvature;
 mod demo;
 mod figure;
@@ -49,6 +50,10 @@ enum Command {
     /// The PCA plane of a training run's checkpoints (Li et al. §7) as two direction files that
     /// carry the run's path, for `sweep --directions`.
     Trajectory(trajectory::TrajectoryArgs),
+    /// Mode connectivity: train a Bézier curve's control point between two checkpoints, then
+    /// sweep the straight line and the curve and draw the loss and accuracy along both, with
+    /// their barriers (Garipov et al. 2018).
+    Connect(Box<connect::ConnectArgs>),
     /// Sweep the demo models over several direction seeds and write the demo verdict.
     Verdict(verdict::VerdictArgs),
     /// Measure cells per second and GFLOP/s on the available backends.
@@ -69,6 +74,7 @@ pub fn main() -> ExitCode {
         Command::Train(args) => train::run(*args),
         Command::DemoPack(args) => demo::run(args),
         Command::Trajectory(args) => trajectory::run(args),
+        Command::Connect(args) => connect::run(*args),
         Command::Figure(args) => figure::run(args),
     };
     match result {
@@ -82,6 +88,21 @@ pub fn main() -> ExitCode {
 
 /// Create an output folder, and remove the temporary files a killed run left in it (named for
 /// this machine and a process that is gone; [`vitscape::atomic::remove_stale`]), saying so.
+/// Along a complete path between two checkpoints, the barrier heights: said on stderr and kept in
+/// `info.barrier`.
+fn record_barrier(surface: &mut vitscape::surface::Surface) {
+    if surface.spec.directions.source.path_target().is_none() {
+        return;
+    }
+    match vitscape::metrics::barrier::of_path(surface) {
+        Ok(barriers) => {
+            eprintln!("{}", vitscape::metrics::barrier::describe(&barriers));
+            surface.info.barrier = barriers;
+        }
+        Err(e) => eprintln!("no barrier: {e}"),
+    }
+}
+
 fn output_folder(dir: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -190,6 +190,11 @@ pub struct SpecFlags {
     /// Interpolate towards this checkpoint: d = θ_target − θ* (1-D; default grid -0.5:1.5:41).
     #[arg(long)]
     pub interpolate: Option<PathBuf>,
+    /// With --interpolate: bend the path into Garipov et al.'s quadratic Bézier curve through this
+    /// control point (a `bend.safetensors` from `vitscape connect`); t = α runs from θ* (0) to the
+    /// target (1).
+    #[arg(long, requires = "interpolate")]
+    pub bend: Option<PathBuf>,
     /// Images per forward pass.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
@@ -315,6 +320,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         model,
         images,
         prepared,
+        ..
     } = load(&args, None)?;
     super::output_folder(&args.out)?;
     let shard = args.sharding.resolve()?;
@@ -464,6 +470,9 @@ pub fn run(args: SweepArgs) -> Result<()> {
     if let Some(Ok(summary)) = &summary {
         surface.info.summary_loss = Some(summary.clone());
         surface.info.summary_tau = Some(tau);
+    }
+    if summary.is_some() {
+        super::record_barrier(&mut surface);
     }
     save_surface(&args.out, &surface)?;
     if let Some(e) = save_error {

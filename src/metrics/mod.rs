@@ -2,8 +2,10 @@
 //! below L(0) + τ, the fraction of locally convex cells, roughness against the best quadratic fit
 //! and the curvature along each axis at the centre. Pure functions of a computed [`Surface`]
 //! metric; every number states its units and τ. [`topology`]: the merge tree of the sublevel sets
-//! (minima, basins, persistence).
+//! (minima, basins, persistence). [`barrier`]: how far a path between two checkpoints rises above
+//! the line between its ends.
 
+pub mod barrier;
 #[cfg(test)]
 mod tests;
 pub mod topology;

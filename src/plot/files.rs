@@ -78,6 +78,20 @@ pub fn write_histogram(
     ])
 }
 
+/// Write `paths.png` and `paths.svg` ([`draw_paths`]) into `dir`: the loss and accuracy along
+/// each path between the same two checkpoints.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn write_paths(
+    paths: &[PathCurve<'_>],
+    dir: &std::path::Path,
+) -> Result<Vec<std::path::PathBuf>, PlotError> {
+    let size = (LINE_SIZE.0 * 2, LINE_SIZE.1);
+    Ok(vec![
+        save_png(dir, "paths", size, |a| draw_paths(a, paths))?,
+        save_svg(dir, "paths", size, |a| draw_paths(a, paths))?,
+    ])
+}
+
 /// Write `convexity.png` and `convexity.svg` ([`draw_convexity`]) into `dir`.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn write_convexity(

@@ -198,6 +198,9 @@ pub enum PlotError {
     /// The drawing backend failed (plotters' message).
     #[error("drawing failed: {0}")]
     Backend(String),
+    /// The inputs of a figure cannot be drawn together (the reason says why).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Turns any plotters error into [`PlotError::Backend`].
@@ -224,6 +227,7 @@ mod layout;
 mod levels;
 mod line;
 mod path;
+mod paths;
 mod resolution;
 mod surface3d;
 #[cfg(test)]
@@ -243,5 +247,6 @@ pub use layout::*;
 pub use levels::*;
 pub use line::*;
 pub use path::*;
+pub use paths::*;
 pub use resolution::*;
 pub use surface3d::*;

@@ -52,6 +52,10 @@ pub fn directions_text(spec: &SweepSpec) -> String {
         DirectionSource::Interpolate { target } => {
             format!("the line from θ* to {}", target.name)
         }
+        DirectionSource::Bezier { target, bend } => format!(
+            "the quadratic Bézier curve from θ* to {} through the control point {}",
+            target.name, bend.name
+        ),
     }
 }
 

@@ -194,6 +194,25 @@ pub enum DirectionSource {
         /// The other end of the line.
         target: CheckpointRef,
     },
+    /// Garipov et al.'s quadratic Bézier curve from θ* to `target` bent through the control point
+    /// `bend` (trained by `vitscape connect`): θ(t) = (1−t)²θ* + 2t(1−t)θ_bend + t²θ_target,
+    /// with t the grid's α (1-D; t = 0 is θ*, t = 1 the target; not normalised).
+    Bezier {
+        /// The other end of the curve.
+        target: CheckpointRef,
+        /// The control point: every parameter of the model, as a safetensors file.
+        bend: FileRef,
+    },
+}
+
+impl DirectionSource {
+    /// The other end of a path between two checkpoints (linear or Bézier).
+    pub fn path_target(&self) -> Option<&CheckpointRef> {
+        match self {
+            Self::Interpolate { target } | Self::Bezier { target, .. } => Some(target),
+            Self::Random { .. } | Self::Files { .. } => None,
+        }
+    }
 }
 
 /// A file identified by name and content hash.
@@ -366,12 +385,10 @@ impl SweepSpec {
                 reason: format!("{} is not in (0, 1)", m.mask_ratio),
             });
         }
-        if let DirectionSource::Interpolate { .. } = self.directions.source
-            && self.grid.y.is_some()
-        {
+        if self.directions.source.path_target().is_some() && self.grid.y.is_some() {
             return Err(SpecError::Field {
                 field: "grid.y".into(),
-                reason: "interpolation between two checkpoints is a 1-D sweep".into(),
+                reason: "a path between two checkpoints is a 1-D sweep".into(),
             });
         }
         Ok(())

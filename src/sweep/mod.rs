@@ -102,10 +102,13 @@ pub fn coarse_to_fine_levels(nx: usize, ny: usize) -> Vec<Vec<Cell>> {
     levels
 }
 
-/// The direction coefficients of a cell: `[α]` for 1-D, `[α, β]` for 2-D.
+/// The direction coefficients of a cell: `[α]` for 1-D, `[α, β]` for 2-D, and `[t, t²]` on a
+/// Bézier curve (its two terms, [`crate::setup::bezier_terms`]).
 pub fn coefficients(surface: &Surface, cell: Cell) -> Vec<f64> {
     let alpha = surface.x[cell.ix];
-    if surface.is_1d() {
+    if let crate::spec::DirectionSource::Bezier { .. } = surface.spec.directions.source {
+        vec![alpha, alpha * alpha]
+    } else if surface.is_1d() {
         vec![alpha]
     } else {
         vec![alpha, surface.y[cell.iy]]

@@ -7,6 +7,7 @@ mod common;
 mod arch;
 mod checkpoint_errors;
 mod cli;
+mod connect;
 mod curvature;
 mod demo;
 mod faults;

@@ -1,0 +1,281 @@
+//! `vitscape connect`: mode connectivity between two checkpoints (Garipov et al. 2018). Trains
+//! the control point of a quadratic Bézier curve between them, then sweeps the straight line and
+//! the curve with the same spec and draws the loss and accuracy along both, with their barriers.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use vitscape::checkpoint;
+use vitscape::connect::{self, BendConfig, BendStep};
+use vitscape::directions;
+use vitscape::metrics::barrier::Barrier;
+use vitscape::plot::{self, PathCurve};
+use vitscape::spec::{
+    CheckpointRef, DataSource, DataSpec, DirectionSource, FileRef, SweepSpec, cli_command,
+};
+use vitscape::surface::Surface;
+
+use super::load::{Loaded, images_of, load};
+use super::sweep::SweepArgs;
+
+/// Flags of `vitscape connect`.
+#[derive(Args, Debug)]
+pub struct ConnectArgs {
+    /// The path: `--checkpoint A --interpolate B` (t = 0 is A, t = 1 is B) with the loss, data
+    /// and grid of the sweeps (default grid -0.5:1.5:41), or `--spec` of an earlier linear path.
+    #[command(flatten)]
+    pub sweep: SweepArgs,
+    /// Adam steps training the control point (one mini-batch and one t ~ U(0, 1) each).
+    #[arg(long, default_value_t = 400)]
+    pub steps: usize,
+    /// Peak learning rate (cosine decay to 0).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Seed of the t draws.
+    #[arg(long, default_value_t = 0)]
+    pub bend_seed: u64,
+    /// Training images for the control point: from Fashion-MNIST's training split when the sweep
+    /// evaluates Fashion-MNIST, else from the same image folder (said on stderr).
+    #[arg(long, default_value_t = 4096)]
+    pub train_images: usize,
+    /// Images per training step.
+    #[arg(long, default_value_t = 64)]
+    pub train_batch: usize,
+}
+
+/// The training record kept in the control point's metadata (key `bend`) and in connect.json.
+#[derive(Serialize)]
+struct BendRecord {
+    vitscape_version: &'static str,
+    start: CheckpointRef,
+    end: CheckpointRef,
+    loss: vitscape::spec::LossSpec,
+    /// The images the control point was trained on.
+    train_data: DataSpec,
+    train_batch: usize,
+    config: BendConfig,
+    /// Mean mini-batch loss on the curve over the last 10 % of the steps.
+    final_loss: f64,
+    command: String,
+}
+
+/// What connect.json holds.
+#[derive(Serialize)]
+struct Report<'a> {
+    bend: &'a BendRecord,
+    bend_file: FileRef,
+    /// Barriers along the straight line, then along the curve.
+    linear: &'a [Barrier],
+    bezier: &'a [Barrier],
+    /// Each path's sweep, to recompute it.
+    commands: [String; 2],
+}
+
+/// A `vitscape sweep` run inside this command.
+#[derive(Parser)]
+struct Sub {
+    #[command(flatten)]
+    args: SweepArgs,
+}
+
+/// `vitscape connect`.
+pub fn run(args: ConnectArgs) -> Result<()> {
+    let out = args.sweep.out.clone();
+    super::output_folder(&out)?;
+    let report_path = out.join("connect.json");
+    if report_path.exists() {
+        bail!(
+            "{} already exists; choose another --out",
+            report_path.display()
+        );
+    }
+    let Loaded {
+        spec,
+        model,
+        extras,
+        prepared,
+        ..
+    } = load(&args.sweep, None)?;
+    drop(prepared);
+    let DirectionSource::Interpolate { target: end_ref } = &spec.directions.source else {
+        bail!(
+            "vitscape connect joins two checkpoints: give --checkpoint A --interpolate B (or --spec of a linear path)"
+        );
+    };
+    let end = extras
+        .target
+        .as_ref()
+        .context("the path's end checkpoint was not loaded")?;
+
+    // The control point is trained on other images than the sweeps evaluate where there are any.
+    let mut train_spec = spec.clone();
+    train_spec.data.eval_images = args.train_images;
+    train_spec.batch_size = args.train_batch;
+    match &mut train_spec.data.source {
+        DataSource::FashionMnist { split, .. } => *split = vitscape::spec::Split::Train,
+        DataSource::ImageFolder { dir } => eprintln!(
+            "note: the control point is trained on {} images of {dir}, the folder the sweeps evaluate (Fashion-MNIST has a separate training split; a folder does not)",
+            args.train_images
+        ),
+        DataSource::Embedded { name, .. } => bail!(
+            "the images `{name}` are the page's; give the sweep's data with --data (Fashion-MNIST or a folder)"
+        ),
+    }
+    train_spec.validate()?;
+    let train_images = images_of(&train_spec, &model)?;
+    eprintln!(
+        "training the control point: {} steps of {} images from {}, lr {} (cosine), t ~ U(0, 1) seed {}",
+        args.steps,
+        args.train_batch,
+        vitscape::spec::describe::data_text(&train_spec),
+        args.lr,
+        args.bend_seed
+    );
+    let device = args.sweep.device.device()?;
+    let trainer = vitscape::setup::prepare(&train_spec, &model, &extras, &train_images, &device)?;
+    let batches = trainer.evaluator.minibatches();
+    let config = BendConfig::new(args.steps, args.lr, args.bend_seed);
+    let bar = ProgressBar::new(args.steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut recent = Vec::new();
+    let bend = connect::train_bend(
+        &batches,
+        &model.theta,
+        &end.theta,
+        &config,
+        |k, step: BendStep| {
+            recent.push(step.loss);
+            if recent.len() > 20 {
+                recent.remove(0);
+            }
+            bar.set_position(k as u64 + 1);
+            let mean = recent.iter().sum::<f64>() / recent.len() as f64;
+            bar.set_message(format!("loss on the curve {mean:.4}"));
+        },
+    )?;
+    bar.finish();
+    drop(batches);
+    drop(trainer);
+
+    let record = BendRecord {
+        vitscape_version: vitscape::VERSION,
+        start: spec.checkpoint.clone(),
+        end: end_ref.clone(),
+        loss: spec.loss.clone(),
+        train_data: train_spec.data.clone(),
+        train_batch: args.train_batch,
+        final_loss: bend.final_loss(0.1),
+        config,
+        command: std::env::args()
+            .map(|a| vitscape::spec::shell_quote(&a))
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    let meta = [
+        ("format", "vitscape-bend".to_string()),
+        ("bend", serde_json::to_string(&record)?),
+    ];
+    let state = directions::to_state_dict(&model.layout, &bend.theta, &meta);
+    let bytes = checkpoint::write_safetensors(&state)?;
+    let bend_path = out.join("bend.safetensors");
+    vitscape::atomic::write(&bend_path, &bytes)
+        .with_context(|| format!("writing {}", bend_path.display()))?;
+    let bend_file = FileRef {
+        name: bend_path.display().to_string(),
+        sha256: checkpoint::sha256_hex(&bytes),
+    };
+    eprintln!(
+        "wrote {} (mean loss on the curve over the last 10 % of steps {:.4})",
+        bend_path.display(),
+        record.final_loss
+    );
+
+    let mut curve_spec = spec.clone();
+    curve_spec.directions.source = DirectionSource::Bezier {
+        target: end_ref.clone(),
+        bend: bend_file.clone(),
+    };
+    let linear = sweep_path(&args.sweep, &spec, &out.join("linear"), "the straight line")?;
+    let bezier = sweep_path(
+        &args.sweep,
+        &curve_spec,
+        &out.join("bezier"),
+        "the Bézier curve",
+    )?;
+
+    let curves = [
+        PathCurve {
+            surface: &linear,
+            label: "linear".into(),
+        },
+        PathCurve {
+            surface: &bezier,
+            label: "Bézier".into(),
+        },
+    ];
+    if !args.sweep.plots.no_plots {
+        plot::write_paths(&curves, &out)?;
+    }
+    let report = Report {
+        bend: &record,
+        bend_file,
+        linear: &linear.info.barrier,
+        bezier: &bezier.info.barrier,
+        commands: [
+            cli_command(&spec, &out.join("linear").display().to_string())?,
+            cli_command(&curve_spec, &out.join("bezier").display().to_string())?,
+        ],
+    };
+    vitscape::atomic::write(
+        &report_path,
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )
+    .with_context(|| format!("writing {}", report_path.display()))?;
+    let height = |b: &[Barrier]| {
+        b.iter()
+            .find(|b| b.metric == vitscape::surface::LOSS)
+            .map_or("not measured".to_string(), |b| format!("{:.4}", b.height))
+    };
+    eprintln!(
+        "loss barrier: linear {}, Bézier {}; wrote {}",
+        height(&linear.info.barrier),
+        height(&bezier.info.barrier),
+        out.display()
+    );
+    Ok(())
+}
+
+/// Sweep one path with the parent's compute and figure flags, as `vitscape sweep --spec` would.
+fn sweep_path(parent: &SweepArgs, spec: &SweepSpec, out: &Path, what: &str) -> Result<Surface> {
+    eprintln!("sweeping {what} into {}", out.display());
+    let json = serde_json::to_string(spec)?;
+    let argv: Vec<String> = vec![
+        "sweep".into(),
+        "--spec".into(),
+        json,
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    let mut sub = Sub::try_parse_from(argv)
+        .context("building the path's sweep")?
+        .args;
+    sub.device = parent.device;
+    sub.threads = parent.threads;
+    sub.cells_per_forward = parent.cells_per_forward;
+    sub.plots = parent.plots;
+    sub.tau = parent.tau;
+    sub.tau_relative = parent.tau_relative;
+    sub.save_every = parent.save_every;
+    sub.search = parent.search.clone();
+    super::sweep::run(sub)?;
+    let path: PathBuf = out.join("surface.json");
+    let text = std::fs::read_to_string(&path)?;
+    serde_json::from_str(&text).with_context(|| format!("reading back {}", path.display()))
+}

@@ -1,0 +1,142 @@
+//! Mode connectivity (Garipov et al. 2018, native only): the control point θ_c of the quadratic
+//! Bézier curve φ(t) = (1−t)²θ₀ + 2t(1−t)θ_c + t²θ₁ between two checkpoints, trained so that the
+//! whole curve has a low loss: each step draws t ~ U(0, 1) and a mini-batch, and moves θ_c along
+//! ∂L(φ(t))/∂θ_c = 2t(1−t)·∇L(φ(t)) with Adam (the training module's, without weight decay).
+//! It starts from the midpoint, where the curve is the straight line.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ArchError, Error};
+use crate::model::upload;
+use crate::objective::{Evaluator, read_vec};
+use crate::train::AdamW;
+
+/// How the control point is trained (recorded in the control point's metadata).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BendConfig {
+    /// Adam steps, one mini-batch and one t each.
+    pub steps: usize,
+    /// Peak learning rate (cosine decay to 0 over the steps).
+    pub lr: f64,
+    /// Seed of the t draws.
+    pub seed: u64,
+    /// Adam β₁.
+    pub beta1: f64,
+    /// Adam β₂.
+    pub beta2: f64,
+}
+
+impl BendConfig {
+    /// `steps` steps at `lr`, Adam's usual β = (0.9, 0.999).
+    pub fn new(steps: usize, lr: f64, seed: u64) -> Self {
+        Self {
+            steps,
+            lr,
+            seed,
+            beta1: 0.9,
+            beta2: 0.999,
+        }
+    }
+
+    /// The learning rate of step `k` (from 0): lr·½(1 + cos(πk/steps)).
+    pub fn lr_at(&self, k: usize) -> f64 {
+        let frac = k as f64 / self.steps.max(1) as f64;
+        self.lr * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos())
+    }
+}
+
+/// One step's record.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct BendStep {
+    /// The curve parameter drawn.
+    pub t: f64,
+    /// The mini-batch's loss at φ(t) before the step.
+    pub loss: f64,
+}
+
+/// A trained control point.
+#[derive(Debug, Clone)]
+pub struct Bend {
+    /// θ_c, flat in the layout's order.
+    pub theta: Vec<f32>,
+    /// Every step's t and loss.
+    pub steps: Vec<BendStep>,
+}
+
+impl Bend {
+    /// The mean mini-batch loss of the last `fraction` of the steps (at least one).
+    pub fn final_loss(&self, fraction: f64) -> f64 {
+        let n = ((self.steps.len() as f64 * fraction).ceil() as usize).clamp(1, self.steps.len());
+        let tail = &self.steps[self.steps.len() - n..];
+        tail.iter().map(|s| s.loss).sum::<f64>() / n as f64
+    }
+}
+
+/// φ(t) for flat parameter vectors.
+pub fn bezier_point(start: &[f32], bend: &[f32], end: &[f32], t: f64) -> Vec<f32> {
+    let (a, b, c) = ((1.0 - t).powi(2), 2.0 * t * (1.0 - t), t * t);
+    start
+        .iter()
+        .zip(bend)
+        .zip(end)
+        .map(|((s, m), e)| (a * f64::from(*s) + b * f64::from(*m) + c * f64::from(*e)) as f32)
+        .collect()
+}
+
+/// Train the control point between `start` (t = 0) and `end` (t = 1) on the mini-batches
+/// `batches` (taken in turn). `progress` hears each step (index from 0, and its record).
+pub fn train_bend(
+    batches: &[Evaluator],
+    start: &[f32],
+    end: &[f32],
+    config: &BendConfig,
+    mut progress: impl FnMut(usize, BendStep),
+) -> Result<Bend, Error> {
+    let first = batches
+        .first()
+        .ok_or_else(|| ArchError::Invalid("no training images to train the bend on".into()))?;
+    if start.len() != end.len() {
+        return Err(ArchError::Invalid(format!(
+            "the ends have {} and {} parameters",
+            start.len(),
+            end.len()
+        ))
+        .into());
+    }
+    if config.steps == 0 || !(config.lr > 0.0 && config.lr.is_finite()) {
+        return Err(ArchError::Invalid(format!(
+            "the bend needs steps ≥ 1 and a positive learning rate (got {} steps, lr {})",
+            config.steps, config.lr
+        ))
+        .into());
+    }
+    let device = first.device().clone();
+    let mut theta: Vec<f32> = start.iter().zip(end).map(|(a, b)| 0.5 * (a + b)).collect();
+    let mut on_device = upload(&theta, &device);
+    let no_decay = vec![0.0_f32; theta.len()];
+    let mut adam = AdamW::new(&no_decay, config.beta1, config.beta2, 0.0, &device);
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mut steps = Vec::with_capacity(config.steps);
+    for k in 0..config.steps {
+        let t: f64 = rng.random();
+        let batch = &batches[k % batches.len()];
+        let point = bezier_point(start, &theta, end, t);
+        let (loss, grad) = batch.gradient(&point)?;
+        if !loss.is_finite() {
+            return Err(ArchError::Invalid(format!(
+                "the loss on the curve became {loss} at step {k} (t = {t:.3}); lower --lr"
+            ))
+            .into());
+        }
+        let weight = (2.0 * t * (1.0 - t)) as f32;
+        let grad: Vec<f32> = grad.iter().map(|g| g * weight).collect();
+        on_device = adam.step(on_device, upload(&grad, &device), config.lr_at(k));
+        theta = read_vec(on_device.clone())?;
+        let step = BendStep { t, loss };
+        steps.push(step);
+        progress(k, step);
+    }
+    Ok(Bend { theta, steps })
+}
