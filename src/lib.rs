@@ -13,7 +13,6 @@ pub mod arch;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod atomic;
 pub mod checkpoint;
-#[cfg(all(feature = "engine", not(target_arch = "wasm32")))]
 pub mod connect;
 pub mod curvature;
 pub mod data;

@@ -7,16 +7,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
 
 use vitscape::checkpoint;
-use vitscape::connect::{self, BendConfig, BendStep};
+use vitscape::connect::{self, BendConfig, BendRecord, BendStep, ConnectReport};
 use vitscape::directions;
 use vitscape::metrics::barrier::Barrier;
 use vitscape::plot::{self, PathCurve};
-use vitscape::spec::{
-    CheckpointRef, DataSource, DataSpec, DirectionSource, FileRef, SweepSpec, cli_command,
-};
+use vitscape::spec::{DataSource, DirectionSource, FileRef, SweepSpec, cli_command};
 use vitscape::surface::Surface;
 
 use super::load::{Loaded, images_of, load};
@@ -45,34 +42,6 @@ pub struct ConnectArgs {
     /// Images per training step.
     #[arg(long, default_value_t = 64)]
     pub train_batch: usize,
-}
-
-/// The training record kept in the control point's metadata (key `bend`) and in connect.json.
-#[derive(Serialize)]
-struct BendRecord {
-    vitscape_version: &'static str,
-    start: CheckpointRef,
-    end: CheckpointRef,
-    loss: vitscape::spec::LossSpec,
-    /// The images the control point was trained on.
-    train_data: DataSpec,
-    train_batch: usize,
-    config: BendConfig,
-    /// Mean mini-batch loss on the curve over the last 10 % of the steps.
-    final_loss: f64,
-    command: String,
-}
-
-/// What connect.json holds.
-#[derive(Serialize)]
-struct Report<'a> {
-    bend: &'a BendRecord,
-    bend_file: FileRef,
-    /// Barriers along the straight line, then along the curve.
-    linear: &'a [Barrier],
-    bezier: &'a [Barrier],
-    /// Each path's sweep, to recompute it.
-    commands: [String; 2],
 }
 
 /// A `vitscape sweep` run inside this command.
@@ -165,7 +134,7 @@ pub fn run(args: ConnectArgs) -> Result<()> {
     drop(trainer);
 
     let record = BendRecord {
-        vitscape_version: vitscape::VERSION,
+        vitscape_version: vitscape::VERSION.to_string(),
         start: spec.checkpoint.clone(),
         end: end_ref.clone(),
         loss: spec.loss.clone(),
@@ -173,8 +142,9 @@ pub fn run(args: ConnectArgs) -> Result<()> {
         train_batch: args.train_batch,
         final_loss: bend.final_loss(0.1),
         config,
-        command: std::env::args()
-            .map(|a| vitscape::spec::shell_quote(&a))
+        // As typed, whatever path the binary was run by.
+        command: std::iter::once("vitscape".to_string())
+            .chain(std::env::args().skip(1).map(|a| quoted(&a)))
             .collect::<Vec<_>>()
             .join(" "),
     };
@@ -223,11 +193,11 @@ pub fn run(args: ConnectArgs) -> Result<()> {
     if !args.sweep.plots.no_plots {
         plot::write_paths(&curves, &out)?;
     }
-    let report = Report {
-        bend: &record,
+    let report = ConnectReport {
+        bend: record,
         bend_file,
-        linear: &linear.info.barrier,
-        bezier: &bezier.info.barrier,
+        linear: linear.info.barrier.clone(),
+        bezier: bezier.info.barrier.clone(),
         commands: [
             cli_command(&spec, &out.join("linear").display().to_string())?,
             cli_command(&curve_spec, &out.join("bezier").display().to_string())?,
@@ -250,6 +220,19 @@ pub fn run(args: ConnectArgs) -> Result<()> {
         out.display()
     );
     Ok(())
+}
+
+/// A command-line word as a POSIX shell reads it back: quoted only when it has to be.
+fn quoted(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        vitscape::spec::shell_quote(word)
+    }
 }
 
 /// Sweep one path with the parent's compute and figure flags, as `vitscape sweep --spec` would.

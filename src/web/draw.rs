@@ -71,6 +71,24 @@ pub fn barcode(
         .map_err(|e| e.to_string())
 }
 
+/// A demo path pair ([`plot::draw_paths`]: loss and accuracy along the line and the curve)
+/// onto a canvas.
+pub fn paths(canvas: &HtmlCanvasElement, linear: &Surface, bezier: &Surface) -> Result<(), String> {
+    let backend = CanvasBackend::with_canvas_object(canvas.clone())
+        .ok_or_else(|| "this browser gives no 2-D canvas context".to_string())?;
+    let curves = [
+        plot::PathCurve {
+            surface: linear,
+            label: "straight line".into(),
+        },
+        plot::PathCurve {
+            surface: bezier,
+            label: "Bézier curve".into(),
+        },
+    ];
+    plot::draw_paths(&backend.into_drawing_area(), &curves).map_err(|e| e.to_string())
+}
+
 /// The same figure as an SVG document.
 pub fn svg(s: &Surface, view: &View, o: &PlotOptions, size: (u32, u32)) -> Result<String, String> {
     let mut out = String::new();

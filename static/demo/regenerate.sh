@@ -27,3 +27,12 @@ done
 echo "training took $(( $(date +%s) - start )) s"
 "$bin" demo-pack --work "$WORK" --out static/demo
 "$bin" verdict --demo static/demo
+# Mode connectivity between the fine-tuned models (the page's last section); the straight line's
+# direction file is left out (it is the difference of the two checkpoints).
+rm -rf static/demo/connect
+for pair in "sup-mae sup-vit mae-vit-finetune" "mae-rcmae mae-vit-finetune rcmae-vit-finetune"; do
+  set -- $pair
+  "$bin" connect --checkpoint "static/demo/$2.safetensors" --interpolate "static/demo/$3.safetensors" \
+    --grid 0:1:21 --no-plots --out "static/demo/connect/$1"
+  rm -f "static/demo/connect/$1/linear/direction_x.safetensors"
+done

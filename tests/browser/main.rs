@@ -209,6 +209,29 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
     b.screenshot("demo-verdict");
     b.js("window.scrollTo(0, 0)");
 
+    // The committed mode connectivity: both pairs drawn, the straight line in grey and the trained
+    // Bézier curve in blue, each path's barrier in words and the command that made them.
+    b.wait_for("the demo paths", Duration::from_secs(30), |b| {
+        (0..2).all(|i| {
+            let id = format!("connect-{i}");
+            b.pixels_where(&id, "r == 110 && g == 110 && b == 110") > 300
+                && b.pixels_where(&id, "r < 60 && g > 100 && g < 140 && b > 160") > 300
+        })
+    });
+    let connect = b.text("#connect");
+    for text in [
+        "Sup-ViT ↔ MAE-ViT fine-tuned",
+        "MAE-ViT fine-tuned ↔ RC-MAE-ViT fine-tuned",
+        "along the straight line",
+        "along the Bézier curve",
+        "vitscape connect --checkpoint static/demo/sup-vit.safetensors",
+    ] {
+        assert!(connect.contains(text), "{text} not in: {connect}");
+    }
+    b.js("document.getElementById('connect').scrollIntoView()");
+    b.screenshot("demo-connect");
+    b.js("window.scrollTo(0, 0)");
+
     // λmax at θ* of each panel, in the worker; Sup-ViT's equals the native CLI's on the same
     // 32 images (same power-iteration seed and steps; f32 gradients from two builds of flex).
     b.click("#eigen");

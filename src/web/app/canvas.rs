@@ -109,6 +109,18 @@ impl Ctx {
                 note_on_canvas(&canvas, &format!("{}: {message}", p.label));
             }
         }
+        self.connections.with_untracked(|all| {
+            for (i, c) in all.iter().enumerate() {
+                let canvas = window()
+                    .document()
+                    .and_then(|d| d.get_element_by_id(&format!("connect-{i}")))
+                    .and_then(|e| e.dyn_into::<HtmlCanvasElement>().ok());
+                let Some(canvas) = canvas else { continue };
+                if let Err(message) = draw::paths(&canvas, &c.linear, &c.bezier) {
+                    note_on_canvas(&canvas, &format!("{}: {message}", c.title));
+                }
+            }
+        });
     }
 
     pub(crate) fn on_pointer(self, i: usize, ev: &web_sys::MouseEvent) {

@@ -47,6 +47,26 @@ pub(crate) fn default_rate() -> f64 {
 pub(crate) fn demo_flops_per_image() -> f64 {
     crate::arch::VitConfig::standard(28, 7, 1, 64, 4, 4).flops_per_image()
 }
+/// The demo's paths between fine-tuned models (`demo/connect/<dir>/`, `vitscape connect`).
+pub(crate) const DEMO_CONNECTIONS: [(&str, &str); 2] = [
+    ("sup-mae", "Sup-ViT ↔ MAE-ViT fine-tuned"),
+    ("mae-rcmae", "MAE-ViT fine-tuned ↔ RC-MAE-ViT fine-tuned"),
+];
+
+/// Fetch one demo path pair.
+async fn demo_connection(dir: &str, title: &str) -> Result<DemoConnection, String> {
+    async fn json<T: serde::de::DeserializeOwned>(url: String) -> Result<T, String> {
+        let bytes = fetch_bytes(&url).await?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("{url}: {e}"))
+    }
+    Ok(DemoConnection {
+        title: title.to_string(),
+        report: json(format!("demo/connect/{dir}/connect.json")).await?,
+        linear: json(format!("demo/connect/{dir}/linear/surface.json")).await?,
+        bezier: json(format!("demo/connect/{dir}/bezier/surface.json")).await?,
+    })
+}
+
 /// Rademacher samples of the page's trace estimate.
 pub(crate) const TRACE_SAMPLES: usize = 20;
 /// Images per mini-batch of the page's max-eigenvalue spectrum (Park & Kim).
@@ -104,6 +124,7 @@ pub(crate) fn App() -> impl IntoView {
         images: RwSignal::new(None),
         manifest: RwSignal::new(None),
         verdict: RwSignal::new(None),
+        connections: RwSignal::new(Vec::new()),
         demo_loss: RwSignal::new(DemoLoss::Pretraining),
         rate: RwSignal::new(default_rate()),
         link: RwSignal::new(String::new()),
@@ -215,6 +236,14 @@ pub(crate) fn App() -> impl IntoView {
             Ok(v) => ctx.verdict.set(Some(v)),
             Err(e) => ctx.notice.set(Some(format!("no demo verdict: {e}"))),
         }
+        // So are the paths between the fine-tuned models.
+        for (dir, title) in DEMO_CONNECTIONS {
+            match demo_connection(dir, title).await {
+                Ok(c) => ctx.connections.update(|all| all.push(c)),
+                Err(e) => ctx.notice.set(Some(format!("no demo path {dir}: {e}"))),
+            }
+        }
+        ctx.schedule_draw();
     });
 
     Effect::new(move |_| {
@@ -271,6 +300,7 @@ pub(crate) fn App() -> impl IntoView {
                 <Panels ctx=ctx />
                 <SummaryTable ctx=ctx />
                 <VerdictView ctx=ctx />
+                <ConnectView ctx=ctx />
             </section>
         </main>
         <footer>

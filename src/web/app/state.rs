@@ -132,6 +132,8 @@ pub(crate) struct Ctx {
     pub(crate) manifest: RwSignal<Option<Manifest>>,
     /// The committed demo verdict (`demo/verdict.json`), when it loads.
     pub(crate) verdict: RwSignal<Option<Verdict>>,
+    /// The committed demo paths between fine-tuned models (`demo/connect/`), as they load.
+    pub(crate) connections: RwSignal<Vec<DemoConnection>>,
     pub(crate) demo_loss: RwSignal<DemoLoss>,
     pub(crate) rate: RwSignal<f64>,
     pub(crate) link: RwSignal<String>,
@@ -155,4 +157,18 @@ pub(crate) struct Ctx {
     pub(crate) drag: StoredValue<Option<(f64, f64)>>,
     pub(crate) draw_queued: StoredValue<bool>,
     pub(crate) last_draw: StoredValue<f64>,
+}
+
+/// A demo path pair written by `vitscape connect` (`demo/connect/<dir>/`): the straight line and
+/// the trained Bézier curve between two fine-tuned models.
+#[derive(Clone, Debug)]
+pub(crate) struct DemoConnection {
+    /// What it joins, for people.
+    pub(crate) title: String,
+    /// `connect.json`: how the control point was trained and both paths' barriers.
+    pub(crate) report: crate::connect::ConnectReport,
+    /// `linear/surface.json`.
+    pub(crate) linear: Surface,
+    /// `bezier/surface.json`.
+    pub(crate) bezier: Surface,
 }

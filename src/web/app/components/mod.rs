@@ -2,10 +2,12 @@
 
 use super::*;
 
+mod connect;
 mod controls;
 mod panels;
 mod summary;
 
+pub use connect::*;
 pub use controls::*;
 pub use panels::*;
 pub use summary::*;

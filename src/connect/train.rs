@@ -1,51 +1,17 @@
-//! Mode connectivity (Garipov et al. 2018, native only): the control point θ_c of the quadratic
-//! Bézier curve φ(t) = (1−t)²θ₀ + 2t(1−t)θ_c + t²θ₁ between two checkpoints, trained so that the
-//! whole curve has a low loss: each step draws t ~ U(0, 1) and a mini-batch, and moves θ_c along
-//! ∂L(φ(t))/∂θ_c = 2t(1−t)·∇L(φ(t)) with Adam (the training module's, without weight decay).
-//! It starts from the midpoint, where the curve is the straight line.
+//! Training the control point (native only): each step draws t ~ U(0, 1) and a mini-batch, and
+//! moves θ_c along ∂L(φ(t))/∂θ_c = 2t(1−t)·∇L(φ(t)) with Adam (the training module's, without
+//! weight decay). It starts from the midpoint, where the curve is the straight line.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::BendConfig;
+
 use crate::error::{ArchError, Error};
 use crate::model::upload;
 use crate::objective::{Evaluator, read_vec};
 use crate::train::AdamW;
-
-/// How the control point is trained (recorded in the control point's metadata).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct BendConfig {
-    /// Adam steps, one mini-batch and one t each.
-    pub steps: usize,
-    /// Peak learning rate (cosine decay to 0 over the steps).
-    pub lr: f64,
-    /// Seed of the t draws.
-    pub seed: u64,
-    /// Adam β₁.
-    pub beta1: f64,
-    /// Adam β₂.
-    pub beta2: f64,
-}
-
-impl BendConfig {
-    /// `steps` steps at `lr`, Adam's usual β = (0.9, 0.999).
-    pub fn new(steps: usize, lr: f64, seed: u64) -> Self {
-        Self {
-            steps,
-            lr,
-            seed,
-            beta1: 0.9,
-            beta2: 0.999,
-        }
-    }
-
-    /// The learning rate of step `k` (from 0): lr·½(1 + cos(πk/steps)).
-    pub fn lr_at(&self, k: usize) -> f64 {
-        let frac = k as f64 / self.steps.max(1) as f64;
-        self.lr * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos())
-    }
-}
 
 /// One step's record.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
