@@ -62,20 +62,30 @@ pub fn directions(spec: &SweepSpec, model: &Model, extras: &Extras) -> Result<Di
         include_rank1: spec.directions.include_rank1,
         include_pos_embed: spec.directions.include_pos_embed,
     };
+    // The seeded Gaussian of an axis, normalised (axis 1 is y).
+    let random = |seed: u64, axis: usize| {
+        let mut d = directions::gaussian(layout, seed, axis as u64);
+        directions::normalise(
+            &mut d,
+            &model.theta,
+            layout,
+            spec.directions.normalisation,
+            scope,
+        );
+        d
+    };
     let vectors: Vec<Vec<f32>> = match &spec.directions.source {
-        DirectionSource::Random { seed } => (0..axes)
-            .map(|axis| {
-                let mut d = directions::gaussian(layout, *seed, axis as u64);
-                directions::normalise(
-                    &mut d,
-                    &model.theta,
-                    layout,
-                    spec.directions.normalisation,
-                    scope,
-                );
-                d
-            })
-            .collect(),
+        DirectionSource::Random { seed } => (0..axes).map(|axis| random(*seed, axis)).collect(),
+        DirectionSource::FileAndRandom { seed, .. } => {
+            let (x, _) = extras.direction_files.as_ref().ok_or_else(|| {
+                DirectionError::Unusable("x".into(), "no direction file was given".into())
+            })?;
+            let mut out = vec![directions::from_state_dict(layout, x)?];
+            if axes == 2 {
+                out.push(random(*seed, 1));
+            }
+            out
+        }
         DirectionSource::Files { .. } => {
             let (x, y) = extras.direction_files.as_ref().ok_or_else(|| {
                 DirectionError::Unusable("x".into(), "no direction file was given".into())

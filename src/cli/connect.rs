@@ -56,9 +56,9 @@ pub fn run(args: ConnectArgs) -> Result<()> {
     let out = args.sweep.out.clone();
     super::output_folder(&out)?;
     let report_path = out.join("connect.json");
-    if report_path.exists() {
+    if report_path.exists() && !args.sweep.resume {
         bail!(
-            "{} already exists; choose another --out",
+            "{} already exists; choose another --out (or --resume, which trains the control point again — the same bytes for the same flags — and continues the sweeps)",
             report_path.display()
         );
     }
@@ -95,52 +95,16 @@ pub fn run(args: ConnectArgs) -> Result<()> {
         ),
     }
     train_spec.validate()?;
-    let train_images = images_of(&train_spec, &model)?;
-    eprintln!(
-        "training the control point: {} steps of {} images from {}, lr {} (cosine), t ~ U(0, 1) seed {}",
-        args.steps,
-        args.train_batch,
-        vitscape::spec::describe::data_text(&train_spec),
-        args.lr,
-        args.bend_seed
-    );
-    let device = args.sweep.device.device()?;
-    let trainer = vitscape::setup::prepare(&train_spec, &model, &extras, &train_images, &device)?;
-    let batches = trainer.evaluator.minibatches();
     let config = BendConfig::new(args.steps, args.lr, args.bend_seed);
-    let bar = ProgressBar::new(args.steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let mut recent = Vec::new();
-    let bend = connect::train_bend(
-        &batches,
-        &model.theta,
-        &end.theta,
-        &config,
-        |k, step: BendStep| {
-            recent.push(step.loss);
-            if recent.len() > 20 {
-                recent.remove(0);
-            }
-            bar.set_position(k as u64 + 1);
-            let mean = recent.iter().sum::<f64>() / recent.len() as f64;
-            bar.set_message(format!("loss on the curve {mean:.4}"));
-        },
-    )?;
-    bar.finish();
-    drop(batches);
-    drop(trainer);
-
-    let record = BendRecord {
+    let bend_path = out.join("bend.safetensors");
+    let wanted = BendRecord {
         vitscape_version: vitscape::VERSION.to_string(),
         start: spec.checkpoint.clone(),
         end: end_ref.clone(),
         loss: spec.loss.clone(),
         train_data: train_spec.data.clone(),
         train_batch: args.train_batch,
-        final_loss: bend.final_loss(0.1),
+        final_loss: f64::NAN,
         config,
         // As typed, whatever path the binary was run by.
         command: std::iter::once("vitscape".to_string())
@@ -148,15 +112,46 @@ pub fn run(args: ConnectArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(" "),
     };
-    let meta = [
-        ("format", "vitscape-bend".to_string()),
-        ("bend", serde_json::to_string(&record)?),
-    ];
-    let state = directions::to_state_dict(&model.layout, &bend.theta, &meta);
-    let bytes = checkpoint::write_safetensors(&state)?;
-    let bend_path = out.join("bend.safetensors");
-    vitscape::atomic::write(&bend_path, &bytes)
-        .with_context(|| format!("writing {}", bend_path.display()))?;
+    let (bytes, record) = if args.sweep.resume && bend_path.exists() {
+        resumed_bend(&bend_path, &wanted)?
+    } else {
+        let train_images = images_of(&train_spec, &model)?;
+        eprintln!(
+            "training the control point: {} steps of {} images from {}, lr {} (cosine), t ~ U(0, 1) seed {}",
+            args.steps,
+            args.train_batch,
+            vitscape::spec::describe::data_text(&train_spec),
+            args.lr,
+            args.bend_seed
+        );
+        let device = args.sweep.device.device()?;
+        let trainer =
+            vitscape::setup::prepare(&train_spec, &model, &extras, &train_images, &device)?;
+        let bend = train(
+            &trainer.evaluator.minibatches(),
+            &model.theta,
+            &end.theta,
+            &wanted,
+        )?;
+        let record = BendRecord {
+            final_loss: bend.final_loss(0.1),
+            ..wanted
+        };
+        let meta = [
+            ("format", "vitscape-bend".to_string()),
+            ("bend", serde_json::to_string(&record)?),
+        ];
+        let state = directions::to_state_dict(&model.layout, &bend.theta, &meta);
+        let bytes = checkpoint::write_safetensors(&state)?;
+        vitscape::atomic::write(&bend_path, &bytes)
+            .with_context(|| format!("writing {}", bend_path.display()))?;
+        eprintln!(
+            "wrote {} (mean loss on the curve over the last 10 % of steps {:.4})",
+            bend_path.display(),
+            record.final_loss
+        );
+        (bytes, record)
+    };
     let bend_file = FileRef {
         name: bend_path.display().to_string(),
         sha256: checkpoint::sha256_hex(&bytes),
@@ -222,6 +217,70 @@ pub fn run(args: ConnectArgs) -> Result<()> {
     Ok(())
 }
 
+/// Train the control point with a progress bar.
+fn train(
+    batches: &[vitscape::objective::Evaluator],
+    start: &[f32],
+    end: &[f32],
+    record: &BendRecord,
+) -> Result<connect::Bend> {
+    let bar = ProgressBar::new(record.config.steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut recent = Vec::new();
+    let bend = connect::train_bend(batches, start, end, &record.config, |k, step: BendStep| {
+        recent.push(step.loss);
+        if recent.len() > 20 {
+            recent.remove(0);
+        }
+        bar.set_position(k as u64 + 1);
+        let mean = recent.iter().sum::<f64>() / recent.len() as f64;
+        bar.set_message(format!("loss on the curve {mean:.4}"));
+    })?;
+    bar.finish();
+    Ok(bend)
+}
+
+/// With --resume, the control point a killed run already wrote, if it was trained as these flags
+/// ask (same ends, loss, training images and optimiser); otherwise the difference is named.
+fn resumed_bend(path: &Path, wanted: &BendRecord) -> Result<(Vec<u8>, BendRecord)> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let state = checkpoint::read_safetensors(&bytes, None)
+        .with_context(|| format!("{} is not a control point", path.display()))?
+        .state;
+    let text = state
+        .metadata
+        .get("bend")
+        .with_context(|| format!("{} has no `bend` record", path.display()))?;
+    let found: BendRecord = serde_json::from_str(text)
+        .with_context(|| format!("{}: its `bend` record", path.display()))?;
+    let differs = [
+        ("the start checkpoint", found.start != wanted.start),
+        ("the end checkpoint", found.end != wanted.end),
+        ("the loss", found.loss != wanted.loss),
+        ("the training images", found.train_data != wanted.train_data),
+        ("--train-batch", found.train_batch != wanted.train_batch),
+        (
+            "--steps, --lr or --bend-seed",
+            found.config != wanted.config,
+        ),
+    ];
+    if let Some((what, _)) = differs.iter().find(|(_, d)| *d) {
+        bail!(
+            "--resume: {} was trained with other settings ({what} differs); remove it or choose another --out",
+            path.display()
+        );
+    }
+    eprintln!(
+        "resuming with the control point in {} (trained by `{}`)",
+        path.display(),
+        found.command
+    );
+    Ok((bytes, found))
+}
+
 /// A command-line word as a POSIX shell reads it back: quoted only when it has to be.
 fn quoted(word: &str) -> String {
     let plain = !word.is_empty()
@@ -256,6 +315,7 @@ fn sweep_path(parent: &SweepArgs, spec: &SweepSpec, out: &Path, what: &str) -> R
     sub.tau = parent.tau;
     sub.tau_relative = parent.tau_relative;
     sub.save_every = parent.save_every;
+    sub.resume = parent.resume;
     sub.search = parent.search.clone();
     super::sweep::run(sub)?;
     let path: PathBuf = out.join("surface.json");

@@ -143,7 +143,7 @@ pub fn run(args: FigureArgs) -> Result<()> {
 
 fn inches_high(panels: &[(String, &Surface)], print: PrintSize, caption: &str) -> f64 {
     let layout = plot::ComparisonLayout::new(
-        panels.len(),
+        panels,
         print.width_px(print.dpi),
         PrintSize::text_scale(print.dpi),
         caption,

@@ -262,10 +262,23 @@ fn from_flags(flags: &SpecFlags) -> Result<(SweepSpec, Files)> {
                     sha256: loaded.sha256.clone(),
                 })
         };
-        Some(DirectionSource::Files {
-            x: file_ref(0).context("--directions needs at least one file")?,
-            y: file_ref(1),
-        })
+        let x = file_ref(0).context("--directions needs at least one file")?;
+        match file_ref(1) {
+            Some(y) => Some(DirectionSource::Files { x, y: Some(y) }),
+            // One file on a plane: y is random, said here and recorded in the spec.
+            None if axes.len() == 2 => {
+                let norm = format!("{:?}", flags.normalisation).to_lowercase();
+                eprintln!(
+                    "direction y: random Gaussian (seed {}, --seed), {norm} normalisation (--normalisation); give --directions a second file for another",
+                    flags.seed
+                );
+                Some(DirectionSource::FileAndRandom {
+                    x,
+                    seed: flags.seed,
+                })
+            }
+            None => Some(DirectionSource::Files { x, y: None }),
+        }
     };
     let teacher_name = flags.teacher.as_deref().map(display_name);
     let spec = settings.spec(Inputs {
@@ -362,6 +375,7 @@ fn from_spec(source: &str, panel: Option<&str>, search: &[PathBuf]) -> Result<(S
         _ => None,
     };
     let direction_files = match &spec.directions.source {
+        DirectionSource::FileAndRandom { x, .. } => Some((read("direction x", x)?, None)),
         DirectionSource::Files { x, y } => {
             let x = read("direction x", x)?;
             let y = y.as_ref().map(|y| read("direction y", y)).transpose()?;

@@ -109,13 +109,21 @@ pub struct ComparisonLayout {
 }
 
 impl ComparisonLayout {
-    /// The layout of `n` panels in a figure `width` pixels wide at text scale `scale`.
-    pub fn new(n: usize, width: u32, scale: f64, caption: &str) -> Self {
+    /// The layout of `panels` side by side in a figure `width` pixels wide at text scale `scale`.
+    pub fn new(panels: &[(String, &Surface)], width: u32, scale: f64, caption: &str) -> Self {
         let sz = Sizes { scale };
+        let n = panels.len();
         let bar_width = sz.px(COLOUR_BAR + COLOUR_BAR_LABELS + 30.0);
         let panel_width = (width.saturating_sub(bar_width) / n.max(1) as u32).max(1);
-        // A square plane plus its title and α labels, less the β labels' width.
-        let panels_height = panel_width + sz.px(40.0);
+        // A square plane plus its title and α labels, less the β labels' width; a plane with
+        // equal units on both axes (PlaneLayout) is as much less (more) tall as Δβ is shorter
+        // (longer) than Δα, so no height is left empty under a wide grid.
+        // The plane's width: the panel less PlaneLayout's left margin, β labels and gap.
+        let plane = f64::from(panel_width.saturating_sub(sz.px(12.0) + sz.px(72.0) + sz.px(20.0)));
+        let ratio = plane_ratio(panels);
+        let panels_height = (f64::from(panel_width + sz.px(40.0)) - plane + plane / ratio)
+            .round()
+            .max(1.0) as u32;
         let font = TICK_PX * scale;
         let chars = (f64::from(width) / (CHAR_EM * font)).floor().max(20.0) as usize;
         let caption = if caption.trim().is_empty() {
@@ -140,6 +148,30 @@ impl ComparisonLayout {
     }
 }
 
+/// Δα/Δβ of the tallest plane among `panels`, as the heat map's [`PlaneLayout`] draws it: within [1/3, 3] (beyond
+/// that the plane fills its panel) and 1 for 1-D surfaces.
+fn plane_ratio(panels: &[(String, &Surface)]) -> f64 {
+    // From the first cell's edge to the last's, as the heat map draws it.
+    let span = |v: &[f64]| {
+        let n = v.len() as f64;
+        v.last()
+            .zip(v.first())
+            .map_or(0.0, |(b, a)| (b - a) * n / (n - 1.0))
+    };
+    panels
+        .iter()
+        .map(|(_, s)| {
+            let r = span(&s.x) / span(&s.y);
+            if r.is_finite() && (1.0 / 3.0..=3.0).contains(&r) {
+                r
+            } else {
+                1.0
+            }
+        })
+        .fold(f64::INFINITY, f64::min)
+        .clamp(1.0 / 3.0, 3.0)
+}
+
 /// CSS pixels per inch: an SVG's user unit when it is printed or turned into a PDF.
 pub const SVG_DPI: f64 = 96.0;
 
@@ -157,7 +189,7 @@ pub fn comparison_svg(
         dpi: SVG_DPI,
     };
     let scale = PrintSize::text_scale(SVG_DPI);
-    let layout = ComparisonLayout::new(panels.len(), print.width_px(SVG_DPI), scale, caption);
+    let layout = ComparisonLayout::new(panels, print.width_px(SVG_DPI), scale, caption);
     let options = PlotOptions {
         text_scale: Some(scale),
         ..o.clone()

@@ -202,7 +202,7 @@ pub fn write_comparison(
 
     let png_path = with_ext("png");
     let scale = PrintSize::text_scale(print.dpi);
-    let layout = ComparisonLayout::new(panels.len(), print.width_px(print.dpi), scale, caption);
+    let layout = ComparisonLayout::new(panels, print.width_px(print.dpi), scale, caption);
     let (w, h) = layout.size;
     let mut pixels = vec![0u8; (w as usize) * (h as usize) * 3];
     let options = PlotOptions {

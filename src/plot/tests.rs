@@ -665,7 +665,12 @@ fn a_comparison_shares_one_colour_scale_and_one_bar_with_a_caption_below() {
     };
     let scale = PrintSize::text_scale(print.dpi);
     let caption = "Loss landscapes around A, B. ".repeat(12);
-    let layout = ComparisonLayout::new(2, print.width_px(print.dpi), scale, &caption);
+    let layout = ComparisonLayout::new(
+        &[("A".into(), &low), ("B".into(), &high)],
+        print.width_px(print.dpi),
+        scale,
+        &caption,
+    );
     assert_eq!(layout.size.0, 1050);
     assert!(layout.caption.len() >= 2, "{:?}", layout.caption);
     let (w, h) = layout.size;
@@ -766,5 +771,51 @@ fn captions_wrap_at_spaces() {
     assert_eq!(
         figure::wrap("supercalifragilistic x", 5),
         vec!["supercalifragilistic", "x"]
+    );
+}
+
+/// A plane wider than tall (Δα = 2, Δβ = 1) is drawn with equal units on both axes, so the
+/// comparison gives its row of panels less height: as little empty height as a square plane has.
+#[test]
+fn a_wide_grid_leaves_no_more_empty_height_in_a_comparison_than_a_square_one() {
+    let square = surface(
+        axis(-1.0, 1.0, 11),
+        Some(axis(-1.0, 1.0, 11)),
+        |a, b| a * a + b * b,
+        |_, _| 0.5,
+    );
+    let wide = surface(
+        axis(-1.0, 1.0, 11),
+        Some(axis(-0.5, 0.5, 6)),
+        |a, b| a * a + b * b,
+        |_, _| 0.5,
+    );
+    let scale = PrintSize::text_scale(150.0);
+    let slack = |s: &Surface| {
+        let layout = ComparisonLayout::new(&[("A".into(), s)], 1050, scale, "");
+        let (w, h) = layout.size;
+        let mut buffer = vec![0u8; (w * h * 3) as usize];
+        let area = BitMapBackend::with_buffer(&mut buffer, (w, h)).into_drawing_area();
+        let panel = area.margin(0, h - layout.panels_height, 0, w - layout.panel_width);
+        let frame = draw_heatmap(
+            &panel,
+            s,
+            &PlotOptions {
+                title: Some("A".into()),
+                colour_bar: false,
+                levels: 0,
+                text_scale: Some(scale),
+                ..PlotOptions::default()
+            },
+        )
+        .unwrap();
+        let plane = frame.py.1 - frame.py.0;
+        (layout.panels_height, layout.panels_height as i32 - plane)
+    };
+    let ((square_h, square_slack), (wide_h, wide_slack)) = (slack(&square), slack(&wide));
+    assert!(wide_h + 300 < square_h, "{wide_h} vs {square_h}");
+    assert!(
+        (wide_slack - square_slack).abs() <= 3,
+        "empty height {wide_slack} px vs {square_slack} px for a square plane"
     );
 }

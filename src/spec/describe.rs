@@ -36,15 +36,19 @@ pub fn directions_text(spec: &SweepSpec) -> String {
         (true, false) => "; position embeddings fixed",
         (true, true) => "",
     };
+    let norm = match d.normalisation {
+        Normalisation::Filter => "filter-normalised",
+        Normalisation::Layer => "layer-normalised",
+        Normalisation::None => "not normalised",
+    };
     match &d.source {
         DirectionSource::Random { seed } => {
-            let norm = match d.normalisation {
-                Normalisation::Filter => "filter-normalised",
-                Normalisation::Layer => "layer-normalised",
-                Normalisation::None => "not normalised",
-            };
             format!("random Gaussian directions (seed {seed}), {norm}{fixed}")
         }
+        DirectionSource::FileAndRandom { x, seed } => format!(
+            "direction x from file {}, y random Gaussian (seed {seed}), {norm}{fixed}",
+            x.name
+        ),
         DirectionSource::Files { x, y } => match y {
             Some(y) => format!("directions from files {} and {}", x.name, y.name),
             None => format!("direction from file {}", x.name),

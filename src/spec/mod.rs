@@ -189,6 +189,15 @@ pub enum DirectionSource {
         /// y direction file, for 2-D sweeps.
         y: Option<FileRef>,
     },
+    /// x from a file used as it is (e.g. the top Hessian eigenvector), y seeded Gaussian and
+    /// normalised as `normalisation` says: the same y as [`DirectionSource::Random`] with this
+    /// seed (2-D only).
+    FileAndRandom {
+        /// x direction file (name and sha256).
+        x: FileRef,
+        /// Seed of y's generator.
+        seed: u64,
+    },
     /// d = θ_target − θ* (1-D interpolation; not normalised).
     Interpolate {
         /// The other end of the line.
@@ -210,7 +219,7 @@ impl DirectionSource {
     pub fn path_target(&self) -> Option<&CheckpointRef> {
         match self {
             Self::Interpolate { target } | Self::Bezier { target, .. } => Some(target),
-            Self::Random { .. } | Self::Files { .. } => None,
+            Self::Random { .. } | Self::Files { .. } | Self::FileAndRandom { .. } => None,
         }
     }
 }
@@ -383,6 +392,14 @@ impl SweepSpec {
             return Err(SpecError::Field {
                 field: "loss.mask_ratio".into(),
                 reason: format!("{} is not in (0, 1)", m.mask_ratio),
+            });
+        }
+        if let DirectionSource::FileAndRandom { .. } = self.directions.source
+            && self.grid.y.is_none()
+        {
+            return Err(SpecError::Field {
+                field: "grid.y".into(),
+                reason: "a file direction with a random second one is a 2-D sweep".into(),
             });
         }
         if self.directions.source.path_target().is_some() && self.grid.y.is_some() {

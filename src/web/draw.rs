@@ -165,8 +165,7 @@ pub fn comparison_png(
     use wasm_bindgen::JsCast;
     let print = plot::PrintSize::default();
     let scale = plot::PrintSize::text_scale(print.dpi);
-    let layout =
-        plot::ComparisonLayout::new(panels.len(), print.width_px(print.dpi), scale, caption);
+    let layout = plot::ComparisonLayout::new(panels, print.width_px(print.dpi), scale, caption);
     let document = web_sys::window()
         .and_then(|w| w.document())
         .ok_or("no document")?;

@@ -54,8 +54,9 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
         done < total,
         "the first picture came only with the full grid"
     );
+    // One plane per model (the demo's mode-connectivity figures are canvases of their own).
     assert_eq!(
-        b.js("return document.querySelectorAll('canvas').length")
+        b.js("return document.querySelectorAll('canvas[id^=\"canvas-\"]').length")
             .as_u64(),
         Some(3)
     );

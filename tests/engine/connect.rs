@@ -321,6 +321,38 @@ fn connect_writes_both_paths_their_barriers_and_a_figure_and_each_path_recompute
         "the legend names each path's barrier"
     );
 
+    // --resume continues with the control point already written (a killed run's), refusing one
+    // trained otherwise.
+    let mut again: Vec<&str> = vec![
+        "connect",
+        "--checkpoint",
+        &a,
+        "--interpolate",
+        &b,
+        "--eval-images",
+        "32",
+        "--grid",
+        "0:1:5",
+        "--train-images",
+        "64",
+        "--train-batch",
+        "32",
+        "--out",
+        &out_s,
+        "--resume",
+        "--steps",
+    ];
+    let resumed = ok(&[again.as_slice(), &["20"]].concat());
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(
+        stderr.contains("resuming with the control point"),
+        "{stderr}"
+    );
+    assert_eq!(row(&json(&out.join("bezier/surface.json"))), c);
+    again.push("21");
+    let err = fails(&again);
+    assert!(err.contains("--steps, --lr or --bend-seed"), "{err}");
+
     // The curve's surface is its own recipe: --spec finds the bend by path and hash.
     let again = tmp.path().join("again");
     let again_s = again.display().to_string();

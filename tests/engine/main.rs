@@ -10,6 +10,7 @@ mod cli;
 mod connect;
 mod curvature;
 mod demo;
+mod directions;
 mod faults;
 mod figure;
 mod invariants;
