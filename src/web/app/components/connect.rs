@@ -24,7 +24,7 @@ fn sentence(c: &DemoConnection) -> String {
     let r = &c.report;
     format!(
         "Loss barrier {} along the straight line, {} along the Bézier curve; accuracy drops {} points below the line between the ends on the straight line, {} on the curve. \
-         The curve's control point was trained for {} steps of {} images ({}), loss on the curve {:.3}.",
+         The curve's control point was trained for {} steps of {} images from {}; loss on the curve {:.3}.",
         number(height(&r.linear, LOSS), 1.0, 3),
         number(height(&r.bezier, LOSS), 1.0, 3),
         number(height(&r.linear, ACCURACY), 100.0, 1),
