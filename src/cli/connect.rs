@@ -58,7 +58,7 @@ pub fn run(args: ConnectArgs) -> Result<()> {
     let report_path = out.join("connect.json");
     if report_path.exists() && !args.sweep.resume {
         bail!(
-            "{} already exists; choose another --out (or --resume, which trains the control point again — the same bytes for the same flags — and continues the sweeps)",
+            "{} already exists; choose another --out (or --resume, which continues with the control point written there and the sweeps)",
             report_path.display()
         );
     }
@@ -156,11 +156,6 @@ pub fn run(args: ConnectArgs) -> Result<()> {
         name: bend_path.display().to_string(),
         sha256: checkpoint::sha256_hex(&bytes),
     };
-    eprintln!(
-        "wrote {} (mean loss on the curve over the last 10 % of steps {:.4})",
-        bend_path.display(),
-        record.final_loss
-    );
 
     let mut curve_spec = spec.clone();
     curve_spec.directions.source = DirectionSource::Bezier {

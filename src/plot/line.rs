@@ -180,22 +180,7 @@ where
     }
     let width = sz.px(2.5);
     let markers = s.x.len() <= 41;
-    for run in &main.runs {
-        chart
-            .draw_series(std::iter::once(PathElement::new(
-                run.clone(),
-                LOSS_COLOUR.stroke_width(width),
-            )))
-            .or_backend()?;
-        if markers {
-            chart
-                .draw_series(
-                    run.iter()
-                        .map(|p| Circle::new(*p, sz.px(3.0), LOSS_COLOUR.filled())),
-                )
-                .or_backend()?;
-        }
-    }
+    draw_runs(&mut chart, main, LOSS_COLOUR, markers, sz)?;
     let mut entries = vec![(o.metric.clone(), LOSS_COLOUR, false)];
     let plot_left = chart.plotting_area().get_pixel_range().0.start;
     if let Some(acc) = accuracy {
@@ -231,6 +216,37 @@ where
         entries.push((ACCURACY.to_string(), ACCURACY_COLOUR, true));
     }
     draw_legend(&legend, &entries, plot_left - legend.get_base_pixel().0, sz)
+}
+
+/// A curve's runs as solid lines of `colour`, with a dot at every point when `markers`.
+pub(crate) fn draw_runs<DB, CT>(
+    chart: &mut ChartContext<'_, DB, CT>,
+    curve: &Curve,
+    colour: RGBColor,
+    markers: bool,
+    sz: Sizes,
+) -> Result<(), PlotError>
+where
+    DB: DrawingBackend,
+    CT: CoordTranslate<From = (f64, f64)>,
+{
+    for run in &curve.runs {
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                run.clone(),
+                colour.stroke_width(sz.px(2.5)),
+            )))
+            .or_backend()?;
+        if markers {
+            chart
+                .draw_series(
+                    run.iter()
+                        .map(|p| Circle::new(*p, sz.px(3.0), colour.filled())),
+                )
+                .or_backend()?;
+        }
+    }
+    Ok(())
 }
 
 /// A one-row legend: a line sample and a name per entry, starting at pixel `x`.

@@ -2,7 +2,7 @@
 //! loss along each on the left, the accuracy on the right when the surfaces have it, one colour
 //! per path, each path's barrier in the legend (Garipov et al. 2018's figure).
 
-use super::line::{Curve, curve, draw_legend};
+use super::line::{Curve, curve, draw_legend, draw_runs};
 use super::*;
 use crate::metrics::barrier::Barrier;
 
@@ -130,26 +130,9 @@ fn panel_of<DB: DrawingBackend>(
         .set_all_tick_mark_size(sz.px(5.0))
         .draw()
         .or_backend()?;
-    let width = sz.px(2.5);
     let mut entries = Vec::new();
     for ((path, c), colour) in paths.iter().zip(&curves).zip(PATH_COLOURS) {
-        let markers = path.surface.x.len() <= 41;
-        for run in &c.runs {
-            chart
-                .draw_series(std::iter::once(PathElement::new(
-                    run.clone(),
-                    colour.stroke_width(width),
-                )))
-                .or_backend()?;
-            if markers {
-                chart
-                    .draw_series(
-                        run.iter()
-                            .map(|p| Circle::new(*p, sz.px(3.0), colour.filled())),
-                    )
-                    .or_backend()?;
-            }
-        }
+        draw_runs(&mut chart, c, colour, path.surface.x.len() <= 41, sz)?;
         let label = match barrier_of(path.surface, metric) {
             Some(b) => format!("{}: barrier {}", path.label, format_sig(b.height)),
             None => path.label.clone(),

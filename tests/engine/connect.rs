@@ -235,7 +235,7 @@ fn connect_writes_both_paths_their_barriers_and_a_figure_and_each_path_recompute
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("connect");
     let out_s = out.display().to_string();
-    let run = ok(&[
+    let flags = [
         "connect",
         "--checkpoint",
         &a,
@@ -245,15 +245,14 @@ fn connect_writes_both_paths_their_barriers_and_a_figure_and_each_path_recompute
         "32",
         "--grid",
         "0:1:5",
-        "--steps",
-        "20",
         "--train-images",
         "64",
         "--train-batch",
         "32",
         "--out",
         &out_s,
-    ]);
+    ];
+    let run = ok(&[flags.as_slice(), &["--steps", "20"]].concat());
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
         stderr.contains("training the control point: 20 steps"),
@@ -323,34 +322,14 @@ fn connect_writes_both_paths_their_barriers_and_a_figure_and_each_path_recompute
 
     // --resume continues with the control point already written (a killed run's), refusing one
     // trained otherwise.
-    let mut again: Vec<&str> = vec![
-        "connect",
-        "--checkpoint",
-        &a,
-        "--interpolate",
-        &b,
-        "--eval-images",
-        "32",
-        "--grid",
-        "0:1:5",
-        "--train-images",
-        "64",
-        "--train-batch",
-        "32",
-        "--out",
-        &out_s,
-        "--resume",
-        "--steps",
-    ];
-    let resumed = ok(&[again.as_slice(), &["20"]].concat());
+    let resumed = ok(&[flags.as_slice(), &["--resume", "--steps", "20"]].concat());
     let stderr = String::from_utf8_lossy(&resumed.stderr);
     assert!(
         stderr.contains("resuming with the control point"),
         "{stderr}"
     );
     assert_eq!(row(&json(&out.join("bezier/surface.json"))), c);
-    again.push("21");
-    let err = fails(&again);
+    let err = fails(&[flags.as_slice(), &["--resume", "--steps", "21"]].concat());
     assert!(err.contains("--steps, --lr or --bend-seed"), "{err}");
 
     // The curve's surface is its own recipe: --spec finds the bend by path and hash.
