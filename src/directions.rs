@@ -160,10 +160,72 @@ pub fn from_state_dict(layout: &Layout, state: &StateDict) -> Result<Vec<f32>, D
     Ok(flat)
 }
 
+/// What a direction file is, from the metadata vitscape writes into it: a Hessian
+/// eigenvector (rank, λ), a principal component of a training run (its share of the run's
+/// variance), or a sweep's own direction; "a direction file of N tensors" otherwise.
+pub fn describe_file(state: &StateDict) -> String {
+    let meta = |k: &str| state.metadata.get(k).map(String::as_str);
+    let at = meta("checkpoint_sha256")
+        .map(|s| format!(", made at checkpoint {}…", &s[..s.len().min(12)]))
+        .unwrap_or_default();
+    match meta("source") {
+        Some("hessian-eigenvector") => format!(
+            "Hessian eigenvector {} (λ = {}{}){at}",
+            meta("rank").unwrap_or("?"),
+            meta("eigenvalue").unwrap_or("?"),
+            if meta("converged") == Some("false") {
+                ", not converged"
+            } else {
+                ""
+            }
+        ),
+        Some("trajectory-pca") => {
+            let share = meta("explained_variance_ratio")
+                .and_then(|v| v.parse::<f64>().ok())
+                .map_or("?".into(), |v| format!("{:.1} %", v * 100.0));
+            let members = crate::trajectory::axis_of(state, "x")
+                .ok()
+                .flatten()
+                .map_or(0, |a| a.members.len());
+            format!(
+                "principal component {} of a training run of {members} checkpoints ({share} of its movement){at}",
+                meta("component").unwrap_or("?"),
+            )
+        }
+        _ => format!("a direction file of {} tensors{at}", state.tensors.len()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::arch::{Head, VitConfig};
+
+    #[test]
+    fn a_direction_file_says_what_it_is() {
+        let layout = Layout::new(&tiny());
+        let d = vec![1.0; layout.total];
+        let eigen = to_state_dict(
+            &layout,
+            &d,
+            &[
+                ("source", "hessian-eigenvector".into()),
+                ("rank", "2".into()),
+                ("eigenvalue", "3.5e1".into()),
+                ("converged", "true".into()),
+                ("checkpoint_sha256", "0123456789abcdef".into()),
+            ],
+        );
+        assert_eq!(
+            describe_file(&eigen),
+            "Hessian eigenvector 2 (λ = 3.5e1), made at checkpoint 0123456789ab…"
+        );
+        let plain = to_state_dict(&layout, &d, &[]);
+        assert_eq!(
+            describe_file(&plain),
+            format!("a direction file of {} tensors", layout.params.len())
+        );
+    }
 
     fn tiny() -> VitConfig {
         VitConfig {

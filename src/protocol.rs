@@ -142,6 +142,24 @@ impl RunRequest {
             if let Some(teacher) = panel.teacher {
                 present(teacher, "the teacher").map_err(fail)?;
             }
+            let expected = SpecFiles::expected(&panel.spec);
+            let given = &panel.files;
+            if given.target.is_some() != expected.target.is_some()
+                || given.bend.is_some() != expected.bend.is_some()
+                || given.directions.len() != expected.directions.len()
+            {
+                return Err(fail(format!(
+                    "its spec names {} besides the checkpoint, but {} came",
+                    expected.describe(),
+                    given.describe()
+                )));
+            }
+            for index in given.target.iter().chain(&given.bend) {
+                present(*index, "a path's file").map_err(fail)?;
+            }
+            for index in &given.directions {
+                present(*index, "a direction file").map_err(fail)?;
+            }
             match &panel.data {
                 DataRef::DemoSubset { images, labels, .. } => {
                     present(*images, "the demo images").map_err(fail)?;
@@ -188,6 +206,16 @@ impl Task {
                 if *trace_samples > MAX_ITERATIONS || *spectrum_batch > MAX_ITERATIONS {
                     return Err(format!(
                         "trace_samples and spectrum_batch must be at most {MAX_ITERATIONS}"
+                    ));
+                }
+                Ok(())
+            }
+            Task::HessianPlane { settings, .. } => {
+                power(settings)?;
+                if !(1..=2).contains(&settings.k) {
+                    return Err(format!(
+                        "a Hessian plane takes the top 1 or 2 eigenvectors, not {}",
+                        settings.k
                     ));
                 }
                 Ok(())
@@ -272,6 +300,16 @@ pub enum Task {
         /// Points per axis.
         points: usize,
     },
+    /// The top `settings.k` (1 or 2) Hessian eigenvectors at each panel's θ*, sent back as
+    /// direction files ([`FromWorker::Eigenvectors`]) for the page to sweep their plane, as
+    /// `vitscape curvature --top-k K --save-eigenvectors`.
+    HessianPlane {
+        /// Power-iteration settings (k: how many eigenvectors).
+        settings: crate::curvature::PowerSettings,
+        /// How the Hessian-vector products are formed (absent: the default scheme).
+        #[serde(default)]
+        product: crate::curvature::ProductScheme,
+    },
 }
 
 /// One panel of a run.
@@ -285,8 +323,104 @@ pub struct PanelRequest {
     pub checkpoint: usize,
     /// Attachment holding the RC-MAE teacher, when the loss has one.
     pub teacher: Option<usize>,
+    /// Attachments of the spec's other files ([`PanelRequest::expected_files`]): a path's
+    /// other end, a Bézier curve's control point, the direction files (x, then y).
+    #[serde(default)]
+    pub files: SpecFiles,
     /// Where the images are.
     pub data: DataRef,
+}
+
+/// The files a panel's directions need, each an attachment (or, from
+/// [`SpecFiles::expected`], a placeholder 0).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SpecFiles {
+    /// The other end of a linear path or Bézier curve.
+    #[serde(default)]
+    pub target: Option<usize>,
+    /// A Bézier curve's control point.
+    #[serde(default)]
+    pub bend: Option<usize>,
+    /// Direction files: x, then y.
+    #[serde(default)]
+    pub directions: Vec<usize>,
+}
+
+impl SpecFiles {
+    /// Which files a spec's directions read, as placeholders.
+    pub fn expected(spec: &SweepSpec) -> Self {
+        let mut out = Self::default();
+        for (role, _, _) in Self::named(spec) {
+            match role {
+                FileRole::Target => out.target = Some(0),
+                FileRole::Bend => out.bend = Some(0),
+                FileRole::Direction => out.directions.push(0),
+            }
+        }
+        out
+    }
+
+    /// The files a spec's directions read, in the order a request sends them: what each is,
+    /// its name and its sha256.
+    pub fn named(spec: &SweepSpec) -> Vec<(FileRole, &str, &str)> {
+        use crate::spec::DirectionSource as D;
+        let two_d = spec.grid.y.is_some();
+        fn file(role: FileRole, f: &crate::spec::FileRef) -> (FileRole, &str, &str) {
+            (role, f.name.as_str(), f.sha256.as_str())
+        }
+        match &spec.directions.source {
+            D::Random { .. } => Vec::new(),
+            D::Files { x, y } => std::iter::once(x)
+                .chain(y.as_ref().filter(|_| two_d))
+                .map(|f| file(FileRole::Direction, f))
+                .collect(),
+            D::FileAndRandom { x, .. } => vec![file(FileRole::Direction, x)],
+            D::Interpolate { target } => {
+                vec![(
+                    FileRole::Target,
+                    target.name.as_str(),
+                    target.sha256.as_str(),
+                )]
+            }
+            D::Bezier { target, bend } => vec![
+                (
+                    FileRole::Target,
+                    target.name.as_str(),
+                    target.sha256.as_str(),
+                ),
+                file(FileRole::Bend, bend),
+            ],
+        }
+    }
+
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.target.is_some() {
+            parts.push("the path's other end".to_string());
+        }
+        if self.bend.is_some() {
+            parts.push("the control point".to_string());
+        }
+        if !self.directions.is_empty() {
+            parts.push(format!("{} direction file(s)", self.directions.len()));
+        }
+        if parts.is_empty() {
+            "no other file".into()
+        } else {
+            parts.join(" and ")
+        }
+    }
+}
+
+/// What a file named by a spec's directions is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileRole {
+    /// The other end of a path (a checkpoint).
+    Target,
+    /// A Bézier control point.
+    Bend,
+    /// A direction file.
+    Direction,
 }
 
 /// Evaluation data among the attachments.
@@ -384,6 +518,22 @@ pub enum FromWorker {
         spectrum: Option<crate::curvature::MaxEigenSpectrum>,
         /// The run-time step check of every product behind these numbers.
         #[serde(default)]
+        step_check: crate::curvature::StepCheck,
+        /// Seconds since the job started.
+        elapsed: f64,
+    },
+    /// A panel's top Hessian eigenvectors ([`Task::HessianPlane`]), as direction files
+    /// (attachments, in rank order, named by `files`).
+    Eigenvectors {
+        /// Job.
+        job: u64,
+        /// Panel index.
+        panel: usize,
+        /// Each one's eigenvalue, iterations and whether the tolerance was reached.
+        eigen: Vec<crate::curvature::Eigen>,
+        /// Names of the attached files (`eigenvector_K.safetensors`).
+        files: Vec<String>,
+        /// The run-time step check of every product behind them.
         step_check: crate::curvature::StepCheck,
         /// Seconds since the job started.
         elapsed: f64,
@@ -581,6 +731,27 @@ mod tests {
         let mut v = good.clone();
         v["skip"] = serde_json::json!([[8, 9]]);
         fails(v, 2, "cell 9 to skip is outside its 9-cell grid");
+        // Direction files named by the spec must come, and only they.
+        let mut v = good.clone();
+        v["panels"][0]["spec"]["directions"]["source"] = serde_json::json!({"kind": "files",
+            "x": {"name": "pca_1.safetensors", "sha256": "ab".repeat(32)},
+            "y": {"name": "pca_2.safetensors", "sha256": "cd".repeat(32)}});
+        fails(
+            v.clone(),
+            2,
+            "its spec names 2 direction file(s) besides the checkpoint, but no other file came",
+        );
+        v["panels"][0]["files"] = serde_json::json!({"directions": [1, 5]});
+        fails(v.clone(), 2, "a direction file is attachment 5");
+        v["panels"][0]["files"] = serde_json::json!({"directions": [1, 0]});
+        assert!(RunRequest::from_header(&bytes(&v), 2).is_ok());
+        let mut v = good.clone();
+        v["panels"][0]["files"] = serde_json::json!({"target": 1});
+        fails(
+            v,
+            2,
+            "names no other file besides the checkpoint, but the path's other end came",
+        );
         let mut v = good;
         v["task"] = serde_json::json!({"kind": "top-eigenvalue",
             "settings": {"k": 1, "max_iterations": 0, "tolerance": 0.001, "seed": 0}});

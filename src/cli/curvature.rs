@@ -563,32 +563,25 @@ fn save_eigenvectors(
     power: PowerSettings,
     scheme: ProductScheme,
 ) -> Result<Vec<vitscape::spec::FileRef>> {
-    let spec_json = serde_json::to_string(spec)?;
+    let written = curvature::eigenvector_files(
+        &model.layout,
+        &model.checkpoint.sha256,
+        spec,
+        found,
+        power,
+        scheme,
+    )?;
     let mut files = Vec::new();
-    for (i, e) in found.iter().enumerate() {
-        let name = format!("eigenvector_{}.safetensors", i + 1);
-        let meta = [
-            ("format", "vitscape-direction".to_string()),
-            ("source", "hessian-eigenvector".to_string()),
-            ("rank", (i + 1).to_string()),
-            ("eigenvalue", format!("{:e}", e.value)),
-            ("iterations", e.iterations.to_string()),
-            ("converged", e.converged.to_string()),
-            ("power_iteration", serde_json::to_string(&power)?),
-            ("hessian_vector_product", scheme.to_string()),
-            ("checkpoint_sha256", model.checkpoint.sha256.clone()),
-            ("spec", spec_json.clone()),
-        ];
-        let state = vitscape::directions::to_state_dict(
-            &model.layout,
-            &curvature::signed_unit(&e.vector),
-            &meta,
-        );
-        let bytes = vitscape::checkpoint::write_safetensors(&state)?;
+    for ((name, bytes), e) in written.into_iter().zip(found) {
         let path = out.join(&name);
         // The error names the file.
         vitscape::atomic::write(&path, &bytes)?;
-        eprintln!("wrote {} (λ{} = {:.6e})", path.display(), i + 1, e.value);
+        eprintln!(
+            "wrote {} (λ{} = {:.6e})",
+            path.display(),
+            files.len() + 1,
+            e.value
+        );
         files.push(vitscape::spec::FileRef {
             name,
             sha256: vitscape::checkpoint::sha256_hex(&bytes),

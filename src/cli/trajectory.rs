@@ -169,7 +169,7 @@ pub fn run(args: TrajectoryArgs) -> Result<()> {
         (r1 + r2) * 100.0,
         members.len()
     );
-    let axis = |k: usize| covering(pca.coords.iter().map(|c| c[k]));
+    let axis = |k: usize| trajectory::covering(pca.coords.iter().map(|c| c[k]));
     let sweep_command = format!(
         "vitscape sweep --checkpoint {} --directions {} {} --grid {} {} --out {}",
         shell_quote(&centre_path.display().to_string()),
@@ -206,34 +206,4 @@ pub fn run(args: TrajectoryArgs) -> Result<()> {
     vitscape::atomic::write(&json, serde_json::to_string_pretty(&report)?.as_bytes())?;
     eprintln!("wrote {}", json.display());
     Ok(())
-}
-
-/// A 21-point grid axis `MIN:MAX:21` that holds every coordinate and 0 (θ*), with a fifth of the
-/// span to spare on each side, rounded outwards to two significant digits of the span.
-fn covering(coords: impl Iterator<Item = f64>) -> String {
-    let (lo, hi) = coords.fold((0.0f64, 0.0f64), |(lo, hi), c| (lo.min(c), hi.max(c)));
-    let span = (hi - lo).max(1e-6);
-    let exponent = span.log10().floor() - 1.0;
-    let step = 10f64.powf(exponent);
-    // The 1e-9 keeps rounding noise (0.18 / 0.01 = 18.000000000000004) from adding a step.
-    let lo = ((lo - 0.2 * span) / step + 1e-9).floor() * step;
-    let hi = ((hi + 0.2 * span) / step - 1e-9).ceil() * step;
-    let decimals = (-exponent).max(0.0) as usize;
-    format!("{lo:.decimals$}:{hi:.decimals$}:21")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::covering;
-
-    #[test]
-    fn the_range_covers_the_path_and_the_centre_with_room() {
-        // Span 3.7: steps of 0.1, 0.74 to spare on each side.
-        assert_eq!(covering([-3.7, -1.0, 0.0].into_iter()), "-4.5:0.8:21");
-        // Span 0.9 (0 is in it): steps of 0.01.
-        assert_eq!(covering([0.2, 0.9].into_iter()), "-0.18:1.08:21");
-        assert_eq!(covering([2.7].into_iter()), "-0.6:3.3:21");
-        let empty = covering(std::iter::empty());
-        assert!(empty.starts_with('-') && empty.ends_with(":21"), "{empty}");
-    }
 }

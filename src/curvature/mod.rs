@@ -23,6 +23,8 @@ pub use product::{
 };
 #[cfg(all(feature = "engine", not(target_arch = "wasm32")))]
 pub use threads::convexity_map_threads;
+mod vectors;
+pub use vectors::eigenvector_files;
 
 /// A symmetric linear map on ℝⁿ. `apply` is async because a Hessian's products wait for gradient
 /// read-backs, which the browser's worker awaits; native code drives the solvers with `pollster`.

@@ -261,5 +261,19 @@ pub fn path_of(x: &StateDict, y: &StateDict) -> Result<Option<TrajectoryPath>, T
     }))
 }
 
+/// A 21-point grid axis `MIN:MAX:21` that holds every coordinate and 0 (θ*), with a fifth of the
+/// span to spare on each side, rounded outwards to two significant digits of the span.
+pub fn covering(coords: impl Iterator<Item = f64>) -> String {
+    let (lo, hi) = coords.fold((0.0f64, 0.0f64), |(lo, hi), c| (lo.min(c), hi.max(c)));
+    let span = (hi - lo).max(1e-6);
+    let exponent = span.log10().floor() - 1.0;
+    let step = 10f64.powf(exponent);
+    // The 1e-9 keeps rounding noise (0.18 / 0.01 = 18.000000000000004) from adding a step.
+    let lo = ((lo - 0.2 * span) / step + 1e-9).floor() * step;
+    let hi = ((hi + 0.2 * span) / step - 1e-9).ceil() * step;
+    let decimals = (-exponent).max(0.0) as usize;
+    format!("{lo:.decimals$}:{hi:.decimals$}:21")
+}
+
 #[cfg(test)]
 mod tests;

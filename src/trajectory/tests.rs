@@ -192,3 +192,14 @@ fn two_components_of_one_run_make_a_path_and_others_do_not() {
         "{err}"
     );
 }
+
+#[test]
+fn the_range_covers_the_path_and_the_centre_with_room() {
+    // Span 3.7: steps of 0.1, 0.74 to spare on each side.
+    assert_eq!(covering([-3.7, -1.0, 0.0].into_iter()), "-4.5:0.8:21");
+    // Span 0.9 (0 is in it): steps of 0.01.
+    assert_eq!(covering([0.2, 0.9].into_iter()), "-0.18:1.08:21");
+    assert_eq!(covering([2.7].into_iter()), "-0.6:3.3:21");
+    let empty = covering(std::iter::empty());
+    assert!(empty.starts_with('-') && empty.ends_with(":21"), "{empty}");
+}

@@ -16,11 +16,14 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::arch::HeadCounts;
 use crate::checkpoint;
+use crate::checkpoint::StateDict;
 use crate::curvature::{self, Hessian, PowerSettings};
 use crate::data;
 use crate::error::Error;
 use crate::job::{self, DataInput, Started};
-use crate::protocol::{CellResult, DataRef, FromWorker, PanelRequest, RunRequest, Task};
+use crate::protocol::{
+    CellResult, DataRef, FileRole, FromWorker, PanelRequest, RunRequest, SpecFiles, Task,
+};
 use crate::setup::{Extras, Model};
 use crate::spec::{Branch, LossSpec};
 use crate::sweep::{self, Control, Pace};
@@ -231,7 +234,8 @@ impl Files {
         let reads_left = free_when_read.then(|| {
             let mut left = vec![0; bytes.len()];
             for panel in panels {
-                for index in std::iter::once(panel.checkpoint).chain(panel.teacher) {
+                let models = [Some(panel.checkpoint), panel.teacher, panel.files.target];
+                for index in models.into_iter().flatten() {
                     if let Some(n) = left.get_mut(index) {
                         *n += 1;
                     }
@@ -345,7 +349,7 @@ fn prepare(
     .map_err(|e: Error| format!("evaluation images: {e}"))?;
     let extras = Extras {
         teacher,
-        ..Extras::default()
+        ..spec_files(panel, files)?
     };
     let started = job::start(
         spec,
@@ -357,6 +361,54 @@ fn prepare(
     )
     .map_err(|e| e.to_string())?;
     Ok((started, model))
+}
+
+/// The files a panel's directions read: a path's other end, a control point, direction files.
+fn spec_files(panel: &PanelRequest, files: &mut Files) -> Result<Extras, String> {
+    let spec = &panel.spec;
+    let target = match (spec.directions.source.path_target(), panel.files.target) {
+        (Some(t), Some(index)) => Some(files.model(
+            index,
+            &format!("the path's other end {}", t.name),
+            t.branch,
+            Model::heads_of(t),
+        )?),
+        _ => None,
+    };
+    let named = SpecFiles::named(spec);
+    // Each file's bytes are checked against the hash the spec records.
+    let tensors = |index: usize, name: &str, sha256: &str| -> Result<StateDict, String> {
+        let loaded = checkpoint::read_safetensors(files.get(index, name)?, None)
+            .map_err(|e| format!("{name}: {e}"))?;
+        if loaded.sha256 != sha256 {
+            return Err(format!(
+                "{name}: its sha256 is {}, not the spec's {sha256}",
+                loaded.sha256
+            ));
+        }
+        Ok(loaded.state)
+    };
+    let of = |role: FileRole| named.iter().filter(move |(r, _, _)| *r == role);
+    let bend = match (panel.files.bend, of(FileRole::Bend).next()) {
+        (Some(index), Some((_, name, sha))) => Some(tensors(index, name, sha)?),
+        _ => None,
+    };
+    let mut read = panel
+        .files
+        .directions
+        .iter()
+        .zip(of(FileRole::Direction))
+        .map(|(index, (_, name, sha))| tensors(*index, name, sha));
+    let direction_files = match read.next() {
+        Some(x) => Some((x?, read.next().transpose()?)),
+        None => None,
+    };
+    Ok(Extras {
+        target,
+        bend,
+        direction_files,
+        ..Extras::default()
+    })
 }
 
 async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
@@ -392,14 +444,14 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
         &[],
     );
     let mut panels = Vec::new();
-    // θ* of each panel, kept only for curvature.
-    let mut thetas = Vec::new();
+    // Each panel's model (θ*, layout, file hash), kept only for curvature.
+    let mut models = Vec::new();
     let sweeping = request.task == Task::Sweep;
     let mut files = Files::new(attachments, &request.panels, sweeping);
     for (i, panel) in request.panels.iter().enumerate() {
         match prepare(panel, &mut files, &backend) {
             Ok((started, model)) if !sweeping => {
-                thetas.push(model.theta);
+                models.push(model);
                 panels.push(started);
             }
             Ok((started, mut model)) => {
@@ -449,7 +501,8 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
         spectrum_batch,
     } = request.task
     {
-        for (i, (started, theta)) in panels.iter().zip(&thetas).enumerate() {
+        for (i, (started, model)) in panels.iter().zip(&models).enumerate() {
+            let theta = &model.theta;
             let evaluator = &started.prepared.evaluator;
             let result = async {
                 // The library's solvers, awaited: the same steps as `vitscape curvature`.
@@ -515,13 +568,54 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
         }
         return done();
     }
+    if let Task::HessianPlane { settings, product } = request.task {
+        for (i, (started, model)) in panels.iter().zip(&models).enumerate() {
+            let result = async {
+                // The library's solver and file writer: the same as `vitscape curvature --top-k
+                // K --save-eigenvectors`.
+                let mut hessian =
+                    Hessian::with_scheme(&started.prepared.evaluator, model.theta.clone(), product);
+                let found = curvature::top_eigenvalues(&mut hessian, settings).await?;
+                let files = curvature::eigenvector_files(
+                    &model.layout,
+                    &model.checkpoint.sha256,
+                    &started.surface.spec,
+                    &found,
+                    settings,
+                    product,
+                )?;
+                Ok::<_, Error>((found, files, hessian.products.check))
+            }
+            .await
+            .map_err(|e| e.to_string());
+            match result {
+                Ok((eigen, files, step_check)) => {
+                    let refs: Vec<&[u8]> = files.iter().map(|(_, b)| b.as_slice()).collect();
+                    post(
+                        &FromWorker::Eigenvectors {
+                            job,
+                            panel: i,
+                            eigen,
+                            files: files.iter().map(|(n, _)| n.clone()).collect(),
+                            step_check,
+                            elapsed: now_seconds() - t0,
+                        },
+                        &refs,
+                    );
+                }
+                Err(message) => return fail(Some(i), message),
+            }
+        }
+        return done();
+    }
     if let Task::ConvexityMap {
         settings,
         product,
         points,
     } = request.task
     {
-        for (i, (started, theta)) in panels.iter().zip(&thetas).enumerate() {
+        for (i, (started, model)) in panels.iter().zip(&models).enumerate() {
+            let theta = &model.theta;
             let evaluator = &started.prepared.evaluator;
             let names = evaluator.objective().metric_names();
             let mut surface = curvature::convexity_surface(&started.surface.spec, &names, points);

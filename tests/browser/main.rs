@@ -670,6 +670,296 @@ fn uploaded_checkpoint_matches_the_cli_and_its_permalink_reopens_with_the_same_n
     assert!(agreement.contains("the numbers agree"), "{agreement}");
 }
 
+/// A training run's plane on the page: `vitscape trajectory`'s two direction files dropped beside
+/// the run's last checkpoint set the axes to cover the path (said in the notice), the sweep
+/// matches the CLI's over the same files, and the path is drawn over the contours.
+#[test]
+fn a_training_runs_plane_from_direction_files_matches_the_cli_and_draws_its_path() {
+    let _guard = serial();
+    let server = Server::start(dist());
+    let series: Vec<std::path::PathBuf> = (1..=6)
+        .map(|e| {
+            root().join(format!(
+                "tests/fixtures/trajectory/tiny-e{e:03}.safetensors"
+            ))
+        })
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let pca = tmp.path().join("pca");
+    let status = Command::new(env!("CARGO_BIN_EXE_vitscape"))
+        .arg("trajectory")
+        .arg("--out")
+        .arg(&pca)
+        .args(&series)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (x_file, y_file) = (pca.join("pca_1.safetensors"), pca.join("pca_2.safetensors"));
+
+    let b = Browser::start(false);
+    b.open(&server.url(""));
+    b.wait_for("the demo to start", Duration::from_secs(60), |b| {
+        b.progress().1 > 0
+    });
+    b.click("#cancel");
+    b.upload("#checkpoint-input", &[&series[5]]);
+    b.wait_for("the inspection", Duration::from_secs(30), |b| {
+        b.text("#uploads").contains("tiny-e006")
+    });
+    b.upload("#directions-input", &[&x_file]);
+    b.wait_for("the x direction", Duration::from_secs(30), |b| {
+        b.text("#directions-label")
+            .contains("principal component 1")
+    });
+    b.upload("#directions-input", &[&y_file]);
+    b.wait_for("the axes", Duration::from_secs(30), |b| {
+        b.text("#notice").contains("Axes set to")
+    });
+    let label = b.text("#directions-label");
+    assert!(
+        label.contains(
+            "y = pca_2.safetensors (principal component 2 of a training run of 6 checkpoints"
+        ),
+        "{label}"
+    );
+    let value = |id: &str| {
+        b.js(&format!("return document.getElementById('{id}').value"))
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (x, y) = (value("axis-x"), value("axis-y"));
+    // The axes `vitscape trajectory` suggests for the same run.
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(pca.join("trajectory.json")).unwrap()).unwrap();
+    let suggested = report["sweep_command"].as_str().unwrap();
+    assert!(
+        suggested.contains(&format!("--grid {x} {y}")),
+        "{x} {y}: {suggested}"
+    );
+    let (x, y) = (x.replace(":21", ":5"), y.replace(":21", ":4"));
+    b.set("#axis-x", &x);
+    b.set("#axis-y", &y);
+    b.set("#eval-images", "32");
+    b.click("#run-uploads");
+    b.wait_for(
+        "the plane's surface",
+        Duration::from_secs(120),
+        Browser::finished,
+    );
+    let page = b.exported_surface(0);
+    assert_eq!(page["spec"]["directions"]["source"]["kind"], "files");
+    let points = page["info"]["trajectory"]["points"].as_array().unwrap();
+    assert_eq!(points.len(), 6);
+    // The path (dark grey, over a white halo: six dots and the lines between them) is on the
+    // canvas; nothing else is drawn in its colour.
+    b.js("document.getElementById('canvas-0').scrollIntoView(); return 0");
+    b.screenshot("trajectory-plane");
+    let path = b.pixels_where("canvas-0", "r == 25 && g == 25 && b == 25");
+    assert!(path >= 20, "{path} pixels of the path's colour");
+
+    let out = tmp.path().join("sweep");
+    let status = Command::new(env!("CARGO_BIN_EXE_vitscape"))
+        .args(["sweep", "--checkpoint"])
+        .arg(&series[5])
+        .arg("--directions")
+        .args([&x_file, &y_file])
+        .args([
+            "--data",
+            "fashion-mnist",
+            "--eval-images",
+            "32",
+            "--subset-seed",
+            "0",
+            &format!("--grid={x}"),
+            &format!("--grid={y}"),
+            "--no-plots",
+            "--out",
+        ])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let cli: Value =
+        serde_json::from_slice(&std::fs::read(out.join("surface.json")).unwrap()).unwrap();
+    for axis in ["x", "y"] {
+        assert_eq!(
+            cli["spec"]["directions"]["source"][axis]["sha256"],
+            page["spec"]["directions"]["source"][axis]["sha256"]
+        );
+    }
+    assert_eq!(cli["info"]["trajectory"], page["info"]["trajectory"]);
+    let (p, c) = (values(&page), values(&cli));
+    // Loss and accuracy at each of the 5×4 cells.
+    assert_eq!(p.len(), 40);
+    assert_eq!(p.len(), c.len());
+    for ((name, iy, ix, a), (_, _, _, e)) in p.iter().zip(&c) {
+        assert!(
+            (a - e).abs() <= 1e-4 * e.abs().max(1e-3),
+            "{name}[{iy}][{ix}]: page {a} vs CLI {e}"
+        );
+    }
+}
+
+/// A Hessian plane on the page: the worker's top-2 eigenvectors at θ* are the CLI's
+/// (`vitscape curvature --top-k 2 --save-eigenvectors`, itself checked against the exact
+/// Hessian), the panel is then swept on their plane, and the files it offers sweep the same
+/// numbers from the CLI.
+#[test]
+fn a_hessian_plane_on_the_page_uses_the_clis_eigenvectors_and_sweeps_their_plane() {
+    let _guard = serial();
+    let server = Server::start(dist());
+    let checkpoint = root().join("tests/fixtures/models/hessian_tiny.safetensors");
+    let b = Browser::start(false);
+    b.open(&server.url(""));
+    b.wait_for("the demo to start", Duration::from_secs(60), |b| {
+        b.progress().1 > 0
+    });
+    b.click("#cancel");
+    b.upload("#checkpoint-input", &[&checkpoint]);
+    b.wait_for("the inspection", Duration::from_secs(30), |b| {
+        b.text("#uploads").contains("hessian_tiny")
+    });
+    small_grid(&b, 32);
+    b.set("#power-iterations", "300");
+    b.click("#run-uploads");
+    b.wait_for(
+        "the random plane",
+        Duration::from_secs(120),
+        Browser::finished,
+    );
+    b.click("#hessian-plane");
+    b.wait_for("the Hessian plane", Duration::from_secs(300), |b| {
+        b.text("#notice").contains("Hessian planes") && b.finished()
+    });
+    let notice = b.text("#notice");
+    assert!(
+        notice.contains("λ1 = ") && notice.contains("λ2 = "),
+        "{notice}"
+    );
+    let page = b.exported_surface(0);
+    assert_eq!(page["spec"]["directions"]["source"]["kind"], "files");
+    assert_eq!(
+        page["spec"]["directions"]["source"]["x"]["name"],
+        "eigenvector_1.safetensors"
+    );
+    // Redraws are throttled, so the picture may follow the progress line by a moment.
+    b.wait_for("the plane's picture", Duration::from_secs(30), |b| {
+        b.pictures(1)
+    });
+    b.js("document.getElementById('canvas-0').scrollIntoView(); return 0");
+    b.screenshot("hessian-plane");
+
+    // The CLI's eigenvectors on the same loss, images and solver settings.
+    let tmp = tempfile::tempdir().unwrap();
+    let curvature = tmp.path().join("curvature");
+    let status = Command::new(env!("CARGO_BIN_EXE_vitscape"))
+        .args(["curvature", "--checkpoint"])
+        .arg(&checkpoint)
+        .args([
+            "--data",
+            "fashion-mnist",
+            "--eval-images",
+            "32",
+            "--subset-seed",
+            "0",
+            "--parts",
+            "top",
+            "--top-k",
+            "2",
+            "--save-eigenvectors",
+            "--max-iterations",
+            "300",
+            "--tolerance",
+            "1e-6",
+            "--no-plots",
+            "--out",
+        ])
+        .arg(&curvature)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let read = |bytes: &[u8]| {
+        vitscape::checkpoint::read_checkpoint(bytes, None)
+            .unwrap()
+            .state
+    };
+    let flat = |s: &vitscape::checkpoint::StateDict| -> Vec<f32> {
+        s.tensors.values().flat_map(|t| t.data.clone()).collect()
+    };
+    let mut saved = Vec::new();
+    for k in 1..=2 {
+        let name = format!("eigenvector_{k}.safetensors");
+        b.click(&format!("#panel-0 button[data-file='{name}']"));
+        let bytes = b.downloaded(&name);
+        assert_eq!(
+            vitscape::checkpoint::sha256_hex(&bytes),
+            page["spec"]["directions"]["source"][if k == 1 { "x" } else { "y" }]["sha256"],
+            "the offered file is the one the spec names"
+        );
+        let ours = read(&bytes);
+        let cli = read(&std::fs::read(curvature.join(&name)).unwrap());
+        assert_eq!(ours.metadata["source"], "hessian-eigenvector");
+        let (a, c) = (flat(&ours), flat(&cli));
+        let dot: f64 = a
+            .iter()
+            .zip(&c)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum();
+        assert!(
+            dot > 0.999,
+            "eigenvector {k}: cos {dot} between the page's and the CLI's"
+        );
+        let (l_page, l_cli): (f64, f64) = (
+            ours.metadata["eigenvalue"].parse().unwrap(),
+            cli.metadata["eigenvalue"].parse().unwrap(),
+        );
+        assert!(
+            (l_page - l_cli).abs() <= 1e-3 * l_cli.abs(),
+            "λ{k}: {l_page} vs {l_cli}"
+        );
+        let path = tmp.path().join(&name);
+        std::fs::write(&path, &bytes).unwrap();
+        saved.push(path);
+    }
+
+    // The CLI sweeps the plane of the page's files: the same numbers.
+    let out = tmp.path().join("sweep");
+    let status = Command::new(env!("CARGO_BIN_EXE_vitscape"))
+        .args(["sweep", "--checkpoint"])
+        .arg(&checkpoint)
+        .arg("--directions")
+        .args(&saved)
+        .args([
+            "--data",
+            "fashion-mnist",
+            "--eval-images",
+            "32",
+            "--subset-seed",
+            "0",
+            "--grid=-1:1:5",
+            "--grid=-0.5:0.5:3",
+            "--no-plots",
+            "--out",
+        ])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let cli: Value =
+        serde_json::from_slice(&std::fs::read(out.join("surface.json")).unwrap()).unwrap();
+    let (p, c) = (values(&page), values(&cli));
+    // Loss and accuracy at each of the 5×3 cells.
+    assert_eq!(p.len(), 30);
+    assert_eq!(p.len(), c.len());
+    for ((name, iy, ix, a), (_, _, _, e)) in p.iter().zip(&c) {
+        assert!(
+            (a - e).abs() <= 1e-4 * e.abs().max(1e-3),
+            "{name}[{iy}][{ix}]: page {a} vs CLI {e}"
+        );
+    }
+}
+
 /// The page is built without the engine (`--no-default-features --features page`), so no burn or
 /// cubecl code can reach its bundle; the worker carries the engine. Checked on the built files:
 /// burn's and cubecl's source paths (panic locations) and crate names appear in the worker's

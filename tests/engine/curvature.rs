@@ -767,32 +767,38 @@ fn eigenvector_directions_match_the_exact_hessian() {
     let model = fixture_model("hessian_tiny");
     let ev = tiny_evaluator(&model, 64);
     let mut h = Hessian::new(&ev, model.theta.clone());
-    let found = block_on(top_eigenvalues(
-        &mut h,
-        PowerSettings {
-            k: 2,
-            max_iterations: 1000,
-            tolerance: 1e-8,
-            seed: 0,
-        },
-    ))
+    let settings = PowerSettings {
+        k: 2,
+        max_iterations: 1000,
+        tolerance: 1e-8,
+        seed: 0,
+    };
+    let found = block_on(top_eigenvalues(&mut h, settings)).unwrap();
+    // Our files, as `vitscape curvature --save-eigenvectors` and the page write them, read back
+    // as any direction file is.
+    let spec = crate::common::spec(vitscape::spec::Axis::parse("-1:1:3").unwrap(), None);
+    let files = vitscape::curvature::eigenvector_files(
+        &model.layout,
+        &model.checkpoint.sha256,
+        &spec,
+        &found,
+        settings,
+        Default::default(),
+    )
     .unwrap();
-    for (i, e) in found.iter().enumerate() {
+    for ((i, e), (name, bytes)) in found.iter().enumerate().zip(&files) {
+        assert_eq!(name, &format!("eigenvector_{}.safetensors", i + 1));
         let path =
             crate::common::fixtures().join(format!("hessian_eigenvector_{}.safetensors", i + 1));
         let reference = vitscape::checkpoint::read_file(&path, None).unwrap().state;
         let exact: f64 = reference.metadata["eigenvalue"].parse().unwrap();
         let expected = directions::from_state_dict(&model.layout, &reference).unwrap();
-        // Our file, written and read back as any direction file is.
-        let ours = directions::to_state_dict(
-            &model.layout,
-            &vitscape::curvature::signed_unit(&e.vector),
-            &[],
-        );
-        let bytes = vitscape::checkpoint::write_safetensors(&ours).unwrap();
-        let back = vitscape::checkpoint::read_checkpoint(&bytes, None)
+        let back = vitscape::checkpoint::read_checkpoint(bytes, None)
             .unwrap()
             .state;
+        assert_eq!(back.metadata["source"], "hessian-eigenvector");
+        assert_eq!(back.metadata["rank"], (i + 1).to_string());
+        assert_eq!(back.metadata["checkpoint_sha256"], model.checkpoint.sha256);
         let ours = directions::from_state_dict(&model.layout, &back).unwrap();
         assert!((directions::l2_norm(&ours) - 1.0).abs() < 1e-5);
         let cosine = directions::cosine(&ours, &expected);

@@ -121,6 +121,21 @@ impl Ctx {
                 }
             }
         });
+        self.trajectories.with_untracked(|all| {
+            let view = View::default();
+            for (i, t) in all.iter().enumerate() {
+                let canvas = window()
+                    .document()
+                    .and_then(|d| d.get_element_by_id(&format!("trajectory-{i}")))
+                    .and_then(|e| e.dyn_into::<HtmlCanvasElement>().ok());
+                let Some(canvas) = canvas else { continue };
+                let title = format!("{} — its training run's plane", t.title);
+                let options = draw::options(&view, &title, None);
+                if let Err(message) = draw::canvas(&canvas, &t.surface, &view, &options) {
+                    note_on_canvas(&canvas, &format!("{}: {message}", t.title));
+                }
+            }
+        });
     }
 
     pub(crate) fn on_pointer(self, i: usize, ev: &web_sys::MouseEvent) {

@@ -21,10 +21,12 @@ use crate::inspect::{self, Inspection};
 use crate::metrics;
 use crate::permalink::{self, PlotKind, View};
 use crate::plot::Frame;
-use crate::protocol::{DataRef, FromWorker, PanelRequest, RunRequest, Task, estimate_seconds};
+use crate::protocol::{
+    DataRef, FileRole, FromWorker, PanelRequest, RunRequest, SpecFiles, Task, estimate_seconds,
+};
 use crate::spec::{
-    Axis, Branch, DataSource, DataSpec, Inputs, LossChoice, LossSpec, Normalisation, Settings,
-    SweepSpec,
+    Axis, Branch, DataSource, DataSpec, DirectionSource, FileRef, Inputs, LossChoice, LossSpec,
+    Normalisation, Settings, SweepSpec,
 };
 use crate::surface::Surface;
 use crate::sweep;
@@ -33,6 +35,9 @@ use crate::web::draw;
 
 /// Side of the demo's Fashion-MNIST images.
 pub(crate) const DEMO_IMAGE_SIZE: usize = 28;
+/// Power iteration's tolerance for a Hessian plane's eigenvectors: tighter than for an
+/// eigenvalue alone (1e-3), as the vectors converge more slowly than their Rayleigh quotients.
+pub(crate) const HESSIAN_PLANE_TOLERANCE: f64 = 1e-6;
 /// Canvas size in pixels.
 pub(crate) const CANVAS: (u32, u32) = (560, 470);
 /// Height of a panel's barcode (its merge tree), as wide as the panel.
@@ -51,6 +56,13 @@ pub(crate) fn demo_flops_per_image() -> f64 {
 pub(crate) const DEMO_CONNECTIONS: [(&str, &str); 2] = [
     ("sup-mae", "Sup-ViT ↔ MAE-ViT fine-tuned"),
     ("mae-rcmae", "MAE-ViT fine-tuned ↔ RC-MAE-ViT fine-tuned"),
+];
+
+/// The demo models' training trajectories (`demo/trajectory/<dir>/surface.json`).
+pub(crate) const DEMO_TRAJECTORIES: [(&str, &str); 3] = [
+    ("sup-vit", "Sup-ViT"),
+    ("mae-vit", "MAE-ViT"),
+    ("rcmae-vit", "RC-MAE-ViT"),
 ];
 
 /// Fetch one demo path pair.
@@ -125,6 +137,8 @@ pub(crate) fn App() -> impl IntoView {
         manifest: RwSignal::new(None),
         verdict: RwSignal::new(None),
         connections: RwSignal::new(Vec::new()),
+        trajectories: RwSignal::new(Vec::new()),
+        direction_uploads: RwSignal::new(Vec::new()),
         demo_loss: RwSignal::new(DemoLoss::Pretraining),
         rate: RwSignal::new(default_rate()),
         link: RwSignal::new(String::new()),
@@ -243,6 +257,23 @@ pub(crate) fn App() -> impl IntoView {
                 Err(e) => ctx.notice.set(Some(format!("no demo path {dir}: {e}"))),
             }
         }
+        // And the training trajectories.
+        for (dir, title) in DEMO_TRAJECTORIES {
+            let url = format!("demo/trajectory/{dir}/surface.json");
+            match fetch_bytes(&url).await.and_then(|b| {
+                serde_json::from_slice::<Surface>(&b).map_err(|e| format!("{url}: {e}"))
+            }) {
+                Ok(surface) => ctx.trajectories.update(|all| {
+                    all.push(DemoTrajectory {
+                        title: title.to_string(),
+                        surface,
+                    })
+                }),
+                Err(e) => ctx
+                    .notice
+                    .set(Some(format!("no demo trajectory {dir}: {e}"))),
+            }
+        }
         ctx.schedule_draw();
     });
 
@@ -301,6 +332,7 @@ pub(crate) fn App() -> impl IntoView {
                 <SummaryTable ctx=ctx />
                 <VerdictView ctx=ctx />
                 <ConnectView ctx=ctx />
+                <TrajectoryView ctx=ctx />
             </section>
         </main>
         <footer>

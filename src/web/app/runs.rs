@@ -83,11 +83,20 @@ impl Ctx {
                         }
                         p.surface = started;
                         if !files.is_empty() {
-                            let urls = files
+                            let mut urls: Vec<(String, String)> = files
                                 .into_iter()
                                 .zip(&attachments)
                                 .filter_map(|(n, b)| Some((n, blob_url(b)?)))
                                 .collect();
+                            // Direction files given to the sweep (eigenvectors, a trajectory's
+                            // components) are offered as they are: their hashes are the spec's.
+                            for (role, name, sha256) in SpecFiles::named(&p.surface.spec) {
+                                let bytes = self.store.with_value(|s| s.get(sha256).cloned());
+                                if let (FileRole::Direction, Some(bytes)) = (role, bytes) {
+                                    let array = js_sys::Uint8Array::from(bytes.as_slice());
+                                    urls.extend(blob_url(&array).map(|u| (name.to_string(), u)));
+                                }
+                            }
                             for (_, old) in std::mem::replace(&mut p.files, urls) {
                                 let _ = web_sys::Url::revoke_object_url(&old);
                             }
@@ -149,6 +158,34 @@ impl Ctx {
                     p.elapsed = elapsed;
                 });
             }
+            FromWorker::Eigenvectors {
+                job,
+                panel,
+                eigen,
+                files,
+                step_check,
+                elapsed,
+            } if job == current => {
+                let mut refs = Vec::new();
+                for (name, bytes) in files.into_iter().zip(attachments) {
+                    let bytes = bytes.to_vec();
+                    let sha256 = sha256_hex(&bytes);
+                    self.store.update_value(|s| {
+                        s.insert(sha256.clone(), Arc::new(bytes));
+                    });
+                    refs.push(FileRef { name, sha256 });
+                }
+                self.panels.update(|panels| {
+                    if let Some(p) = panels.get_mut(panel) {
+                        p.hessian = refs.into_iter().zip(eigen).collect();
+                        p.step_check = Some(step_check);
+                    }
+                });
+                self.progress.update(|p| {
+                    p.done += 1;
+                    p.elapsed = elapsed;
+                });
+            }
             FromWorker::Convexity {
                 job,
                 panel,
@@ -184,6 +221,9 @@ impl Ctx {
                     p.elapsed = elapsed;
                 });
                 self.schedule_draw();
+                if let Task::HessianPlane { .. } = self.progress.with_untracked(|p| p.task) {
+                    self.sweep_hessian_planes();
+                }
             }
             FromWorker::Failed {
                 job,
@@ -270,12 +310,27 @@ impl Ctx {
                         ));
                     }
                 };
+                let mut extra = SpecFiles::default();
+                for (role, name, sha256) in SpecFiles::named(spec) {
+                    let what = match role {
+                        FileRole::Target => format!("the path's other end {name}"),
+                        FileRole::Bend => format!("the control point {name}"),
+                        FileRole::Direction => format!("direction file {name}"),
+                    };
+                    let index = files.attach(sha256, &what)?;
+                    match role {
+                        FileRole::Target => extra.target = Some(index),
+                        FileRole::Bend => extra.bend = Some(index),
+                        FileRole::Direction => extra.directions.push(index),
+                    }
+                }
                 Ok(PanelRequest {
                     label: label.clone(),
                     spec: spec.clone(),
                     checkpoint,
                     teacher,
                     data,
+                    files: extra,
                 })
             })();
             match result {
@@ -331,12 +386,15 @@ impl Ctx {
                         .sum(),
                     "convexity cells",
                 ),
+                Task::HessianPlane { .. } => (specs.len(), "eigenvector sets"),
                 _ => (specs.len(), "eigenvalue sets"),
             };
             self.panels.update(|panels| {
                 for p in panels.iter_mut() {
                     if let Task::ConvexityMap { .. } = task {
                         p.convexity = None;
+                    } else if let Task::HessianPlane { .. } = task {
+                        p.hessian = Vec::new();
                     } else {
                         p.eigen = None;
                         p.trace = None;
@@ -352,6 +410,7 @@ impl Ctx {
                 elapsed: 0.0,
                 running: true,
                 unit,
+                task,
             });
             if let Err(e) = self.dispatch(&request, files.list, workers) {
                 self.error.set(Some(e));
@@ -393,6 +452,7 @@ impl Ctx {
             elapsed: 0.0,
             running: true,
             unit: "cells",
+            task,
         });
         self.schedule_draw();
         if let Err(e) = self.dispatch(&request, files.list, workers) {
@@ -413,6 +473,100 @@ impl Ctx {
             },
             "λmax is taken at its θ*",
         );
+    }
+
+    /// The plane of the top Hessian eigenvectors at θ* of every panel on screen (or the top one
+    /// and the panel's seeded random y): the worker finds them, then each panel is swept on its
+    /// own plane ([`Self::sweep_hessian_planes`]).
+    pub(crate) fn hessian_plane(self, k: usize) {
+        let max_iterations = match self
+            .power_iterations
+            .get_untracked()
+            .trim()
+            .parse::<usize>()
+        {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            _ => {
+                return self.error.set(Some(
+                    "power iterations must be a whole number from 1 to 1000".into(),
+                ));
+            }
+        };
+        self.run_on_panels(
+            Task::HessianPlane {
+                settings: PowerSettings {
+                    k,
+                    max_iterations,
+                    tolerance: HESSIAN_PLANE_TOLERANCE,
+                    ..PowerSettings::default()
+                },
+                product: ProductScheme::default(),
+            },
+            "the plane is taken at its θ*",
+        );
+    }
+
+    /// Each panel swept on the plane of its own Hessian eigenvectors, with its grid, images and
+    /// loss; the directions are unit vectors used as they are (the notice says so).
+    pub(crate) fn sweep_hessian_planes(self) {
+        let panels = self.panels.get_untracked();
+        let mut specs = Vec::new();
+        let mut said = Vec::new();
+        for p in &panels {
+            let mut spec = p.surface.spec.clone();
+            let two_d = spec.grid.y.is_some();
+            spec.directions.source = match p.hessian.as_slice() {
+                [(x, _), (y, _)] if two_d => DirectionSource::Files {
+                    x: x.clone(),
+                    y: Some(y.clone()),
+                },
+                [(x, _), ..] if two_d => DirectionSource::FileAndRandom {
+                    x: x.clone(),
+                    seed: match spec.directions.source {
+                        DirectionSource::Random { seed }
+                        | DirectionSource::FileAndRandom { seed, .. } => seed,
+                        _ => self.settings.with_untracked(|s| s.seed),
+                    },
+                },
+                [(x, _), ..] => DirectionSource::Files {
+                    x: x.clone(),
+                    y: None,
+                },
+                [] => {
+                    return self.error.set(Some(format!(
+                        "{}: no Hessian eigenvectors came back",
+                        p.label
+                    )));
+                }
+            };
+            said.push(format!(
+                "{}: {}",
+                p.label,
+                p.hessian
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, e))| format!(
+                        "λ{} = {:.4} ({} iterations{})",
+                        i + 1,
+                        e.value,
+                        e.iterations,
+                        if e.converged { "" } else { ", not converged" }
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            specs.push((p.label.clone(), spec));
+        }
+        self.notice.set(Some(format!(
+            "Hessian planes: {}. Each panel is swept along its own unit eigenvectors, used as they are (not normalised: α = 1 moves θ by 1 in ℓ2){}; the eigenvectors are offered below each panel.",
+            said.join("; "),
+            if panels.iter().any(|p| p.hessian.len() == 1) {
+                ", y seeded random and normalised as set"
+            } else {
+                ""
+            }
+        )));
+        self.run(specs, self.images.get_untracked(), Task::Sweep);
     }
 
     /// Run a curvature `task` on the specs of the panels on screen, with the loaded images; an

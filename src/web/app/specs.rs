@@ -166,7 +166,7 @@ impl Ctx {
                         loss: u.loss,
                         teacher,
                         data,
-                        directions: None,
+                        directions: self.direction_source(&settings),
                     })
                     .map_err(|e| format!("{}: {e}", i.name))?;
                 out.push((i.name.clone(), spec));

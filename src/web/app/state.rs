@@ -26,6 +26,9 @@ pub(crate) struct PanelState {
     pub(crate) step_check: Option<crate::curvature::StepCheck>,
     /// Li et al.'s convexity map on a coarse grid of this panel's plane, when asked for.
     pub(crate) convexity: Option<Surface>,
+    /// The top Hessian eigenvectors at θ* as direction files (in the store), with their
+    /// eigenvalues, when a Hessian plane was asked for.
+    pub(crate) hessian: Vec<(FileRef, crate::curvature::Eigen)>,
 }
 
 impl PanelState {
@@ -44,6 +47,7 @@ impl PanelState {
             spectrum: None,
             step_check: None,
             convexity: None,
+            hessian: Vec::new(),
         }
     }
 
@@ -75,6 +79,17 @@ pub(crate) struct Upload {
     pub(crate) loss: LossChoice,
 }
 
+/// A direction file the user dropped in (the first is x, the second y).
+#[derive(Clone, Debug)]
+pub(crate) struct DirectionUpload {
+    pub(crate) name: String,
+    pub(crate) sha256: String,
+    /// What its metadata says it is ([`crate::directions::describe_file`]).
+    pub(crate) about: String,
+    /// The training run it is a principal component of, when it is one.
+    pub(crate) trajectory: Option<crate::trajectory::TrajectoryAxis>,
+}
+
 /// Images the user dropped in.
 #[derive(Clone, Debug)]
 pub(crate) struct UserImages {
@@ -99,6 +114,8 @@ pub(crate) struct Progress {
     pub(crate) running: bool,
     /// What is counted: cells, or eigenvalues for a curvature job.
     pub(crate) unit: &'static str,
+    /// What the job computes.
+    pub(crate) task: Task,
 }
 
 /// Everything the page's handlers share (all `Copy` handles).
@@ -118,6 +135,8 @@ pub(crate) struct Ctx {
     pub(crate) error: RwSignal<Option<String>>,
     pub(crate) notice: RwSignal<Option<String>>,
     pub(crate) uploads: RwSignal<Vec<Upload>>,
+    /// Direction files for the uploads' sweeps (none: seeded random directions).
+    pub(crate) direction_uploads: RwSignal<Vec<DirectionUpload>>,
     /// The head counts typed in for uploads (blank: from the file, else timm's convention,
     /// said by the inspection).
     pub(crate) heads: RwSignal<String>,
@@ -134,6 +153,8 @@ pub(crate) struct Ctx {
     pub(crate) verdict: RwSignal<Option<Verdict>>,
     /// The committed demo paths between fine-tuned models (`demo/connect/`), as they load.
     pub(crate) connections: RwSignal<Vec<DemoConnection>>,
+    /// The committed demo models' training trajectories (`demo/trajectory/`), as they load.
+    pub(crate) trajectories: RwSignal<Vec<DemoTrajectory>>,
     pub(crate) demo_loss: RwSignal<DemoLoss>,
     pub(crate) rate: RwSignal<f64>,
     pub(crate) link: RwSignal<String>,
@@ -171,4 +192,14 @@ pub(crate) struct DemoConnection {
     pub(crate) linear: Surface,
     /// `bezier/surface.json`.
     pub(crate) bezier: Surface,
+}
+
+/// A demo model's training trajectory (`demo/trajectory/<model>/surface.json`): its run's PCA
+/// plane swept around the final checkpoint, the path in `info.trajectory`.
+#[derive(Clone, Debug)]
+pub(crate) struct DemoTrajectory {
+    /// The model, for people.
+    pub(crate) title: String,
+    /// The plane's surface.
+    pub(crate) surface: Surface,
 }

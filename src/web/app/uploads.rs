@@ -174,4 +174,93 @@ impl Ctx {
             .update(|s| s.eval_images = s.eval_images.min(count));
         self.error.set(None);
     }
+
+    /// Direction files for the uploads' sweeps: the first is x, the second y (a third starts
+    /// over). Two principal components of one training run set the axes to cover its path,
+    /// and the notice says so.
+    pub(crate) async fn add_directions(self, files: Vec<web_sys::File>) {
+        for file in files {
+            let name = file.name();
+            let bytes = match read_file(&file).await {
+                Ok(b) => b,
+                Err(e) => return self.error.set(Some(e)),
+            };
+            let state = match crate::checkpoint::read_safetensors(&bytes, None) {
+                Ok(loaded) => loaded.state,
+                Err(e) => {
+                    return self
+                        .error
+                        .set(Some(format!("{name} is not a direction file: {e}")));
+                }
+            };
+            let trajectory = match crate::trajectory::axis_of(&state, "x") {
+                Ok(t) => t,
+                Err(e) => return self.error.set(Some(format!("{name}: {e}"))),
+            };
+            let upload = DirectionUpload {
+                name,
+                sha256: sha256_hex(&bytes),
+                about: crate::directions::describe_file(&state),
+                trajectory,
+            };
+            self.store.update_value(|s| {
+                s.insert(upload.sha256.clone(), Arc::new(bytes));
+            });
+            self.direction_uploads.update(|list| {
+                if list.len() >= 2 {
+                    list.clear();
+                }
+                list.push(upload);
+            });
+        }
+        self.error.set(None);
+        self.cover_trajectory();
+    }
+
+    /// When the two direction files are components of one run, set the axes to a 21×21 grid
+    /// that holds its whole path and θ* (as `vitscape trajectory` suggests), and say so.
+    fn cover_trajectory(self) {
+        let list = self.direction_uploads.get_untracked();
+        let [x, y] = list.as_slice() else { return };
+        let (Some(tx), Some(ty)) = (&x.trajectory, &y.trajectory) else {
+            return;
+        };
+        if tx.series != ty.series || tx.component == ty.component {
+            return self.notice.set(Some(format!(
+                "{} and {} are not two components of one training run: no path is drawn",
+                x.name, y.name
+            )));
+        }
+        let ax = crate::trajectory::covering(tx.coords.iter().copied());
+        let ay = crate::trajectory::covering(ty.coords.iter().copied());
+        self.axis_x.set(ax.clone());
+        self.axis_y.set(ay.clone());
+        self.notice.set(Some(format!(
+            "Axes set to α {ax}, β {ay}: the plane of the run's {} checkpoints, whose path is drawn over the contours (PC1 {:.1} %, PC2 {:.1} % of its movement). The directions are used as they are, not normalised.",
+            tx.members.len(),
+            tx.explained_variance_ratio * 100.0,
+            ty.explained_variance_ratio * 100.0
+        )));
+    }
+
+    /// The uploads' direction source: none (seeded random) without direction files; x from a
+    /// file and a seeded random y on a plane with one; both from files with two.
+    pub(crate) fn direction_source(self, settings: &Settings) -> Option<DirectionSource> {
+        let list = self.direction_uploads.get_untracked();
+        let file = |u: &DirectionUpload| FileRef {
+            name: u.name.clone(),
+            sha256: u.sha256.clone(),
+        };
+        match list.as_slice() {
+            [] => None,
+            [x] if settings.y.is_some() => Some(DirectionSource::FileAndRandom {
+                x: file(x),
+                seed: settings.seed,
+            }),
+            [x, ..] => Some(DirectionSource::Files {
+                x: file(x),
+                y: list.get(1).filter(|_| settings.y.is_some()).map(file),
+            }),
+        }
+    }
 }

@@ -27,6 +27,7 @@ pub(crate) fn Demo(ctx: Ctx) -> impl IntoView {
 pub(crate) fn Uploads(ctx: Ctx) -> impl IntoView {
     let on_files = move |files: Vec<web_sys::File>| spawn_local(ctx.add_checkpoints(files));
     let on_images = move |files: Vec<web_sys::File>| spawn_local(ctx.add_images(files));
+    let on_directions = move |files: Vec<web_sys::File>| spawn_local(ctx.add_directions(files));
     view! {
         <div class="box">
             <h2>"Your checkpoints"</h2>
@@ -115,6 +116,19 @@ pub(crate) fn Uploads(ctx: Ctx) -> impl IntoView {
                     <button on:click=move |_| ctx.images.set(None)>"use the demo subset"</button>
                 </Show>
             </p>
+            <p>"Directions: "
+                <b id="directions-label">{move || directions_label(ctx)}</b>
+                " — "
+                <label class="filepick">"use direction files (x, then y)…"
+                    <input id="directions-input" type="file" accept=".safetensors" multiple
+                        on:change=move |ev| on_directions(take_picked(&ev)) />
+                </label>
+                <Show when=move || ctx.direction_uploads.with(|d| !d.is_empty())>
+                    <button id="random-directions" on:click=move |_| ctx.direction_uploads.set(Vec::new())>"use random directions"</button>
+                </Show>
+            </p>
+            <p class="hint">"Direction files come from "<code>"vitscape curvature --save-eigenvectors"</code>" (Hessian eigenvectors: the top-2 plane, or top-1 with a random y), "
+                <code>"vitscape trajectory"</code>" (a training run's PCA plane, its path drawn over the contours) or a sweep's own "<code>"direction_x/y.safetensors"</code>"; they are used as they are."</p>
             <p class="hint preprocess">
                 <label>"resize shorter side "
                     <input id="resize" type="text" inputmode="numeric" size="5" placeholder="none"
@@ -149,6 +163,19 @@ pub(crate) fn Uploads(ctx: Ctx) -> impl IntoView {
                 disabled=move || ctx.uploads.with(Vec::is_empty)>"Compute my checkpoints"</button>
         </div>
     }
+}
+
+/// The uploads' directions in words: seeded random, or each file and what it is.
+fn directions_label(ctx: Ctx) -> String {
+    let seed = ctx.settings.with(|s| s.seed);
+    ctx.direction_uploads.with(|list| match list.as_slice() {
+        [] => format!("seeded random (seed {seed}), normalised as set below"),
+        [x] => format!(
+            "x = {} ({}); on a plane y is seeded random (seed {seed})",
+            x.name, x.about
+        ),
+        [x, y, ..] => format!("x = {} ({}); y = {} ({})", x.name, x.about, y.name, y.about),
+    })
 }
 
 /// What each upload needs and what will be done to the images, said before anything runs.

@@ -6,8 +6,10 @@ mod connect;
 mod controls;
 mod panels;
 mod summary;
+mod trajectory;
 
 pub use connect::*;
 pub use controls::*;
 pub use panels::*;
 pub use summary::*;
+pub use trajectory::*;

@@ -122,6 +122,20 @@ pub(crate) fn SummaryTable(ctx: Ctx) -> impl IntoView {
             <code>"vitscape curvature --parts convexity"</code>
             "). Each cell costs two power iterations: expect minutes on the CPU."
         </p>
+        <p class="hint">
+            <button id="hessian-plane" on:click=move |_| { ctx.error.set(None); ctx.hessian_plane(2) }
+                disabled=move || ctx.progress.with(|p| p.running) || ctx.panels.with(Vec::is_empty)>
+                "Hessian plane: top-2 eigenvectors"
+            </button>
+            " "
+            <button id="hessian-plane-1" on:click=move |_| { ctx.error.set(None); ctx.hessian_plane(1) }
+                disabled=move || ctx.progress.with(|p| p.running) || ctx.panels.with(Vec::is_empty)>
+                "top-1 and a random y"
+            </button>
+            {format!(" Each panel's top Hessian eigenvectors at θ* (power iteration with deflation, stopping at |Δλ|/(|λ|+1e-6) < {HESSIAN_PLANE_TOLERANCE:e} or after the power iterations set above), then each panel swept on its own plane with the same grid and images; the eigenvectors are unit vectors used as they are. As ")}
+            <code>{format!("vitscape curvature --parts top --top-k 2 --save-eigenvectors --tolerance {HESSIAN_PLANE_TOLERANCE:e}")}</code>
+            " then "<code>"vitscape sweep --directions eigenvector_1.safetensors eigenvector_2.safetensors"</code>"."
+        </p>
     }
 }
 
