@@ -138,11 +138,21 @@ where
         .or_backend()?;
     let format = |v: &f64| format_sig(*v);
     let y_label = scale_label(o);
+    // A path between two checkpoints runs along t (0 at θ*, 1 at the other end).
+    let x_label = match &s.spec.directions.source {
+        crate::spec::DirectionSource::Interpolate { .. } => {
+            "t (0: this checkpoint, 1: the other end; straight line)"
+        }
+        crate::spec::DirectionSource::Bezier { .. } => {
+            "t (0: this checkpoint, 1: the other end; Bézier curve)"
+        }
+        _ => "α (direction x)",
+    };
     chart
         .configure_mesh()
         .light_line_style(TRANSPARENT)
         .bold_line_style(BLACK.mix(0.08))
-        .x_desc("α (direction x)")
+        .x_desc(x_label)
         .y_desc(y_label.as_str())
         .label_style(sz.tick())
         .axis_desc_style(sz.desc())

@@ -36,3 +36,23 @@ for pair in "sup-mae sup-vit mae-vit-finetune" "mae-rcmae mae-vit-finetune rcmae
     --grid 0:1:21 --no-plots --out "static/demo/connect/$1"
   rm -f "static/demo/connect/$1/linear/direction_x.safetensors"
 done
+# Training trajectories (the page's last section): each pre-training run's PCA plane from its epoch
+# checkpoints (Li et al. §7), swept around its last checkpoint on its pre-training loss with the
+# page's 128 demo images; the grid is the one `vitscape trajectory` suggests.
+rm -rf static/demo/trajectory
+for run in "sup-vit supervised" "mae-vit mae" "rcmae-vit rcmae"; do
+  set -- $run
+  series=$(ls "$WORK/$2/$2"-e*.safetensors)
+  last=$(echo "$series" | tail -n 1)
+  flags=()
+  if [ "$2" = rcmae ]; then flags=(--branch student); fi
+  "$bin" trajectory "${flags[@]}" --out "$WORK/trajectory-$1" $series
+  grid=$(sed -n 's/.*--grid \([^ ]*\) \([^ ]*\) .*/\1 \2/p' "$WORK/trajectory-$1/trajectory.json")
+  if [ "$2" = rcmae ]; then flags=(--branch student --loss rcmae --teacher "$last"); fi
+  "$bin" sweep --checkpoint "$last" "${flags[@]}" \
+    --directions "$WORK/trajectory-$1/pca_1.safetensors" "$WORK/trajectory-$1/pca_2.safetensors" \
+    --grid $grid --data fashion-mnist --eval-images 128 --subset-seed 0 --no-plots \
+    --out "static/demo/trajectory/$1"
+  cp "$WORK/trajectory-$1/trajectory.json" "static/demo/trajectory/$1/trajectory.json"
+  rm -f static/demo/trajectory/$1/direction_[xy].safetensors static/demo/trajectory/$1/masks.safetensors
+done

@@ -233,6 +233,29 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
     b.screenshot("demo-connect");
     b.js("window.scrollTo(0, 0)");
 
+    // The committed training trajectories: each run's plane with its path (dark grey over a
+    // white halo) over the contours, how much of the run the plane holds in words.
+    b.wait_for("the demo trajectories", Duration::from_secs(30), |b| {
+        (0..3).all(|i| {
+            let id = format!("trajectory-{i}");
+            b.colours(&id) > 20 && b.pixels_where(&id, "r == 25 && g == 25 && b == 25") > 100
+        })
+    });
+    let trajectories = b.text("#trajectories");
+    for text in [
+        "Sup-ViT",
+        "MAE-ViT",
+        "RC-MAE-ViT",
+        "PC1 holds",
+        "over its 6 epoch checkpoints",
+        "vitscape trajectory",
+    ] {
+        assert!(trajectories.contains(text), "{text} not in: {trajectories}");
+    }
+    b.js("document.getElementById('trajectories').scrollIntoView()");
+    b.screenshot("demo-trajectories");
+    b.js("window.scrollTo(0, 0)");
+
     // λmax at θ* of each panel, in the worker; Sup-ViT's equals the native CLI's on the same
     // 32 images (same power-iteration seed and steps; f32 gradients from two builds of flex).
     b.click("#eigen");
@@ -797,6 +820,101 @@ fn a_training_runs_plane_from_direction_files_matches_the_cli_and_draws_its_path
         assert!(
             (a - e).abs() <= 1e-4 * e.abs().max(1e-3),
             "{name}[{iy}][{ix}]: page {a} vs CLI {e}"
+        );
+    }
+}
+
+/// A path on the page: two uploads joined by the straight line (t = 0 the first, t = 1 the
+/// second), its loss and accuracy along t, and the barrier the CLI records for the same path.
+#[test]
+fn a_path_between_two_uploads_has_the_clis_values_and_barrier() {
+    let _guard = serial();
+    let server = Server::start(dist());
+    let start = root().join("tests/fixtures/trajectory/tiny-e001.safetensors");
+    let end = root().join("tests/fixtures/trajectory/tiny-e006.safetensors");
+    let b = Browser::start(false);
+    b.open(&server.url(""));
+    b.wait_for("the demo to start", Duration::from_secs(60), |b| {
+        b.progress().1 > 0
+    });
+    b.click("#cancel");
+    b.upload("#checkpoint-input", &[&start]);
+    b.upload("#checkpoint-input", &[&end]);
+    b.wait_for("both inspections", Duration::from_secs(30), |b| {
+        let u = b.text("#uploads");
+        u.contains("tiny-e001") && u.contains("tiny-e006")
+    });
+    b.click("#path-mode");
+    b.wait_for("the path's axis", Duration::from_secs(10), |b| {
+        b.text("#notice").contains("a path is 1-D")
+    });
+    b.set("#axis-x", "-0.5:1.5:9");
+    b.set("#eval-images", "32");
+    b.click("#run-uploads");
+    b.wait_for("the path", Duration::from_secs(120), Browser::finished);
+    b.wait_for("the barrier", Duration::from_secs(10), |b| {
+        b.text("#barrier-0").contains("loss barrier")
+    });
+    let barrier = b.text("#barrier-0");
+    assert!(barrier.contains("accuracy barrier"), "{barrier}");
+    let page = b.exported_surface(0);
+    assert_eq!(page["spec"]["directions"]["source"]["kind"], "interpolate");
+    b.wait_for("the path's picture", Duration::from_secs(30), |b| {
+        b.colours("canvas-0") > 3
+    });
+    b.js("document.getElementById('canvas-0').scrollIntoView(); return 0");
+    b.screenshot("path-between-uploads");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_vitscape"))
+        .args(["sweep", "--checkpoint"])
+        .arg(&start)
+        .arg("--interpolate")
+        .arg(&end)
+        .args([
+            "--data",
+            "fashion-mnist",
+            "--eval-images",
+            "32",
+            "--subset-seed",
+            "0",
+            "--grid=-0.5:1.5:9",
+            "--no-plots",
+            "--out",
+        ])
+        .arg(tmp.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let cli: Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("surface.json")).unwrap()).unwrap();
+    assert_eq!(
+        cli["spec"]["directions"]["source"]["target"]["sha256"],
+        page["spec"]["directions"]["source"]["target"]["sha256"]
+    );
+    let (p, c) = (values(&page), values(&cli));
+    assert_eq!(p.len(), 18);
+    for ((name, iy, ix, a), (_, _, _, e)) in p.iter().zip(&c) {
+        assert!(
+            (a - e).abs() <= 1e-4 * e.abs().max(1e-3),
+            "{name}[{iy}][{ix}]: page {a} vs CLI {e}"
+        );
+    }
+    let (pb, cb) = (
+        page["info"]["barrier"].as_array().unwrap(),
+        cli["info"]["barrier"].as_array().unwrap(),
+    );
+    assert_eq!(pb.len(), 2);
+    for (x, y) in pb.iter().zip(cb) {
+        assert_eq!(x["metric"], y["metric"]);
+        let (h, k) = (x["height"].as_f64().unwrap(), y["height"].as_f64().unwrap());
+        assert!(
+            (h - k).abs() <= 1e-4 * k.abs().max(1e-3),
+            "barrier {h} vs CLI {k}"
+        );
+        assert!(
+            barrier.contains(&format!("{h:.4}")),
+            "{h:.4} not in: {barrier}"
         );
     }
 }

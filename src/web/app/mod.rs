@@ -38,6 +38,10 @@ pub(crate) const DEMO_IMAGE_SIZE: usize = 28;
 /// Power iteration's tolerance for a Hessian plane's eigenvectors: tighter than for an
 /// eigenvalue alone (1e-3), as the vectors converge more slowly than their Rayleigh quotients.
 pub(crate) const HESSIAN_PLANE_TOLERANCE: f64 = 1e-6;
+/// Each axis of the page's default plane (the demo's 17×17 over [−1, 1]²).
+pub(crate) const PLANE_AXIS: &str = "-1:1:17";
+/// The grid of a path between two checkpoints: t from −0.5 to 1.5 in 41 points (the CLI's).
+pub(crate) const PATH_AXIS: &str = "-0.5:1.5:41";
 /// Canvas size in pixels.
 pub(crate) const CANVAS: (u32, u32) = (560, 470);
 /// Height of a panel's barcode (its merge tree), as wide as the panel.
@@ -119,8 +123,8 @@ pub(crate) fn App() -> impl IntoView {
         settings: RwSignal::new(Settings::default()),
         convexity_points: RwSignal::new("5".into()),
         power_iterations: RwSignal::new("100".into()),
-        axis_x: RwSignal::new("-1:1:17".into()),
-        axis_y: RwSignal::new("-1:1:17".into()),
+        axis_x: RwSignal::new(PLANE_AXIS.into()),
+        axis_y: RwSignal::new(PLANE_AXIS.into()),
         progress: RwSignal::new(Progress::default()),
         backend: RwSignal::new(None),
         prefer_gpu: RwSignal::new(true),
@@ -139,6 +143,7 @@ pub(crate) fn App() -> impl IntoView {
         connections: RwSignal::new(Vec::new()),
         trajectories: RwSignal::new(Vec::new()),
         direction_uploads: RwSignal::new(Vec::new()),
+        path: RwSignal::new(false),
         demo_loss: RwSignal::new(DemoLoss::Pretraining),
         rate: RwSignal::new(default_rate()),
         link: RwSignal::new(String::new()),

@@ -128,8 +128,20 @@ impl Ctx {
                 },
                 None => self.demo_data(&settings)?,
             };
+            let path = self.path.get_untracked();
+            if path && uploads.len() != 2 {
+                return Err(format!(
+                    "a path joins two checkpoints: drop exactly two ({} now), the first is t = 0, the second t = 1",
+                    uploads.len()
+                ));
+            }
+            if path && settings.y.is_some() {
+                return Err(
+                    "a path is 1-D (t along α): clear the β axis, e.g. α -0.5:1.5:41".into(),
+                );
+            }
             let mut out = Vec::new();
-            for u in &uploads {
+            for u in uploads.iter().take(if path { 1 } else { uploads.len() }) {
                 let i = &u.inspection;
                 let (branch, teacher) = if u.loss == LossChoice::Rcmae {
                     (
@@ -160,16 +172,29 @@ impl Ctx {
                     data.mean_std = stats.note;
                 }
                 let reference = self.reference(&i.sha256, &i.name, branch)?;
+                // A path: the straight line to the second upload (same branch).
+                let (label, directions) = match uploads.get(1).filter(|_| path) {
+                    Some(end) => {
+                        let e = &end.inspection;
+                        (
+                            format!("{} → {}", i.name, e.name),
+                            Some(DirectionSource::Interpolate {
+                                target: self.reference(&e.sha256, &e.name, branch)?,
+                            }),
+                        )
+                    }
+                    None => (i.name.clone(), self.direction_source(&settings)),
+                };
                 let spec = settings
                     .spec(Inputs {
                         checkpoint: reference,
                         loss: u.loss,
                         teacher,
                         data,
-                        directions: self.direction_source(&settings),
+                        directions,
                     })
                     .map_err(|e| format!("{}: {e}", i.name))?;
-                out.push((i.name.clone(), spec));
+                out.push((label, spec));
             }
             Ok((out, images))
         })();

@@ -29,6 +29,8 @@ pub(crate) struct PanelState {
     /// The top Hessian eigenvectors at θ* as direction files (in the store), with their
     /// eigenvalues, when a Hessian plane was asked for.
     pub(crate) hessian: Vec<(FileRef, crate::curvature::Eigen)>,
+    /// A path's barriers in words (or why there are none), once it is complete.
+    pub(crate) barrier: Option<Result<String, String>>,
 }
 
 impl PanelState {
@@ -48,6 +50,7 @@ impl PanelState {
             step_check: None,
             convexity: None,
             hessian: Vec::new(),
+            barrier: None,
         }
     }
 
@@ -57,6 +60,17 @@ impl PanelState {
         // τ relative to each panel's own L(0), as in the demo verdict: losses of different
         // scales are compared on the same footing.
         self.summary = verdict::summarise_relative(&self.surface, TAU_RELATIVE).ok();
+        // A path between two checkpoints: its barrier, as `vitscape sweep --interpolate` records.
+        if self.surface.spec.directions.source.path_target().is_some() {
+            self.barrier = Some(
+                metrics::barrier::of_path(&self.surface)
+                    .map(|b| {
+                        self.surface.info.barrier = b.clone();
+                        metrics::barrier::describe(&b)
+                    })
+                    .map_err(|e| format!("no barrier: {e}")),
+            );
+        }
     }
 }
 
@@ -135,6 +149,8 @@ pub(crate) struct Ctx {
     pub(crate) error: RwSignal<Option<String>>,
     pub(crate) notice: RwSignal<Option<String>>,
     pub(crate) uploads: RwSignal<Vec<Upload>>,
+    /// Sweep the straight line from the first upload to the second instead of planes.
+    pub(crate) path: RwSignal<bool>,
     /// Direction files for the uploads' sweeps (none: seeded random directions).
     pub(crate) direction_uploads: RwSignal<Vec<DirectionUpload>>,
     /// The head counts typed in for uploads (blank: from the file, else timm's convention,

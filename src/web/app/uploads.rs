@@ -263,4 +263,21 @@ impl Ctx {
             }),
         }
     }
+
+    /// Sweep paths (the straight line between two uploads) or planes. A path is 1-D: turning
+    /// it on sets the axes to t ∈ [−0.5, 1.5] in 41 points, as `vitscape sweep --interpolate`
+    /// does on the default grid, and says so.
+    pub(crate) fn set_path_mode(self, on: bool) {
+        self.path.set(on);
+        if on {
+            self.axis_x.set(PATH_AXIS.into());
+            self.axis_y.set(String::new());
+            self.notice.set(Some(format!(
+                "Axes set to t {PATH_AXIS} (a path is 1-D; t = 0 is the first checkpoint, t = 1 the second), as vitscape sweep --interpolate does."
+            )));
+        } else {
+            self.axis_x.set(PLANE_AXIS.into());
+            self.axis_y.set(PLANE_AXIS.into());
+        }
+    }
 }

@@ -127,6 +127,11 @@ pub(crate) fn Uploads(ctx: Ctx) -> impl IntoView {
                     <button id="random-directions" on:click=move |_| ctx.direction_uploads.set(Vec::new())>"use random directions"</button>
                 </Show>
             </p>
+            <p>
+                <label><input id="path-mode" type="checkbox" prop:checked=move || ctx.path.get()
+                    on:change=move |ev| ctx.set_path_mode(event_target_checked(&ev)) />
+                    " a path instead of planes: the straight line from the first checkpoint (t = 0) to the second (t = 1), its loss and accuracy along t and its barrier"</label>
+            </p>
             <p class="hint">"Direction files come from "<code>"vitscape curvature --save-eigenvectors"</code>" (Hessian eigenvectors: the top-2 plane, or top-1 with a random y), "
                 <code>"vitscape trajectory"</code>" (a training run's PCA plane, its path drawn over the contours) or a sweep's own "<code>"direction_x/y.safetensors"</code>"; they are used as they are."</p>
             <p class="hint preprocess">

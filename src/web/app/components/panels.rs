@@ -116,6 +116,7 @@ pub(crate) fn PanelView(ctx: Ctx, i: usize) -> impl IntoView {
                 <div class="readout" id=format!("readout-{i}")>{move || ctx.readouts.with(|r| r.get(i).cloned().unwrap_or_default())}</div>
                 <div class="status" id=format!("status-{i}")>{status}</div>
                 <div class="agreement" id=format!("agreement-{i}")>{agreement}</div>
+                <div class="barrier" id=format!("barrier-{i}")>{move || panel().and_then(|p| p.barrier).map(|b| b.unwrap_or_else(|e| e))}</div>
                 <div class="exports">
                     <button on:click=move |_| export("png")>"PNG"</button>
                     <button on:click=move |_| export("svg")>"SVG"</button>

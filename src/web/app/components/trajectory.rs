@@ -4,14 +4,23 @@
 
 use super::*;
 
-/// One model's sentence: how much of the run its plane holds, and the loss along the path.
-fn sentence(t: &DemoTrajectory) -> String {
+/// One model's sentence: how much of the run its plane holds, and whether θ* is the shipped
+/// model (`shipped`) or the last checkpoint of a re-run of its training command.
+fn sentence(t: &DemoTrajectory, shipped: bool) -> String {
     let Some(path) = &t.surface.info.trajectory else {
         return "this surface holds no training path".into();
     };
     let [a, b] = path.explained_variance_ratio;
+    let centre = if shipped {
+        format!("θ* is the demo's {}", t.title)
+    } else {
+        format!(
+            "θ* is the last checkpoint of a re-run of {}'s training command (same seed, epoch checkpoints kept; training is not bit-for-bit reproducible across vitscape builds, so it is not the shipped file)",
+            t.title
+        )
+    };
     format!(
-        "PC1 holds {:.1} % of the run's movement, PC2 {:.1} % ({:.1} % together), over its {} epoch checkpoints; the path runs from \"start\" (epoch 1) to θ* (the red cross).",
+        "PC1 holds {:.1} % of the run's movement, PC2 {:.1} % ({:.1} % together), over its {} epoch checkpoints; the path runs from \"start\" (epoch 1) to θ* (the red cross). {centre}.",
         a * 100.0,
         b * 100.0,
         (a + b) * 100.0,
@@ -27,10 +36,16 @@ pub(crate) fn TrajectoryView(ctx: Ctx) -> impl IntoView {
             all.iter()
                 .enumerate()
                 .map(|(i, t)| {
+                    let sha256 = &t.surface.spec.checkpoint.sha256;
+                    let shipped = ctx.manifest.with(|m| {
+                        m.as_ref()
+                            .is_some_and(|m| m.models.iter().any(|x| &x.sha256 == sha256))
+                    });
                     view! {
                         <div class="trajectory">
+                            <h3>{t.title.clone()}</h3>
                             <canvas id=format!("trajectory-{i}") width=CANVAS.0 height=CANVAS.1></canvas>
-                            <p class="hint">{sentence(t)}</p>
+                            <p class="hint">{sentence(t, shipped)}</p>
                         </div>
                     }
                 })
