@@ -172,8 +172,13 @@ def main():
     put("message", "sweep-files", bytes([3 * 2]) + json.dumps(request | {"panels": [files], "share": {"index": 1, "count": 2}}).encode())
     put("message", "top-demo", bytes([3 * 2]) + json.dumps(request | {"panels": [demo], "task": {"kind": "top-eigenvalue", "settings": power, "trace_samples": 4, "spectrum_batch": 2}}).encode())
     put("message", "convexity", bytes([2 * 2]) + json.dumps(request | {"task": {"kind": "convexity-map", "settings": power, "points": 5}}).encode())
+    put("message", "hessian-plane", bytes([2 * 2]) + json.dumps(request | {"task": {"kind": "hessian-plane", "settings": power | {"k": 2, "tolerance": 1e-6}}}).encode())
+    on_files = s2["spec"] | {"directions": s2["spec"]["directions"] | {"source": {"kind": "files", "x": {"name": "pca_1.safetensors", "sha256": "1" * 64}, "y": {"name": "pca_2.safetensors", "sha256": "2" * 64}}}}
+    put("message", "sweep-direction-files", bytes([4 * 2]) + json.dumps(request | {"panels": [zipped | {"spec": on_files, "files": {"directions": [2, 3]}}]}).encode())
     replies = [
         {"kind": "ready", "version": "0.1.0"},
+        {"kind": "eigenvectors", "job": 3, "panel": 0, "eigen": [{"value": 4.5, "iterations": 30, "converged": True}], "files": ["eigenvector_1.safetensors"],
+         "step_check": {"products": 30, "gradients": 120, "max_relative_truncation": 1e-4, "min_relative_step": 5e-4}, "elapsed": 3.0},
         {"kind": "backend", "job": 3, "name": "CPU", "gpu": False, "detail": "no adapter"},
         {"kind": "started", "job": 3, "panel": 0, "surface": s2, "files": ["direction_x.safetensors"]},
         {"kind": "cells", "job": 3, "panel": 0, "cells": [{"ix": 1, "iy": 2, "values": {"loss": 0.5}}], "elapsed": 1.5, "images_per_second": 100.0, "flops_per_image": 1e6},
