@@ -166,7 +166,12 @@ pub fn from_state_dict(layout: &Layout, state: &StateDict) -> Result<Vec<f32>, D
 pub fn describe_file(state: &StateDict) -> String {
     let meta = |k: &str| state.metadata.get(k).map(String::as_str);
     let at = meta("checkpoint_sha256")
-        .map(|s| format!(", made at checkpoint {}…", &s[..s.len().min(12)]))
+        .map(|s| {
+            format!(
+                ", made at checkpoint {}…",
+                s.chars().take(12).collect::<String>()
+            )
+        })
         .unwrap_or_default();
     match meta("source") {
         Some("hessian-eigenvector") => format!(
@@ -225,6 +230,13 @@ mod tests {
             describe_file(&plain),
             format!("a direction file of {} tensors", layout.params.len())
         );
+        // Metadata from a hostile file: characters, not bytes, are cut.
+        let odd = to_state_dict(
+            &layout,
+            &d,
+            &[("checkpoint_sha256", "ééééééééééééé".into())],
+        );
+        assert!(describe_file(&odd).ends_with("made at checkpoint éééééééééééé…"));
     }
 
     fn tiny() -> VitConfig {

@@ -160,6 +160,28 @@ impl Comparison {
         }
     }
 
+    /// The per-seed differences (model − baseline).
+    pub fn differences(&self) -> Vec<f64> {
+        self.model_values
+            .iter()
+            .zip(&self.baseline_values)
+            .map(|(a, b)| a - b)
+            .collect()
+    }
+
+    /// The effect size: Cohen's d_z, the mean of the per-seed differences over their sample
+    /// standard deviation (infinite when every seed gives the same nonzero difference; `None`
+    /// with fewer than two seeds, or when every difference is zero).
+    pub fn effect_size(&self) -> Option<f64> {
+        (self.model_values.len() >= 2 && self.mean_difference != 0.0)
+            .then(|| self.mean_difference / self.sd_difference)
+    }
+
+    /// The 95 % percentile-bootstrap interval of the mean difference ([`bootstrap_interval`]).
+    pub fn interval(&self) -> Option<(f64, f64)> {
+        bootstrap_interval(&self.differences())
+    }
+
     /// One sentence with the numbers: "Yes — 5 of 5 seeds: 0.83 ± 0.05 vs 0.41 ± 0.03 …".
     pub fn sentence(&self) -> String {
         let (m, ms) = mean_sd(&self.model_values);
@@ -170,8 +192,18 @@ impl Comparison {
             Answer::No => "No",
             Answer::Unclear => "Unclear",
         };
+        let interval = self.interval().map_or(String::new(), |(lo, hi)| {
+            format!(", 95 % bootstrap interval {} to {}", sig(lo), sig(hi))
+        });
+        let effect = self.effect_size().map_or(String::new(), |d| {
+            if d.is_finite() {
+                format!("; effect size d_z = {d:.2}")
+            } else {
+                "; effect size d_z unbounded (the same difference at every seed)".into()
+            }
+        });
         format!(
-            "{answer} — {} of {n} direction seeds point that way: {} {} ± {} vs {} {} ± {} ({}).",
+            "{answer} — {} of {n} direction seeds point that way: {} {} ± {} vs {} {} ± {} ({}). Difference {}{interval}{effect}.",
             self.seeds_agreeing,
             self.model,
             sig(m),
@@ -179,9 +211,61 @@ impl Comparison {
             self.baseline,
             sig(b),
             sig(bs),
-            self.measure
+            self.measure,
+            sig(self.mean_difference),
         )
     }
+}
+
+/// How a question is answered, said wherever the answers are shown.
+pub const RULE: &str = "Yes when every direction seed's difference points the asked way, No when none does, Unclear otherwise (a sign test: five seeds all agreeing by chance has probability 1/32 each way). \
+     Beside it, the mean difference with its 95 % percentile-bootstrap interval (exact: every one of the nⁿ resamples of the n seeds) and the effect size d_z = mean / standard deviation of the differences. \
+     The seeds are directions, not training runs: the interval says how much the answer depends on the random plane, not on the training seed.";
+
+/// Largest sample whose bootstrap is enumerated exactly (7⁷ = 823 543 resamples).
+const EXACT_BOOTSTRAP: usize = 7;
+/// Resamples of a larger sample's bootstrap (seeded, so a verdict reads the same every time).
+const BOOTSTRAP_RESAMPLES: usize = 20_000;
+
+/// The 95 % percentile-bootstrap interval of the mean of `values`: the 2.5th and 97.5th
+/// percentiles (inverse of the empirical distribution function, numpy's `inverted_cdf`) of the
+/// means of resamples drawn with replacement. Exact up to [`EXACT_BOOTSTRAP`] values, every one
+/// of the nⁿ equally likely ordered resamples counted; beyond that, [`BOOTSTRAP_RESAMPLES`]
+/// resamples from a generator seeded with 0. `None` for no values or any that is not finite.
+pub fn bootstrap_interval(values: &[f64]) -> Option<(f64, f64)> {
+    use rand::{Rng, SeedableRng};
+    let n = values.len();
+    if n == 0 || values.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let mut means: Vec<f64> = if n <= EXACT_BOOTSTRAP {
+        let total = (0..n).fold(1usize, |t, _| t * n);
+        let mut index = vec![0usize; n];
+        let mut out = Vec::with_capacity(total);
+        for _ in 0..total {
+            out.push(index.iter().map(|&i| values[i]).sum::<f64>() / n as f64);
+            // The next resample, as an odometer in base n.
+            for digit in index.iter_mut() {
+                *digit += 1;
+                if *digit < n {
+                    break;
+                }
+                *digit = 0;
+            }
+        }
+        out
+    } else {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        (0..BOOTSTRAP_RESAMPLES)
+            .map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64)
+            .collect()
+    };
+    means.sort_by(f64::total_cmp);
+    let quantile = |p: f64| {
+        let k = ((p * means.len() as f64).ceil() as usize).clamp(1, means.len());
+        means[k - 1]
+    };
+    Some((quantile(0.025), quantile(0.975)))
 }
 
 fn sig(v: f64) -> String {
@@ -489,6 +573,50 @@ mod tests {
             sentence.contains("A 3.00 ± 1.00 vs B 1.00 ± 0"),
             "{sentence}"
         );
+    }
+
+    #[test]
+    fn the_bootstrap_interval_is_exact_for_small_samples() {
+        // Two values: resample means 0 (1 in 4), 0.5 (2 in 4), 1 (1 in 4).
+        assert_eq!(bootstrap_interval(&[0.0, 1.0]), Some((0.0, 1.0)));
+        // One value, or all equal: the interval is that value.
+        assert_eq!(bootstrap_interval(&[2.5]), Some((2.5, 2.5)));
+        assert_eq!(bootstrap_interval(&[3.0; 5]), Some((3.0, 3.0)));
+        assert_eq!(bootstrap_interval(&[]), None);
+        assert_eq!(bootstrap_interval(&[1.0, f64::NAN]), None);
+        // Three values 0, 0, 3: means 0 (8 of 27), 1 (12), 2 (6), 3 (1); the 2.5th percentile is
+        // 0 and the 97.5th is the 27th of 27 sorted means (26.3 → 27), 3.
+        assert_eq!(bootstrap_interval(&[0.0, 0.0, 3.0]), Some((0.0, 3.0)));
+        // Five values: inside the range, around the mean, ordered.
+        let (lo, hi) = bootstrap_interval(&[1.0, 2.0, 3.0, 4.0, 10.0]).unwrap();
+        assert!(
+            (1.0..4.0).contains(&lo) && hi > 4.0 && hi <= 10.0,
+            "{lo} {hi}"
+        );
+        // Past the exact limit: seeded resampling, the same interval every time.
+        let many: Vec<f64> = (0..12).map(f64::from).collect();
+        let (a, b) = (bootstrap_interval(&many), bootstrap_interval(&many));
+        assert_eq!(a, b);
+        let (lo, hi) = a.unwrap();
+        assert!(lo < 5.5 && 5.5 < hi, "{lo} {hi}");
+    }
+
+    #[test]
+    fn a_comparison_gives_its_effect_size_and_interval() {
+        let c = compare(&[2.0, 3.0, 4.0], &[1.0, 1.0, 1.0], true);
+        assert_eq!(c.effect_size(), Some(2.0));
+        assert_eq!(c.interval(), Some((1.0, 3.0)));
+        let sentence = c.sentence();
+        assert!(
+            sentence.ends_with(
+                "Difference 2.00, 95 % bootstrap interval 1.00 to 3.00; effect size d_z = 2.00."
+            ),
+            "{sentence}"
+        );
+        let same = compare(&[2.0, 2.0], &[1.0, 1.0], true);
+        assert_eq!(same.effect_size(), Some(f64::INFINITY));
+        assert!(same.sentence().contains("unbounded"));
+        assert_eq!(compare(&[2.0], &[1.0], true).effect_size(), None);
     }
 
     #[test]

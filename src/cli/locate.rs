@@ -169,8 +169,11 @@ impl Locator {
     }
 }
 
+/// The first 12 characters (a spec's hash may be anything: cut at a character boundary).
 fn short(hash: &str) -> &str {
-    &hash[..hash.len().min(12)]
+    hash.char_indices()
+        .nth(12)
+        .map_or(hash, |(i, _)| &hash[..i])
 }
 
 /// Every regular file below `root` (depth ≤ [`MAX_DEPTH`]), skipping hidden folders and build

@@ -220,6 +220,7 @@ fn write_verdict(
     modes: Modes,
 ) -> Result<()> {
     let mut verdicts = Vec::new();
+    eprintln!("{}", vitscape::verdict::RULE);
     for (mode, models) in modes {
         let v = ModeVerdict::new(mode, models).map_err(anyhow::Error::msg)?;
         for c in &v.comparisons {

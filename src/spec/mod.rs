@@ -215,6 +215,16 @@ pub enum DirectionSource {
 }
 
 impl DirectionSource {
+    /// Directions from one or two files: both axes from files, or on a plane with one file its
+    /// x and the seeded random y (`seed`); a 1-D sweep uses x alone.
+    pub fn of_files(x: FileRef, y: Option<FileRef>, seed: u64, two_d: bool) -> Self {
+        match y {
+            Some(y) if two_d => Self::Files { x, y: Some(y) },
+            None if two_d => Self::FileAndRandom { x, seed },
+            _ => Self::Files { x, y: None },
+        }
+    }
+
     /// The other end of a path between two checkpoints (linear or Bézier).
     pub fn path_target(&self) -> Option<&CheckpointRef> {
         match self {

@@ -235,13 +235,19 @@ pub fn axis_of(file: &StateDict, axis: &str) -> Result<Option<TrajectoryAxis>, T
     Ok(Some(parsed))
 }
 
+/// Whether two axes are different components of one run around one centre (their files make a
+/// plane with a path).
+pub fn same_run(x: &TrajectoryAxis, y: &TrajectoryAxis) -> bool {
+    x.series == y.series && x.members == y.members && x.component != y.component
+}
+
 /// The path of a run on the plane of two direction files: present when both are components of
 /// the same run (the same `series`), different ones. Directions from elsewhere have no path.
 pub fn path_of(x: &StateDict, y: &StateDict) -> Result<Option<TrajectoryPath>, TrajectoryError> {
     let (Some(ax), Some(ay)) = (axis_of(x, "x")?, axis_of(y, "y")?) else {
         return Ok(None);
     };
-    if ax.series != ay.series || ax.members != ay.members || ax.component == ay.component {
+    if !same_run(&ax, &ay) {
         return Ok(None);
     }
     let points = ax

@@ -232,12 +232,19 @@ struct Files {
 impl Files {
     fn new(bytes: Vec<Vec<u8>>, panels: &[PanelRequest], free_when_read: bool) -> Self {
         let reads_left = free_when_read.then(|| {
-            let mut left = vec![0; bytes.len()];
+            let mut left = vec![0usize; bytes.len()];
             for panel in panels {
                 let models = [Some(panel.checkpoint), panel.teacher, panel.files.target];
                 for index in models.into_iter().flatten() {
                     if let Some(n) = left.get_mut(index) {
-                        *n += 1;
+                        *n = n.saturating_add(1);
+                    }
+                }
+                // Files read as plain tensors (control point, directions) are never freed:
+                // in a request that names the same bytes as a model too, they stay.
+                for index in panel.files.bend.iter().chain(&panel.files.directions) {
+                    if let Some(n) = left.get_mut(*index) {
+                        *n = usize::MAX;
                     }
                 }
             }

@@ -42,17 +42,22 @@ done
 rm -rf static/demo/trajectory
 for run in "sup-vit supervised" "mae-vit mae" "rcmae-vit rcmae"; do
   set -- $run
-  series=$(ls "$WORK/$2/$2"-e*.safetensors)
-  last=$(echo "$series" | tail -n 1)
-  flags=()
-  if [ "$2" = rcmae ]; then flags=(--branch student); fi
-  "$bin" trajectory "${flags[@]}" --out "$WORK/trajectory-$1" $series
+  series=("$WORK/$2/$2"-e*.safetensors)
+  last=${series[-1]}
+  pca=()
+  if [ "$2" = rcmae ]; then pca=(--branch student); fi
+  "$bin" trajectory "${pca[@]}" --out "$WORK/trajectory-$1" "${series[@]}"
   grid=$(sed -n 's/.*--grid \([^ ]*\) \([^ ]*\) .*/\1 \2/p' "$WORK/trajectory-$1/trajectory.json")
-  if [ "$2" = rcmae ]; then flags=(--branch student --loss rcmae --teacher "$last"); fi
-  "$bin" sweep --checkpoint "$last" "${flags[@]}" \
+  : "${grid:?no suggested grid in $WORK/trajectory-$1/trajectory.json}"
+  case $2 in
+    supervised) loss=(--loss classification) ;;
+    mae) loss=(--loss mae) ;;
+    rcmae) loss=(--branch student --loss rcmae --teacher "$last") ;;
+  esac
+  "$bin" sweep --checkpoint "$last" "${loss[@]}" \
     --directions "$WORK/trajectory-$1/pca_1.safetensors" "$WORK/trajectory-$1/pca_2.safetensors" \
     --grid $grid --data fashion-mnist --eval-images 128 --subset-seed 0 --no-plots \
     --out "static/demo/trajectory/$1"
   cp "$WORK/trajectory-$1/trajectory.json" "static/demo/trajectory/$1/trajectory.json"
-  rm -f static/demo/trajectory/$1/direction_[xy].safetensors static/demo/trajectory/$1/masks.safetensors
+  rm -f "static/demo/trajectory/$1"/direction_[xy].safetensors "static/demo/trajectory/$1/masks.safetensors"
 done

@@ -60,6 +60,46 @@ fn committed_verdict_answers_follow_from_its_numbers() {
     }
 }
 
+/// The verdict's statistics against numpy (`tests/reference/verdict_bootstrap.py`): each
+/// comparison's exact 95 % bootstrap interval of the mean difference and its effect size d_z.
+#[test]
+fn committed_verdict_intervals_and_effect_sizes_match_numpy() {
+    let reference: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(crate::common::fixtures().join("verdict_bootstrap.json")).unwrap(),
+    )
+    .unwrap();
+    let rows = reference["comparisons"].as_array().unwrap();
+    let v = committed();
+    let ours: Vec<&Comparison> = v.modes.iter().flat_map(|m| &m.comparisons).collect();
+    assert_eq!(ours.len(), rows.len());
+    for (c, row) in ours.iter().zip(rows) {
+        assert_eq!(c.question, row["question"].as_str().unwrap());
+        let (lo, hi) = c.interval().unwrap();
+        let want = row["interval"].as_array().unwrap();
+        for (got, want) in [lo, hi].iter().zip(want) {
+            let want = want.as_f64().unwrap();
+            assert!(
+                (got - want).abs() <= 1e-12,
+                "{}: {got} vs {want}",
+                c.question
+            );
+        }
+        match (c.effect_size(), row["effect_size"].as_f64()) {
+            (Some(d), Some(want)) => {
+                assert!(
+                    (d - want).abs() <= 1e-9 * want.abs().max(1.0),
+                    "{d} vs {want}"
+                )
+            }
+            (got, want) => assert!(
+                got.is_none_or(|d| !d.is_finite()) && want.is_none(),
+                "{}: {got:?} vs {want:?}",
+                c.question
+            ),
+        }
+    }
+}
+
 #[test]
 fn a_committed_verdict_row_is_reproduced_from_the_demo_files() {
     let v = committed();

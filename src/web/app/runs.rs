@@ -26,7 +26,7 @@ impl Attachments {
         let bytes = self.store.get(sha256).ok_or_else(|| {
             format!(
                 "{what} (sha256 {}…) is not loaded: drop the same file in first",
-                &sha256[..sha256.len().min(12)]
+                sha256.chars().take(12).collect::<String>()
             )
         })?;
         self.list.push(bytes.clone());
@@ -394,7 +394,12 @@ impl Ctx {
                     if let Task::ConvexityMap { .. } = task {
                         p.convexity = None;
                     } else if let Task::HessianPlane { .. } = task {
-                        p.hessian = Vec::new();
+                        // The last plane's eigenvectors leave the store (a ViT-B's are 692 MB).
+                        for (f, _) in std::mem::take(&mut p.hessian) {
+                            self.store.update_value(|s| {
+                                s.remove(&f.sha256);
+                            });
+                        }
                     } else {
                         p.eigen = None;
                         p.trace = None;
@@ -515,30 +520,26 @@ impl Ctx {
         for p in &panels {
             let mut spec = p.surface.spec.clone();
             let two_d = spec.grid.y.is_some();
-            spec.directions.source = match p.hessian.as_slice() {
-                [(x, _), (y, _)] if two_d => DirectionSource::Files {
-                    x: x.clone(),
-                    y: Some(y.clone()),
-                },
-                [(x, _), ..] if two_d => DirectionSource::FileAndRandom {
-                    x: x.clone(),
-                    seed: match spec.directions.source {
-                        DirectionSource::Random { seed }
-                        | DirectionSource::FileAndRandom { seed, .. } => seed,
-                        _ => self.settings.with_untracked(|s| s.seed),
-                    },
-                },
-                [(x, _), ..] => DirectionSource::Files {
-                    x: x.clone(),
-                    y: None,
-                },
-                [] => {
-                    return self.error.set(Some(format!(
-                        "{}: no Hessian eigenvectors came back",
-                        p.label
-                    )));
+            if spec.directions.source.path_target().is_some() {
+                return self.error.set(Some(format!(
+                    "{}: a Hessian plane is taken at one checkpoint; this panel is a path between two",
+                    p.label
+                )));
+            }
+            let seed = match spec.directions.source {
+                DirectionSource::Random { seed } | DirectionSource::FileAndRandom { seed, .. } => {
+                    seed
                 }
+                _ => self.settings.with_untracked(|s| s.seed),
             };
+            let mut files = p.hessian.iter().map(|(f, _)| f.clone());
+            let Some(x) = files.next() else {
+                return self.error.set(Some(format!(
+                    "{}: no Hessian eigenvectors came back",
+                    p.label
+                )));
+            };
+            spec.directions.source = DirectionSource::of_files(x, files.next(), seed, two_d);
             said.push(format!(
                 "{}: {}",
                 p.label,

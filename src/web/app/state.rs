@@ -102,6 +102,8 @@ pub(crate) struct DirectionUpload {
     pub(crate) about: String,
     /// The training run it is a principal component of, when it is one.
     pub(crate) trajectory: Option<crate::trajectory::TrajectoryAxis>,
+    /// The checkpoint it was made at (its `checkpoint_sha256` metadata), when it says.
+    pub(crate) centre: Option<String>,
 }
 
 /// Images the user dropped in.

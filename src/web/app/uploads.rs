@@ -200,6 +200,7 @@ impl Ctx {
             let upload = DirectionUpload {
                 name,
                 sha256: sha256_hex(&bytes),
+                centre: state.metadata.get("checkpoint_sha256").cloned(),
                 about: crate::directions::describe_file(&state),
                 trajectory,
             };
@@ -225,20 +226,41 @@ impl Ctx {
         let (Some(tx), Some(ty)) = (&x.trajectory, &y.trajectory) else {
             return;
         };
-        if tx.series != ty.series || tx.component == ty.component {
+        if !crate::trajectory::same_run(tx, ty) {
             return self.notice.set(Some(format!(
                 "{} and {} are not two components of one training run: no path is drawn",
                 x.name, y.name
             )));
         }
+        if self.path.get_untracked() {
+            return self.notice.set(Some(
+                "Direction files are for planes: turn off \"a path instead of planes\" to sweep them"
+                    .into(),
+            ));
+        }
         let ax = crate::trajectory::covering(tx.coords.iter().copied());
         let ay = crate::trajectory::covering(ty.coords.iter().copied());
         self.axis_x.set(ax.clone());
         self.axis_y.set(ay.clone());
+        // The path is the run's around its centre: say so when another checkpoint is loaded.
+        let centre = x.centre.clone().unwrap_or_default();
+        let loaded = self
+            .uploads
+            .with_untracked(|u| u.iter().any(|u| u.inspection.sha256 == centre));
+        let warning = if loaded {
+            String::new()
+        } else {
+            format!(
+                " They were made around checkpoint {}…, which is not among the checkpoints loaded: drop the run's last checkpoint (the path is drawn relative to it).",
+                centre.chars().take(12).collect::<String>()
+            )
+        };
         self.notice.set(Some(format!(
-            "Axes set to α {ax}, β {ay}: the plane of the run's {} checkpoints, whose path is drawn over the contours (PC1 {:.1} %, PC2 {:.1} % of its movement). The directions are used as they are, not normalised.",
+            "Axes set to α {ax}, β {ay}: the plane of the run's {} checkpoints, whose path is drawn over the contours (x is PC{} with {:.1} %, y PC{} with {:.1} % of its movement). The directions are used as they are, not normalised.{warning}",
             tx.members.len(),
+            tx.component,
             tx.explained_variance_ratio * 100.0,
+            ty.component,
             ty.explained_variance_ratio * 100.0
         )));
     }
@@ -251,17 +273,13 @@ impl Ctx {
             name: u.name.clone(),
             sha256: u.sha256.clone(),
         };
-        match list.as_slice() {
-            [] => None,
-            [x] if settings.y.is_some() => Some(DirectionSource::FileAndRandom {
-                x: file(x),
-                seed: settings.seed,
-            }),
-            [x, ..] => Some(DirectionSource::Files {
-                x: file(x),
-                y: list.get(1).filter(|_| settings.y.is_some()).map(file),
-            }),
-        }
+        let x = list.first().map(file)?;
+        Some(DirectionSource::of_files(
+            x,
+            list.get(1).map(file),
+            settings.seed,
+            settings.y.is_some(),
+        ))
     }
 
     /// Sweep paths (the straight line between two uploads) or planes. A path is 1-D: turning
@@ -278,6 +296,9 @@ impl Ctx {
         } else {
             self.axis_x.set(PLANE_AXIS.into());
             self.axis_y.set(PLANE_AXIS.into());
+            self.notice.set(Some(format!(
+                "Axes back to the plane's α {PLANE_AXIS}, β {PLANE_AXIS}."
+            )));
         }
     }
 }

@@ -130,7 +130,7 @@ pub(crate) fn Uploads(ctx: Ctx) -> impl IntoView {
             <p>
                 <label><input id="path-mode" type="checkbox" prop:checked=move || ctx.path.get()
                     on:change=move |ev| ctx.set_path_mode(event_target_checked(&ev)) />
-                    " a path instead of planes: the straight line from the first checkpoint (t = 0) to the second (t = 1), its loss and accuracy along t and its barrier"</label>
+                    " a path instead of planes: the straight line from the first checkpoint (t = 0) to the second (t = 1), its loss (and accuracy, for classification) along t and the barriers; direction files are not used"</label>
             </p>
             <p class="hint">"Direction files come from "<code>"vitscape curvature --save-eigenvectors"</code>" (Hessian eigenvectors: the top-2 plane, or top-1 with a random y), "
                 <code>"vitscape trajectory"</code>" (a training run's PCA plane, its path drawn over the contours) or a sweep's own "<code>"direction_x/y.safetensors"</code>"; they are used as they are."</p>

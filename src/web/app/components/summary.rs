@@ -133,7 +133,7 @@ pub(crate) fn SummaryTable(ctx: Ctx) -> impl IntoView {
                 "top-1 and a random y"
             </button>
             {format!(" Each panel's top Hessian eigenvectors at θ* (power iteration with deflation, stopping at |Δλ|/(|λ|+1e-6) < {HESSIAN_PLANE_TOLERANCE:e} or after the power iterations set above), then each panel swept on its own plane with the same grid and images; the eigenvectors are unit vectors used as they are. As ")}
-            <code>{format!("vitscape curvature --parts top --top-k 2 --save-eigenvectors --tolerance {HESSIAN_PLANE_TOLERANCE:e}")}</code>
+            <code>{move || format!("vitscape curvature --parts top --top-k 2 --save-eigenvectors --tolerance {HESSIAN_PLANE_TOLERANCE:e} --max-iterations {}", ctx.power_iterations.get().trim())}</code>
             " then "<code>"vitscape sweep --directions eigenvector_1.safetensors eigenvector_2.safetensors"</code>"."
         </p>
     }
@@ -148,8 +148,7 @@ pub(crate) fn VerdictView(ctx: Ctx) -> impl IntoView {
             v.as_ref().map(|v| {
                 let seeds: Vec<String> = v.seeds.iter().map(u64::to_string).collect();
                 let header = format!(
-                    "Over {} direction seeds ({}), {}×{} grids over [−1, 1]², {} images, τ = {:.0} % of each model's L(0). \
-                     Yes/No only when every seed agrees; the seed-{} row is the demo above.",
+                    "Over {} direction seeds ({}), {}×{} grids over [−1, 1]², {} images, τ = {:.0} % of each model's L(0); the seed-{} row is the demo above. {}",
                     v.seeds.len(),
                     seeds.join(", "),
                     v.settings.x.n,
@@ -157,6 +156,7 @@ pub(crate) fn VerdictView(ctx: Ctx) -> impl IntoView {
                     v.settings.eval_images,
                     v.tau_relative * 100.0,
                     v.seeds.first().copied().unwrap_or_default(),
+                    verdict::RULE,
                 );
                 let modes = v
                     .modes
