@@ -90,11 +90,12 @@ pub(crate) fn download_url(name: &str, url: &str) -> Result<(), JsValue> {
 }
 
 pub(crate) fn canvas_of(i: usize) -> Option<HtmlCanvasElement> {
-    window()
-        .document()?
-        .get_element_by_id(&format!("canvas-{i}"))?
-        .dyn_into()
-        .ok()
+    canvas_by_id(&format!("canvas-{i}"))
+}
+
+/// The `<canvas>` with this id, if the page shows it.
+pub(crate) fn canvas_by_id(id: &str) -> Option<HtmlCanvasElement> {
+    window().document()?.get_element_by_id(id)?.dyn_into().ok()
 }
 
 pub(crate) fn slug(label: &str) -> String {

@@ -70,10 +70,7 @@ impl Ctx {
         self.frames.set_value(frames);
         for (i, p) in panels.iter().enumerate() {
             let Some(map) = &p.convexity else { continue };
-            let canvas = window()
-                .document()
-                .and_then(|d| d.get_element_by_id(&format!("convexity-{i}")))
-                .and_then(|e| e.dyn_into::<HtmlCanvasElement>().ok());
+            let canvas = canvas_by_id(&format!("convexity-{i}"));
             let Some(canvas) = canvas else { continue };
             let o = crate::plot::PlotOptions {
                 metric: crate::curvature::CONVEXITY.into(),
@@ -99,10 +96,7 @@ impl Ctx {
             let Some(t) = p.summary.as_ref().and_then(|s| s.topology.as_ref()) else {
                 continue;
             };
-            let canvas = window()
-                .document()
-                .and_then(|d| d.get_element_by_id(&format!("barcode-{i}")))
-                .and_then(|e| e.dyn_into::<HtmlCanvasElement>().ok());
+            let canvas = canvas_by_id(&format!("barcode-{i}"));
             let Some(canvas) = canvas else { continue };
             let title = format!("{} — merge tree of the loss", p.label);
             if let Err(message) = draw::barcode(&canvas, t, &title) {
@@ -111,10 +105,7 @@ impl Ctx {
         }
         self.connections.with_untracked(|all| {
             for (i, c) in all.iter().enumerate() {
-                let canvas = window()
-                    .document()
-                    .and_then(|d| d.get_element_by_id(&format!("connect-{i}")))
-                    .and_then(|e| e.dyn_into::<HtmlCanvasElement>().ok());
+                let canvas = canvas_by_id(&format!("connect-{i}"));
                 let Some(canvas) = canvas else { continue };
                 if let Err(message) = draw::paths(&canvas, &c.linear, &c.bezier) {
                     note_on_canvas(&canvas, &format!("{}: {message}", c.title));
@@ -124,10 +115,7 @@ impl Ctx {
         self.trajectories.with_untracked(|all| {
             let view = View::default();
             for (i, t) in all.iter().enumerate() {
-                let canvas = window()
-                    .document()
-                    .and_then(|d| d.get_element_by_id(&format!("trajectory-{i}")))
-                    .and_then(|e| e.dyn_into::<HtmlCanvasElement>().ok());
+                let canvas = canvas_by_id(&format!("trajectory-{i}"));
                 let Some(canvas) = canvas else { continue };
                 let title = format!("{} — its training run's plane", t.title);
                 let options = draw::options(&view, &title, None);

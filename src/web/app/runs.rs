@@ -484,18 +484,9 @@ impl Ctx {
     /// and the panel's seeded random y): the worker finds them, then each panel is swept on its
     /// own plane ([`Self::sweep_hessian_planes`]).
     pub(crate) fn hessian_plane(self, k: usize) {
-        let max_iterations = match self
-            .power_iterations
-            .get_untracked()
-            .trim()
-            .parse::<usize>()
-        {
-            Ok(n) if (1..=1000).contains(&n) => n,
-            _ => {
-                return self.error.set(Some(
-                    "power iterations must be a whole number from 1 to 1000".into(),
-                ));
-            }
+        let max_iterations = match self.power_iterations() {
+            Ok(n) => n,
+            Err(e) => return self.error.set(Some(e)),
         };
         self.run_on_panels(
             Task::HessianPlane {
@@ -589,32 +580,12 @@ impl Ctx {
 
     /// Li et al.'s convexity map of every panel on screen, on a coarse grid of its plane.
     pub(crate) fn convexity_map(self) {
-        let parse = |text: String, what: &str, range: std::ops::RangeInclusive<usize>| {
-            text.trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|v| range.contains(v))
-                .ok_or_else(|| {
-                    format!(
-                        "{what} must be a whole number from {} to {}",
-                        range.start(),
-                        range.end()
-                    )
-                })
-        };
-        let settings = parse(
-            self.convexity_points.get_untracked(),
+        let settings = whole_number(
+            &self.convexity_points.get_untracked(),
             "convexity grid",
             2..=21,
         )
-        .and_then(|points| {
-            parse(
-                self.power_iterations.get_untracked(),
-                "power iterations",
-                1..=1000,
-            )
-            .map(|max_iterations| (points, max_iterations))
-        });
+        .and_then(|points| self.power_iterations().map(|n| (points, n)));
         let (points, max_iterations) = match settings {
             Ok(v) => v,
             Err(e) => return self.error.set(Some(e)),
@@ -630,6 +601,15 @@ impl Ctx {
             },
             "the map covers its plane",
         );
+    }
+
+    /// The power-iterations field: at most this many iterations per eigenvalue (1 to 1000).
+    fn power_iterations(self) -> Result<usize, String> {
+        whole_number(
+            &self.power_iterations.get_untracked(),
+            "power iterations",
+            1..=1000,
+        )
     }
 
     /// Stop the worker now (terminated and replaced); the partial surfaces stay.
@@ -653,4 +633,23 @@ impl Ctx {
             "Cancelled: the workers were stopped; the cells computed so far are kept.".into(),
         ));
     }
+}
+
+/// A text field's whole number within `range`, or a message naming the field and the range.
+fn whole_number(
+    text: &str,
+    what: &str,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<usize, String> {
+    text.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|v| range.contains(v))
+        .ok_or_else(|| {
+            format!(
+                "{what} must be a whole number from {} to {}",
+                range.start(),
+                range.end()
+            )
+        })
 }
