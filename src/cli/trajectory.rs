@@ -170,8 +170,14 @@ pub fn run(args: TrajectoryArgs) -> Result<()> {
         members.len()
     );
     let axis = |k: usize| trajectory::covering(pca.coords.iter().map(|c| c[k]));
+    // The half of an RC-MAE file the directions were taken from is the one to sweep.
+    let branch = match args.branch {
+        Some(Branch::Student) => " --branch student",
+        Some(Branch::Teacher) => " --branch teacher",
+        None => "",
+    };
     let sweep_command = format!(
-        "vitscape sweep --checkpoint {} --directions {} {} --grid {} {} --out {}",
+        "vitscape sweep --checkpoint {}{branch} --directions {} {} --grid {} {} --out {}",
         shell_quote(&centre_path.display().to_string()),
         shell_quote(&args.out.join(&files[0].name).display().to_string()),
         shell_quote(&args.out.join(&files[1].name).display().to_string()),
