@@ -507,3 +507,67 @@ pub(crate) fn small_grid(b: &Browser, images: usize) {
     b.set("#eval-images", &images.to_string());
     b.set("#seed", "7");
 }
+
+/// A browser on the page with the demo started and then cancelled, so the test's own run is the
+/// only one.
+pub(crate) fn page_without_demo(server: &Server) -> Browser {
+    let b = Browser::start(false);
+    b.open(&server.url(""));
+    b.wait_for("the demo to start", Duration::from_secs(60), |b| {
+        b.progress().1 > 0
+    });
+    b.click("#cancel");
+    b
+}
+
+/// `command` (a `vitscape` invocation) run with `--no-plots --out OUT` added, which must succeed,
+/// and the `surface.json` it wrote.
+pub(crate) fn cli_surface(command: &mut Command, out: &Path) -> Value {
+    let status = command
+        .args(["--no-plots", "--out"])
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{command:?} failed");
+    serde_json::from_slice(&std::fs::read(out.join("surface.json")).unwrap()).unwrap()
+}
+
+/// The CLI flags for the page's demo images: the first `n` of Fashion-MNIST's test set permuted
+/// with seed 0.
+pub(crate) fn demo_subset(n: usize) -> Vec<String> {
+    [
+        "--data",
+        "fashion-mnist",
+        "--eval-images",
+        &n.to_string(),
+        "--subset-seed",
+        "0",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// The CLI these tests compare the page with.
+pub(crate) fn vitscape() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vitscape"))
+}
+
+/// Two runs' values (`values`) agree cell by cell: within 1e-4 relative, or 1e-7 absolute near 0.
+/// `names` says which run is which in a failure ("page", "CLI").
+pub(crate) fn assert_values_agree(
+    a: &[(String, usize, usize, f64)],
+    b: &[(String, usize, usize, f64)],
+    (first, second): (&str, &str),
+) {
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "{first} and {second} hold different cells"
+    );
+    for ((name, iy, ix, x), (_, _, _, y)) in a.iter().zip(b) {
+        assert!(
+            (x - y).abs() <= 1e-4 * y.abs().max(1e-3),
+            "{name}[{iy}][{ix}]: {first} {x} vs {second} {y}"
+        );
+    }
+}

@@ -294,16 +294,11 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
     );
     b.screenshot("demo-eigenvalues");
     let out = tempfile::tempdir().unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_vitscape"))
+    let status = vitscape()
         .args(["curvature", "--checkpoint"])
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("static/demo/sup-vit.safetensors"))
+        .args(demo_subset(32))
         .args([
-            "--data",
-            "fashion-mnist",
-            "--eval-images",
-            "32",
-            "--subset-seed",
-            "0",
             "--batch-size",
             "64",
             "--parts",
@@ -397,16 +392,11 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
     b.screenshot("demo-convexity");
     b.js("window.scrollTo(0, 0)");
     let out = tempfile::tempdir().unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_vitscape"))
+    let status = vitscape()
         .args(["curvature", "--checkpoint"])
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("static/demo/sup-vit.safetensors"))
+        .args(demo_subset(32))
         .args([
-            "--data",
-            "fashion-mnist",
-            "--eval-images",
-            "32",
-            "--subset-seed",
-            "0",
             "--batch-size",
             "64",
             "--grid=-1:1:5",
@@ -501,13 +491,8 @@ fn demo_renders_through_webgpu() {
     let cpu = c.exported_surface(0);
     let (on_gpu, on_cpu) = (values(&gpu), values(&cpu));
     assert!(!on_gpu.is_empty(), "the WebGPU surface has no values");
-    assert_eq!(on_gpu.len(), on_cpu.len(), "both runs compute every cell");
-    for ((name, iy, ix, g), (_, _, _, v)) in on_gpu.into_iter().zip(on_cpu) {
-        assert!(
-            (g - v).abs() <= 1e-4 * v.abs().max(1e-3),
-            "{name}[{iy}][{ix}]: WebGPU {g} vs CPU {v}"
-        );
-    }
+    // Both runs compute every cell, to the same values.
+    assert_values_agree(&on_gpu, &on_cpu, ("WebGPU", "CPU"));
 }
 
 #[test]
@@ -515,12 +500,7 @@ fn uploaded_checkpoint_matches_the_cli_and_its_permalink_reopens_with_the_same_n
     let _guard = serial();
     let server = Server::start(dist());
     let checkpoint = root().join("tests/fixtures/models/mae.safetensors");
-    let b = Browser::start(false);
-    b.open(&server.url(""));
-    b.wait_for("the demo to start", Duration::from_secs(60), |b| {
-        b.progress().1 > 0
-    });
-    b.click("#cancel");
+    let b = page_without_demo(&server);
     b.upload("#checkpoint-input", &[&checkpoint]);
     b.wait_for("the inspection", Duration::from_secs(30), |b| {
         b.text("#uploads").contains("mae.safetensors")
@@ -544,35 +524,25 @@ fn uploaded_checkpoint_matches_the_cli_and_its_permalink_reopens_with_the_same_n
 
     // The CLI on the same spec: the demo subset is Fashion-MNIST's test set, permuted with seed 0.
     let out = tempfile::tempdir().unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_vitscape"))
-        .args(["sweep", "--checkpoint"])
-        .arg(&checkpoint)
-        .args([
-            "--loss",
-            "mae",
-            "--data",
-            "fashion-mnist",
-            "--eval-images",
-            "48",
-            "--subset-seed",
-            "0",
-            "--grid=-1:1:5",
-            "--grid=-0.5:0.5:3",
-            "--seed",
-            "7",
-            "--mask-seed",
-            "3",
-            "--batch-size",
-            "64",
-            "--no-plots",
-            "--out",
-        ])
-        .arg(out.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let cli: Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("surface.json")).unwrap()).unwrap();
+    let cli = cli_surface(
+        vitscape()
+            .args(["sweep", "--checkpoint"])
+            .arg(&checkpoint)
+            .args([
+                "--loss",
+                "mae",
+                "--grid=-1:1:5",
+                "--grid=-0.5:0.5:3",
+                "--seed",
+                "7",
+                "--mask-seed",
+                "3",
+                "--batch-size",
+                "64",
+            ])
+            .args(demo_subset(48)),
+        out.path(),
+    );
     assert_eq!(
         cli["spec"]["checkpoint"]["sha256"],
         page["spec"]["checkpoint"]["sha256"]
@@ -710,7 +680,7 @@ fn a_training_runs_plane_from_direction_files_matches_the_cli_and_draws_its_path
         .collect();
     let tmp = tempfile::tempdir().unwrap();
     let pca = tmp.path().join("pca");
-    let status = Command::new(env!("CARGO_BIN_EXE_vitscape"))
+    let status = vitscape()
         .arg("trajectory")
         .arg("--out")
         .arg(&pca)
@@ -720,12 +690,7 @@ fn a_training_runs_plane_from_direction_files_matches_the_cli_and_draws_its_path
     assert!(status.success());
     let (x_file, y_file) = (pca.join("pca_1.safetensors"), pca.join("pca_2.safetensors"));
 
-    let b = Browser::start(false);
-    b.open(&server.url(""));
-    b.wait_for("the demo to start", Duration::from_secs(60), |b| {
-        b.progress().1 > 0
-    });
-    b.click("#cancel");
+    let b = page_without_demo(&server);
     b.upload("#checkpoint-input", &[&series[5]]);
     b.wait_for("the inspection", Duration::from_secs(30), |b| {
         b.text("#uploads").contains("tiny-e006")
@@ -783,29 +748,16 @@ fn a_training_runs_plane_from_direction_files_matches_the_cli_and_draws_its_path
     assert!(path >= 20, "{path} pixels of the path's colour");
 
     let out = tmp.path().join("sweep");
-    let status = Command::new(env!("CARGO_BIN_EXE_vitscape"))
-        .args(["sweep", "--checkpoint"])
-        .arg(&series[5])
-        .arg("--directions")
-        .args([&x_file, &y_file])
-        .args([
-            "--data",
-            "fashion-mnist",
-            "--eval-images",
-            "32",
-            "--subset-seed",
-            "0",
-            &format!("--grid={x}"),
-            &format!("--grid={y}"),
-            "--no-plots",
-            "--out",
-        ])
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let cli: Value =
-        serde_json::from_slice(&std::fs::read(out.join("surface.json")).unwrap()).unwrap();
+    let cli = cli_surface(
+        vitscape()
+            .args(["sweep", "--checkpoint"])
+            .arg(&series[5])
+            .arg("--directions")
+            .args([&x_file, &y_file])
+            .args(demo_subset(32))
+            .args([format!("--grid={x}"), format!("--grid={y}")]),
+        &out,
+    );
     for axis in ["x", "y"] {
         assert_eq!(
             cli["spec"]["directions"]["source"][axis]["sha256"],
@@ -816,13 +768,7 @@ fn a_training_runs_plane_from_direction_files_matches_the_cli_and_draws_its_path
     let (p, c) = (values(&page), values(&cli));
     // Loss and accuracy at each of the 5×4 cells.
     assert_eq!(p.len(), 40);
-    assert_eq!(p.len(), c.len());
-    for ((name, iy, ix, a), (_, _, _, e)) in p.iter().zip(&c) {
-        assert!(
-            (a - e).abs() <= 1e-4 * e.abs().max(1e-3),
-            "{name}[{iy}][{ix}]: page {a} vs CLI {e}"
-        );
-    }
+    assert_values_agree(&p, &c, ("page", "CLI"));
 }
 
 /// A path on the page: two uploads joined by the straight line (t = 0 the first, t = 1 the
@@ -833,12 +779,7 @@ fn a_path_between_two_uploads_has_the_clis_values_and_barrier() {
     let server = Server::start(dist());
     let start = root().join("tests/fixtures/trajectory/tiny-e001.safetensors");
     let end = root().join("tests/fixtures/trajectory/tiny-e006.safetensors");
-    let b = Browser::start(false);
-    b.open(&server.url(""));
-    b.wait_for("the demo to start", Duration::from_secs(60), |b| {
-        b.progress().1 > 0
-    });
-    b.click("#cancel");
+    let b = page_without_demo(&server);
     b.upload("#checkpoint-input", &[&start]);
     b.upload("#checkpoint-input", &[&end]);
     b.wait_for("both inspections", Duration::from_secs(30), |b| {
@@ -867,40 +808,23 @@ fn a_path_between_two_uploads_has_the_clis_values_and_barrier() {
     b.screenshot("path-between-uploads");
 
     let tmp = tempfile::tempdir().unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_vitscape"))
-        .args(["sweep", "--checkpoint"])
-        .arg(&start)
-        .arg("--interpolate")
-        .arg(&end)
-        .args([
-            "--data",
-            "fashion-mnist",
-            "--eval-images",
-            "32",
-            "--subset-seed",
-            "0",
-            "--grid=-0.5:1.5:9",
-            "--no-plots",
-            "--out",
-        ])
-        .arg(tmp.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let cli: Value =
-        serde_json::from_slice(&std::fs::read(tmp.path().join("surface.json")).unwrap()).unwrap();
+    let cli = cli_surface(
+        vitscape()
+            .args(["sweep", "--checkpoint"])
+            .arg(&start)
+            .arg("--interpolate")
+            .arg(&end)
+            .args(demo_subset(32))
+            .arg("--grid=-0.5:1.5:9"),
+        tmp.path(),
+    );
     assert_eq!(
         cli["spec"]["directions"]["source"]["target"]["sha256"],
         page["spec"]["directions"]["source"]["target"]["sha256"]
     );
     let (p, c) = (values(&page), values(&cli));
     assert_eq!(p.len(), 18);
-    for ((name, iy, ix, a), (_, _, _, e)) in p.iter().zip(&c) {
-        assert!(
-            (a - e).abs() <= 1e-4 * e.abs().max(1e-3),
-            "{name}[{iy}][{ix}]: page {a} vs CLI {e}"
-        );
-    }
+    assert_values_agree(&p, &c, ("page", "CLI"));
     let (pb, cb) = (
         page["info"]["barrier"].as_array().unwrap(),
         cli["info"]["barrier"].as_array().unwrap(),
@@ -929,12 +853,7 @@ fn a_hessian_plane_on_the_page_uses_the_clis_eigenvectors_and_sweeps_their_plane
     let _guard = serial();
     let server = Server::start(dist());
     let checkpoint = root().join("tests/fixtures/models/hessian_tiny.safetensors");
-    let b = Browser::start(false);
-    b.open(&server.url(""));
-    b.wait_for("the demo to start", Duration::from_secs(60), |b| {
-        b.progress().1 > 0
-    });
-    b.click("#cancel");
+    let b = page_without_demo(&server);
     b.upload("#checkpoint-input", &[&checkpoint]);
     b.wait_for("the inspection", Duration::from_secs(30), |b| {
         b.text("#uploads").contains("hessian_tiny")
@@ -972,16 +891,11 @@ fn a_hessian_plane_on_the_page_uses_the_clis_eigenvectors_and_sweeps_their_plane
     // The CLI's eigenvectors on the same loss, images and solver settings.
     let tmp = tempfile::tempdir().unwrap();
     let curvature = tmp.path().join("curvature");
-    let status = Command::new(env!("CARGO_BIN_EXE_vitscape"))
+    let status = vitscape()
         .args(["curvature", "--checkpoint"])
         .arg(&checkpoint)
+        .args(demo_subset(32))
         .args([
-            "--data",
-            "fashion-mnist",
-            "--eval-images",
-            "32",
-            "--subset-seed",
-            "0",
             "--parts",
             "top",
             "--top-k",
@@ -1044,39 +958,20 @@ fn a_hessian_plane_on_the_page_uses_the_clis_eigenvectors_and_sweeps_their_plane
 
     // The CLI sweeps the plane of the page's files: the same numbers.
     let out = tmp.path().join("sweep");
-    let status = Command::new(env!("CARGO_BIN_EXE_vitscape"))
-        .args(["sweep", "--checkpoint"])
-        .arg(&checkpoint)
-        .arg("--directions")
-        .args(&saved)
-        .args([
-            "--data",
-            "fashion-mnist",
-            "--eval-images",
-            "32",
-            "--subset-seed",
-            "0",
-            "--grid=-1:1:5",
-            "--grid=-0.5:0.5:3",
-            "--no-plots",
-            "--out",
-        ])
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let cli: Value =
-        serde_json::from_slice(&std::fs::read(out.join("surface.json")).unwrap()).unwrap();
+    let cli = cli_surface(
+        vitscape()
+            .args(["sweep", "--checkpoint"])
+            .arg(&checkpoint)
+            .arg("--directions")
+            .args(&saved)
+            .args(demo_subset(32))
+            .args(["--grid=-1:1:5", "--grid=-0.5:0.5:3"]),
+        &out,
+    );
     let (p, c) = (values(&page), values(&cli));
     // Loss and accuracy at each of the 5×3 cells.
     assert_eq!(p.len(), 30);
-    assert_eq!(p.len(), c.len());
-    for ((name, iy, ix, a), (_, _, _, e)) in p.iter().zip(&c) {
-        assert!(
-            (a - e).abs() <= 1e-4 * e.abs().max(1e-3),
-            "{name}[{iy}][{ix}]: page {a} vs CLI {e}"
-        );
-    }
+    assert_values_agree(&p, &c, ("page", "CLI"));
 }
 
 /// The page is built without the engine (`--no-default-features --features page`), so no burn or
@@ -1354,12 +1249,7 @@ fn bench_vit_ti_and_s_checkpoints_in_the_browser() {
         vitscape::checkpoint::write_file(&path, &state).unwrap();
         let size = std::fs::metadata(&path).unwrap().len();
 
-        let b = Browser::start(false);
-        b.open(&server.url(""));
-        b.wait_for("the demo to start", Duration::from_secs(60), |b| {
-            b.progress().1 > 0
-        });
-        b.click("#cancel");
+        let b = page_without_demo(&server);
         std::thread::sleep(Duration::from_secs(2));
         let baseline = chromium_rss();
         let peak = Arc::new(std::sync::atomic::AtomicU64::new(baseline));
