@@ -166,12 +166,7 @@ pub fn from_state_dict(layout: &Layout, state: &StateDict) -> Result<Vec<f32>, D
 pub fn describe_file(state: &StateDict) -> String {
     let meta = |k: &str| state.metadata.get(k).map(String::as_str);
     let at = meta("checkpoint_sha256")
-        .map(|s| {
-            format!(
-                ", made at checkpoint {}…",
-                s.chars().take(12).collect::<String>()
-            )
-        })
+        .map(|s| format!(", made at checkpoint {}…", crate::checkpoint::short_hash(s)))
         .unwrap_or_default();
     match meta("source") {
         Some("hessian-eigenvector") => format!(

@@ -349,15 +349,26 @@ pub struct SpecFiles {
 impl SpecFiles {
     /// Which files a spec's directions read, as placeholders.
     pub fn expected(spec: &SweepSpec) -> Self {
+        let Ok(files) = Self::attach(spec, |_, _, _| Ok::<_, std::convert::Infallible>(0));
+        files
+    }
+
+    /// Each file the spec's directions read, given its attachment by `index_of(role, name,
+    /// sha256)`, in the order a request sends them.
+    pub fn attach<E>(
+        spec: &SweepSpec,
+        mut index_of: impl FnMut(FileRole, &str, &str) -> Result<usize, E>,
+    ) -> Result<Self, E> {
         let mut out = Self::default();
-        for (role, _, _) in Self::named(spec) {
+        for (role, name, sha256) in Self::named(spec) {
+            let index = index_of(role, name, sha256)?;
             match role {
-                FileRole::Target => out.target = Some(0),
-                FileRole::Bend => out.bend = Some(0),
-                FileRole::Direction => out.directions.push(0),
+                FileRole::Target => out.target = Some(index),
+                FileRole::Bend => out.bend = Some(index),
+                FileRole::Direction => out.directions.push(index),
             }
         }
-        out
+        Ok(out)
     }
 
     /// The files a spec's directions read, in the order a request sends them: what each is,
@@ -421,6 +432,17 @@ pub enum FileRole {
     Bend,
     /// A direction file.
     Direction,
+}
+
+impl FileRole {
+    /// The file called `name` in this role, for people ("the control point bend.safetensors").
+    pub fn describe(self, name: &str) -> String {
+        match self {
+            Self::Target => format!("the path's other end {name}"),
+            Self::Bend => format!("the control point {name}"),
+            Self::Direction => format!("direction file {name}"),
+        }
+    }
 }
 
 /// Evaluation data among the attachments.

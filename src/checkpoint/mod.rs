@@ -107,6 +107,14 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// The first 12 characters of a hash, as messages show it; cut at a character boundary, since a
+/// hash read from a spec or a file's metadata may be any text.
+pub fn short_hash(hash: &str) -> &str {
+    hash.char_indices()
+        .nth(12)
+        .map_or(hash, |(i, _)| &hash[..i])
+}
+
 /// Parses safetensors bytes into a [`LoadedCheckpoint`], adapting names to timm's.
 ///
 /// `branch` picks which half of an RC-MAE file to take when it holds both `student.*` and

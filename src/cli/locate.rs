@@ -100,7 +100,7 @@ impl Locator {
                 Err(hash) => different.push(format!(
                     "{} is a different file (sha256 {}…)",
                     path.display(),
-                    short(&hash)
+                    vitscape::checkpoint::short_hash(&hash)
                 )),
             }
         }
@@ -118,7 +118,7 @@ impl Locator {
         bail!(
             "{what} `{name}` (sha256 {}…) was not found{}; nothing below the search folders ({}) \
              has that hash. Pass --search DIR with the folder that holds it",
-            short(sha256),
+            vitscape::checkpoint::short_hash(sha256),
             if different.is_empty() {
                 String::new()
             } else {
@@ -167,13 +167,6 @@ impl Locator {
         }
         Ok(None)
     }
-}
-
-/// The first 12 characters (a spec's hash may be anything: cut at a character boundary).
-fn short(hash: &str) -> &str {
-    hash.char_indices()
-        .nth(12)
-        .map_or(hash, |(i, _)| &hash[..i])
 }
 
 /// Every regular file below `root` (depth ≤ [`MAX_DEPTH`]), skipping hidden folders and build

@@ -376,7 +376,7 @@ fn spec_files(panel: &PanelRequest, files: &mut Files) -> Result<Extras, String>
     let target = match (spec.directions.source.path_target(), panel.files.target) {
         (Some(t), Some(index)) => Some(files.model(
             index,
-            &format!("the path's other end {}", t.name),
+            &FileRole::Target.describe(&t.name),
             t.branch,
             Model::heads_of(t),
         )?),

@@ -26,7 +26,7 @@ impl Attachments {
         let bytes = self.store.get(sha256).ok_or_else(|| {
             format!(
                 "{what} (sha256 {}…) is not loaded: drop the same file in first",
-                sha256.chars().take(12).collect::<String>()
+                crate::checkpoint::short_hash(sha256)
             )
         })?;
         self.list.push(bytes.clone());
@@ -310,20 +310,9 @@ impl Ctx {
                         ));
                     }
                 };
-                let mut extra = SpecFiles::default();
-                for (role, name, sha256) in SpecFiles::named(spec) {
-                    let what = match role {
-                        FileRole::Target => format!("the path's other end {name}"),
-                        FileRole::Bend => format!("the control point {name}"),
-                        FileRole::Direction => format!("direction file {name}"),
-                    };
-                    let index = files.attach(sha256, &what)?;
-                    match role {
-                        FileRole::Target => extra.target = Some(index),
-                        FileRole::Bend => extra.bend = Some(index),
-                        FileRole::Direction => extra.directions.push(index),
-                    }
-                }
+                let extra = SpecFiles::attach(spec, |role, name, sha256| {
+                    files.attach(sha256, &role.describe(name))
+                })?;
                 Ok(PanelRequest {
                     label: label.clone(),
                     spec: spec.clone(),

@@ -252,7 +252,7 @@ impl Ctx {
         } else {
             format!(
                 " They were made around checkpoint {}…, which is not among the checkpoints loaded: drop the run's last checkpoint (the path is drawn relative to it).",
-                centre.chars().take(12).collect::<String>()
+                crate::checkpoint::short_hash(&centre)
             )
         };
         self.notice.set(Some(format!(
