@@ -161,6 +161,7 @@ pub(crate) struct Browser {
     pub(crate) port: u16,
     pub(crate) session: String,
     pub(crate) _profile: tempfile::TempDir,
+    started: Instant,
 }
 
 impl Browser {
@@ -222,6 +223,7 @@ impl Browser {
             port,
             session,
             _profile: profile,
+            started: t,
         };
         // Headless Chromium saves downloads only when told where (DevTools, via ChromeDriver).
         let downloads = browser._profile.path().join("downloads");
@@ -368,6 +370,12 @@ impl Browser {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
+        // Where a test's time goes (shown with --nocapture or on a failure).
+        eprintln!(
+            "waited {:.1} s for {what} (browser up {:.0} s)",
+            t.elapsed().as_secs_f64(),
+            self.started.elapsed().as_secs_f64()
+        );
     }
 
     /// (done, total) from the progress line.

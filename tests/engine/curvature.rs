@@ -625,15 +625,20 @@ fn trained_vit_eigenvalues_trace_and_convexity_match_the_exact_hessian() {
         );
     }
 
-    // Hutchinson's trace within 2 %, with enough samples that 2 % is more than three standard
+    // Hutchinson's trace within 5 %, with enough samples that 5 % is more than three standard
     // deviations of the estimate (the exact variance is the reference's 2·Σ_{i≠j} H_ij²): a
-    // product 2 % off would fail it.
+    // product 5 % off would fail it, and the products themselves are checked to 0.5 % above.
+    // The spread of the samples is the exact one within 25 % (about four standard errors of a
+    // sample variance over this many): products that were right on average but noisy, or a
+    // wrong H_ij off the diagonal, would change it. (3 000 samples for a 2 % bound took 230 s
+    // of CI's 2 cores; 480 take 40 s.)
     let samples = TRAINED_TRACE_SAMPLES;
     let trace = exact["trace"].as_f64().unwrap();
-    let sd = (exact["hutchinson_variance"].as_f64().unwrap() / samples as f64).sqrt();
+    let variance = exact["hutchinson_variance"].as_f64().unwrap();
+    let sd = (variance / samples as f64).sqrt();
     assert!(
-        3.0 * sd <= 0.02 * trace.abs(),
-        "σ {sd} is too large for a 2 % test of {trace}"
+        3.0 * sd <= 0.05 * trace.abs(),
+        "σ {sd} is too large for a 5 % test of {trace}"
     );
     // Two halves with their own seeds on the two cores: the mean of two Hutchinson estimates of
     // equal size is a Hutchinson estimate over all their samples.
@@ -654,8 +659,13 @@ fn trained_vit_eigenvalues_trace_and_convexity_match_the_exact_hessian() {
     let se = (halves[0].1.powi(2) + halves[1].1.powi(2)).sqrt() / 2.0;
     eprintln!("trace {mean} ± {se} (exact {trace}, σ {sd})");
     assert!(
-        rel(mean, trace) < 0.02,
+        rel(mean, trace) < 0.05,
         "trace {mean} ± {se} vs exact {trace}"
+    );
+    let spread = se * se * samples as f64;
+    assert!(
+        rel(spread, variance) < 0.25,
+        "sample variance {spread} vs exact {variance}"
     );
 
     // The convexity ratio |λmin/λmax| at θ* within 0.01.
@@ -679,7 +689,7 @@ fn trained_vit_eigenvalues_trace_and_convexity_match_the_exact_hessian() {
 }
 
 /// Rademacher samples of the trained ViT's trace test.
-const TRAINED_TRACE_SAMPLES: usize = 3000;
+const TRAINED_TRACE_SAMPLES: usize = 480;
 
 /// The measurements behind the default [`ProductScheme`] (BENCHMARKS.md, "Hessian-vector
 /// products"): the relative error of H·v against the exact product on the trained ViT, for each
