@@ -262,6 +262,30 @@ impl Share {
             .map(|(_, chunk)| chunk)
             .collect()
     }
+
+    /// Whether panel `panel` is this worker's in a task that hands out whole panels (the
+    /// eigenvalues and eigenvectors at θ*): panels go round the pool.
+    pub fn has_panel(self, panel: usize) -> bool {
+        panel % self.count.max(1) == self.index
+    }
+
+    /// This worker's rows of a convexity map, as the shard by rows the library's map computes
+    /// ([`crate::sweep::Shard`]; `None` for a pool of one). The rows of all panels go round the
+    /// pool as one list, so that the workers get equal numbers however many rows a panel has:
+    /// `rows_before` is the rows of the panels ahead of this one.
+    pub fn convexity_rows(
+        self,
+        rows_before: usize,
+    ) -> Result<Option<crate::sweep::Shard>, crate::error::SpecError> {
+        let count = self.count.max(1);
+        if count == 1 {
+            return Ok(None);
+        }
+        // Row iy of this panel is row `rows_before + iy` of the list, the worker's when that is
+        // `index` mod `count`: iy ≡ index − rows_before.
+        let index = (self.index + count - rows_before % count) % count;
+        Ok(Some(crate::sweep::Shard::new(index, count)?.by_rows()))
+    }
 }
 
 /// What a run computes.
@@ -692,6 +716,38 @@ mod tests {
 
     /// A 3×3 MAE sweep's spec, as `vitscape sweep` wrote it.
     const SPEC: &str = r#"{"version": 1, "checkpoint": {"name": "static/demo/mae-vit.safetensors", "sha256": "b9fecd4200b1e2f0753c8c8d525ad01e7cd10df6c4aefac4948b018e974cae24", "branch": null, "num_heads": 4, "decoder_num_heads": 2}, "data": {"source": {"kind": "fashion-mnist", "dir": "/usr/share/datasets/fashion-mnist", "split": "test"}, "eval_images": 8, "subset_seed": 0, "mean": [0.286], "std": [0.353], "mean_std": "fashion-mnist (assumed: the default for 1-channel images; give --mean/--std to change it)"}, "loss": {"kind": "mae", "mask_ratio": 0.75, "norm_pix_loss": true, "mask_seed": 0}, "directions": {"source": {"kind": "random", "seed": 0}, "normalisation": "filter", "include_rank1": false, "include_pos_embed": false}, "grid": {"x": {"min": -1.0, "max": 1.0, "n": 3}, "y": {"min": -1.0, "max": 1.0, "n": 3}}, "batch_size": 128}"#;
+
+    #[test]
+    fn a_pool_shares_panels_and_convexity_rows_evenly_and_each_exactly_once() {
+        // Three panels of three rows over two workers: the nine rows go 5 / 4, each row to one.
+        for count in 1..=4 {
+            let mut owners = vec![Vec::new(); 9];
+            for index in 0..count {
+                let share = Share { index, count };
+                for panel in 0..3 {
+                    let shard = share.convexity_rows(panel * 3).unwrap();
+                    assert_eq!(shard.is_some(), count > 1);
+                    for iy in 0..3 {
+                        if shard.is_none_or(|s| s.rows && s.has_row(iy)) {
+                            owners[panel * 3 + iy].push(index);
+                        }
+                    }
+                }
+            }
+            for (row, who) in owners.iter().enumerate() {
+                assert_eq!(who, &[row % count], "{count} workers, row {row}");
+            }
+            let panels: Vec<Vec<usize>> = (0..count)
+                .map(|index| {
+                    (0..5)
+                        .filter(|p| Share { index, count }.has_panel(*p))
+                        .collect()
+                })
+                .collect();
+            assert_eq!(panels.iter().map(Vec::len).sum::<usize>(), 5);
+            assert!(panels.iter().all(|p| p.len() >= 5 / count));
+        }
+    }
 
     /// A request for one panel, its checkpoint in attachment 0 and its images in 1.
     fn request() -> serde_json::Value {

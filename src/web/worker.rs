@@ -451,15 +451,25 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
         &[],
     );
     let mut panels = Vec::new();
-    // Each panel's model (θ*, layout, file hash), kept only for curvature.
+    // Each panel's model (θ*, layout, file hash), kept only for curvature, and its index among
+    // the request's panels (a pool hands out whole panels for the eigenvalues and eigenvectors).
     let mut models = Vec::new();
+    let mut indices = Vec::new();
     let sweeping = request.task == Task::Sweep;
+    let whole_panels = matches!(
+        request.task,
+        Task::TopEigenvalue { .. } | Task::HessianPlane { .. }
+    );
     let mut files = Files::new(attachments, &request.panels, sweeping);
     for (i, panel) in request.panels.iter().enumerate() {
+        if whole_panels && !request.share.has_panel(i) {
+            continue;
+        }
         match prepare(panel, &mut files, &backend) {
             Ok((started, model)) if !sweeping => {
                 models.push(model);
                 panels.push(started);
+                indices.push(i);
             }
             Ok((started, mut model)) => {
                 // Direction files and masks, sent to the page once, from the pool's first
@@ -508,7 +518,7 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
         spectrum_batch,
     } = request.task
     {
-        for (i, (started, model)) in panels.iter().zip(&models).enumerate() {
+        for ((started, model), &i) in panels.iter().zip(&models).zip(&indices) {
             let theta = &model.theta;
             let evaluator = &started.prepared.evaluator;
             let result = async {
@@ -576,7 +586,7 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
         return done();
     }
     if let Task::HessianPlane { settings, product } = request.task {
-        for (i, (started, model)) in panels.iter().zip(&models).enumerate() {
+        for ((started, model), &i) in panels.iter().zip(&models).zip(&indices) {
             let result = async {
                 // The library's solver and file writer: the same as `vitscape curvature --top-k
                 // K --save-eigenvectors`.
@@ -621,11 +631,18 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
         points,
     } = request.task
     {
-        for (i, (started, model)) in panels.iter().zip(&models).enumerate() {
+        // A pool shares out the rows of every panel's map; each worker sends its part.
+        let mut rows_before = 0;
+        for ((started, model), &i) in panels.iter().zip(&models).zip(&indices) {
             let theta = &model.theta;
             let evaluator = &started.prepared.evaluator;
             let names = evaluator.objective().metric_names();
             let mut surface = curvature::convexity_surface(&started.surface.spec, &names, points);
+            surface.info.shard = match request.share.convexity_rows(rows_before) {
+                Ok(shard) => shard,
+                Err(e) => return fail(Some(i), e.to_string()),
+            };
+            rows_before += surface.y.len();
             let map = curvature::convexity_map(
                 evaluator,
                 theta,

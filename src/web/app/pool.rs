@@ -132,20 +132,25 @@ impl Ctx {
         })
     }
 
-    /// Workers a job runs on: one for curvature or on WebGPU; for a CPU sweep, the whole pool
-    /// while every worker's copy of the models (`parameters` per panel) fits the pool's memory
-    /// budget, fewer when not — said in `pool_note`.
-    pub(crate) fn workers_for(self, task: Task, parameters: &[usize]) -> usize {
+    /// Workers a job runs on: one on WebGPU; on the CPU the whole pool while every worker's
+    /// copy of the models (`parameters` per panel) fits the pool's memory budget, fewer when not
+    /// — said in `pool_note`. A sweep shares out chunks of cells, a convexity map the rows of
+    /// every panel's map, and the eigenvalues or eigenvectors at θ* whole panels (so no more
+    /// workers than `panels`).
+    pub(crate) fn workers_for(self, task: Task, parameters: &[usize], panels: usize) -> usize {
         let size = self.pool.with_value(|p| p.slots.len());
         let gpu =
             self.prefer_gpu.get_untracked() && self.gpu_adapter.get_untracked() != Some(false);
-        if task != Task::Sweep || gpu {
+        if gpu {
             self.pool_note.set(None);
             return size.min(1);
         }
         let (workers, note) = crate::protocol::cpu_workers(size, parameters);
         self.pool_note.set(note);
-        workers
+        match task {
+            Task::TopEigenvalue { .. } | Task::HessianPlane { .. } => workers.min(panels.max(1)),
+            Task::Sweep | Task::ConvexityMap { .. } => workers,
+        }
     }
 
     /// Send `request` to the first `workers` workers, each with its share of the cells.

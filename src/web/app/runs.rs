@@ -192,11 +192,16 @@ impl Ctx {
                 surface,
                 elapsed,
             } if job == current => {
-                self.panels.update(|panels| {
-                    if let Some(p) = panels.get_mut(panel) {
-                        p.convexity = Some(*surface);
-                    }
+                // A pool computes the map's rows in parts, one per worker: the panel shows
+                // their merge.
+                let merged = self.panels.try_update(|panels| {
+                    panels
+                        .get_mut(panel)
+                        .map_or(Ok(()), |p| p.convexity_part(k, *surface))
                 });
+                if let Some(Err(e)) = merged {
+                    self.error.set(Some(e));
+                }
                 self.progress.update(|p| {
                     p.done += 1;
                     p.elapsed = elapsed;
@@ -364,7 +369,7 @@ impl Ctx {
                 .collect()
         });
         self.gpu_lost.set(None);
-        let workers = self.workers_for(task, &parameters);
+        let workers = self.workers_for(task, &parameters, specs.len());
         if task != Task::Sweep {
             // Curvature of the panels on screen: their surfaces stay.
             let (total, unit) = match task {
@@ -382,6 +387,7 @@ impl Ctx {
                 for p in panels.iter_mut() {
                     if let Task::ConvexityMap { .. } = task {
                         p.convexity = None;
+                        p.convexity_parts.clear();
                     } else if let Task::HessianPlane { .. } = task {
                         // The last plane's eigenvectors leave the store (a ViT-B's are 692 MB).
                         for (f, _) in std::mem::take(&mut p.hessian) {

@@ -24,8 +24,11 @@ pub(crate) struct PanelState {
     /// The run-time step check of the Hessian-vector products behind `eigen`, `trace` and
     /// `spectrum`.
     pub(crate) step_check: Option<crate::curvature::StepCheck>,
-    /// Li et al.'s convexity map on a coarse grid of this panel's plane, when asked for.
+    /// Li et al.'s convexity map on a coarse grid of this panel's plane, when asked for: the
+    /// merge of `convexity_parts`.
     pub(crate) convexity: Option<Surface>,
+    /// Each pool worker's latest part of the convexity map (its rows), by worker.
+    pub(crate) convexity_parts: Vec<(usize, Surface)>,
     /// The top Hessian eigenvectors at θ* as direction files (in the store), with their
     /// eigenvalues, when a Hessian plane was asked for.
     pub(crate) hessian: Vec<(FileRef, crate::curvature::Eigen)>,
@@ -49,9 +52,32 @@ impl PanelState {
             spectrum: None,
             step_check: None,
             convexity: None,
+            convexity_parts: Vec::new(),
             hessian: Vec::new(),
             barrier: None,
         }
+    }
+
+    /// Worker `worker`'s latest part of the convexity map; the map shown becomes the merge of
+    /// every worker's part (the library's shard merge: a cell two parts disagree on is an error).
+    pub(crate) fn convexity_part(&mut self, worker: usize, part: Surface) -> Result<(), String> {
+        match self.convexity_parts.iter_mut().find(|(k, _)| *k == worker) {
+            Some(slot) => slot.1 = part,
+            None => self.convexity_parts.push((worker, part)),
+        }
+        self.convexity = Some(match self.convexity_parts.as_slice() {
+            [(_, only)] => only.clone(),
+            parts => {
+                let named: Vec<(String, Surface)> = parts
+                    .iter()
+                    .map(|(k, s)| (format!("worker {}", k + 1), s.clone()))
+                    .collect();
+                crate::sweep::merge(&named)
+                    .map_err(|e| format!("{}: convexity map: {e}", self.label))?
+                    .surface
+            }
+        });
+        Ok(())
     }
 
     /// Set a final status (done, cancelled, shared) and summarise the surface, once.
