@@ -19,7 +19,7 @@ use super::DeviceChoice;
 /// Flags of `vitscape bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Backends to measure (default: flex and ndarray, plus wgpu when built with it).
+    /// Backends to measure (default: flex, plus ndarray and wgpu when built with them).
     #[arg(long, value_enum, num_args = 1..)]
     pub devices: Vec<DeviceChoice>,
     /// Images per cell.
@@ -81,7 +81,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let d2 = vitscape::directions::gaussian(&model.layout, 1, 1);
     let mut devices = args.devices.clone();
     if devices.is_empty() {
-        devices = vec![DeviceChoice::Flex, DeviceChoice::Ndarray];
+        devices = vec![DeviceChoice::Flex];
+        if cfg!(feature = "ndarray") {
+            devices.push(DeviceChoice::Ndarray);
+        }
         if cfg!(feature = "wgpu") {
             devices.push(DeviceChoice::Wgpu);
         }

@@ -149,7 +149,7 @@ fn attach_grid_values(args: Vec<OsString>) -> Vec<OsString> {
 pub enum DeviceChoice {
     /// burn's pure-Rust CPU backend (default).
     Flex,
-    /// burn's ndarray CPU backend.
+    /// burn's ndarray CPU backend; needs `--features ndarray`.
     Ndarray,
     /// Native wgpu over Vulkan (lavapipe without a GPU); needs `--features wgpu`.
     Wgpu,
@@ -160,11 +160,23 @@ impl DeviceChoice {
     pub fn device(self) -> anyhow::Result<burn::tensor::Device> {
         match self {
             DeviceChoice::Flex => Ok(burn::tensor::Device::flex()),
-            #[allow(deprecated)]
-            DeviceChoice::Ndarray => Ok(burn::tensor::Device::ndarray()),
+            DeviceChoice::Ndarray => ndarray_device(),
             DeviceChoice::Wgpu => wgpu_device(),
         }
     }
+}
+
+#[cfg(feature = "ndarray")]
+#[allow(deprecated)] // burn marks ndarray deprecated; it stays as the benchmark's baseline
+fn ndarray_device() -> anyhow::Result<burn::tensor::Device> {
+    Ok(burn::tensor::Device::ndarray())
+}
+
+#[cfg(not(feature = "ndarray"))]
+fn ndarray_device() -> anyhow::Result<burn::tensor::Device> {
+    anyhow::bail!(
+        "this vitscape was built without burn's ndarray backend; rebuild with `cargo build --release --features ndarray`"
+    )
 }
 
 #[cfg(feature = "wgpu")]
