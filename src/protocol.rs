@@ -180,6 +180,12 @@ impl RunRequest {
 }
 
 impl Task {
+    /// Whether a pool hands out whole panels for this task (the eigenvalues and eigenvectors at
+    /// θ*), rather than cells or rows of every panel.
+    pub fn by_whole_panels(self) -> bool {
+        matches!(self, Task::TopEigenvalue { .. } | Task::HessianPlane { .. })
+    }
+
     /// Whether the task's settings are in range.
     fn check(&self) -> Result<(), String> {
         let power = |s: &crate::curvature::PowerSettings| {
@@ -255,18 +261,17 @@ impl Default for Share {
 impl Share {
     /// This share's part of `plan` (every chunk when `count` ≤ 1).
     pub fn of<T>(self, plan: Vec<T>) -> Vec<T> {
-        let count = self.count.max(1);
         plan.into_iter()
             .enumerate()
-            .filter(|(j, _)| j % count == self.index)
+            .filter(|(j, _)| self.takes(*j))
             .map(|(_, chunk)| chunk)
             .collect()
     }
 
-    /// Whether panel `panel` is this worker's in a task that hands out whole panels (the
-    /// eigenvalues and eigenvectors at θ*): panels go round the pool.
-    pub fn has_panel(self, panel: usize) -> bool {
-        panel % self.count.max(1) == self.index
+    /// Whether item `j` of a list handed round the pool is this worker's: a sweep's chunks, or
+    /// the panels of a task that hands out whole panels ([`Task::by_whole_panels`]).
+    pub fn takes(self, j: usize) -> bool {
+        j % self.count.max(1) == self.index
     }
 
     /// This worker's rows of a convexity map, as the shard by rows the library's map computes
@@ -740,7 +745,7 @@ mod tests {
             let panels: Vec<Vec<usize>> = (0..count)
                 .map(|index| {
                     (0..5)
-                        .filter(|p| Share { index, count }.has_panel(*p))
+                        .filter(|p| Share { index, count }.takes(*p))
                         .collect()
                 })
                 .collect();

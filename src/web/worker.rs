@@ -456,13 +456,10 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
     let mut models = Vec::new();
     let mut indices = Vec::new();
     let sweeping = request.task == Task::Sweep;
-    let whole_panels = matches!(
-        request.task,
-        Task::TopEigenvalue { .. } | Task::HessianPlane { .. }
-    );
+    let whole_panels = request.task.by_whole_panels();
     let mut files = Files::new(attachments, &request.panels, sweeping);
     for (i, panel) in request.panels.iter().enumerate() {
-        if whole_panels && !request.share.has_panel(i) {
+        if whole_panels && !request.share.takes(i) {
             continue;
         }
         match prepare(panel, &mut files, &backend) {

@@ -147,9 +147,10 @@ impl Ctx {
         }
         let (workers, note) = crate::protocol::cpu_workers(size, parameters);
         self.pool_note.set(note);
-        match task {
-            Task::TopEigenvalue { .. } | Task::HessianPlane { .. } => workers.min(panels.max(1)),
-            Task::Sweep | Task::ConvexityMap { .. } => workers,
+        if task.by_whole_panels() {
+            workers.min(panels.max(1))
+        } else {
+            workers
         }
     }
 
