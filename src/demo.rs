@@ -16,8 +16,12 @@ pub struct Manifest {
     pub dataset: String,
     /// The eval subset shipped with the demo.
     pub eval_subset: EvalSubset,
-    /// The models.
+    /// The models the page shows.
     pub models: Vec<DemoModel>,
+    /// The same models trained with other seeds, for the verdict's training seeds (files in
+    /// `seed-N/`); the page does not show them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicates: Vec<DemoModel>,
     /// Sum of all file sizes in bytes (models and eval subset).
     pub total_bytes: u64,
     /// The command that regenerates everything.

@@ -24,6 +24,10 @@ pub struct DemoPackArgs {
     /// Images in the eval subset.
     #[arg(long, default_value_t = 512)]
     pub eval_images: usize,
+    /// Training folders of other seeds (as --work, fine-tuning optional), packed into
+    /// `seed-N/` as the manifest's replicates for the verdict's training seeds.
+    #[arg(long, num_args = 1..)]
+    pub replicate: Vec<PathBuf>,
     /// Fashion-MNIST folder.
     #[arg(long, default_value = DEBIAN_FASHION_MNIST)]
     pub data_dir: PathBuf,
@@ -109,43 +113,28 @@ pub fn run(args: DemoPackArgs) -> Result<()> {
     vitscape::atomic::write(&args.out.join(&subset.labels_file), &labels_gz)?;
     let mut total = (images_gz.len() + labels_gz.len()) as u64;
     let (_, images) = decode_eval_subset(&images_gz, &labels_gz, &subset)?;
-    let mut models = Vec::new();
-    for (src, file, name, method, family, stage) in MODELS {
-        let path = args.work.join(format!("{src}.safetensors"));
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let loaded = checkpoint::read_safetensors(&bytes, None)?;
-        let meta = &loaded.state.metadata;
-        let report: serde_json::Value = meta
-            .get("metrics")
-            .map(|m| serde_json::from_str(m))
-            .transpose()?
-            .unwrap_or_default();
-        let test_metrics: BTreeMap<String, f64> =
-            serde_json::from_value(report["test"].clone()).unwrap_or_default();
-        let file_name = format!("{file}.safetensors");
-        vitscape::atomic::write(&args.out.join(&file_name), &bytes)?;
-        total += bytes.len() as u64;
-        models.push(DemoModel {
-            file: file_name,
-            name: name.into(),
-            method: method.into(),
-            family: family.into(),
-            stage: stage.into(),
-            epochs: meta.get("epoch").and_then(|e| e.parse().ok()).unwrap_or(0),
-            seed: meta.get("seed").and_then(|e| e.parse().ok()).unwrap_or(0),
-            sha256: sha256_hex(&bytes),
-            bytes: bytes.len() as u64,
-            test_metrics,
-            eval_subset_metrics: subset_metrics(&bytes, &images, MASK_SEED)?,
-            command: meta.get("command").cloned().unwrap_or_default(),
-        });
-        eprintln!("packed {name}");
+    let models = pack(&args.work, &args.out, None, &images, &mut total)?;
+    let seed0: Vec<u64> = models.iter().map(|m| m.seed).collect();
+    let mut replicates: Vec<DemoModel> = Vec::new();
+    for dir in &args.replicate {
+        let packed = pack(dir, &args.out, Some(&seed0), &images, &mut total)?;
+        let seed = packed.first().map(|m| m.seed);
+        if let Some(m) = replicates.iter().find(|m| Some(m.seed) == seed) {
+            anyhow::bail!(
+                "{} holds seed {}, already packed from another --replicate ({})",
+                dir.display(),
+                m.seed,
+                m.file
+            );
+        }
+        replicates.extend(packed);
     }
     let manifest = Manifest {
         dataset: "Fashion-MNIST (Zalando, MIT licence), Debian package dataset-fashion-mnist"
             .into(),
         eval_subset: subset,
         models,
+        replicates,
         total_bytes: total,
         regenerate: "bash static/demo/regenerate.sh".into(),
         vitscape_version: vitscape::VERSION.into(),
@@ -160,4 +149,80 @@ pub fn run(args: DemoPackArgs) -> Result<()> {
         total
     );
     Ok(())
+}
+
+/// Copy the models of one training folder into `out` (a replicate's into `seed-N/`, N its
+/// seed, which must differ from every seed in `replicate_of`, the main folder's) with their metrics on the eval
+/// subset. The main folder needs all of [`MODELS`]; a replicate the five the verdict compares
+/// (the fine-tuned models are optional).
+fn pack(
+    work: &std::path::Path,
+    out: &std::path::Path,
+    replicate_of: Option<&[u64]>,
+    images: &vitscape::data::ImageSet,
+    total: &mut u64,
+) -> Result<Vec<DemoModel>> {
+    let mut models = Vec::new();
+    let mut seed: Option<u64> = None;
+    for (src, file, name, method, family, stage) in MODELS {
+        let path = work.join(format!("{src}.safetensors"));
+        if replicate_of.is_some() && method == "finetune" && !path.is_file() {
+            continue;
+        }
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let loaded = checkpoint::read_safetensors(&bytes, None)?;
+        let meta = &loaded.state.metadata;
+        let report: serde_json::Value = meta
+            .get("metrics")
+            .map(|m| serde_json::from_str(m))
+            .transpose()?
+            .unwrap_or_default();
+        let test_metrics: BTreeMap<String, f64> =
+            serde_json::from_value(report["test"].clone()).unwrap_or_default();
+        let this_seed: u64 = meta
+            .get("seed")
+            .and_then(|e| e.parse().ok())
+            .with_context(|| format!("{} records no training seed", path.display()))?;
+        match seed {
+            Some(s) if s != this_seed => anyhow::bail!(
+                "{} was trained with seed {this_seed}, the folder's other models with {s}",
+                path.display()
+            ),
+            _ => seed = Some(this_seed),
+        }
+        let file_name = match replicate_of {
+            None => format!("{file}.safetensors"),
+            Some(main_seeds) => {
+                if main_seeds.contains(&this_seed) {
+                    anyhow::bail!(
+                        "{} was trained with seed {this_seed}, as the --work models: a replicate needs another seed",
+                        path.display()
+                    );
+                }
+                format!("seed-{this_seed}/{file}.safetensors")
+            }
+        };
+        let dest = out.join(&file_name);
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        vitscape::atomic::write(&dest, &bytes)?;
+        *total += bytes.len() as u64;
+        models.push(DemoModel {
+            file: file_name,
+            name: name.into(),
+            method: method.into(),
+            family: family.into(),
+            stage: stage.into(),
+            epochs: meta.get("epoch").and_then(|e| e.parse().ok()).unwrap_or(0),
+            seed: this_seed,
+            sha256: sha256_hex(&bytes),
+            bytes: bytes.len() as u64,
+            test_metrics,
+            eval_subset_metrics: subset_metrics(&bytes, images, MASK_SEED)?,
+            command: meta.get("command").cloned().unwrap_or_default(),
+        });
+        eprintln!("packed {name} (seed {this_seed})");
+    }
+    Ok(models)
 }

@@ -8,12 +8,13 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::sweep::ShardFlags;
+use vitscape::curvature::{PowerSettings, ProductScheme};
 use vitscape::demo::Manifest;
 use vitscape::spec::Axis;
 use vitscape::spec::Settings;
 use vitscape::verdict::{
-    self, Answer, DemoFiles, DemoMode, ModeVerdict, ModelSummaries, TAU_RELATIVE, Verdict,
-    VerdictPart, demo_panels,
+    self, Answer, ConvexitySettings, DemoFiles, DemoMode, ModeVerdict, ModelSummaries,
+    PreviousVerdict, TAU_RELATIVE, TrainedModel, Verdict, VerdictPart, verdict_panels,
 };
 
 /// Flags of `vitscape verdict`.
@@ -32,6 +33,19 @@ pub struct VerdictArgs {
     /// Images per cell (the page's default is 128).
     #[arg(long, default_value_t = 128)]
     pub eval_images: usize,
+    /// Points per axis of the convexity maps (Li et al.'s |λmin/λmax| over the same plane) of
+    /// MAE-ViT and RC-MAE-ViT, for the question on the full Hessian; 0: no maps.
+    #[arg(long, default_value_t = 5)]
+    pub convexity_grid: usize,
+    /// How many of the direction seeds (the first ones) get convexity maps.
+    #[arg(long, default_value_t = 2)]
+    pub convexity_seeds: usize,
+    /// Power iterations per eigenvalue at each map cell, at most.
+    #[arg(long, default_value_t = 20)]
+    pub max_iterations: usize,
+    /// Power-iteration tolerance on |Δλ|/(|λ| + 1e-6).
+    #[arg(long, default_value_t = 1e-3)]
+    pub tolerance: f64,
     /// Output file (default `<demo>/verdict.json`; with --shard, this part's file).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -72,17 +86,28 @@ pub fn run(args: VerdictArgs) -> Result<()> {
         ..Settings::default()
     };
     let seeds: Vec<String> = args.seeds.iter().map(u64::to_string).collect();
+    let convexity = convexity_settings(&args)?;
     let command = format!(
-        "vitscape verdict --demo {} --seeds {} --grid {} --eval-images {}",
+        "vitscape verdict --demo {} --seeds {} --grid {} --eval-images {} --convexity-grid {} --convexity-seeds {} --max-iterations {} --tolerance {:e}",
         args.demo.display(),
         seeds.join(" "),
         args.grid,
-        args.eval_images
+        args.eval_images,
+        args.convexity_grid,
+        args.convexity_seeds,
+        args.max_iterations,
+        args.tolerance
     );
     if !args.merge.is_empty() {
         // Settings, seeds and command are the parts' own, whatever flags the merge was given.
         let (modes, part) = merge_parts(&args, &manifest)?;
-        return write_verdict(&args, (part.settings, part.seeds, part.command), modes);
+        let run = Run {
+            settings: part.settings,
+            seeds: part.seeds,
+            convexity: part.convexity,
+            command: part.command,
+        };
+        return write_verdict(&args, &manifest, run, modes);
     }
     let shard = args.sharding.resolve()?;
     let images_gz = read(&args.demo.join(&manifest.eval_subset.images_file))?;
@@ -103,6 +128,7 @@ pub fn run(args: VerdictArgs) -> Result<()> {
             shard,
             settings: settings.clone(),
             seeds: args.seeds.clone(),
+            convexity: convexity.clone(),
             command: command.clone(),
             vitscape_version: vitscape::VERSION.to_string(),
             sweeps: Vec::new(),
@@ -122,6 +148,7 @@ pub fn run(args: VerdictArgs) -> Result<()> {
                     "shard": p.shard,
                     "settings": p.settings,
                     "seeds": p.seeds,
+                    "convexity": p.convexity,
                     "command": p.command,
                     "vitscape_version": p.vitscape_version,
                 })
@@ -145,15 +172,16 @@ pub fn run(args: VerdictArgs) -> Result<()> {
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        // The sweeps dealt round-robin, mode × model × seed in the verdict's order.
+        // The sweeps dealt round-robin, mode × trained model × seed in the verdict's order.
         let mut task = 0usize;
         for mode in DemoMode::ALL {
-            for panel in demo_panels(&manifest, mode) {
+            for panel in verdict_panels(&manifest, mode) {
                 for &seed in &args.seeds {
                     task += 1;
                     let done = part.sweeps.iter().any(|(m, s)| {
                         *m == mode
                             && s.name == panel.name
+                            && s.training_seed == panel.training_seed
                             && s.specs.first().map(|spec| &spec.directions.source)
                                 == Some(&vitscape::spec::DirectionSource::Random { seed })
                     });
@@ -167,8 +195,14 @@ pub fn run(args: VerdictArgs) -> Result<()> {
                         &bytes,
                         &settings,
                         &[seed],
+                        convexity.as_ref(),
                         &mut |seed| {
-                            eprintln!("{} / {}: seed {seed} done", mode.label(), panel.name)
+                            eprintln!(
+                                "{} / {} (training seed {}): seed {seed} done",
+                                mode.label(),
+                                panel.name,
+                                panel.training_seed
+                            )
                         },
                     )?;
                     part.sweeps.push((mode, summaries));
@@ -188,7 +222,7 @@ pub fn run(args: VerdictArgs) -> Result<()> {
     let mut modes = Vec::new();
     for mode in DemoMode::ALL {
         let mut models = Vec::new();
-        for panel in demo_panels(&manifest, mode) {
+        for panel in verdict_panels(&manifest, mode) {
             let bytes = read(&args.demo.join(&panel.file))?;
             let t = std::time::Instant::now();
             let summaries = verdict::panel_summaries(
@@ -197,11 +231,13 @@ pub fn run(args: VerdictArgs) -> Result<()> {
                 &bytes,
                 &settings,
                 &args.seeds,
+                convexity.as_ref(),
                 &mut |seed| {
                     eprintln!(
-                        "{} / {}: seed {seed} done ({:.0} s)",
+                        "{} / {} (training seed {}): seed {seed} done ({:.0} s)",
                         mode.label(),
                         panel.name,
+                        panel.training_seed,
                         t.elapsed().as_secs_f64()
                     )
                 },
@@ -210,15 +246,55 @@ pub fn run(args: VerdictArgs) -> Result<()> {
         }
         modes.push((mode, models));
     }
-    write_verdict(&args, (settings, args.seeds.clone(), command), modes)
+    let run = Run {
+        settings,
+        seeds: args.seeds.clone(),
+        convexity,
+        command,
+    };
+    write_verdict(&args, &manifest, run, modes)
 }
 
-/// Ask the questions and write `verdict.json`.
-fn write_verdict(
-    args: &VerdictArgs,
-    (settings, seeds, command): (Settings, Vec<u64>, String),
-    modes: Modes,
-) -> Result<()> {
+/// The convexity maps' settings from the flags (`None` with `--convexity-grid 0`).
+fn convexity_settings(args: &VerdictArgs) -> Result<Option<ConvexitySettings>> {
+    if args.convexity_grid == 0 {
+        return Ok(None);
+    }
+    if args.convexity_grid < 2 {
+        bail!("--convexity-grid must be 0 (no maps) or at least 2");
+    }
+    if args.convexity_seeds == 0 || args.convexity_seeds > args.seeds.len() {
+        bail!(
+            "--convexity-seeds must be 1 to {} (the direction seeds given)",
+            args.seeds.len()
+        );
+    }
+    if !(args.tolerance.is_finite() && args.tolerance > 0.0) || args.max_iterations == 0 {
+        bail!("--max-iterations must be at least 1 and --tolerance a positive number");
+    }
+    Ok(Some(ConvexitySettings {
+        grid: args.convexity_grid,
+        seeds: args.seeds[..args.convexity_seeds].to_vec(),
+        power: PowerSettings {
+            k: 1,
+            max_iterations: args.max_iterations,
+            tolerance: args.tolerance,
+            seed: 0,
+        },
+        scheme: ProductScheme::default(),
+    }))
+}
+
+/// What every sweep of a verdict shared: from the flags, or from the parts of a sharded one.
+struct Run {
+    settings: Settings,
+    seeds: Vec<u64>,
+    convexity: Option<ConvexitySettings>,
+    command: String,
+}
+
+/// Ask the questions and write `verdict.json`, with a brief of the verdict it replaces.
+fn write_verdict(args: &VerdictArgs, manifest: &Manifest, run: Run, modes: Modes) -> Result<()> {
     let mut verdicts = Vec::new();
     eprintln!("{}", vitscape::verdict::RULE);
     for (mode, models) in modes {
@@ -228,19 +304,66 @@ fn write_verdict(
         }
         verdicts.push(v);
     }
-    let out = Verdict {
-        settings,
-        seeds,
-        tau_relative: TAU_RELATIVE,
-        modes: verdicts,
-        command,
-        vitscape_version: vitscape::VERSION.to_string(),
-    };
+    let known: Vec<_> = manifest
+        .models
+        .iter()
+        .chain(&manifest.replicates)
+        .cloned()
+        .collect();
+    let mut training_seeds: Vec<u64> = verdicts
+        .iter()
+        .flat_map(|m| &m.models)
+        .map(|m| m.training_seed)
+        .collect();
+    training_seeds.sort_unstable();
+    training_seeds.dedup();
+    let used: Vec<&str> = verdicts
+        .iter()
+        .flat_map(|m| &m.models)
+        .flat_map(|m| &m.specs)
+        .map(|s| s.checkpoint.sha256.as_str())
+        .collect();
+    let trained = known
+        .iter()
+        .filter(|m| used.contains(&m.sha256.as_str()))
+        .map(TrainedModel::of)
+        .collect();
     let path = args
         .out
         .clone()
         .unwrap_or_else(|| args.demo.join("verdict.json"));
+    // The verdict this one replaces (one level: its own previous is not kept).
+    let previous = match std::fs::read(&path) {
+        Ok(bytes) => match serde_json::from_slice::<Verdict>(&bytes) {
+            Ok(old) => Some(Box::new(PreviousVerdict::of(&old, &manifest.models))),
+            Err(e) => {
+                eprintln!(
+                    "note: {} is not a verdict this vitscape reads ({e}); the new one records no previous verdict",
+                    path.display()
+                );
+                None
+            }
+        },
+        Err(_) => None,
+    };
+    let out = Verdict {
+        settings: run.settings,
+        seeds: run.seeds,
+        training_seeds,
+        tau_relative: TAU_RELATIVE,
+        convexity: run.convexity,
+        modes: verdicts,
+        trained,
+        rule: vitscape::verdict::RULE.to_string(),
+        previous,
+        command: run.command,
+        vitscape_version: vitscape::VERSION.to_string(),
+    };
+    for line in vitscape::verdict::changes(&out) {
+        eprintln!("changed: {line}");
+    }
     super::sweep::save_json(&path, &out)?;
+    let questions = out.modes.iter().map(|m| m.comparisons.len()).sum::<usize>();
     let unclear = out
         .modes
         .iter()
@@ -248,8 +371,9 @@ fn write_verdict(
         .filter(|c| c.answer == Answer::Unclear)
         .count();
     eprintln!(
-        "wrote {} ({unclear} of 6 questions unclear over {} seeds)",
+        "wrote {} ({unclear} of {questions} questions unclear over {} training seeds × {} direction seeds)",
         path.display(),
+        out.training_seeds.len(),
         out.seeds.len()
     );
     Ok(())
@@ -289,6 +413,7 @@ fn merge_parts(args: &VerdictArgs, manifest: &Manifest) -> Result<(Modes, Verdic
         serde_json::json!({
             "settings": p.settings,
             "seeds": p.seeds,
+            "convexity": p.convexity,
             "command": p.command,
             "vitscape_version": p.vitscape_version,
             "shards": p.shard.count,
@@ -304,21 +429,28 @@ fn merge_parts(args: &VerdictArgs, manifest: &Manifest) -> Result<(Modes, Verdic
             );
         }
     }
-    let mut found: BTreeMap<(String, String, u64), (ModelSummaries, String)> = BTreeMap::new();
+    type Key = (String, String, u64, u64);
+    let mut found: BTreeMap<Key, (ModelSummaries, String)> = BTreeMap::new();
     for (name, part) in &parts {
         for (mode, sweep) in &part.sweeps {
             let seed = match sweep.specs.first().map(|s| &s.directions.source) {
                 Some(vitscape::spec::DirectionSource::Random { seed }) => *seed,
                 _ => bail!("{name}: a sweep of {} has no seeded spec", sweep.name),
             };
-            let key = (mode.label().to_string(), sweep.name.clone(), seed);
+            let key = (
+                mode.label().to_string(),
+                sweep.name.clone(),
+                sweep.training_seed,
+                seed,
+            );
             if let Some((old, from)) = found.get(&key)
                 && old != sweep
             {
                 bail!(
-                    "{} / {} seed {seed} differs between {from} and {name}: the same sweep computed twice must agree",
+                    "{} / {} (training seed {}) seed {seed} differs between {from} and {name}: the same sweep computed twice must agree",
                     key.0,
-                    key.1
+                    key.1,
+                    key.2
                 );
             }
             found.insert(key, (sweep.clone(), name.clone()));
@@ -329,23 +461,31 @@ fn merge_parts(args: &VerdictArgs, manifest: &Manifest) -> Result<(Modes, Verdic
     let mut task = 0usize;
     for mode in DemoMode::ALL {
         let mut models = Vec::new();
-        for panel in demo_panels(manifest, mode) {
+        for panel in verdict_panels(manifest, mode) {
             let mut model: Option<ModelSummaries> = None;
             for &seed in &first.seeds {
                 task += 1;
-                let key = (mode.label().to_string(), panel.name.clone(), seed);
+                let key = (
+                    mode.label().to_string(),
+                    panel.name.clone(),
+                    panel.training_seed,
+                    seed,
+                );
                 match found.get(&key) {
                     Some((sweep, _)) => match model.as_mut() {
                         Some(m) => {
                             m.summaries.extend(sweep.summaries.iter().cloned());
                             m.specs.extend(sweep.specs.iter().cloned());
+                            m.convexity_maps
+                                .extend(sweep.convexity_maps.iter().cloned());
                         }
                         None => model = Some(sweep.clone()),
                     },
                     None => missing.push(format!(
-                        "{} / {} seed {seed} (shard {}/{})",
+                        "{} / {} (training seed {}) seed {seed} (shard {}/{})",
                         key.0,
                         key.1,
+                        key.2,
                         (task - 1) % first.shard.count,
                         first.shard.count
                     )),

@@ -88,6 +88,11 @@ fn from_verdict(value: &Value, modes: &[Value]) -> Result<Vec<Labelled>, SpecErr
         .and_then(Value::as_array)
         .map(|s| s.iter().filter_map(Value::as_u64).collect())
         .unwrap_or_default();
+    // With several training seeds, each model appears once per seed: the label names it.
+    let several = value
+        .get("training_seeds")
+        .and_then(Value::as_array)
+        .is_some_and(|t| t.len() > 1);
     let mut out = Vec::new();
     for mode in modes {
         let mode_name = mode.get("mode").and_then(Value::as_str).unwrap_or("mode");
@@ -111,8 +116,12 @@ fn from_verdict(value: &Value, modes: &[Value]) -> Result<Vec<Labelled>, SpecErr
                     seeds.len()
                 )));
             }
+            let trained = match model.get("training_seed").and_then(Value::as_u64) {
+                Some(t) if several => format!("/training seed {t}"),
+                _ => String::new(),
+            };
             for (seed, spec) in seeds.iter().zip(specs) {
-                let label = format!("{mode_name}/{name}/seed {seed}");
+                let label = format!("{mode_name}/{name}{trained}/seed {seed}");
                 out.push(Labelled {
                     spec: spec_from(spec, &label)?,
                     label,
@@ -265,6 +274,28 @@ mod tests {
             ["pretraining/Sup-ViT/seed 1", "pretraining/Sup-ViT/seed 2"]
         );
         assert_eq!(found[1].spec, spec(2));
+        // Several training seeds: each model's label names its training seed.
+        let text = serde_json::json!({
+            "seeds": [1],
+            "training_seeds": [0, 7],
+            "modes": [{"mode": "pretraining", "models": [
+                {"name": "Sup-ViT", "training_seed": 0, "specs": [spec(1)]},
+                {"name": "Sup-ViT", "training_seed": 7, "specs": [spec(2)]},
+            ]}],
+        })
+        .to_string();
+        let labels: Vec<_> = read_specs(&text)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.label)
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "pretraining/Sup-ViT/training seed 0/seed 1",
+                "pretraining/Sup-ViT/training seed 7/seed 1"
+            ]
+        );
         let old = r#"{"seeds": [1], "modes": [{"mode": "probe", "models": [{"name": "X"}]}]}"#;
         let err = read_specs(old).unwrap_err().to_string();
         assert!(err.contains("regenerate"), "{err}");

@@ -197,15 +197,37 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
     for text in ["Objective:", "Directions:"] {
         assert!(svg.contains(text), "{text} not in the figure's caption");
     }
-    // The committed verdict over several direction seeds, on both kinds of loss.
+    // The committed verdict over training seeds × direction seeds, on both kinds of loss, its
+    // rule, and what changed since the verdict before it (each change the library derives from
+    // the file, shown as a list item).
     let verdict = b.text("#verdict");
     assert!(
-        verdict.contains("direction seeds")
+        verdict.contains("training seed")
+            && verdict.contains("direction seeds")
             && verdict.contains("On the pre-training loss")
             && verdict.contains("On the linear-probe loss")
-            && verdict.contains("convex region wider"),
+            && verdict.contains("convex region wider")
+            && verdict.contains("by the Hessian's extreme eigenvalues")
+            && verdict.contains("nested percentile bootstrap"),
         "{verdict}"
     );
+    let committed: vitscape::verdict::Verdict = serde_json::from_slice(
+        &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("static/demo/verdict.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let changes = vitscape::verdict::changes(&committed);
+    assert!(
+        !changes.is_empty(),
+        "the committed verdict records no previous one"
+    );
+    assert!(
+        verdict.contains("What changed since the last verdict, and why"),
+        "{verdict}"
+    );
+    for line in &changes {
+        assert!(verdict.contains(line.as_str()), "{line} not on the page");
+    }
     b.js("document.getElementById('verdict').scrollIntoView()");
     b.screenshot("demo-verdict");
     b.js("window.scrollTo(0, 0)");

@@ -139,25 +139,58 @@ pub(crate) fn SummaryTable(ctx: Ctx) -> impl IntoView {
     }
 }
 
-/// The demo verdict over several direction seeds (`demo/verdict.json`, written by
-/// `vitscape verdict`): each question answered on both kinds of loss, with the numbers.
+/// The demo verdict over training seeds × direction seeds (`demo/verdict.json`, written by
+/// `vitscape verdict`): each question answered on both kinds of loss, with the numbers, and what
+/// changed since the verdict before it.
 #[component]
 pub(crate) fn VerdictView(ctx: Ctx) -> impl IntoView {
     let body = move || {
         ctx.verdict.with(|v| {
             v.as_ref().map(|v| {
-                let seeds: Vec<String> = v.seeds.iter().map(u64::to_string).collect();
+                let list = |s: &[u64]| s.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+                let trained = match v.training_seeds.len() {
+                    0 | 1 => format!(
+                        "One training seed ({}) per method",
+                        v.training_seeds.first().copied().unwrap_or_default()
+                    ),
+                    n => format!("{n} training seeds ({}) per method", list(&v.training_seeds)),
+                };
+                let maps = v.convexity.as_ref().map_or(String::new(), |c| {
+                    format!(
+                        " Convexity maps: {}×{} cells over the planes of direction seed{} {}, at most {} power iterations per eigenvalue (tolerance {:e}).",
+                        c.grid,
+                        c.grid,
+                        if c.seeds.len() == 1 { "" } else { "s" },
+                        list(&c.seeds),
+                        c.power.max_iterations,
+                        c.power.tolerance
+                    )
+                });
                 let header = format!(
-                    "Over {} direction seeds ({}), {}×{} grids over [−1, 1]², {} images, τ = {:.0} % of each model's L(0); the seed-{} row is the demo above. {}",
+                    "{trained} × {} direction seeds ({}), {}×{} grids over [−1, 1]², {} images, τ = {:.0} % of each model's L(0); training seed {}, direction seed {} is the demo above.{maps} {}",
                     v.seeds.len(),
-                    seeds.join(", "),
+                    list(&v.seeds),
                     v.settings.x.n,
                     v.settings.y.map_or(1, |y| y.n),
                     v.settings.eval_images,
                     v.tau_relative * 100.0,
+                    v.training_seeds.first().copied().unwrap_or_default(),
                     v.seeds.first().copied().unwrap_or_default(),
-                    verdict::RULE,
+                    v.rule,
                 );
+                let changes = verdict::changes(v);
+                let changed = (!changes.is_empty()).then(|| {
+                    let since = v.previous.as_ref().map_or(String::new(), |p| {
+                        format!(" (`{}`, vitscape {})", p.command, p.vitscape_version)
+                    });
+                    view! {
+                        <h3>"What changed since the last verdict, and why"</h3>
+                        <p class="verdict-since">{format!("The verdict before this one{since}:")}</p>
+                        <ul class="verdict-changes">
+                            {changes.into_iter().map(|c| view! { <li>{c}</li> }).collect::<Vec<_>>()}
+                        </ul>
+                    }
+                });
                 let modes = v
                     .modes
                     .iter()
@@ -186,6 +219,7 @@ pub(crate) fn VerdictView(ctx: Ctx) -> impl IntoView {
                 view! {
                     <p class="verdict-setup">{header}</p>
                     {modes}
+                    {changed}
                     <p class="verdict-command">{format!("Computed natively by `{}` (vitscape {}).", v.command, v.vitscape_version)}</p>
                 }
             })
