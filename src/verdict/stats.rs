@@ -31,7 +31,7 @@ impl Answer {
 /// How a question is answered, said wherever the answers are shown.
 pub const RULE: &str = "Each method is trained with several training seeds and each trained model is swept on several random planes (direction seeds); a question's difference is model − baseline, paired by training seed and direction seed. \
      Its 95 % interval is a nested percentile bootstrap of the mean difference: the training seeds resampled with replacement, then each chosen seed's direction seeds (100 000 seeded resamples; with one training seed, the exact bootstrap of its direction seeds, every one of the nⁿ resamples). \
-     Yes when the whole interval lies on the asked side of zero, No when it lies on the other side, Unclear when it holds zero. \
+     Yes when the whole interval lies on the asked side of zero, No when it lies on the other side, Unclear when it holds zero (or when there is a single value, which has no spread to compare with). \
      The effect size d is the mean difference over the standard deviation of the training seeds' mean differences (with one training seed, of the direction seeds' differences). \
      The training seed is the unit of replication: with three of them a Yes needs, roughly, all three to agree, which happens by chance with probability 1/8 each way when there is no effect, so read the interval and d, not the word alone.";
 
@@ -107,6 +107,12 @@ impl Comparison {
             _ => mean_sd(&group_means).1,
         };
         let interval = nested_bootstrap_interval(&groups);
+        // One value has no spread to compare the difference with: it answers nothing.
+        let answer = if all.len() < 2 {
+            Answer::Unclear
+        } else {
+            answer_from(interval, larger_is_yes)
+        };
         Self {
             question,
             measure,
@@ -121,7 +127,7 @@ impl Comparison {
             mean_difference,
             sd_difference,
             interval,
-            answer: answer_from(interval, larger_is_yes),
+            answer,
         }
     }
 
@@ -351,6 +357,9 @@ mod tests {
             Answer::Unclear
         );
         assert_eq!(compare(&[], &[], true).answer, Answer::Unclear);
+        // A single value is its own interval, but answers nothing.
+        let one = compare(&[&[2.0]], &[&[1.0]], true);
+        assert_eq!((one.interval, one.answer), (Some((1.0, 1.0)), Answer::Unclear));
         let sentence = yes.sentence();
         assert!(
             sentence.starts_with(
