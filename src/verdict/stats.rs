@@ -359,7 +359,10 @@ mod tests {
         assert_eq!(compare(&[], &[], true).answer, Answer::Unclear);
         // A single value is its own interval, but answers nothing.
         let one = compare(&[&[2.0]], &[&[1.0]], true);
-        assert_eq!((one.interval, one.answer), (Some((1.0, 1.0)), Answer::Unclear));
+        assert_eq!(
+            (one.interval, one.answer),
+            (Some((1.0, 1.0)), Answer::Unclear)
+        );
         let sentence = yes.sentence();
         assert!(
             sentence.starts_with(

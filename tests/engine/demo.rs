@@ -46,7 +46,8 @@ fn demo_models_decode_and_reproduce_their_recorded_metrics() {
     let (_, images) = eval_subset(&m);
     let mut total = 0;
     assert_eq!(m.models.len(), 7);
-    for entry in &m.models {
+    // The page's models and the verdict's replicates (other training seeds) alike.
+    for entry in m.models.iter().chain(&m.replicates) {
         let bytes = std::fs::read(demo_dir().join(&entry.file)).unwrap();
         total += bytes.len() as u64;
         assert_eq!(sha256_hex(&bytes), entry.sha256, "{}", entry.file);
@@ -86,4 +87,104 @@ fn demo_models_decode_and_reproduce_their_recorded_metrics() {
             .unwrap()
             .len();
     assert_eq!(total, m.total_bytes, "manifest total size");
+}
+
+/// The demo files as `static/demo/regenerate.sh`'s training folder lays them out
+/// (`<run>/<name>.safetensors`): `(run/name, demo file stem)`.
+const TRAINING_LAYOUT: [(&str, &str); 7] = [
+    ("supervised/supervised", "sup-vit"),
+    ("mae/mae", "mae-vit"),
+    ("rcmae/rcmae", "rcmae-vit"),
+    ("mae-finetune/finetune", "mae-vit-finetune"),
+    ("mae-linprobe/linprobe", "mae-vit-linprobe"),
+    ("rcmae-finetune/finetune", "rcmae-vit-finetune"),
+    ("rcmae-linprobe/linprobe", "rcmae-vit-linprobe"),
+];
+
+/// The same safetensors file with its `__metadata__.seed` replaced (tensors untouched).
+fn with_seed(bytes: &[u8], seed: u64) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    header["__metadata__"]["seed"] = serde_json::Value::String(seed.to_string());
+    let mut text = serde_json::to_vec(&header).unwrap();
+    // safetensors pads the header to 8 bytes with spaces.
+    while !text.len().is_multiple_of(8) {
+        text.push(b' ');
+    }
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend(text);
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
+}
+
+/// `vitscape demo-pack --replicate`: another seed's training folder (fine-tuning left out) is
+/// packed into `seed-N/` as the manifest's replicates, each with its hash and metrics; a folder
+/// trained with the main seed is refused.
+#[test]
+fn demo_pack_packs_other_seeds_as_replicates() {
+    if !Path::new(vitscape::data::DEBIAN_FASHION_MNIST).is_dir() {
+        panic!(
+            "{} is missing: apt-get install dataset-fashion-mnist",
+            vitscape::data::DEBIAN_FASHION_MNIST
+        );
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (work, replicate, out) = (
+        tmp.path().join("work"),
+        tmp.path().join("seed-1"),
+        tmp.path().join("demo"),
+    );
+    for (run, stem) in TRAINING_LAYOUT {
+        let bytes = std::fs::read(demo_dir().join(format!("{stem}.safetensors"))).unwrap();
+        let main = work.join(format!("{run}.safetensors"));
+        std::fs::create_dir_all(main.parent().unwrap()).unwrap();
+        std::fs::write(&main, &bytes).unwrap();
+        if !run.ends_with("finetune") {
+            let other = replicate.join(format!("{run}.safetensors"));
+            std::fs::create_dir_all(other.parent().unwrap()).unwrap();
+            std::fs::write(&other, with_seed(&bytes, 1)).unwrap();
+        }
+    }
+    let path = |p: &Path| p.display().to_string();
+    crate::common::ok(&[
+        "demo-pack",
+        "--work",
+        &path(&work),
+        "--replicate",
+        &path(&replicate),
+        "--out",
+        &path(&out),
+    ]);
+    let packed: Manifest =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(packed.models.len(), 7);
+    assert!(packed.models.iter().all(|m| m.seed == 0));
+    let methods: Vec<&str> = packed
+        .replicates
+        .iter()
+        .map(|m| m.method.as_str())
+        .collect();
+    assert_eq!(
+        methods,
+        ["supervised", "mae", "rcmae", "linprobe", "linprobe"]
+    );
+    for r in &packed.replicates {
+        assert_eq!(r.seed, 1);
+        assert!(r.file.starts_with("seed-1/"), "{}", r.file);
+        let bytes = std::fs::read(out.join(&r.file)).unwrap();
+        assert_eq!(sha256_hex(&bytes), r.sha256);
+        // The same weights as the seed-0 model of that name: the same metrics on the subset.
+        let main = packed.models.iter().find(|m| m.name == r.name).unwrap();
+        assert_eq!(r.eval_subset_metrics, main.eval_subset_metrics);
+    }
+    let err = crate::common::fails(&[
+        "demo-pack",
+        "--work",
+        &path(&work),
+        "--replicate",
+        &path(&work),
+        "--out",
+        &path(&tmp.path().join("again")),
+    ]);
+    assert!(err.contains("a replicate needs another seed"), "{err}");
 }

@@ -301,6 +301,13 @@ fn verdict_shards_merge_to_the_single_verdict() {
         "3",
         "--eval-images",
         "16",
+        // Small convexity maps: the parts carry them and the merge joins them.
+        "--convexity-grid",
+        "2",
+        "--convexity-seeds",
+        "1",
+        "--max-iterations",
+        "3",
     ];
     let file = |name: &str| tmp.path().join(name).display().to_string();
     ok(&[&common[..], &["--out", &file("single.json")]].concat());
@@ -337,6 +344,9 @@ fn verdict_shards_merge_to_the_single_verdict() {
         std::fs::read(file("merged.json")).unwrap(),
         "the merged verdict differs from the single run's"
     );
+    let merged: vitscape::verdict::Verdict =
+        serde_json::from_slice(&std::fs::read(file("merged.json")).unwrap()).unwrap();
+    assert!(merged.modes.iter().all(|m| m.comparisons.len() == 4));
     let err = fails(&[
         "verdict",
         "--demo",
@@ -415,6 +425,8 @@ fn convexity_and_verdict_shards_resume_to_the_uninterrupted_results() {
         "3",
         "--eval-images",
         "16",
+        "--convexity-grid",
+        "0",
     ];
     let file = |name: &str| tmp.path().join(name).display().to_string();
     ok(&[&verdict[..], &["--out", &file("single.json")]].concat());
