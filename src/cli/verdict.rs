@@ -36,7 +36,7 @@ pub struct VerdictArgs {
     /// Points per axis of the convexity maps (Li et al.'s |λmin/λmax| over the same plane) of
     /// MAE-ViT and RC-MAE-ViT, for the question on the full Hessian; 0: no maps.
     /// (Each cell is two power iterations of Hessian-vector products: a 5×5 map of MAE-ViT on
-    /// 128 images took over 10 CPU-minutes here, so the default is 3×3.)
+    /// 128 images had not finished after 9 CPU-minutes here, so the default is 3×3.)
     #[arg(long, default_value_t = 3)]
     pub convexity_grid: usize,
     /// How many of the direction seeds (the first ones) get convexity maps.
