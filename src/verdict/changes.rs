@@ -194,10 +194,17 @@ pub fn changes(v: &Verdict) -> Vec<String> {
             }
         }
     }
-    if p.training_seeds != v.training_seeds {
+    // A verdict that did not record its training seeds had its models' (when they are known).
+    let mut before_seeds = p.training_seeds.clone();
+    if before_seeds.is_empty() {
+        before_seeds = p.trained.iter().map(|m| m.training_seed).collect();
+        before_seeds.sort_unstable();
+        before_seeds.dedup();
+    }
+    if before_seeds != v.training_seeds {
         out.push(format!(
             "Training seeds: {} → {}.",
-            seed_list(&p.training_seeds),
+            seed_list(&before_seeds),
             seed_list(&v.training_seeds)
         ));
     }

@@ -107,12 +107,7 @@ impl Comparison {
             _ => mean_sd(&group_means).1,
         };
         let interval = nested_bootstrap_interval(&groups);
-        // One value has no spread to compare the difference with: it answers nothing.
-        let answer = if all.len() < 2 {
-            Answer::Unclear
-        } else {
-            answer_from(interval, larger_is_yes)
-        };
+        let answer = answer_from(interval, larger_is_yes, all.len());
         Self {
             question,
             measure,
@@ -198,8 +193,12 @@ impl Comparison {
     }
 }
 
-/// Yes, No or Unclear from the interval ([`RULE`]).
-pub fn answer_from(interval: Option<(f64, f64)>, larger_is_yes: bool) -> Answer {
+/// Yes, No or Unclear from the interval of `values` paired differences ([`RULE`]): one value has
+/// no spread to compare the difference with, so it answers nothing.
+pub fn answer_from(interval: Option<(f64, f64)>, larger_is_yes: bool, values: usize) -> Answer {
+    if values < 2 {
+        return Answer::Unclear;
+    }
     match interval {
         Some((lo, _)) if lo > 0.0 => {
             if larger_is_yes {

@@ -60,7 +60,10 @@ fn committed_verdict_answers_follow_from_its_numbers() {
         );
         assert_eq!(again.comparisons, m.comparisons);
         for c in &m.comparisons {
-            assert_eq!(c.answer, answer_from(c.interval, c.larger_is_yes));
+            assert_eq!(
+                c.answer,
+                answer_from(c.interval, c.larger_is_yes, c.model_values.len())
+            );
             assert_eq!(c.training_seeds.len(), v.training_seeds.len());
         }
     }
@@ -244,7 +247,10 @@ fn a_verdict_over_training_seeds_pairs_them_and_says_what_changed() {
             // The same files under both seeds: the same values, bit for bit.
             assert_eq!(d[0], d[1], "{}", c.question);
             assert_eq!(c.training_seeds_agreeing % 2, 0);
-            assert_eq!(c.answer, answer_from(c.interval, c.larger_is_yes));
+            assert_eq!(
+                c.answer,
+                answer_from(c.interval, c.larger_is_yes, c.model_values.len())
+            );
             assert!(
                 c.sentence().contains("over 2 training seeds"),
                 "{}",
