@@ -163,6 +163,7 @@ impl Comparison {
         let groups = self.differences();
         let t = groups.len();
         let pairs = self.model_values.len();
+        let per = pairs / t.max(1);
         let interval = self.interval.map_or(
             "no interval (a value is not finite)".to_string(),
             |(lo, hi)| format!("95 % bootstrap interval {} to {}", sig(lo), sig(hi)),
@@ -175,7 +176,7 @@ impl Comparison {
             }
         });
         format!(
-            "{} — {interval} of the difference {}: {} {} ± {} vs {} {} ± {} ({}), over {t} training seed{} × {} direction seeds; {} of {t} training seeds and {} of {pairs} planes point the asked way{effect}.",
+            "{} — {interval} of the difference {}: {} {} ± {} vs {} {} ± {} ({}), over {t} training seed{} × {per} direction seed{}; {} of {t} training seeds and {} of {pairs} planes point the asked way{effect}.",
             self.answer.word(),
             sig(self.mean_difference),
             self.model,
@@ -186,7 +187,7 @@ impl Comparison {
             sig(bs),
             self.measure,
             if t == 1 { "" } else { "s" },
-            pairs / t.max(1),
+            if per == 1 { "" } else { "s" },
             self.training_seeds_agreeing,
             self.seeds_agreeing,
         )
