@@ -152,9 +152,9 @@ pub fn run(args: DemoPackArgs) -> Result<()> {
 }
 
 /// Copy the models of one training folder into `out` (a replicate's into `seed-N/`, N its
-/// seed, which must differ from every seed in `replicate_of`, the main folder's) with their metrics on the eval
-/// subset. The main folder needs all of [`MODELS`]; a replicate the five the verdict compares
-/// (the fine-tuned models are optional).
+/// seed, which must differ from every seed in `replicate_of`, the main folder's) with their
+/// metrics on the eval subset. The main folder needs all of [`MODELS`]; a replicate the five the
+/// verdict compares (the fine-tuned models are optional).
 fn pack(
     work: &std::path::Path,
     out: &std::path::Path,

@@ -306,12 +306,6 @@ fn write_verdict(args: &VerdictArgs, manifest: &Manifest, run: Run, modes: Modes
         }
         verdicts.push(v);
     }
-    let known: Vec<_> = manifest
-        .models
-        .iter()
-        .chain(&manifest.replicates)
-        .cloned()
-        .collect();
     let mut training_seeds: Vec<u64> = verdicts
         .iter()
         .flat_map(|m| &m.models)
@@ -319,17 +313,10 @@ fn write_verdict(args: &VerdictArgs, manifest: &Manifest, run: Run, modes: Modes
         .collect();
     training_seeds.sort_unstable();
     training_seeds.dedup();
-    let used: Vec<&str> = verdicts
-        .iter()
-        .flat_map(|m| &m.models)
-        .flat_map(|m| &m.specs)
-        .map(|s| s.checkpoint.sha256.as_str())
-        .collect();
-    let trained = known
-        .iter()
-        .filter(|m| used.contains(&m.sha256.as_str()))
-        .map(TrainedModel::of)
-        .collect();
+    let trained = TrainedModel::named_by(
+        &verdicts,
+        manifest.models.iter().chain(&manifest.replicates),
+    );
     let path = args
         .out
         .clone()

@@ -60,18 +60,7 @@ impl PreviousVerdict {
     /// whose checkpoint its specs name by hash, and none when no hash matches.
     pub fn of(v: &Verdict, known: &[DemoModel]) -> Self {
         let trained = if v.trained.is_empty() {
-            let hashes: Vec<&str> = v
-                .modes
-                .iter()
-                .flat_map(|m| &m.models)
-                .flat_map(|m| &m.specs)
-                .map(|s| s.checkpoint.sha256.as_str())
-                .collect();
-            known
-                .iter()
-                .filter(|m| hashes.contains(&m.sha256.as_str()))
-                .map(TrainedModel::of)
-                .collect()
+            TrainedModel::named_by(&v.modes, known)
         } else {
             v.trained.clone()
         };

@@ -339,6 +339,24 @@ impl TrainedModel {
             sha256: m.sha256.clone(),
         }
     }
+
+    /// The entries of `known` whose checkpoint the specs of `modes` name by hash.
+    pub fn named_by<'a>(
+        modes: &[ModeVerdict],
+        known: impl IntoIterator<Item = &'a DemoModel>,
+    ) -> Vec<Self> {
+        let hashes: Vec<&str> = modes
+            .iter()
+            .flat_map(|m| &m.models)
+            .flat_map(|m| &m.specs)
+            .map(|s| s.checkpoint.sha256.as_str())
+            .collect();
+        known
+            .into_iter()
+            .filter(|m| hashes.contains(&m.sha256.as_str()))
+            .map(Self::of)
+            .collect()
+    }
 }
 
 /// `static/demo/verdict.json`.
