@@ -13,7 +13,9 @@ use vitscape::arch::{DecoderConfig, Head, VitConfig};
 use vitscape::checkpoint::{self, StateDict};
 use vitscape::data::{self, DEBIAN_FASHION_MNIST, FASHION_MNIST_MEAN, FASHION_MNIST_STD};
 use vitscape::spec::{Branch, Split};
-use vitscape::train::{self, EpochReport, Method, TrainConfig, TrainState};
+use vitscape::train::{
+    self, EpochReport, Hooks, Method, Progress, RESUME_FILE, TrainConfig, TrainState,
+};
 
 use super::DeviceChoice;
 
@@ -86,6 +88,10 @@ pub struct TrainArgs {
     /// No random crop / flip.
     #[arg(long)]
     pub no_augment: bool,
+    /// Continue the run stopped in `--out` (its `resume.safetensors`, written after every epoch)
+    /// where it stopped; the other flags must be the ones it was started with.
+    #[arg(long)]
+    pub resume: bool,
     /// Write a checkpoint every N epochs (and always at the end).
     #[arg(long, default_value_t = 1)]
     pub checkpoint_every: usize,
@@ -227,8 +233,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     cfg.gamma = args.gamma;
     cfg.augment = !args.no_augment;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-
-    let mut state = initial_state(&args, m)?;
+    if args.resume && m == Method::Linprobe {
+        bail!(
+            "--resume: linear probing does not resume (it takes seconds per epoch); run it again without --resume"
+        );
+    }
     let load = |split, count: Option<usize>| -> Result<data::ImageSet> {
         let raw = data::load_fashion_mnist(&args.data_dir, split)?;
         let raw = match count {
@@ -243,6 +252,31 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     let train_set = load(Split::Train, args.train_images)?;
     let test_set = load(Split::Test, args.test_images)?;
+    let resume_path = args.out.join(RESUME_FILE);
+    let images = (train_set.n, test_set.n);
+    let (mut state, progress) = if args.resume {
+        let bytes = std::fs::read(&resume_path).with_context(|| {
+            format!(
+                "--resume: reading {} (written after each epoch of a run in this folder)",
+                resume_path.display()
+            )
+        })?;
+        let sd = checkpoint::read_raw(&bytes)
+            .with_context(|| format!("--resume: {}", resume_path.display()))?;
+        let (state, progress) = Progress::from_state_dict(sd, &cfg, images)
+            .with_context(|| format!("--resume: {}", resume_path.display()))?;
+        (state, Some(progress))
+    } else {
+        if resume_path.exists() {
+            eprintln!(
+                "note: {} holds a stopped run; this run starts over and replaces it (add --resume \
+                 to continue that one instead)",
+                resume_path.display()
+            );
+        }
+        (initial_state(&args, m)?, None)
+    };
+    let done = progress.as_ref().map_or(0, |p| p.epochs_done);
     super::output_folder(&args.out)?;
     let device = args.device.device()?;
     let name = serde_json::to_value(m)?
@@ -253,12 +287,29 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut csv = String::from(
         "epoch,train_loss,test_accuracy,test_loss,test_reconstruction,seconds,images_per_sec\n",
     );
+    if done > 0 {
+        // The stopped run's rows up to the epoch it continues from.
+        let old = std::fs::read_to_string(&csv_path).unwrap_or_default();
+        for line in old.lines().skip(1) {
+            let epoch = line.split(',').next().and_then(|e| e.parse::<usize>().ok());
+            if epoch.is_some_and(|e| e <= done) {
+                csv.push_str(line);
+                csv.push('\n');
+            }
+        }
+        eprintln!(
+            "resuming {name} after epoch {done} of {} from {}",
+            cfg.epochs,
+            resume_path.display()
+        );
+    }
     eprintln!(
         "training {name}: {} parameters, {} training / {} test images, {} epochs",
         state.layout.total, train_set.n, test_set.n, cfg.epochs
     );
     let steps = (train_set.n / cfg.batch_size.max(1)).max(1);
     let bar = ProgressBar::new((steps * cfg.epochs) as u64);
+    bar.set_position((steps * done) as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -274,61 +325,74 @@ pub fn run(args: TrainArgs) -> Result<()> {
         &test_set,
         &cfg,
         &device,
-        &mut |s| {
-            bar.inc(1);
-            if s.step % 10 == 0 {
-                bar.set_message(format!(
-                    "epoch {} loss {:.4} lr {:.2e}",
-                    s.epoch + 1,
-                    s.loss,
-                    s.lr
-                ));
-            }
-        },
-        &mut |report, ts| {
-            let t = &report.test;
-            let field = |k: &str| t.get(k).map(|v| v.to_string()).unwrap_or_default();
-            let _ = writeln!(
-                csv,
-                "{},{},{},{},{},{:.1},{:.1}",
-                report.epoch,
-                report.train_loss,
-                field("test_accuracy"),
-                field("test_loss"),
-                field("test_reconstruction"),
-                report.seconds,
-                report.images_per_sec
-            );
-            let result = (|| -> Result<()> {
-                vitscape::atomic::write(&csv_path, csv.as_bytes())?;
-                if report.epoch % every == 0 || report.epoch == epochs {
-                    let mut sd = ts.state_dict();
-                    metadata(&mut sd, ts, &cfg_for_meta, report, &command)?;
-                    checkpoint::write_file(
-                        &out.join(format!("{name}-e{:03}.safetensors", report.epoch)),
-                        &sd,
-                    )?;
-                    if report.epoch == epochs {
-                        checkpoint::write_file(&out.join(format!("{name}.safetensors")), &sd)?;
+        progress.as_ref(),
+        &mut Hooks {
+            on_step: &mut |s| {
+                bar.inc(1);
+                if s.step % 10 == 0 {
+                    bar.set_message(format!(
+                        "epoch {} loss {:.4} lr {:.2e}",
+                        s.epoch + 1,
+                        s.loss,
+                        s.lr
+                    ));
+                }
+            },
+            on_epoch: &mut |report, ts, progress| {
+                let t = &report.test;
+                let field = |k: &str| t.get(k).map(|v| v.to_string()).unwrap_or_default();
+                let _ = writeln!(
+                    csv,
+                    "{},{},{},{},{},{:.1},{:.1}",
+                    report.epoch,
+                    report.train_loss,
+                    field("test_accuracy"),
+                    field("test_loss"),
+                    field("test_reconstruction"),
+                    report.seconds,
+                    report.images_per_sec
+                );
+                let result = (|| -> Result<()> {
+                    vitscape::atomic::write(&csv_path, csv.as_bytes())?;
+                    if report.epoch % every == 0 || report.epoch == epochs {
+                        let mut sd = ts.state_dict();
+                        metadata(&mut sd, ts, &cfg_for_meta, report, &command)?;
+                        checkpoint::write_file(
+                            &out.join(format!("{name}-e{:03}.safetensors", report.epoch)),
+                            &sd,
+                        )?;
+                        if report.epoch == epochs {
+                            checkpoint::write_file(&out.join(format!("{name}.safetensors")), &sd)?;
+                        }
                     }
+                    let resume_file = out.join(RESUME_FILE);
+                    match progress {
+                        Some(p) if report.epoch < epochs => {
+                            let sd = p.to_state_dict(ts, &cfg_for_meta, images)?;
+                            checkpoint::write_file(&resume_file, &sd)?;
+                        }
+                        _ if resume_file.exists() => std::fs::remove_file(&resume_file)
+                            .with_context(|| format!("removing {}", resume_file.display()))?,
+                        _ => {}
+                    }
+                    Ok(())
+                })();
+                let line = format!(
+                    "epoch {}: train loss {:.4}, {:?}, {:.0} images/s",
+                    report.epoch, report.train_loss, report.test, report.images_per_sec
+                );
+                if bar.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    bar.println(line);
+                }
+                if let Err(e) = result {
+                    let msg = format!("{e:#}");
+                    io_error = Some(e);
+                    return Err(vitscape::error::Error::Backend(msg));
                 }
                 Ok(())
-            })();
-            let line = format!(
-                "epoch {}: train loss {:.4}, {:?}, {:.0} images/s",
-                report.epoch, report.train_loss, report.test, report.images_per_sec
-            );
-            if bar.is_hidden() {
-                eprintln!("{line}");
-            } else {
-                bar.println(line);
-            }
-            if let Err(e) = result {
-                let msg = format!("{e:#}");
-                io_error = Some(e);
-                return Err(vitscape::error::Error::Backend(msg));
-            }
-            Ok(())
+            },
         },
     )?;
     bar.finish();

@@ -5,15 +5,16 @@
 # static/demo/seed-N/), the first seed's fine-tuned models, every seed's linear probes, the eval
 # subset, manifest.json and the verdict over training seeds × direction seeds.
 #
-#   bash static/demo/regenerate.sh      # SUP_EPOCHS=30 EPOCHS=12 FT_EPOCHS=3 SEEDS="0 1 2"
+#   bash static/demo/regenerate.sh      # SUP_EPOCHS=40 EPOCHS=12 FT_EPOCHS=3 SEEDS="0 1 2"
 #
 # Each training run is one process on one core (burn flex does not spread a step over cores), so
 # PARALLEL runs go side by side (default: the number of cores). Per-epoch checkpoint series and
 # metrics.csv files stay in $WORK/seed-N (default target/demo-train); a finished run (its final
-# checkpoint present) is not trained again.
+# checkpoint present) is not trained again, and a stopped one (its resume.safetensors present,
+# written after every epoch) continues where it stopped with `vitscape train --resume`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SUP_EPOCHS=${SUP_EPOCHS:-30}   # Sup-ViT: long enough for >= 88 % test accuracy (issue #15)
+SUP_EPOCHS=${SUP_EPOCHS:-40}   # Sup-ViT: long enough for >= 88 % test accuracy (issue #15)
 EPOCHS=${EPOCHS:-12}           # MAE and RC-MAE pre-training
 FT_EPOCHS=${FT_EPOCHS:-3}
 SEEDS=${SEEDS:-"0 1 2"}
@@ -24,10 +25,14 @@ mkdir -p "$WORK"
 cp target/debug/vitscape "$WORK/vitscape"   # a stable copy: rebuilding must not swap it mid-run
 bin="$WORK/vitscape"
 first=${SEEDS%% *}
-# One training run, skipped when its final checkpoint exists.
+# One training run, skipped when its final checkpoint exists, continued when it was stopped.
 run() {  # run OUT_DIR NAME ARGS...
   local out=$1 name=$2; shift 2
   if [ -f "$out/$name.safetensors" ]; then echo "kept $out/$name.safetensors"; return; fi
+  if [ -f "$out/resume.safetensors" ]; then
+    "$bin" train "$@" --out "$out" --resume >> "$out.log" 2>&1
+    return
+  fi
   rm -rf "$out"
   "$bin" train "$@" --out "$out" > "$out.log" 2>&1
 }

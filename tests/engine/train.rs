@@ -3,12 +3,16 @@
 
 use burn::tensor::Device;
 use vitscape::arch::{DecoderConfig, Head, HeadCounts, VitConfig};
+use vitscape::checkpoint::{read_raw, write_safetensors};
 use vitscape::data::{self, FASHION_MNIST_MEAN, FASHION_MNIST_STD, ImageSet};
+use vitscape::error::Error;
 use vitscape::model::upload;
 use vitscape::objective::read_vec;
 use vitscape::setup::Model;
 use vitscape::spec::Split;
-use vitscape::train::{self, AdamW, Method, TrainConfig, TrainState};
+use vitscape::train::{self, AdamW, Hooks, Method, Progress, ResumeError, TrainConfig, TrainState};
+
+use crate::common::{fails, ok};
 
 fn tiny(head: bool, decoder: bool) -> VitConfig {
     VitConfig {
@@ -59,10 +63,21 @@ fn reduces_loss(state: &mut TrainState, method: Method) {
     let c = cfg(method);
     let before = metric(&train::evaluate(state, &set, method, &c, &device).unwrap());
     let mut epochs = 0;
-    train::train(state, &set, &set, &c, &device, &mut |_| {}, &mut |_, _| {
-        epochs += 1;
-        Ok(())
-    })
+    train::train(
+        state,
+        &set,
+        &set,
+        &c,
+        &device,
+        None,
+        &mut Hooks {
+            on_step: &mut |_| {},
+            on_epoch: &mut |_, _, _| {
+                epochs += 1;
+                Ok(())
+            },
+        },
+    )
     .unwrap();
     assert_eq!(epochs, 6);
     let after = metric(&train::evaluate(state, &set, method, &c, &device).unwrap());
@@ -181,4 +196,206 @@ fn checkpoints_round_trip_with_identical_outputs() {
         let b = train::evaluate(&reread, &set, Method::Mae, &c, &device).unwrap();
         assert_eq!(a, b);
     }
+}
+
+/// The error of a resume that must be refused.
+fn refusal(r: Result<(TrainState, Progress), ResumeError>) -> ResumeError {
+    match r {
+        Ok(_) => panic!("resumed where it should have been refused"),
+        Err(e) => e,
+    }
+}
+
+/// Train `state` from `resume` (or from the start) to the end, returning the epochs reported.
+fn run_to_end(
+    state: &mut TrainState,
+    set: &ImageSet,
+    c: &TrainConfig,
+    resume: Option<&Progress>,
+) -> Vec<usize> {
+    let mut epochs = Vec::new();
+    let on_epoch = &mut |r: &train::EpochReport, _: &TrainState, _: Option<&Progress>| {
+        epochs.push(r.epoch);
+        Ok(())
+    };
+    let hooks = &mut Hooks {
+        on_step: &mut |_| {},
+        on_epoch,
+    };
+    train::train(state, set, set, c, &Device::flex(), resume, hooks).unwrap();
+    epochs
+}
+
+/// A run stopped after its first epoch and continued from the resume file's bytes ends with the
+/// same floats as a run that never stopped: θ, the RC-MAE teacher, AdamW's moments and the random
+/// stream (shuffles, crops, flips, masks) all carry over. Each method that resumes is checked.
+#[test]
+fn a_stopped_run_resumes_to_the_same_floats() {
+    let set = images(64);
+    let device = Device::flex();
+    for method in [Method::Rcmae, Method::Supervised] {
+        let mut c = cfg(method);
+        c.epochs = 3;
+        c.augment = true;
+        let config = tiny(method == Method::Supervised, method == Method::Rcmae);
+        let mut whole = train::scratch_state(config, 5).unwrap();
+        assert_eq!(run_to_end(&mut whole, &set, &c, None), [1, 2, 3]);
+
+        let mut saved = None;
+        let mut stopped = train::scratch_state(config, 5).unwrap();
+        let on_epoch = &mut |_: &train::EpochReport, ts: &TrainState, p: Option<&Progress>| {
+            let sd = p.unwrap().to_state_dict(ts, &c, (64, 64)).unwrap();
+            saved = Some(write_safetensors(&sd).unwrap());
+            Err(Error::Cancelled)
+        };
+        let hooks = &mut Hooks {
+            on_step: &mut |_| {},
+            on_epoch,
+        };
+        let r = train::train(&mut stopped, &set, &set, &c, &device, None, hooks);
+        assert!(matches!(r, Err(Error::Cancelled)), "{method:?}");
+        let bytes = saved.expect("the first epoch's state");
+
+        let (mut resumed, progress) =
+            Progress::from_state_dict(read_raw(&bytes).unwrap(), &c, (64, 64)).unwrap();
+        assert_eq!(progress.epochs_done, 1);
+        assert_eq!(run_to_end(&mut resumed, &set, &c, Some(&progress)), [2, 3]);
+        assert_eq!(resumed.theta, whole.theta, "{method:?}: θ");
+        assert_eq!(resumed.teacher, whole.teacher, "{method:?}: teacher");
+        assert_eq!(method == Method::Rcmae, whole.teacher.is_some());
+        // Without the random stream's position the run would differ: the check can fail.
+        let mut fresh_stream = progress.clone();
+        fresh_stream.rng_word_pos = 0;
+        let (mut other, _) =
+            Progress::from_state_dict(read_raw(&bytes).unwrap(), &c, (64, 64)).unwrap();
+        run_to_end(&mut other, &set, &c, Some(&fresh_stream));
+        assert_ne!(other.theta, whole.theta, "{method:?}");
+
+        // Other settings, other image counts, a finished run and a plain checkpoint are refused
+        // with what differs.
+        let mut longer = c.clone();
+        longer.epochs = 4;
+        longer.lr = 1e-3;
+        let e = refusal(Progress::from_state_dict(
+            read_raw(&bytes).unwrap(),
+            &longer,
+            (64, 64),
+        ));
+        let text = e.to_string();
+        assert!(text.contains("epochs: 3 in the run, 4 now"), "{text}");
+        assert!(text.contains("lr: 0.005 in the run, 0.001 now"), "{text}");
+        let e = refusal(Progress::from_state_dict(
+            read_raw(&bytes).unwrap(),
+            &c,
+            (64, 32),
+        ));
+        assert!(
+            e.to_string().contains("test images: 64 in the run, 32 now"),
+            "{e}"
+        );
+        let mut at_end = progress.clone();
+        at_end.epochs_done = 3;
+        let sd = at_end.to_state_dict(&resumed, &c, (64, 64)).unwrap();
+        assert_eq!(
+            refusal(Progress::from_state_dict(sd, &c, (64, 64))),
+            ResumeError::Finished(3)
+        );
+        let plain = whole.state_dict();
+        assert_eq!(
+            refusal(Progress::from_state_dict(plain, &c, (64, 64))),
+            ResumeError::NotAState
+        );
+    }
+}
+
+/// `vitscape train --resume` as a user meets it: a run that failed after its first epoch (here
+/// its epoch-2 checkpoint could not be written) is continued by the same command plus `--resume`
+/// and ends with the tensors and metrics of a run that never stopped.
+#[test]
+fn vitscape_train_resume_continues_a_failed_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, broken) = (dir.path().join("whole"), dir.path().join("broken"));
+    let flags = |out: &std::path::Path| -> Vec<String> {
+        [
+            "train",
+            "--method",
+            "rcmae",
+            "--epochs",
+            "2",
+            "--train-images",
+            "128",
+            "--test-images",
+            "32",
+            "--batch-size",
+            "32",
+            "--embed-dim",
+            "16",
+            "--depth",
+            "1",
+            "--heads",
+            "2",
+            "--decoder-dim",
+            "16",
+            "--decoder-depth",
+            "1",
+            "--out",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([out.display().to_string()])
+        .collect()
+    };
+    let args = |out: &std::path::Path, extra: &[&str]| -> Vec<String> {
+        flags(out)
+            .into_iter()
+            .chain(extra.iter().map(|s| s.to_string()))
+            .collect()
+    };
+    let run = |a: &[String]| ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let refused = |a: &[String]| fails(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    run(&args(&whole, &[]));
+    assert!(
+        !whole.join("resume.safetensors").exists(),
+        "a finished run leaves no resume file"
+    );
+
+    // A folder where the second epoch's checkpoint cannot be written.
+    std::fs::create_dir_all(broken.join("rcmae-e002.safetensors")).unwrap();
+    refused(&args(&broken, &[]));
+    assert!(broken.join("resume.safetensors").exists());
+    std::fs::remove_dir(broken.join("rcmae-e002.safetensors")).unwrap();
+    let e = refused(&args(&broken, &["--resume", "--seed", "4"]));
+    assert!(e.contains("seed: 0 in the run, 4 now"), "{e}");
+    let out = run(&args(&broken, &["--resume"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("resuming rcmae after epoch 1 of 2"),
+        "{stderr}"
+    );
+    assert!(!broken.join("resume.safetensors").exists());
+
+    let tensors = |p: std::path::PathBuf| read_raw(&std::fs::read(p).unwrap()).unwrap().tensors;
+    let (a, b) = (
+        tensors(whole.join("rcmae.safetensors")),
+        tensors(broken.join("rcmae.safetensors")),
+    );
+    assert!(a.keys().any(|k| k.starts_with("teacher.")));
+    assert_eq!(a, b, "the resumed run's student and teacher");
+    // The metrics agree but for the seconds each epoch took.
+    let rows = |p: std::path::PathBuf| -> Vec<String> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| l.split(',').take(5).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    let (ra, rb) = (
+        rows(whole.join("metrics.csv")),
+        rows(broken.join("metrics.csv")),
+    );
+    assert_eq!(ra.len(), 3);
+    assert_eq!(ra, rb);
+    // Nothing left to continue.
+    let e = refused(&args(&broken, &["--resume"]));
+    assert!(e.contains("resume.safetensors"), "{e}");
 }

@@ -5,6 +5,14 @@
 //! the RC-MAE EMA teacher are plain element-wise updates of that vector. Gradients come from
 //! burn's autodiff on the same forward functions the landscape uses.
 
+mod optim;
+mod probe;
+mod resume;
+
+pub use optim::{ADAM_EPS, AdamW, decay_mask, ema_update, trainable_mask};
+pub use probe::linear_probe;
+pub use resume::{Progress, RESUME_FILE, ResumeError};
+
 use std::collections::HashMap;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -12,10 +20,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::arch::{BN_EPS, Head, VitConfig};
+use crate::arch::{Head, VitConfig};
 use crate::checkpoint::StateDict;
 use crate::data::ImageSet;
-use crate::directions::is_pos_embed;
 use crate::error::{ArchError, Error};
 use crate::model::{Layout, Vit, Weights, random_state, upload, upload_int};
 use crate::objective::{
@@ -122,80 +129,6 @@ impl TrainConfig {
             self.ema_momentum
         }
     }
-}
-
-/// 1 where AdamW decays the parameter, 0 elsewhere: rank-1 tensors (biases, norms), tokens and
-/// position embeddings are not decayed (timm's `no_weight_decay`).
-pub fn decay_mask(layout: &Layout) -> Vec<f32> {
-    let mut mask = vec![0.0; layout.total];
-    for (p, range) in layout.slots() {
-        let token = p.name.ends_with("_token") || is_pos_embed(&p.name);
-        if p.shape.len() >= 2 && !token {
-            mask[range].fill(1.0);
-        }
-    }
-    mask
-}
-
-/// 1 where parameters train, 0 for the fixed sin-cos position embeddings (as in MAE, for every
-/// method, so the three demo models differ only in how they were trained).
-pub fn trainable_mask(layout: &Layout) -> Vec<f32> {
-    let mut mask = vec![1.0; layout.total];
-    for (p, range) in layout.slots() {
-        if is_pos_embed(&p.name) {
-            mask[range].fill(0.0);
-        }
-    }
-    mask
-}
-
-/// AdamW on a flat parameter vector.
-pub struct AdamW {
-    m: Tensor<1>,
-    v: Tensor<1>,
-    decay: Tensor<1>,
-    step: i32,
-    beta1: f64,
-    beta2: f64,
-    weight_decay: f64,
-}
-
-/// Added to √v̂.
-pub const ADAM_EPS: f64 = 1e-8;
-
-impl AdamW {
-    /// Zero moments; `decay` from [`decay_mask`].
-    pub fn new(decay: &[f32], beta1: f64, beta2: f64, weight_decay: f64, device: &Device) -> Self {
-        let zeros = Tensor::<1>::zeros([decay.len()], device);
-        Self {
-            m: zeros.clone(),
-            v: zeros,
-            decay: upload(decay, device),
-            step: 0,
-            beta1,
-            beta2,
-            weight_decay,
-        }
-    }
-
-    /// One update: θ ← θ − lr·(m̂/(√v̂ + ε) + wd·mask·θ).
-    pub fn step(&mut self, theta: Tensor<1>, grad: Tensor<1>, lr: f64) -> Tensor<1> {
-        self.step += 1;
-        self.m = self.m.clone().mul_scalar(self.beta1) + grad.clone().mul_scalar(1.0 - self.beta1);
-        self.v = self.v.clone().mul_scalar(self.beta2)
-            + grad.powi_scalar(2).mul_scalar(1.0 - self.beta2);
-        let c1 = 1.0 - self.beta1.powi(self.step);
-        let c2 = 1.0 - self.beta2.powi(self.step);
-        let update = self.m.clone().div_scalar(c1)
-            / self.v.clone().div_scalar(c2).sqrt().add_scalar(ADAM_EPS);
-        let decay = self.decay.clone() * theta.clone().mul_scalar(self.weight_decay);
-        theta - (update + decay).mul_scalar(lr)
-    }
-}
-
-/// θ_t ← m·θ_t + (1 − m)·θ_s.
-pub fn ema_update(teacher: Tensor<1>, student: Tensor<1>, m: f64) -> Tensor<1> {
-    teacher.mul_scalar(m) + student.mul_scalar(1.0 - m)
 }
 
 /// Random crop with `pad` pixels of padding (filled with `fill`) and horizontal flip, in place.
@@ -388,7 +321,7 @@ pub fn from_pretrained(
     TrainState::new(config, state)
 }
 
-fn batch_tensor(
+pub(crate) fn batch_tensor(
     images: &[f32],
     b: usize,
     c: usize,
@@ -447,19 +380,40 @@ pub fn evaluate(
     Ok(out)
 }
 
-/// Train `state` in place for `cfg.epochs`, calling `on_step` after every step and `on_epoch`
-/// after every epoch (which may write checkpoints). Linear probing goes through [`linear_probe`].
+/// Called after every epoch with the model and (except for linear probing) the [`Progress`] that
+/// continues the run from there.
+pub type OnEpoch<'a> =
+    dyn FnMut(&EpochReport, &TrainState, Option<&Progress>) -> Result<(), Error> + 'a;
+
+/// What [`train`] tells its caller as it goes.
+pub struct Hooks<'a> {
+    /// After every step.
+    pub on_step: &'a mut dyn FnMut(&StepInfo),
+    /// After every epoch, with the model and (except for linear probing) the [`Progress`] that
+    /// continues the run from here; may write checkpoints and the resume file.
+    pub on_epoch: &'a mut OnEpoch<'a>,
+}
+
+/// Train `state` in place for `cfg.epochs`, or for the epochs after `resume.epochs_done` when a
+/// stopped run continues (`state` is then the one read with its [`Progress`]). Linear probing
+/// goes through [`linear_probe`].
 pub fn train(
     state: &mut TrainState,
     train_set: &ImageSet,
     test_set: &ImageSet,
     cfg: &TrainConfig,
     device: &Device,
-    on_step: &mut dyn FnMut(&StepInfo),
-    on_epoch: &mut dyn FnMut(&EpochReport, &TrainState) -> Result<(), Error>,
+    resume: Option<&Progress>,
+    hooks: &mut Hooks<'_>,
 ) -> Result<(), Error> {
     if cfg.method == Method::Linprobe {
-        return linear_probe(state, train_set, test_set, cfg, device, on_step, on_epoch);
+        if resume.is_some() {
+            return Err(ArchError::Invalid(
+                "linear probing does not resume (it takes seconds per epoch): run it again".into(),
+            )
+            .into());
+        }
+        return linear_probe(state, train_set, test_set, cfg, device, hooks);
     }
     let config = state.config;
     let reconstruct = matches!(cfg.method, Method::Mae | Method::Rcmae);
@@ -492,6 +446,12 @@ pub fn train(
     );
     let trainable = upload(&trainable_mask(layout), device);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let mut first_epoch = 0;
+    if let Some(p) = resume {
+        opt.restore(&p.adam_m, &p.adam_v, p.adam_step, device)?;
+        rng.set_word_pos(p.rng_word_pos);
+        first_epoch = p.epochs_done;
+    }
     let (c, h, w) = (train_set.c, train_set.h, train_set.w);
     let per = c * h * w;
     let bs = cfg.batch_size.max(1);
@@ -517,7 +477,7 @@ pub fn train(
         .collect();
     let l = config.num_patches();
     let pd = config.patch_dim();
-    for epoch in 0..cfg.epochs {
+    for epoch in first_epoch..cfg.epochs {
         let start = std::time::Instant::now();
         let mut order: Vec<usize> = (0..train_set.n).collect();
         rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
@@ -618,7 +578,7 @@ pub fn train(
                 )));
             }
             loss_sum += loss_value;
-            on_step(&StepInfo {
+            (hooks.on_step)(&StepInfo {
                 epoch,
                 step,
                 steps,
@@ -639,181 +599,15 @@ pub fn train(
             seconds,
             images_per_sec: (steps * bs) as f64 / seconds.max(1e-9),
         };
-        on_epoch(&report, state)?;
-    }
-    Ok(())
-}
-
-/// Pooled features of a frozen encoder for every image.
-fn features(state: &TrainState, images: &ImageSet, device: &Device) -> Result<Vec<f32>, Error> {
-    let theta = upload(&state.theta, device);
-    let weights = Weights::from_flat(&state.layout, &theta, &HashMap::new());
-    let vit = Vit {
-        config: &state.config,
-        weights: &weights,
-    };
-    let per = images.c * images.h * images.w;
-    let mut out = Vec::with_capacity(images.n * state.config.embed_dim);
-    for start in (0..images.n).step_by(256) {
-        let b = 256.min(images.n - start);
-        let x = batch_tensor(
-            &images.pixels[start * per..(start + b) * per],
-            b,
-            images.c,
-            images.h,
-            images.w,
-            device,
-        );
-        let f = vit.pool(vit.forward_features(x)?)?;
-        out.extend(read_vec(f.reshape([b * state.config.embed_dim]))?);
-    }
-    Ok(out)
-}
-
-/// Linear probing (MAE protocol): frozen encoder → BatchNorm without affine → linear head.
-/// Features are computed once (no augmentation); the BatchNorm statistics are the exact mean and
-/// variance of the training features; only the head trains.
-pub fn linear_probe(
-    state: &mut TrainState,
-    train_set: &ImageSet,
-    test_set: &ImageSet,
-    cfg: &TrainConfig,
-    device: &Device,
-    on_step: &mut dyn FnMut(&StepInfo),
-    on_epoch: &mut dyn FnMut(&EpochReport, &TrainState) -> Result<(), Error>,
-) -> Result<(), Error> {
-    let labels = train_set
-        .labels
-        .as_ref()
-        .ok_or_else(|| ArchError::Invalid("linear probing needs labelled images".into()))?;
-    let classes = state.config.num_classes().unwrap_or(10);
-    let d = state.config.embed_dim;
-    let feats = features(state, train_set, device)?;
-    let n = train_set.n;
-    let mut mean = vec![0.0_f64; d];
-    let mut var = vec![0.0_f64; d];
-    for row in feats.chunks(d) {
-        for (j, v) in row.iter().enumerate() {
-            mean[j] += f64::from(*v) / n as f64;
-        }
-    }
-    for row in feats.chunks(d) {
-        for (j, v) in row.iter().enumerate() {
-            var[j] += (f64::from(*v) - mean[j]).powi(2) / n as f64;
-        }
-    }
-    let normed: Vec<f32> = feats
-        .chunks(d)
-        .flat_map(|row| {
-            row.iter()
-                .enumerate()
-                .map(|(j, v)| ((f64::from(*v) - mean[j]) / (var[j] + BN_EPS).sqrt()) as f32)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    // Head parameters: weight [classes, d] (decayed) then bias [classes].
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut head: Vec<f32> = (0..classes * d)
-        .map(|_| (rng.random::<f32>() - 0.5) * 0.02)
-        .collect();
-    head.extend(vec![0.0; classes]);
-    let mut decay = vec![1.0; classes * d];
-    decay.extend(vec![0.0; classes]);
-    let mut opt = AdamW::new(&decay, cfg.beta1, cfg.beta2, cfg.weight_decay, device);
-    let mut params = upload(&head, device);
-    let ad = device.clone().autodiff();
-    let bs = cfg.batch_size.max(1);
-    let steps = n / bs;
-    for epoch in 0..cfg.epochs {
-        let start = std::time::Instant::now();
-        let mut order: Vec<usize> = (0..n).collect();
-        rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
-        let mut loss_sum = 0.0;
-        for step in 0..steps {
-            let idx = &order[step * bs..(step + 1) * bs];
-            let x: Vec<f32> = idx
-                .iter()
-                .flat_map(|&i| normed[i * d..(i + 1) * d].iter().copied())
-                .collect();
-            let y: Vec<i64> = idx.iter().map(|&i| labels[i]).collect();
-            let lr = cfg.lr_at(epoch as f64 + step as f64 / steps.max(1) as f64);
-            let p = params.clone().autodiff().require_grad();
-            let w = p.clone().narrow(0, 0, classes * d).reshape([classes, d]);
-            let b = p
-                .clone()
-                .narrow(0, classes * d, classes)
-                .reshape([1, classes]);
-            let xt = Tensor::<2>::from_data(TensorData::new(x, [bs, d]), &ad);
-            let logits = xt.matmul(w.transpose()) + b;
-            let loss = classification_sums(logits, upload_int(y, [bs], &ad), bs)
-                .narrow(0, 0, 1)
-                .div_scalar(bs as f64);
-            let grads = loss.backward();
-            let g = p
-                .grad(&grads)
-                .ok_or_else(|| Error::Backend("no gradient for the head".into()))?;
-            params = opt.step(params, g, lr);
-            let value = f64::from(read_vec(loss.inner())?.first().copied().unwrap_or(f32::NAN));
-            loss_sum += value;
-            on_step(&StepInfo {
-                epoch,
-                step,
-                steps,
-                loss: value,
-                lr,
-            });
-        }
-        let seconds = start.elapsed().as_secs_f64();
-        let head_now = read_vec(params.clone())?;
-        install_probe_head(state, &head_now, &mean, &var, classes)?;
-        let test = evaluate(state, test_set, Method::Linprobe, cfg, device)?;
-        let report = EpochReport {
-            epoch: epoch + 1,
-            train_loss: loss_sum / steps.max(1) as f64,
-            test,
-            seconds,
-            images_per_sec: (steps * bs) as f64 / seconds.max(1e-9),
+        let (adam_m, adam_v, adam_step) = opt.moments()?;
+        let progress = Progress {
+            epochs_done: epoch + 1,
+            adam_m,
+            adam_v,
+            adam_step,
+            rng_word_pos: rng.get_word_pos(),
         };
-        on_epoch(&report, state)?;
+        (hooks.on_epoch)(&report, state, Some(&progress))?;
     }
-    Ok(())
-}
-
-fn install_probe_head(
-    state: &mut TrainState,
-    head: &[f32],
-    mean: &[f64],
-    var: &[f64],
-    classes: usize,
-) -> Result<(), Error> {
-    let d = state.config.embed_dim;
-    let mut config = state.config;
-    config.head = Some(Head::LinearProbe {
-        num_classes: classes,
-    });
-    let old = state.layout.unflatten(&state.theta);
-    let mut full = StateDict::default();
-    for (k, v) in old.tensors {
-        if !k.starts_with("head.") {
-            full.tensors.insert(k, v);
-        }
-    }
-    full.insert(
-        "head.1.weight",
-        vec![classes, d],
-        head[..classes * d].to_vec(),
-    );
-    full.insert("head.1.bias", vec![classes], head[classes * d..].to_vec());
-    *state = TrainState::new(config, full)?;
-    state.buffers.insert(
-        "head.0.running_mean",
-        vec![d],
-        mean.iter().map(|v| *v as f32).collect(),
-    );
-    state.buffers.insert(
-        "head.0.running_var",
-        vec![d],
-        var.iter().map(|v| *v as f32).collect(),
-    );
     Ok(())
 }
