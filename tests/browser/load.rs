@@ -2,7 +2,8 @@
 //! `cargo test --release --test browser -- --ignored --nocapture bench_load` runs the demo's
 //! three panels at 17×17 and at 101×101 cells (8 images per cell, CPU fallback) and prints, for
 //! each, the time, the peak resident memory of all Chromium processes and the main thread's long
-//! tasks (PerformanceObserver `longtask`: every task over 50 ms, with the longest); then starts
+//! tasks (PerformanceObserver `longtask`: every task over 50 ms, with the longest), and the long
+//! tasks of redrawing the 101×101 panels as a heat map, a 3-D surface and contours; then starts
 //! and cancels the demo ten times and prints the memory before and after (garbage collected).
 
 use std::sync::Arc;
@@ -38,6 +39,62 @@ fn long_tasks(b: &Browser) -> (usize, usize, f64) {
         d.len(),
         d.iter().copied().fold(0.0, f64::max),
     )
+}
+
+/// Starts the page's sampling CPU profiler (the main thread; the app's wasm keeps its function
+/// names).
+fn start_profiler(b: &Browser) {
+    let cdp = |cmd: &str, params: serde_json::Value| {
+        b.cmd(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({"cmd": cmd, "params": params})),
+        )
+    };
+    cdp("Profiler.enable", json!({}));
+    cdp("Profiler.setSamplingInterval", json!({"interval": 500}));
+    cdp("Profiler.start", json!({}));
+}
+
+/// Stops the profiler and prints the functions with the most self time on the main thread.
+fn print_profile(b: &Browser, top: usize) {
+    let v = b.cmd(
+        "POST",
+        "/goog/cdp/execute",
+        Some(json!({"cmd": "Profiler.stop", "params": {}})),
+    );
+    let profile = &v["profile"];
+    let empty = Vec::new();
+    let nodes = profile["nodes"].as_array().unwrap_or(&empty);
+    let name_of: std::collections::HashMap<u64, String> = nodes
+        .iter()
+        .filter_map(|n| {
+            let f = &n["callFrame"];
+            let name = f["functionName"].as_str().unwrap_or("");
+            let name = if name.is_empty() { "(anonymous)" } else { name };
+            Some((n["id"].as_u64()?, name.to_string()))
+        })
+        .collect();
+    let samples = profile["samples"].as_array().unwrap_or(&empty);
+    let deltas = profile["timeDeltas"].as_array().unwrap_or(&empty);
+    let mut self_ms: std::collections::HashMap<&str, f64> = Default::default();
+    // A sample's time is the delta to the next sample.
+    for (i, id) in samples.iter().enumerate() {
+        let dt = deltas.get(i + 1).and_then(|d| d.as_f64()).unwrap_or(0.0) / 1000.0;
+        if let Some(name) = id.as_u64().and_then(|id| name_of.get(&id)) {
+            *self_ms.entry(name.as_str()).or_default() += dt;
+        }
+    }
+    let mut rows: Vec<(&str, f64)> = self_ms
+        .into_iter()
+        .filter(|(n, _)| !matches!(*n, "(idle)" | "(program)" | "(root)"))
+        .collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    println!("main thread, self time by function (sampled every 0.5 ms):");
+    for (name, ms) in rows.into_iter().take(top) {
+        let short: String = name.chars().take(110).collect();
+        println!("  {ms:>9.0} ms  {short}");
+    }
 }
 
 /// Collect garbage in the page, then the resident memory of every Chromium process.
@@ -95,6 +152,9 @@ fn bench_load_three_panels_at_101_by_101_and_ten_cancels() {
     println!("after the default demo: {:.0} MB", mb(baseline));
     long_tasks(&b);
     for n in [17, 101] {
+        if n == 101 {
+            start_profiler(&b);
+        }
         let (seconds, peak) = demo_run(&b, n);
         let (over, count, longest) = long_tasks(&b);
         println!(
@@ -104,6 +164,22 @@ fn bench_load_three_panels_at_101_by_101_and_ten_cancels() {
         );
         b.screenshot(&format!("load-{n}"));
     }
+    // The 101 × 101 panels redrawn as each other kind of figure, then as contours again.
+    for (button, name) in [
+        ("#plot-heatmap", "heat map"),
+        ("#plot-surface", "3-D surface"),
+        ("#plot-contour", "contours"),
+    ] {
+        b.click(button);
+        std::thread::sleep(Duration::from_secs(5));
+        let (over, count, longest) = long_tasks(&b);
+        println!(
+            "redrawn as {name}: long tasks: {count} over 50 ms, {over} over 100 ms, longest \
+             {longest:.0} ms"
+        );
+        b.screenshot(&format!("load-101-{}", name.replace([' ', '×'], "-")));
+    }
+    print_profile(&b, 25);
     let before = settled_rss(&b);
     for _ in 0..10 {
         b.click("#demo-pretraining");

@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// The drawing of one canvas, run in its own animation frame.
+type DrawJob = Box<dyn FnOnce()>;
+
 impl Ctx {
     /// Colour range shared by every panel (when the view asks for it).
     pub(crate) fn shared_range(&self, panels: &[PanelState], view: &View) -> Option<(f64, f64)> {
@@ -15,10 +18,14 @@ impl Ctx {
         )
     }
 
-    /// Redraw every panel soon: coalesced, and at most every [`REDRAW_INTERVAL`] so streaming
-    /// results never starve the page of its main thread.
+    /// Redraw every canvas soon: coalesced, and at most every [`REDRAW_INTERVAL`] so streaming
+    /// results never starve the page of its main thread. A redraw asked for while one is still
+    /// going through its canvases follows it.
     pub(crate) fn schedule_draw(self) {
         if self.draw_queued.get_value() {
+            if self.drawing.get_value() {
+                self.draw_again.set_value(true);
+            }
             return;
         }
         self.draw_queued.set_value(true);
@@ -28,102 +35,134 @@ impl Ctx {
         set_timeout(
             move || {
                 request_animation_frame(move || {
-                    self.draw_queued.set_value(false);
                     self.last_draw
                         .set_value(window().performance().map_or(0.0, |p| p.now()));
-                    self.draw_now();
+                    self.drawing.set_value(true);
+                    let jobs = self.draw_jobs();
+                    self.run_draw_jobs(jobs.into_iter());
                 });
             },
             std::time::Duration::from_millis(wait as u64),
         );
     }
 
-    pub(crate) fn draw_now(self) {
-        let panels = self.panels.get_untracked();
-        let view = self.view.get_untracked();
+    /// One canvas per animation frame (issue #13: the main thread never blocks > 100 ms; three
+    /// 101 × 101 contour panels in one frame took up to 117 ms); then the redraw asked for
+    /// meanwhile.
+    fn run_draw_jobs(self, mut jobs: std::vec::IntoIter<DrawJob>) {
+        if let Some(job) = jobs.next() {
+            job();
+        }
+        if jobs.len() > 0 {
+            request_animation_frame(move || self.run_draw_jobs(jobs));
+            return;
+        }
+        self.drawing.set_value(false);
+        self.draw_queued.set_value(false);
+        if self.draw_again.get_value() {
+            self.draw_again.set_value(false);
+            self.schedule_draw();
+        }
+    }
+
+    /// The drawing of each canvas the page shows, from the current state: the panels, their
+    /// convexity maps and merge-tree barcodes, the paths and the training trajectories.
+    fn draw_jobs(self) -> Vec<DrawJob> {
+        let panels = Arc::new(self.panels.get_untracked());
+        let view = Arc::new(self.view.get_untracked());
         let range = self.shared_range(&panels, &view);
-        let mut frames = Vec::with_capacity(panels.len());
-        for (i, p) in panels.iter().enumerate() {
-            let Some(canvas) = canvas_of(i) else {
-                frames.push(None);
-                continue;
-            };
-            // A partial surface is drawn from its finest complete coarse lattice, interpolated,
-            // with every computed cell on top; the title says so.
-            let preview = crate::preview::preview(&p.surface);
-            let (shown, label) = match &preview {
-                Some(preview) => (
-                    &preview.surface,
-                    format!("{} — {}", p.label, preview.caption()),
-                ),
-                None => (&p.surface, p.label.clone()),
-            };
-            let o = draw::options(&view, &label, range);
-            match draw::canvas(&canvas, shown, &view, &o) {
-                Ok(frame) => frames.push(frame),
-                Err(message) => {
-                    frames.push(None);
-                    note_on_canvas(&canvas, &format!("{}: {message}", p.label));
+        self.frames.update_value(|f| f.resize(panels.len(), None));
+        let mut jobs: Vec<DrawJob> = Vec::new();
+        for i in 0..panels.len() {
+            let (panels, view) = (panels.clone(), view.clone());
+            jobs.push(Box::new(move || {
+                let p = &panels[i];
+                let frame = canvas_of(i).and_then(|canvas| {
+                    // A partial surface is drawn from its finest complete coarse lattice,
+                    // interpolated, with every computed cell on top; the title says so.
+                    let preview = crate::preview::preview(&p.surface);
+                    let (shown, label) = match &preview {
+                        Some(preview) => (
+                            &preview.surface,
+                            format!("{} — {}", p.label, preview.caption()),
+                        ),
+                        None => (&p.surface, p.label.clone()),
+                    };
+                    let o = draw::options(&view, &label, range);
+                    draw::canvas(&canvas, shown, &view, &o).unwrap_or_else(|message| {
+                        note_on_canvas(&canvas, &format!("{}: {message}", p.label));
+                        None
+                    })
+                });
+                self.frames.update_value(|f| {
+                    if let Some(slot) = f.get_mut(i) {
+                        *slot = frame;
+                    }
+                });
+            }));
+        }
+        for i in 0..panels.len() {
+            let (panels, view) = (panels.clone(), view.clone());
+            jobs.push(Box::new(move || {
+                let p = &panels[i];
+                if let (Some(map), Some(canvas)) =
+                    (&p.convexity, canvas_by_id(&format!("convexity-{i}")))
+                {
+                    let o = crate::plot::PlotOptions {
+                        metric: crate::curvature::CONVEXITY.into(),
+                        log_scale: false,
+                        levels: 0,
+                        title: Some(format!(
+                            "{} — |λmin/λmax| (0 = convex, capped at 0.5)",
+                            p.label
+                        )),
+                        color_range: Some((0.0, crate::curvature::CONVEXITY_CAP)),
+                        colour_map: view.colour_map.sequential(),
+                        ..crate::plot::PlotOptions::default()
+                    };
+                    let heat = View {
+                        plot: PlotKind::Heatmap,
+                        ..(*view).clone()
+                    };
+                    if let Err(message) = draw::canvas(&canvas, map, &heat, &o) {
+                        note_on_canvas(&canvas, &format!("{}: {message}", p.label));
+                    }
                 }
-            }
+                if let (Some(t), Some(canvas)) = (
+                    p.summary.as_ref().and_then(|s| s.topology.as_ref()),
+                    canvas_by_id(&format!("barcode-{i}")),
+                ) {
+                    let title = format!("{} — merge tree of the loss", p.label);
+                    if let Err(message) = draw::barcode(&canvas, t, &title) {
+                        note_on_canvas(&canvas, &format!("{}: {message}", p.label));
+                    }
+                }
+            }));
         }
-        self.frames.set_value(frames);
-        for (i, p) in panels.iter().enumerate() {
-            let Some(map) = &p.convexity else { continue };
-            let canvas = canvas_by_id(&format!("convexity-{i}"));
-            let Some(canvas) = canvas else { continue };
-            let o = crate::plot::PlotOptions {
-                metric: crate::curvature::CONVEXITY.into(),
-                log_scale: false,
-                levels: 0,
-                title: Some(format!(
-                    "{} — |λmin/λmax| (0 = convex, capped at 0.5)",
-                    p.label
-                )),
-                color_range: Some((0.0, crate::curvature::CONVEXITY_CAP)),
-                colour_map: view.colour_map.sequential(),
-                ..crate::plot::PlotOptions::default()
-            };
-            let heat = View {
-                plot: PlotKind::Heatmap,
-                ..view.clone()
-            };
-            if let Err(message) = draw::canvas(&canvas, map, &heat, &o) {
-                note_on_canvas(&canvas, &format!("{}: {message}", p.label));
-            }
-        }
-        for (i, p) in panels.iter().enumerate() {
-            let Some(t) = p.summary.as_ref().and_then(|s| s.topology.as_ref()) else {
-                continue;
-            };
-            let canvas = canvas_by_id(&format!("barcode-{i}"));
-            let Some(canvas) = canvas else { continue };
-            let title = format!("{} — merge tree of the loss", p.label);
-            if let Err(message) = draw::barcode(&canvas, t, &title) {
-                note_on_canvas(&canvas, &format!("{}: {message}", p.label));
-            }
-        }
-        self.connections.with_untracked(|all| {
-            for (i, c) in all.iter().enumerate() {
-                let canvas = canvas_by_id(&format!("connect-{i}"));
-                let Some(canvas) = canvas else { continue };
+        for (i, c) in self.connections.get_untracked().into_iter().enumerate() {
+            jobs.push(Box::new(move || {
+                let Some(canvas) = canvas_by_id(&format!("connect-{i}")) else {
+                    return;
+                };
                 if let Err(message) = draw::paths(&canvas, &c.linear, &c.bezier) {
                     note_on_canvas(&canvas, &format!("{}: {message}", c.title));
                 }
-            }
-        });
-        self.trajectories.with_untracked(|all| {
-            let view = View::default();
-            for (i, t) in all.iter().enumerate() {
-                let canvas = canvas_by_id(&format!("trajectory-{i}"));
-                let Some(canvas) = canvas else { continue };
+            }));
+        }
+        for (i, t) in self.trajectories.get_untracked().into_iter().enumerate() {
+            jobs.push(Box::new(move || {
+                let Some(canvas) = canvas_by_id(&format!("trajectory-{i}")) else {
+                    return;
+                };
+                let view = View::default();
                 let title = format!("{} — its training run's plane", t.title);
                 let options = draw::options(&view, &title, None);
                 if let Err(message) = draw::canvas(&canvas, &t.surface, &view, &options) {
                     note_on_canvas(&canvas, &format!("{}: {message}", t.title));
                 }
-            }
-        });
+            }));
+        }
+        jobs
     }
 
     pub(crate) fn on_pointer(self, i: usize, ev: &web_sys::MouseEvent) {

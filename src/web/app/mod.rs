@@ -158,6 +158,8 @@ pub(crate) fn App() -> impl IntoView {
         gpu_lost: RwSignal::new(None),
         drag: StoredValue::new(None),
         draw_queued: StoredValue::new(false),
+        drawing: StoredValue::new(false),
+        draw_again: StoredValue::new(false),
         last_draw: StoredValue::new(f64::NEG_INFINITY),
     };
     ctx.spawn_pool();

@@ -220,7 +220,12 @@ pub(crate) struct Ctx {
     /// crashed or failed), shown in the backend badge.
     pub(crate) gpu_lost: RwSignal<Option<String>>,
     pub(crate) drag: StoredValue<Option<(f64, f64)>>,
+    /// A redraw is scheduled or going through its canvases.
     pub(crate) draw_queued: StoredValue<bool>,
+    /// A redraw is going through its canvases, one per animation frame.
+    pub(crate) drawing: StoredValue<bool>,
+    /// A redraw was asked for while one was going: it follows.
+    pub(crate) draw_again: StoredValue<bool>,
     pub(crate) last_draw: StoredValue<f64>,
 }
 

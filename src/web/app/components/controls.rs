@@ -365,7 +365,8 @@ pub(crate) fn ViewBar(ctx: Ctx) -> impl IntoView {
                 on:click=move |_| ctx.view.update(|v| v.plot = kind)>{label}</button>
         }
     };
-    let metrics = move || {
+    // A memo: the metric list is rebuilt when the names change, not with every batch of cells.
+    let metrics = Memo::new(move |_| {
         let mut names: Vec<String> = ctx.panels.with(|p| {
             p.iter()
                 .flat_map(|p| p.surface.metrics.keys().cloned())
@@ -374,7 +375,7 @@ pub(crate) fn ViewBar(ctx: Ctx) -> impl IntoView {
         names.sort();
         names.dedup();
         names
-    };
+    });
     view! {
         <div class="viewbar">
             {plot_button(PlotKind::Contour, "plot-contour", "Contour")}
@@ -382,7 +383,7 @@ pub(crate) fn ViewBar(ctx: Ctx) -> impl IntoView {
             {plot_button(PlotKind::Surface, "plot-surface", "3-D")}
             {plot_button(PlotKind::Line, "plot-line", "1-D")}
             <select id="metric" on:change=move |ev| { let m = event_target_value(&ev); ctx.view.update(|v| v.metric = m) }>
-                {move || metrics().into_iter().map(|m| {
+                {move || metrics.get().into_iter().map(|m| {
                     let selected = ctx.view.with_untracked(|v| v.metric == m);
                     view! { <option value=m.clone() selected=selected>{m.clone()}</option> }
                 }).collect::<Vec<_>>()}

@@ -16,49 +16,36 @@ pub(crate) fn Panels(ctx: Ctx) -> impl IntoView {
 
 #[component]
 pub(crate) fn PanelView(ctx: Ctx, i: usize) -> impl IntoView {
-    let panel = move || ctx.panels.with(|p| p.get(i).cloned());
-    let status = move || {
-        panel().map_or(String::new(), |p| {
+    // Each piece of the caption is a memo of what it shows, read from the panel in place: the
+    // panels change with every batch of cells, and a 101 × 101 panel is too big to clone for
+    // each caption each time (issue #13: the main thread never blocks > 100 ms).
+    let with_panel =
+        move |f: &dyn Fn(&PanelState) -> Option<String>| ctx.panels.with(|p| p.get(i).and_then(f));
+    let status = Memo::new(move |_| {
+        with_panel(&|p| {
             let (done, total) = p.surface.progress();
-            match &p.status {
+            Some(match &p.status {
                 Status::Computing => format!("computing {done}/{total}"),
                 Status::Done => format!("done, {total} cells"),
                 Status::Cancelled => format!("cancelled at {done}/{total}"),
                 Status::Failed(m) => format!("failed: {m}"),
                 Status::Shared => "from a shared link (recompute to check)".into(),
-            }
+            })
         })
-    };
-    let agreement = move || {
-        let p = panel()?;
-        let shared = p.shared_values.as_ref()?;
-        if p.status != Status::Done {
-            return None;
-        }
-        let mut worst: f64 = 0.0;
-        let mut bound: f64 = 0.0;
-        for (name, grid) in &p.surface.metrics {
-            let Some(other) = shared.metrics.get(name) else {
-                continue;
-            };
-            bound = bound.max(permalink::max_error(grid));
-            for (a, b) in grid.iter().flatten().zip(other.iter().flatten()) {
-                if let (Some(a), Some(b)) = (a, b) {
-                    worst = worst.max((a - b).abs());
-                }
-            }
-        }
-        Some(format!(
-            "Recomputed: largest difference from the link {worst:.2e} (the link stores values to ±{bound:.2e}) — {}",
-            if worst <= bound * 1.01 + 1e-9 {
-                "the numbers agree"
-            } else {
-                "the numbers DIFFER"
-            }
-        ))
-    };
+        .unwrap_or_default()
+    });
+    let agreement = Memo::new(move |_| with_panel(&agreement_text));
+    let barrier =
+        Memo::new(move |_| with_panel(&|p| p.barrier.clone().map(|b| b.unwrap_or_else(|e| e))));
+    let files = Memo::new(move |_| {
+        ctx.panels
+            .with(|p| p.get(i).map(|p| p.files.clone()))
+            .unwrap_or_default()
+    });
     let export = move |what: &'static str| {
-        let Some(p) = panel() else { return };
+        let Some(p) = ctx.panels.with_untracked(|p| p.get(i).cloned()) else {
+            return;
+        };
         let name = slug(&p.label);
         match what {
             "png" => {
@@ -114,15 +101,15 @@ pub(crate) fn PanelView(ctx: Ctx, i: usize) -> impl IntoView {
             </Show>
             <figcaption>
                 <div class="readout" id=format!("readout-{i}")>{move || ctx.readouts.with(|r| r.get(i).cloned().unwrap_or_default())}</div>
-                <div class="status" id=format!("status-{i}")>{status}</div>
-                <div class="agreement" id=format!("agreement-{i}")>{agreement}</div>
-                <div class="barrier" id=format!("barrier-{i}")>{move || panel().and_then(|p| p.barrier).map(|b| b.unwrap_or_else(|e| e))}</div>
+                <div class="status" id=format!("status-{i}")>{move || status.get()}</div>
+                <div class="agreement" id=format!("agreement-{i}")>{move || agreement.get()}</div>
+                <div class="barrier" id=format!("barrier-{i}")>{move || barrier.get()}</div>
                 <div class="exports">
                     <button on:click=move |_| export("png")>"PNG"</button>
                     <button on:click=move |_| export("svg")>"SVG"</button>
                     <button on:click=move |_| export("csv")>"CSV"</button>
                     <button on:click=move |_| export("json")>"JSON"</button>
-                    {move || panel().map(|p| p.files.into_iter().map(|(n, b)| {
+                    {move || files.get().into_iter().map(|(n, b)| {
                         let label = n.trim_end_matches(".safetensors").to_string();
                         let url = b.clone();
                         view! { <button class="file" data-file=n.clone() data-url=url on:click=move |_| {
@@ -130,7 +117,7 @@ pub(crate) fn PanelView(ctx: Ctx, i: usize) -> impl IntoView {
                                 web_sys::console::error_1(&e);
                             }
                         }>{label}</button> }
-                    }).collect::<Vec<_>>())}
+                    }).collect::<Vec<_>>()}
                 </div>
             </figcaption>
         </figure>
@@ -224,4 +211,33 @@ pub(crate) fn FigureExport(ctx: Ctx) -> impl IntoView {
 fn figure_ready(s: &Surface) -> bool {
     let (done, total) = s.progress();
     !s.is_1d() && s.x.len() > 1 && s.y.len() > 1 && done == total
+}
+
+/// "Recomputed: largest difference from the link …" for a finished panel that came from a link.
+fn agreement_text(p: &PanelState) -> Option<String> {
+    let shared = p.shared_values.as_ref()?;
+    if p.status != Status::Done {
+        return None;
+    }
+    let mut worst: f64 = 0.0;
+    let mut bound: f64 = 0.0;
+    for (name, grid) in &p.surface.metrics {
+        let Some(other) = shared.metrics.get(name) else {
+            continue;
+        };
+        bound = bound.max(permalink::max_error(grid));
+        for (a, b) in grid.iter().flatten().zip(other.iter().flatten()) {
+            if let (Some(a), Some(b)) = (a, b) {
+                worst = worst.max((a - b).abs());
+            }
+        }
+    }
+    Some(format!(
+        "Recomputed: largest difference from the link {worst:.2e} (the link stores values to ±{bound:.2e}) — {}",
+        if worst <= bound * 1.01 + 1e-9 {
+            "the numbers agree"
+        } else {
+            "the numbers DIFFER"
+        }
+    ))
 }

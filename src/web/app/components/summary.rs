@@ -4,7 +4,9 @@ use super::*;
 
 #[component]
 pub(crate) fn SummaryTable(ctx: Ctx) -> impl IntoView {
-    let rows = move || {
+    // A memo: the table's rows are rebuilt only when their text changes, not on every batch of
+    // cells a worker sends (issue #13: the main thread never blocks > 100 ms).
+    let rows = Memo::new(move |_| {
         ctx.panels.with(|panels| {
             panels
                 .iter()
@@ -85,7 +87,7 @@ pub(crate) fn SummaryTable(ctx: Ctx) -> impl IntoView {
                 })
                 .collect::<Vec<_>>()
         })
-    };
+    });
     view! {
         <table id="summary" class="summary">
             <caption>{format!("Landscape summaries of the loss (τ = {:.0} % of each model's L(0); α, β in direction units)", TAU_RELATIVE * 100.0)}</caption>
@@ -93,7 +95,7 @@ pub(crate) fn SummaryTable(ctx: Ctx) -> impl IntoView {
                 <th>"locally convex cells"</th><th>"roughness: rms vs quadratic (relative)"</th><th>"curvature α / β at 0"</th><th>"basins: persistence > τ (merge tree)"</th>
                 <th>"λmax of the Hessian at θ*"</th><th>"trace (Hutchinson)"</th><th>{format!("max-eigenvalue spectrum (mini-batches of {SPECTRUM_BATCH})")}</th></tr></thead>
             <tbody>
-                {move || rows().into_iter().map(|(a, b, c, d, e, f, g, t, tp, h, tr, sp)| view! {
+                {move || rows.get().into_iter().map(|(a, b, c, d, e, f, g, t, tp, h, tr, sp)| view! {
                     <tr><td>{a}</td><td>{b}</td><td>{t}</td><td>{c}</td><td>{d}</td><td>{e}</td><td>{f}</td><td>{g}</td><td class="topology">{tp}</td><td class="eigen">{h}</td><td class="trace">{tr}</td><td class="spectrum">{sp}</td></tr>
                 }).collect::<Vec<_>>()}
             </tbody>
