@@ -2,8 +2,9 @@
 //! or into an SVG string for export.
 
 use plotters::prelude::*;
-use plotters_canvas::CanvasBackend;
 use web_sys::HtmlCanvasElement;
+
+use super::measured::MeasuredCanvas;
 
 use crate::permalink::{PlotKind, View};
 use crate::plot::{self, Frame, PlotOptions};
@@ -54,7 +55,7 @@ pub fn canvas(
     view: &View,
     o: &PlotOptions,
 ) -> Result<Option<Frame>, String> {
-    let backend = CanvasBackend::with_canvas_object(canvas.clone())
+    let backend = MeasuredCanvas::new(canvas)
         .ok_or_else(|| "this browser gives no 2-D canvas context".to_string())?;
     draw_on(&backend.into_drawing_area(), s, view, o)
 }
@@ -65,7 +66,7 @@ pub fn barcode(
     t: &crate::metrics::topology::Topology,
     title: &str,
 ) -> Result<(), String> {
-    let backend = CanvasBackend::with_canvas_object(canvas.clone())
+    let backend = MeasuredCanvas::new(canvas)
         .ok_or_else(|| "this browser gives no 2-D canvas context".to_string())?;
     plot::draw_barcode(&backend.into_drawing_area(), t, title, crate::surface::LOSS)
         .map_err(|e| e.to_string())
@@ -74,7 +75,7 @@ pub fn barcode(
 /// A demo path pair ([`plot::draw_paths`]: loss and accuracy along the line and the curve)
 /// onto a canvas.
 pub fn paths(canvas: &HtmlCanvasElement, linear: &Surface, bezier: &Surface) -> Result<(), String> {
-    let backend = CanvasBackend::with_canvas_object(canvas.clone())
+    let backend = MeasuredCanvas::new(canvas)
         .ok_or_else(|| "this browser gives no 2-D canvas context".to_string())?;
     let curves = [
         plot::PathCurve {
@@ -176,7 +177,7 @@ pub fn comparison_png(
         .map_err(|_| "cannot make a canvas")?;
     canvas.set_width(layout.size.0);
     canvas.set_height(layout.size.1);
-    let backend = CanvasBackend::with_canvas_object(canvas.clone())
+    let backend = MeasuredCanvas::new(&canvas)
         .ok_or_else(|| "this browser gives no 2-D canvas context".to_string())?;
     let o = PlotOptions {
         text_scale: Some(scale),

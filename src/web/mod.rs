@@ -5,6 +5,8 @@
 pub mod app;
 #[cfg(feature = "page")]
 pub mod draw;
+#[cfg(feature = "page")]
+pub mod measured;
 pub mod wire;
 #[cfg(feature = "worker")]
 pub mod worker;
