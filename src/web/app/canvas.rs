@@ -18,8 +18,8 @@ impl Ctx {
         )
     }
 
-    /// Redraw every canvas soon: coalesced, and at most every [`REDRAW_INTERVAL`] so streaming
-    /// results never starve the page of its main thread. A redraw asked for while one is still
+    /// Redraw every canvas soon: coalesced, and [`REDRAW_INTERVAL`] after the last redraw ended,
+    /// so streaming results never starve the page of its main thread. A redraw asked for while one is still
     /// going through its canvases follows it.
     pub(crate) fn schedule_draw(self) {
         if self.draw_queued.get_value() {
@@ -35,8 +35,6 @@ impl Ctx {
         set_timeout(
             move || {
                 request_animation_frame(move || {
-                    self.last_draw
-                        .set_value(window().performance().map_or(0.0, |p| p.now()));
                     self.drawing.set_value(true);
                     let jobs = self.draw_jobs();
                     self.run_draw_jobs(jobs.into_iter());
@@ -57,6 +55,11 @@ impl Ctx {
             request_animation_frame(move || self.run_draw_jobs(jobs));
             return;
         }
+        // The pause before the next redraw counts from the end of this one: drawing takes at
+        // most draw time / (draw time + REDRAW_INTERVAL) of the main thread while cells stream
+        // in, and the workers sharing its cores keep the rest.
+        self.last_draw
+            .set_value(window().performance().map_or(0.0, |p| p.now()));
         self.drawing.set_value(false);
         self.draw_queued.set_value(false);
         if self.draw_again.get_value() {

@@ -87,7 +87,7 @@ async fn demo_connection(dir: &str, title: &str) -> Result<DemoConnection, Strin
 pub(crate) const TRACE_SAMPLES: usize = 20;
 /// Images per mini-batch of the page's max-eigenvalue spectrum (Park & Kim).
 pub(crate) const SPECTRUM_BATCH: usize = 16;
-/// Shortest time between two redraws while results stream in (ms).
+/// Pause between the end of one redraw and the start of the next while results stream in (ms).
 pub(crate) const REDRAW_INTERVAL: f64 = 300.0;
 
 mod browser;
