@@ -819,3 +819,18 @@ fn a_wide_grid_leaves_no_more_empty_height_in_a_comparison_than_a_square_one() {
         "empty height {wide_slack} px vs {square_slack} px for a square plane"
     );
 }
+
+#[test]
+fn a_3d_mesh_keeps_every_point_up_to_its_limit_then_strides_through_the_last() {
+    assert_eq!(mesh_indices(5, 64), vec![0, 1, 2, 3, 4]);
+    assert_eq!(mesh_indices(65, 64), (0..65).collect::<Vec<_>>());
+    let m = mesh_indices(101, 64);
+    assert_eq!(m.len(), 51);
+    assert_eq!((m[0], m[1], m[50]), (0, 2, 100));
+    // 66 points: step 2 ends at 64, and the last point is kept.
+    let m = mesh_indices(66, 64);
+    assert_eq!(m.last(), Some(&65));
+    assert!(m.windows(2).all(|w| w[1] - w[0] <= 2) && m.len() - 1 <= 64);
+    assert_eq!(mesh_indices(1, 64), vec![0]);
+    assert!(mesh_indices(0, 64).is_empty());
+}
