@@ -151,6 +151,7 @@ pub(crate) fn App() -> impl IntoView {
         readouts: RwSignal::new(Vec::new()),
         store: StoredValue::new(HashMap::new()),
         frames: StoredValue::new(Vec::new()),
+        references: StoredValue::new(Vec::new()),
         pool: StoredValue::new_local(Pool::default()),
         gpu_adapter: RwSignal::new(None),
         workers: RwSignal::new(0),
@@ -231,8 +232,9 @@ pub(crate) fn App() -> impl IntoView {
             match fetch_bytes(&format!("demo/{file}")).await {
                 Ok(bytes) if sha256_hex(&bytes) == sha => {
                     ctx.store.update_value(|s| {
-                        s.insert(sha, Arc::new(bytes));
+                        s.insert(sha.clone(), Arc::new(bytes));
                     });
+                    ctx.read_demo_references(&manifest, &sha);
                 }
                 Ok(_) => {
                     ctx.error.set(Some(format!(

@@ -39,13 +39,31 @@ impl Ctx {
                 heads_assumed: i.heads_assumed.any(),
             });
         }
+        // A demo file is read (parsed and hashed) once per branch and head choice: reading the
+        // demo's four references on every run was a 117 ms task on the main thread (issue #13).
+        let heads = self.head_counts()?;
+        let key = (sha256.to_string(), branch, heads);
+        let known = self.references.with_value(|r| {
+            r.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, reference)| reference.clone())
+        });
+        if let Some(reference) = known {
+            return Ok(crate::spec::CheckpointRef {
+                name: name.to_string(),
+                ..reference
+            });
+        }
         let bytes = self
             .store
             .with_value(|s| s.get(sha256).cloned())
             .ok_or_else(|| format!("{name} is not loaded"))?;
-        let model = inspect::load_model(&bytes, branch, self.head_counts()?)
-            .map_err(|e| format!("{name}: {e}"))?;
-        Ok(model.reference(name))
+        let model =
+            inspect::load_model(&bytes, branch, heads).map_err(|e| format!("{name}: {e}"))?;
+        let reference = model.reference(name);
+        self.references
+            .update_value(|r| r.push((key, reference.clone())));
+        Ok(reference)
     }
 
     pub(crate) fn demo_data(self, settings: &Settings) -> Result<DataSpec, String> {
@@ -54,6 +72,28 @@ impl Ctx {
             .get_untracked()
             .ok_or("the demo files are not loaded yet")?;
         verdict::demo_data(&manifest.eval_subset, settings.eval_images).map_err(|e| e.to_string())
+    }
+
+    /// Read the references the demo's runs will ask of a demo file just loaded (the RC-MAE
+    /// file's two halves), in the task that loaded it: the first run then finds them read
+    /// instead of reading four checkpoints in one main-thread task (issue #13).
+    pub(crate) fn read_demo_references(self, manifest: &Manifest, sha256: &str) {
+        for mode in [DemoMode::Pretraining, DemoMode::Probe] {
+            for m in verdict::demo_panels(manifest, mode) {
+                if m.sha256 != sha256 {
+                    continue;
+                }
+                let branches: &[Option<Branch>] = if m.loss == LossChoice::Rcmae {
+                    &[Some(Branch::Student), Some(Branch::Teacher)]
+                } else {
+                    &[None]
+                };
+                for branch in branches {
+                    // An unreadable file is reported when a run asks for it.
+                    let _ = self.reference(&m.sha256, &m.file, *branch);
+                }
+            }
+        }
     }
 
     /// The demo comparison: Sup-ViT, MAE-ViT, RC-MAE-ViT on their pre-training losses, or

@@ -208,6 +208,8 @@ pub(crate) struct Ctx {
     /// File bytes by sha256 (demo files and uploads).
     pub(crate) store: StoredValue<HashMap<String, Arc<Vec<u8>>>>,
     pub(crate) frames: StoredValue<Vec<Option<Frame>>>,
+    /// Checkpoint references already read from stored files, by (sha256, branch, head counts).
+    pub(crate) references: StoredValue<Vec<(ReferenceKey, crate::spec::CheckpointRef)>>,
     /// The compute workers.
     pub(crate) pool: StoredValue<Pool, LocalStorage>,
     /// Whether the browser offers a WebGPU adapter (`None` until asked).
@@ -228,6 +230,9 @@ pub(crate) struct Ctx {
     pub(crate) draw_again: StoredValue<bool>,
     pub(crate) last_draw: StoredValue<f64>,
 }
+
+/// What a checkpoint reference read from a stored file depends on.
+pub(crate) type ReferenceKey = (String, Option<crate::spec::Branch>, HeadCounts);
 
 /// A demo path pair written by `vitscape connect` (`demo/connect/<dir>/`): the straight line and
 /// the trained Bézier curve between two fine-tuned models.
