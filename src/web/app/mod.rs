@@ -234,7 +234,7 @@ pub(crate) fn App() -> impl IntoView {
                     ctx.store.update_value(|s| {
                         s.insert(sha.clone(), Arc::new(bytes));
                     });
-                    ctx.read_demo_references(&manifest, &sha);
+                    ctx.read_demo_references(&manifest, &sha).await;
                 }
                 Ok(_) => {
                     ctx.error.set(Some(format!(

@@ -75,9 +75,9 @@ impl Ctx {
     }
 
     /// Read the references the demo's runs will ask of a demo file just loaded (the RC-MAE
-    /// file's two halves), in the task that loaded it: the first run then finds them read
+    /// file's two halves), each in a task of its own: the first run then finds them read
     /// instead of reading four checkpoints in one main-thread task (issue #13).
-    pub(crate) fn read_demo_references(self, manifest: &Manifest, sha256: &str) {
+    pub(crate) async fn read_demo_references(self, manifest: &Manifest, sha256: &str) {
         for mode in [DemoMode::Pretraining, DemoMode::Probe] {
             for m in verdict::demo_panels(manifest, mode) {
                 if m.sha256 != sha256 {
@@ -89,6 +89,7 @@ impl Ctx {
                     &[None]
                 };
                 for branch in branches {
+                    gloo_timers::future::TimeoutFuture::new(0).await;
                     // An unreadable file is reported when a run asks for it.
                     let _ = self.reference(&m.sha256, &m.file, *branch);
                 }
