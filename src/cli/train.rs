@@ -265,6 +265,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .with_context(|| format!("--resume: {}", resume_path.display()))?;
         let (state, progress) = Progress::from_state_dict(sd, &cfg, images)
             .with_context(|| format!("--resume: {}", resume_path.display()))?;
+        if let Some(from) = &args.from {
+            eprintln!(
+                "note: --from {} is not read when resuming: the weights come from {}",
+                from.display(),
+                resume_path.display()
+            );
+        }
         (state, Some(progress))
     } else {
         if resume_path.exists() {
@@ -319,7 +326,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let epochs = cfg.epochs;
     let cfg_for_meta = cfg.clone();
     let mut io_error: Option<anyhow::Error> = None;
-    train::train(
+    let trained = train::train(
         &mut state,
         &train_set,
         &test_set,
@@ -394,11 +401,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 Ok(())
             },
         },
-    )?;
+    );
     bar.finish();
+    // A checkpoint that could not be written stops the run: say that, not "compute backend".
     if let Some(e) = io_error {
         return Err(e);
     }
+    trained?;
     let _ = std::io::stderr().flush();
     eprintln!(
         "wrote {}",
