@@ -224,6 +224,26 @@ impl TrainState {
         })
     }
 
+    /// The model of a state dict [`TrainState::state_dict`] wrote (without buffers): θ, and for
+    /// RC-MAE the teacher from `teacher.*` beside the student's `student.*`.
+    pub fn from_state_dict(config: VitConfig, mut state: StateDict) -> Result<Self, Error> {
+        if !state.tensors.keys().any(|k| k.starts_with("teacher.")) {
+            return Self::new(config, state);
+        }
+        let mut student = StateDict::default();
+        let mut teacher = StateDict::default();
+        for (k, t) in std::mem::take(&mut state.tensors) {
+            if let Some(name) = k.strip_prefix("student.") {
+                student.tensors.insert(name.to_string(), t);
+            } else if let Some(name) = k.strip_prefix("teacher.") {
+                teacher.tensors.insert(name.to_string(), t);
+            }
+        }
+        let mut out = Self::new(config, student)?;
+        out.teacher = Some(Self::new(config, teacher)?.theta);
+        Ok(out)
+    }
+
     /// The state dict of θ (plus buffers); for RC-MAE, `student.*` and `teacher.*` together.
     pub fn state_dict(&self) -> StateDict {
         let mut state = self.layout.unflatten(&self.theta);

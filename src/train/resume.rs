@@ -145,26 +145,8 @@ impl Progress {
         let adam_m = moment(ADAM_M)?;
         let adam_v = moment(ADAM_V)?;
         let config = record.architecture;
-        let has_teacher = sd.tensors.keys().any(|k| k.starts_with("teacher."));
-        let (student, teacher) = if has_teacher {
-            let mut student = StateDict::default();
-            let mut teacher = StateDict::default();
-            for (k, t) in std::mem::take(&mut sd.tensors) {
-                if let Some(name) = k.strip_prefix("student.") {
-                    student.tensors.insert(name.to_string(), t);
-                } else if let Some(name) = k.strip_prefix("teacher.") {
-                    teacher.tensors.insert(name.to_string(), t);
-                }
-            }
-            (student, Some(teacher))
-        } else {
-            (sd, None)
-        };
-        let damaged = |e: crate::error::Error| ResumeError::Damaged(e.to_string());
-        let mut state = TrainState::new(config, student).map_err(damaged)?;
-        if let Some(teacher) = teacher {
-            state.teacher = Some(TrainState::new(config, teacher).map_err(damaged)?.theta);
-        }
+        let state = TrainState::from_state_dict(config, sd)
+            .map_err(|e| ResumeError::Damaged(e.to_string()))?;
         let total = state.layout.total;
         if adam_m.len() != total || adam_v.len() != total {
             return Err(ResumeError::Damaged(format!(

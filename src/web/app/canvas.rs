@@ -18,14 +18,12 @@ impl Ctx {
         )
     }
 
-    /// Redraw every canvas soon: coalesced, and [`REDRAW_INTERVAL`] after the last redraw ended,
-    /// so streaming results never starve the page of its main thread. A redraw asked for while one is still
-    /// going through its canvases follows it.
+    /// Redraw every canvas soon: coalesced, and [`REDRAW_INTERVAL`] after the last redraw
+    /// ended, so streaming results never starve the page of its main thread. A redraw asked for
+    /// while one is going through its canvases follows it.
     pub(crate) fn schedule_draw(self) {
         if self.draw_queued.get_value() {
-            if self.drawing.get_value() {
-                self.draw_again.set_value(true);
-            }
+            self.draw_again.set_value(true);
             return;
         }
         self.draw_queued.set_value(true);
@@ -35,7 +33,8 @@ impl Ctx {
         set_timeout(
             move || {
                 request_animation_frame(move || {
-                    self.drawing.set_value(true);
+                    // This redraw reads the state as it is now: what was asked before is in it.
+                    self.draw_again.set_value(false);
                     let jobs = self.draw_jobs();
                     self.run_draw_jobs(jobs.into_iter());
                 });
@@ -60,7 +59,6 @@ impl Ctx {
         // in, and the workers sharing its cores keep the rest.
         self.last_draw
             .set_value(window().performance().map_or(0.0, |p| p.now()));
-        self.drawing.set_value(false);
         self.draw_queued.set_value(false);
         if self.draw_again.get_value() {
             self.draw_again.set_value(false);

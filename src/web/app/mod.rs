@@ -159,7 +159,6 @@ pub(crate) fn App() -> impl IntoView {
         gpu_lost: RwSignal::new(None),
         drag: StoredValue::new(None),
         draw_queued: StoredValue::new(false),
-        drawing: StoredValue::new(false),
         draw_again: StoredValue::new(false),
         last_draw: StoredValue::new(f64::NEG_INFINITY),
     };

@@ -224,9 +224,7 @@ pub(crate) struct Ctx {
     pub(crate) drag: StoredValue<Option<(f64, f64)>>,
     /// A redraw is scheduled or going through its canvases.
     pub(crate) draw_queued: StoredValue<bool>,
-    /// A redraw is going through its canvases, one per animation frame.
-    pub(crate) drawing: StoredValue<bool>,
-    /// A redraw was asked for while one was going: it follows.
+    /// A redraw was asked for after the queued one read the state: it follows.
     pub(crate) draw_again: StoredValue<bool>,
     pub(crate) last_draw: StoredValue<f64>,
 }
