@@ -29,6 +29,8 @@ pub mod metrics;
 pub mod model;
 #[cfg(feature = "engine")]
 pub mod objective;
+#[cfg(feature = "engine")]
+pub mod optim;
 pub mod permalink;
 pub mod plot;
 pub mod preview;

@@ -41,6 +41,8 @@ pub const MAX_CELLS_PER_READ: usize = 4096;
 pub const MAX_CONVEXITY_POINTS: usize = 101;
 /// Most power iterations, trace samples or spectrum batches a request may ask for.
 pub const MAX_ITERATIONS: usize = 100_000;
+/// The most images per step of a control point's training ([`Task::TrainBend`]).
+pub const MAX_BEND_BATCH: usize = 4096;
 /// Most cells of one panel's grid in a request (as in a permalink).
 pub const MAX_CELLS: usize = 1 << 20;
 
@@ -183,7 +185,10 @@ impl Task {
     /// Whether a pool hands out whole panels for this task (the eigenvalues and eigenvectors at
     /// θ*), rather than cells or rows of every panel.
     pub fn by_whole_panels(self) -> bool {
-        matches!(self, Task::TopEigenvalue { .. } | Task::HessianPlane { .. })
+        matches!(
+            self,
+            Task::TopEigenvalue { .. } | Task::HessianPlane { .. } | Task::TrainBend { .. }
+        )
     }
 
     /// Whether the task's settings are in range.
@@ -222,6 +227,36 @@ impl Task {
                     return Err(format!(
                         "a Hessian plane takes the top 1 or 2 eigenvectors, not {}",
                         settings.k
+                    ));
+                }
+                Ok(())
+            }
+            Task::TrainBend {
+                config,
+                train_batch,
+            } => {
+                if !(1..=MAX_ITERATIONS).contains(&config.steps) {
+                    return Err(format!(
+                        "a control point of {} steps; it must be 1 to {MAX_ITERATIONS}",
+                        config.steps
+                    ));
+                }
+                if !(config.lr.is_finite() && config.lr > 0.0 && config.lr <= 1.0) {
+                    return Err(format!(
+                        "learning rate {}: it must be above 0 and at most 1",
+                        config.lr
+                    ));
+                }
+                let beta = |b: f64| (0.0..1.0).contains(&b);
+                if !(beta(config.beta1) && beta(config.beta2)) {
+                    return Err(format!(
+                        "Adam's β ({}, {}) must be in [0, 1)",
+                        config.beta1, config.beta2
+                    ));
+                }
+                if !(1..=MAX_BEND_BATCH).contains(train_batch) {
+                    return Err(format!(
+                        "{train_batch} images per step; it must be 1 to {MAX_BEND_BATCH}"
                     ));
                 }
                 Ok(())
@@ -338,6 +373,16 @@ pub enum Task {
         /// How the Hessian-vector products are formed (absent: the default scheme).
         #[serde(default)]
         product: crate::curvature::ProductScheme,
+    },
+    /// The control point of a quadratic Bézier curve along each path panel (a straight line
+    /// between two checkpoints), trained on the panel's images in mini-batches of
+    /// `train_batch` ([`crate::connect::train_bend`], as `vitscape connect --train-on eval`);
+    /// progress in [`FromWorker::BendProgress`], the file in [`FromWorker::Bend`].
+    TrainBend {
+        /// Adam steps, learning rate, seed of the t draws.
+        config: crate::connect::BendConfig,
+        /// Images per step.
+        train_batch: usize,
     },
 }
 
@@ -598,6 +643,33 @@ pub enum FromWorker {
         panel: usize,
         /// The coarse map.
         surface: Box<Surface>,
+        /// Seconds since the job started.
+        elapsed: f64,
+    },
+    /// How far a panel's control point has trained ([`Task::TrainBend`]), a few times a second.
+    BendProgress {
+        /// Job.
+        job: u64,
+        /// Panel index.
+        panel: usize,
+        /// Steps done.
+        done: usize,
+        /// The last steps' mean mini-batch loss on the curve.
+        loss: f64,
+        /// Seconds since the job started.
+        elapsed: f64,
+    },
+    /// A panel's trained control point ([`Task::TrainBend`]): the file (one attachment, written
+    /// by [`crate::connect::bend_file`], its record inside) and every step's t and loss.
+    Bend {
+        /// Job.
+        job: u64,
+        /// Panel index.
+        panel: usize,
+        /// How it was trained (also in the file's metadata).
+        record: Box<crate::connect::BendRecord>,
+        /// Every step's t and mini-batch loss.
+        steps: Vec<crate::connect::BendStep>,
         /// Seconds since the job started.
         elapsed: f64,
     },

@@ -9,8 +9,7 @@ use clap::{Args, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use vitscape::checkpoint;
-use vitscape::connect::{self, BendConfig, BendRecord, BendStep, ConnectReport};
-use vitscape::directions;
+use vitscape::connect::{self, BendConfig, BendRecord, BendStep, ConnectReport, TrainOn};
 use vitscape::metrics::barrier::Barrier;
 use vitscape::plot::{self, PathCurve};
 use vitscape::spec::{DataSource, DirectionSource, FileRef, SweepSpec, cli_command};
@@ -35,10 +34,15 @@ pub struct ConnectArgs {
     /// Seed of the t draws.
     #[arg(long, default_value_t = 0)]
     pub bend_seed: u64,
-    /// Training images for the control point: from Fashion-MNIST's training split when the sweep
-    /// evaluates Fashion-MNIST, else from the same image folder (said on stderr).
+    /// Training images for the control point (with `--train-on split`): from Fashion-MNIST's
+    /// training split when the sweep evaluates Fashion-MNIST, else from the same image folder
+    /// (said on stderr).
     #[arg(long, default_value_t = 4096)]
     pub train_images: usize,
+    /// Train the control point on the dataset's training split (`split`), or on exactly the
+    /// images the sweeps evaluate (`eval`, as the page does).
+    #[arg(long, value_enum, default_value_t = TrainOn::Split)]
+    pub train_on: TrainOn,
     /// Images per training step.
     #[arg(long, default_value_t = 64)]
     pub train_batch: usize,
@@ -80,17 +84,27 @@ pub fn run(args: ConnectArgs) -> Result<()> {
         .as_ref()
         .context("the path's end checkpoint was not loaded")?;
 
-    // The control point is trained on other images than the sweeps evaluate where there are any.
+    // The control point is trained on other images than the sweeps evaluate where there are any
+    // (or, with --train-on eval, on those very images).
     let mut train_spec = spec.clone();
-    train_spec.data.eval_images = args.train_images;
     train_spec.batch_size = args.train_batch;
-    match &mut train_spec.data.source {
-        DataSource::FashionMnist { split, .. } => *split = vitscape::spec::Split::Train,
-        DataSource::ImageFolder { dir } => eprintln!(
-            "note: the control point is trained on {} images of {dir}, the folder the sweeps evaluate (Fashion-MNIST has a separate training split; a folder does not)",
-            args.train_images
+    match (args.train_on, &mut train_spec.data.source) {
+        (TrainOn::Eval, _) => eprintln!(
+            "note: the control point is trained on the {} images the sweeps evaluate (--train-on eval; --train-images is not used)",
+            spec.data.eval_images
         ),
-        DataSource::Embedded { name, .. } => bail!(
+        (TrainOn::Split, DataSource::FashionMnist { split, .. }) => {
+            train_spec.data.eval_images = args.train_images;
+            *split = vitscape::spec::Split::Train;
+        }
+        (TrainOn::Split, DataSource::ImageFolder { dir }) => {
+            train_spec.data.eval_images = args.train_images;
+            eprintln!(
+                "note: the control point is trained on {} images of {dir}, the folder the sweeps evaluate (Fashion-MNIST has a separate training split; a folder does not)",
+                args.train_images
+            )
+        }
+        (TrainOn::Split, DataSource::Embedded { name, .. }) => bail!(
             "the images `{name}` are the page's; give the sweep's data with --data (Fashion-MNIST or a folder)"
         ),
     }
@@ -137,12 +151,7 @@ pub fn run(args: ConnectArgs) -> Result<()> {
             final_loss: bend.final_loss(0.1),
             ..wanted
         };
-        let meta = [
-            ("format", "vitscape-bend".to_string()),
-            ("bend", serde_json::to_string(&record)?),
-        ];
-        let state = directions::to_state_dict(&model.layout, &bend.theta, &meta);
-        let bytes = checkpoint::write_safetensors(&state)?;
+        let bytes = connect::bend_file(&model.layout, &bend.theta, &record)?;
         vitscape::atomic::write(&bend_path, &bytes)
             .with_context(|| format!("writing {}", bend_path.display()))?;
         eprintln!(
@@ -225,7 +234,7 @@ fn train(
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut recent = Vec::new();
-    let bend = connect::train_bend(batches, start, end, &record.config, |k, step: BendStep| {
+    let training = connect::train_bend(batches, start, end, &record.config, |k, step: BendStep| {
         recent.push(step.loss);
         if recent.len() > 20 {
             recent.remove(0);
@@ -233,7 +242,8 @@ fn train(
         bar.set_position(k as u64 + 1);
         let mean = recent.iter().sum::<f64>() / recent.len() as f64;
         bar.set_message(format!("loss on the curve {mean:.4}"));
-    })?;
+    });
+    let bend = pollster::block_on(training)?;
     bar.finish();
     Ok(bend)
 }

@@ -1,19 +1,28 @@
 //! Mode connectivity (Garipov et al. 2018): the quadratic Bézier curve
 //! φ(t) = (1−t)²θ₀ + 2t(1−t)θ_c + t²θ₁ between two checkpoints, its control point θ_c trained so
-//! that the whole curve has a low loss ([`train_bend`], native), and the record `vitscape connect`
-//! keeps of it (target-neutral: the page reads the demo's).
+//! that the whole curve has a low loss ([`train_bend`], natively and in the browser's worker), and
+//! the record kept of it (target-neutral: the page reads the demo's and writes its own).
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{CheckpointRef, DataSpec, FileRef, LossSpec};
+use crate::spec::{CheckpointRef, DataSpec, FileRef, LossSpec, SweepSpec, shell_quote};
 
-#[cfg(all(feature = "engine", not(target_arch = "wasm32")))]
+#[cfg(feature = "engine")]
 mod train;
-#[cfg(all(feature = "engine", not(target_arch = "wasm32")))]
+#[cfg(feature = "engine")]
 pub use train::*;
 
+/// One step's record.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct BendStep {
+    /// The curve parameter drawn.
+    pub t: f64,
+    /// The mini-batch's loss at φ(t) before the step.
+    pub loss: f64,
+}
+
 /// How the control point is trained (recorded in the control point's metadata).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct BendConfig {
     /// Adam steps, one mini-batch and one t each.
     pub steps: usize,
@@ -44,6 +53,41 @@ impl BendConfig {
         let frac = k as f64 / self.steps.max(1) as f64;
         self.lr * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos())
     }
+}
+
+/// Where the control point's training images come from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
+pub enum TrainOn {
+    /// The dataset's training split where it has one (Fashion-MNIST), else the image folder the
+    /// sweeps evaluate.
+    #[default]
+    Split,
+    /// The images the sweeps evaluate, in their batches of `--train-batch` (the page's only
+    /// choice: it holds no training split).
+    Eval,
+}
+
+/// The `vitscape connect` command training the same control point as the page did for the path
+/// `spec` (a linear path; its images are the training images, `--train-on eval`).
+pub fn connect_command(
+    spec: &SweepSpec,
+    config: &BendConfig,
+    train_batch: usize,
+    out: &str,
+) -> Result<String, crate::error::SpecError> {
+    let json = serde_json::to_string(spec).map_err(|e| {
+        crate::error::SpecError::Source(format!("the spec cannot be written as JSON: {e}"))
+    })?;
+    Ok(format!(
+        "vitscape connect --spec {} --search static/demo --search . --train-on eval --train-batch {train_batch} --steps {} --lr {} --bend-seed {} --out {}",
+        shell_quote(&json),
+        config.steps,
+        config.lr,
+        config.seed,
+        shell_quote(out)
+    ))
 }
 
 /// How a control point was trained: kept in its file's metadata (key `bend`) and in

@@ -1,26 +1,17 @@
-//! Training the control point (native only): each step draws t ~ U(0, 1) and a mini-batch, and
+//! Training the control point (natively for `vitscape connect`, in the browser's worker for the
+//! page; awaited, so the GPU read-backs never block): each step draws t ~ U(0, 1) and a mini-batch, and
 //! moves θ_c along ∂L(φ(t))/∂θ_c = 2t(1−t)·∇L(φ(t)) with Adam (the training module's, without
 //! weight decay). It starts from the midpoint, where the curve is the straight line.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
-use super::BendConfig;
+use super::{BendConfig, BendRecord, BendStep};
 
 use crate::error::{ArchError, Error};
-use crate::model::upload;
-use crate::objective::{Evaluator, read_vec};
-use crate::train::AdamW;
-
-/// One step's record.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-pub struct BendStep {
-    /// The curve parameter drawn.
-    pub t: f64,
-    /// The mini-batch's loss at φ(t) before the step.
-    pub loss: f64,
-}
+use crate::model::{Layout, upload};
+use crate::objective::{Evaluator, read_async};
+use crate::optim::AdamW;
 
 /// A trained control point.
 #[derive(Debug, Clone)]
@@ -53,7 +44,7 @@ pub fn bezier_point(start: &[f32], bend: &[f32], end: &[f32], t: f64) -> Vec<f32
 
 /// Train the control point between `start` (t = 0) and `end` (t = 1) on the mini-batches
 /// `batches` (taken in turn). `progress` hears each step (index from 0, and its record).
-pub fn train_bend(
+pub async fn train_bend(
     batches: &[Evaluator],
     start: &[f32],
     end: &[f32],
@@ -89,7 +80,7 @@ pub fn train_bend(
         let t: f64 = rng.random();
         let batch = &batches[k % batches.len()];
         let point = bezier_point(start, &theta, end, t);
-        let (loss, grad) = batch.gradient(&point)?;
+        let (loss, grad) = batch.value_and_gradient_at(&point).await?;
         if !loss.is_finite() {
             return Err(ArchError::Invalid(format!(
                 "the loss on the curve became {loss} at step {k} (t = {t:.3}); lower --lr"
@@ -99,10 +90,23 @@ pub fn train_bend(
         let weight = (2.0 * t * (1.0 - t)) as f32;
         let grad: Vec<f32> = grad.iter().map(|g| g * weight).collect();
         on_device = adam.step(on_device, upload(&grad, &device), config.lr_at(k));
-        theta = read_vec(on_device.clone())?;
+        theta = read_async(on_device.clone()).await?;
         let step = BendStep { t, loss };
         steps.push(step);
         progress(k, step);
     }
     Ok(Bend { theta, steps })
+}
+
+/// The control point as a safetensors file under timm names, with its record in the metadata
+/// (`format` = `vitscape-bend`, `bend` = the [`BendRecord`] as JSON), as `vitscape connect` and
+/// the page write it.
+pub fn bend_file(layout: &Layout, theta: &[f32], record: &BendRecord) -> Result<Vec<u8>, Error> {
+    let json = serde_json::to_string(record).map_err(|source| Error::Json {
+        context: "the control point's record".into(),
+        source,
+    })?;
+    let meta = [("format", "vitscape-bend".to_string()), ("bend", json)];
+    let state = crate::directions::to_state_dict(layout, theta, &meta);
+    Ok(crate::checkpoint::write_safetensors(&state)?)
 }

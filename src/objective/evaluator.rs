@@ -428,20 +428,32 @@ impl Evaluator {
     }
 
     /// The objective's value ([`LOSS`]) and its gradient with respect to θ at a host θ, by
-    /// burn's autodiff (one backward per batch, accumulated).
+    /// burn's autodiff (one backward per batch, accumulated), driven to completion (native only).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn gradient(&self, theta: &[f32]) -> Result<(f64, Vec<f32>), Error> {
+        pollster::block_on(self.value_and_gradient_at(theta))
+    }
+
+    /// [`Evaluator::gradient`] without blocking: the batches' gradients summed on the device in
+    /// order and their values read back with them in one asynchronous read (a real wait for
+    /// the browser's GPU); the value is the batches' values summed in f64.
+    pub async fn value_and_gradient_at(&self, theta: &[f32]) -> Result<(f64, Vec<f32>), Error> {
         let (leaf, buffers) = self.leaf(theta);
-        let mut grad = vec![0.0_f32; self.layout.total];
-        let mut value = 0.0;
+        let mut values = Vec::with_capacity(self.batches.len());
+        let mut total: Option<Tensor<1>> = None;
         for batch in &self.batches {
             let (scalar, g) = self.batch_gradient(&leaf, &buffers, batch)?;
-            for (acc, v) in grad.iter_mut().zip(read_vec(g)?) {
-                *acc += v;
-            }
-            value += f64::from(read_vec(scalar)?.first().copied().unwrap_or(f32::NAN));
+            values.push(scalar.reshape([1]));
+            total = Some(match total {
+                Some(t) => t + g,
+                None => g,
+            });
         }
-        Ok((value, grad))
+        let grad = total.ok_or_else(|| ArchError::Invalid("no images to evaluate".into()))?;
+        let n = self.layout.total;
+        let mut read = read_async(Tensor::cat([vec![grad], values].concat(), 0)).await?;
+        let value = read.split_off(n).into_iter().map(f64::from).sum();
+        Ok((value, read))
     }
 
     /// The gradient of [`Evaluator::gradient`] left on the device (summed over batches in the

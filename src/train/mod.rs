@@ -5,11 +5,10 @@
 //! the RC-MAE EMA teacher are plain element-wise updates of that vector. Gradients come from
 //! burn's autodiff on the same forward functions the landscape uses.
 
-mod optim;
 mod probe;
 mod resume;
 
-pub use optim::{ADAM_EPS, AdamW, decay_mask, ema_update, trainable_mask};
+pub use crate::optim::{ADAM_EPS, AdamW, decay_mask, ema_update, trainable_mask};
 pub use probe::linear_probe;
 pub use resume::{Progress, RESUME_FILE, ResumeError};
 

@@ -6,6 +6,8 @@
 //! carries their results as messages. The page cancels by terminating the worker, so work really
 //! stops.
 
+mod bend;
+
 use std::cell::RefCell;
 
 use burn::tensor::Device;
@@ -462,6 +464,17 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
         if whole_panels && !request.share.takes(i) {
             continue;
         }
+        // A control point trains on the panel's images in batches of its own size.
+        let bend_batches;
+        let panel = match request.task {
+            Task::TrainBend { train_batch, .. } => {
+                let mut p = panel.clone();
+                p.spec.batch_size = train_batch;
+                bend_batches = p;
+                &bend_batches
+            }
+            _ => panel,
+        };
         match prepare(panel, &mut files, &backend) {
             Ok((started, model)) if !sweeping => {
                 models.push(model);
@@ -618,6 +631,31 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
                     );
                 }
                 Err(message) => return fail(Some(i), message),
+            }
+        }
+        return done();
+    }
+    if let Task::TrainBend {
+        config,
+        train_batch,
+    } = request.task
+    {
+        for ((started, model), &i) in panels.iter().zip(&models).zip(&indices) {
+            let panel = &request.panels[i];
+            let trained = bend::train_one(
+                job,
+                t0,
+                i,
+                panel,
+                started,
+                model,
+                &mut files,
+                config,
+                train_batch,
+            )
+            .await;
+            if let Err(message) = trained {
+                return fail(Some(i), message);
             }
         }
         return done();

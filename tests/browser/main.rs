@@ -868,6 +868,174 @@ fn a_path_between_two_uploads_has_the_clis_values_and_barrier() {
     }
 }
 
+/// A Bézier curve trained on the page along a path between two uploads: the worker's control
+/// point is `vitscape connect --train-on eval`'s on the same images and settings, the page then
+/// sweeps the curve (the CLI sweeps the page's file to the same numbers), and both paths join
+/// the mode-connectivity section with their barriers and figure.
+#[test]
+fn a_bezier_curve_trained_on_the_page_matches_vitscape_connect() {
+    let _guard = serial();
+    let server = Server::start(dist());
+    let start = root().join("tests/fixtures/trajectory/tiny-e001.safetensors");
+    let end = root().join("tests/fixtures/trajectory/tiny-e006.safetensors");
+    let b = page_without_demo(&server);
+    b.upload("#checkpoint-input", &[&start]);
+    b.upload("#checkpoint-input", &[&end]);
+    b.wait_for("both inspections", Duration::from_secs(30), |b| {
+        let u = b.text("#uploads");
+        u.contains("tiny-e001") && u.contains("tiny-e006")
+    });
+    b.click("#path-mode");
+    b.wait_for("the path's axis", Duration::from_secs(10), |b| {
+        b.text("#notice").contains("a path is 1-D")
+    });
+    b.set("#axis-x", "-0.5:1.5:9");
+    b.set("#eval-images", "32");
+    b.click("#run-uploads");
+    b.wait_for("the path", Duration::from_secs(120), Browser::finished);
+    b.set("#bend-steps", "12");
+    b.set("#bend-batch", "8");
+    b.set("#bend-lr", "2e-3");
+    b.set("#bend-seed", "3");
+    b.click("#train-bend");
+    b.wait_for("the curve", Duration::from_secs(300), |b| {
+        b.text("#notice").contains("Control points trained") && b.finished()
+    });
+    let notice = b.text("#notice");
+    assert!(
+        notice.contains("over the last 10 % of 12 steps"),
+        "{notice}"
+    );
+    b.wait_for("the pair", Duration::from_secs(30), |b| {
+        b.text("#connect").contains("trained on this page") && b.colours("connect-0") > 3
+    });
+    let pair = b.text("#connect .connection");
+    assert!(pair.contains("Loss barrier"), "{pair}");
+    assert!(pair.contains("--train-on eval"), "{pair}");
+    b.js("document.getElementById('connect').scrollIntoView(); return 0");
+    b.screenshot("bezier-on-the-page");
+    let page = b.exported_surface(0);
+    let source = &page["spec"]["directions"]["source"];
+    assert_eq!(source["kind"], "bezier");
+    b.click("#panel-0 button[data-file='bend.safetensors']");
+    let bytes = b.downloaded("bend.safetensors");
+    assert_eq!(
+        vitscape::checkpoint::sha256_hex(&bytes),
+        source["bend"]["sha256"],
+        "the offered file is the one the spec names"
+    );
+
+    // vitscape connect on the same images and settings.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("connect");
+    let status = vitscape()
+        .args(["connect", "--checkpoint"])
+        .arg(&start)
+        .arg("--interpolate")
+        .arg(&end)
+        .args(demo_subset(32))
+        .args([
+            "--grid=-0.5:1.5:9",
+            "--train-on",
+            "eval",
+            "--train-batch",
+            "8",
+            "--steps",
+            "12",
+            "--lr",
+            "2e-3",
+            "--bend-seed",
+            "3",
+            "--no-plots",
+            "--out",
+        ])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let read = |bytes: &[u8]| {
+        vitscape::checkpoint::read_checkpoint(bytes, None)
+            .unwrap()
+            .state
+    };
+    let (ours, cli) = (
+        read(&bytes),
+        read(&std::fs::read(out.join("bend.safetensors")).unwrap()),
+    );
+    let record = |s: &vitscape::checkpoint::StateDict| -> Value {
+        serde_json::from_str(&s.metadata["bend"]).unwrap()
+    };
+    let (r_page, r_cli) = (record(&ours), record(&cli));
+    for key in ["loss", "train_batch", "config"] {
+        assert_eq!(r_page[key], r_cli[key], "{key}");
+    }
+    // The same images (the page's are the embedded demo subset, the CLI's Fashion-MNIST's test
+    // split: the same first 32 of the permutation with seed 0).
+    for key in ["eval_images", "mean", "std", "subset_seed"] {
+        assert_eq!(r_page["train_data"][key], r_cli["train_data"][key], "{key}");
+    }
+    // The same files at the ends (the page names them as dropped, the CLI by path).
+    for key in ["start", "end"] {
+        assert_eq!(r_page[key]["sha256"], r_cli[key]["sha256"], "{key}");
+    }
+    let (l_page, l_cli) = (
+        r_page["final_loss"].as_f64().unwrap(),
+        r_cli["final_loss"].as_f64().unwrap(),
+    );
+    assert!(
+        (l_page - l_cli).abs() <= 1e-4 * l_cli.abs(),
+        "loss on the curve {l_page} vs the CLI's {l_cli}"
+    );
+    // The control points agree: their displacements from the line's midpoint point the same
+    // way and are as long (Adam's steps are ±lr where a gradient is near 0, so a sign there may
+    // differ between two float orders).
+    let (a, e) = (
+        read(&std::fs::read(&start).unwrap()),
+        read(&std::fs::read(&end).unwrap()),
+    );
+    let (mut dot, mut nn_page, mut nn_cli) = (0.0_f64, 0.0_f64, 0.0_f64);
+    for (name, t) in &ours.tensors {
+        let (c, a, e) = (&cli.tensors[name], &a.tensors[name], &e.tensors[name]);
+        for i in 0..t.data.len() {
+            let mid = 0.5 * (f64::from(a.data[i]) + f64::from(e.data[i]));
+            let (p, q) = (f64::from(t.data[i]) - mid, f64::from(c.data[i]) - mid);
+            dot += p * q;
+            nn_page += p * p;
+            nn_cli += q * q;
+        }
+    }
+    let cos = dot / (nn_page.sqrt() * nn_cli.sqrt());
+    assert!(
+        nn_page > 0.0 && cos > 0.999,
+        "cos {cos} between the page's and the CLI's steps"
+    );
+    assert!(
+        (nn_page.sqrt() / nn_cli.sqrt() - 1.0).abs() < 1e-3,
+        "step lengths {} and {}",
+        nn_page.sqrt(),
+        nn_cli.sqrt()
+    );
+
+    // The CLI sweeps the page's curve to the page's numbers.
+    let bend = tmp.path().join("bend.safetensors");
+    std::fs::write(&bend, &bytes).unwrap();
+    let swept = cli_surface(
+        vitscape()
+            .args(["sweep", "--checkpoint"])
+            .arg(&start)
+            .arg("--interpolate")
+            .arg(&end)
+            .arg("--bend")
+            .arg(&bend)
+            .args(demo_subset(32))
+            .arg("--grid=-0.5:1.5:9"),
+        &tmp.path().join("bezier"),
+    );
+    let (p, c) = (values(&page), values(&swept));
+    assert_eq!(p.len(), 18);
+    assert_values_agree(&p, &c, ("page", "CLI"));
+}
+
 /// A Hessian plane on the page: the worker's top-2 eigenvectors at θ* are the CLI's
 /// (`vitscape curvature --top-k 2 --save-eigenvectors`, itself checked against the exact
 /// Hessian), the panel is then swept on their plane, and the files it offers sweep the same

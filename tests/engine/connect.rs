@@ -182,11 +182,17 @@ fn training_the_bend_lowers_the_loss_along_the_curve() {
     assert_eq!(batches.len(), 4);
     let config = BendConfig::new(40, 3e-3, 1);
     let mut heard = 0;
-    let bend = connect::train_bend(&batches, &a.theta, &b.theta, &config, |k, step| {
-        assert_eq!(k, heard);
-        assert!((0.0..1.0).contains(&step.t));
-        heard += 1;
-    })
+    let bend = pollster::block_on(connect::train_bend(
+        &batches,
+        &a.theta,
+        &b.theta,
+        &config,
+        |k, step| {
+            assert_eq!(k, heard);
+            assert!((0.0..1.0).contains(&step.t));
+            heard += 1;
+        },
+    ))
     .unwrap();
     assert_eq!((heard, bend.steps.len()), (40, 40));
     // The mean loss over t ∈ {¼, ½, ¾} on the training images: the curve below the line.
@@ -213,13 +219,13 @@ fn training_the_bend_lowers_the_loss_along_the_curve() {
     let (before, after) = (mean_on(&mid), mean_on(&bend.theta));
     assert!(after < before - 1e-3, "{after} vs the line's {before}");
     // Bad settings are named.
-    let err = connect::train_bend(
+    let err = pollster::block_on(connect::train_bend(
         &batches,
         &a.theta,
         &b.theta,
         &BendConfig::new(0, 1e-3, 0),
         |_, _| {},
-    )
+    ))
     .unwrap_err()
     .to_string();
     assert!(err.contains("steps ≥ 1"), "{err}");
@@ -368,4 +374,79 @@ fn connect_writes_both_paths_their_barriers_and_a_figure_and_each_path_recompute
         &tmp.path().join("y").display().to_string(),
     ]);
     assert!(err.contains("--interpolate B"), "{err}");
+}
+
+/// `--train-on eval` (what the page does): the control point trains on exactly the images the
+/// sweeps evaluate, in batches of `--train-batch`, and is the library's `train_bend` on them.
+#[test]
+fn connect_can_train_on_the_evaluated_images_as_the_page_does() {
+    let ((ma, a), (mb, b)) = (tiny(1), tiny(6));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("connect");
+    let run = ok(&[
+        "connect",
+        "--checkpoint",
+        &a,
+        "--interpolate",
+        &b,
+        "--eval-images",
+        "24",
+        "--grid",
+        "0:1:3",
+        "--train-on",
+        "eval",
+        "--train-batch",
+        "8",
+        "--steps",
+        "6",
+        "--no-plots",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("trained on the 24 images the sweeps evaluate"),
+        "{stderr}"
+    );
+    let bend = checkpoint::read_file(&out.join("bend.safetensors"), None).unwrap();
+    let record: Value = serde_json::from_str(&bend.state.metadata["bend"]).unwrap();
+    let linear = json(&out.join("linear/surface.json"));
+    assert_eq!(record["train_data"], linear["spec"]["data"]);
+    assert_eq!(record["train_data"]["source"]["split"], "test");
+    assert_eq!(record["train_batch"], 8);
+
+    // The same steps by the library on the sweep's images in batches of 8.
+    let mut s: SweepSpec = serde_json::from_value(linear["spec"].clone()).unwrap();
+    s.batch_size = 8;
+    let raw = data::load_fashion_mnist(Path::new(DEBIAN_FASHION_MNIST), Split::Test).unwrap();
+    let seed = s.data.subset_seed;
+    let set = data::normalise(
+        &data::subset(&raw, 24, seed).unwrap(),
+        &s.data.mean,
+        &s.data.std,
+    )
+    .unwrap();
+    let extras = Extras {
+        target: Some(mb.clone()),
+        ..Extras::default()
+    };
+    let prepared = setup::prepare(&s, &ma, &extras, &set, &Default::default()).unwrap();
+    let batches = prepared.evaluator.minibatches();
+    assert_eq!(batches.len(), 3);
+    let config = BendConfig::new(6, 1e-3, 0);
+    let ours = pollster::block_on(connect::train_bend(
+        &batches,
+        &ma.theta,
+        &mb.theta,
+        &config,
+        |_, _| {},
+    ))
+    .unwrap();
+    let cli: Vec<f32> = ma
+        .layout
+        .slots()
+        .flat_map(|(p, _)| bend.state.tensors[&p.name].data.clone())
+        .collect();
+    assert_eq!(cli, ours.theta, "the CLI's control point is the library's");
+    assert!((record["final_loss"].as_f64().unwrap() - ours.final_loss(0.1)).abs() < 1e-12);
 }

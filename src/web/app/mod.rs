@@ -90,6 +90,7 @@ pub(crate) const SPECTRUM_BATCH: usize = 16;
 /// Pause between the end of one redraw and the start of the next while results stream in (ms).
 pub(crate) const REDRAW_INTERVAL: f64 = 300.0;
 
+mod bends;
 mod browser;
 mod canvas;
 mod components;
@@ -107,7 +108,7 @@ use browser::window;
 use components::*;
 use state::*;
 #[allow(unused_imports)]
-use {canvas::*, pool::*, runs::*, share::*, specs::*, uploads::*};
+use {bends::*, canvas::*, pool::*, runs::*, share::*, specs::*, uploads::*};
 
 /// Page entry point.
 pub fn main() {
@@ -141,6 +142,8 @@ pub(crate) fn App() -> impl IntoView {
         manifest: RwSignal::new(None),
         verdict: RwSignal::new(None),
         connections: RwSignal::new(Vec::new()),
+        bend: BendFields::new(),
+        pending_connections: StoredValue::new(Vec::new()),
         trajectories: RwSignal::new(Vec::new()),
         direction_uploads: RwSignal::new(Vec::new()),
         path: RwSignal::new(false),

@@ -82,17 +82,20 @@ impl Ctx {
                             }
                         }
                         p.surface = started;
-                        if !files.is_empty() {
+                        // Only the pool's first worker sends files: the others leave them.
+                        if !files.is_empty() || p.files.is_empty() {
                             let mut urls: Vec<(String, String)> = files
                                 .into_iter()
                                 .zip(&attachments)
                                 .filter_map(|(n, b)| Some((n, blob_url(b)?)))
                                 .collect();
                             // Direction files given to the sweep (eigenvectors, a trajectory's
-                            // components) are offered as they are: their hashes are the spec's.
+                            // components) and a curve's control point are offered as they are:
+                            // their hashes are the spec's.
                             for (role, name, sha256) in SpecFiles::named(&p.surface.spec) {
                                 let bytes = self.store.with_value(|s| s.get(sha256).cloned());
-                                if let (FileRole::Direction, Some(bytes)) = (role, bytes) {
+                                let offered = matches!(role, FileRole::Direction | FileRole::Bend);
+                                if let (true, Some(bytes)) = (offered, bytes) {
                                     let array = js_sys::Uint8Array::from(bytes.as_slice());
                                     urls.extend(blob_url(&array).map(|u| (name.to_string(), u)));
                                 }
@@ -208,6 +211,29 @@ impl Ctx {
                 });
                 self.schedule_draw();
             }
+            FromWorker::BendProgress {
+                job,
+                panel,
+                done,
+                loss,
+                elapsed,
+            } if job == current => self.bend_progress(panel, done, loss, elapsed),
+            FromWorker::Bend {
+                job,
+                panel,
+                record,
+                steps,
+                elapsed,
+            } if job == current => {
+                let Some(bytes) = attachments.first() else {
+                    self.error.set(Some(
+                        "the worker sent a control point without its file".into(),
+                    ));
+                    return;
+                };
+                self.bend_received(panel, *record, steps, bytes.to_vec());
+                self.progress.update(|p| p.elapsed = elapsed);
+            }
             FromWorker::Done { job, elapsed } if job == current => {
                 if !self.worker_done(k) {
                     return; // other workers of the pool are still computing their shares
@@ -226,8 +252,11 @@ impl Ctx {
                     p.elapsed = elapsed;
                 });
                 self.schedule_draw();
-                if let Task::HessianPlane { .. } = self.progress.with_untracked(|p| p.task) {
-                    self.sweep_hessian_planes();
+                match self.progress.with_untracked(|p| p.task) {
+                    Task::HessianPlane { .. } => self.sweep_hessian_planes(),
+                    Task::TrainBend { .. } => self.sweep_bends(),
+                    Task::Sweep => self.connect_done(),
+                    _ => {}
                 }
             }
             FromWorker::Failed {
@@ -381,6 +410,7 @@ impl Ctx {
                     "convexity cells",
                 ),
                 Task::HessianPlane { .. } => (specs.len(), "eigenvector sets"),
+                Task::TrainBend { config, .. } => (specs.len() * config.steps, "training steps"),
                 _ => (specs.len(), "eigenvalue sets"),
             };
             self.panels.update(|panels| {
@@ -388,6 +418,14 @@ impl Ctx {
                     if let Task::ConvexityMap { .. } = task {
                         p.convexity = None;
                         p.convexity_parts.clear();
+                    } else if let Task::TrainBend { .. } = task {
+                        // The last control point leaves the store.
+                        if let Some((_, f)) = p.bend.take() {
+                            self.store.update_value(|s| {
+                                s.remove(&f.sha256);
+                            });
+                        }
+                        p.bend_progress = None;
                     } else if let Task::HessianPlane { .. } = task {
                         // The last plane's eigenvectors leave the store (a ViT-B's are 692 MB).
                         for (f, _) in std::mem::take(&mut p.hessian) {
@@ -631,7 +669,7 @@ impl Ctx {
 }
 
 /// A text field's whole number within `range`, or a message naming the field and the range.
-fn whole_number(
+pub(crate) fn whole_number(
     text: &str,
     what: &str,
     range: std::ops::RangeInclusive<usize>,

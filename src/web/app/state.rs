@@ -34,6 +34,10 @@ pub(crate) struct PanelState {
     pub(crate) hessian: Vec<(FileRef, crate::curvature::Eigen)>,
     /// A path's barriers in words (or why there are none), once it is complete.
     pub(crate) barrier: Option<Result<String, String>>,
+    /// A path's trained Bézier control point: how it was trained and its file (in the store).
+    pub(crate) bend: Option<(crate::connect::BendRecord, FileRef)>,
+    /// Steps of the control point's training done, and the latest mean loss on the curve.
+    pub(crate) bend_progress: Option<(usize, f64)>,
 }
 
 impl PanelState {
@@ -55,6 +59,8 @@ impl PanelState {
             convexity_parts: Vec::new(),
             hessian: Vec::new(),
             barrier: None,
+            bend: None,
+            bend_progress: None,
         }
     }
 
@@ -197,6 +203,10 @@ pub(crate) struct Ctx {
     pub(crate) verdict: RwSignal<Option<Verdict>>,
     /// The committed demo paths between fine-tuned models (`demo/connect/`), as they load.
     pub(crate) connections: RwSignal<Vec<DemoConnection>>,
+    /// The Bézier training fields.
+    pub(crate) bend: BendFields,
+    /// Paths swept along their trained curves, waiting for that sweep to end.
+    pub(crate) pending_connections: StoredValue<Vec<PendingConnection>>,
     /// The committed demo models' training trajectories (`demo/trajectory/`), as they load.
     pub(crate) trajectories: RwSignal<Vec<DemoTrajectory>>,
     pub(crate) demo_loss: RwSignal<DemoLoss>,
@@ -232,8 +242,8 @@ pub(crate) struct Ctx {
 /// What a checkpoint reference read from a stored file depends on.
 pub(crate) type ReferenceKey = (String, Option<crate::spec::Branch>, HeadCounts);
 
-/// A demo path pair written by `vitscape connect` (`demo/connect/<dir>/`): the straight line and
-/// the trained Bézier curve between two fine-tuned models.
+/// A path pair: the straight line and the trained Bézier curve between two checkpoints, from the
+/// demo (`demo/connect/<dir>/`, written by `vitscape connect`) or trained on the page.
 #[derive(Clone, Debug)]
 pub(crate) struct DemoConnection {
     /// What it joins, for people.

@@ -1,6 +1,6 @@
-//! The demo's mode connectivity (`demo/connect/`, written by `vitscape connect`): the loss and
-//! accuracy along the straight line and along a trained Bézier curve between two fine-tuned
-//! models, with each path's barrier in words.
+//! Mode connectivity: the loss and accuracy along the straight line and along a trained Bézier
+//! curve between two checkpoints, with each path's barrier in words — the demo's pairs
+//! (`demo/connect/`, written by `vitscape connect`) and those trained on the page.
 
 use super::*;
 use crate::metrics::barrier::Barrier;
@@ -39,7 +39,7 @@ fn sentence(c: &DemoConnection) -> String {
     )
 }
 
-/// Both demo pairs, each a figure and its numbers.
+/// Every pair, each a figure and its numbers.
 #[component]
 pub(crate) fn ConnectView(ctx: Ctx) -> impl IntoView {
     let pairs = move || {
@@ -66,7 +66,7 @@ pub(crate) fn ConnectView(ctx: Ctx) -> impl IntoView {
                 <p>
                     "Garipov et al. (2018): between two checkpoints, a quadratic Bézier curve whose control point is trained on the loss. "
                     "The barrier is how far the loss rises above (the accuracy falls below) the straight line between the two ends, over t ∈ [0, 1]. "
-                    "Computed natively by "<code>"vitscape connect"</code>"; "<code>"vitscape sweep --spec"</code>" recomputes either path from its surface."
+                    "The demo's pairs were computed natively by "<code>"vitscape connect"</code>"; a path on this page gets its own with \"Train a Bézier curve\" (below its summary). "<code>"vitscape sweep --spec"</code>" recomputes either path from its surface, and each pair's command below retrains its control point."
                 </p>
                 {pairs}
             </section>

@@ -138,6 +138,41 @@ pub(crate) fn SummaryTable(ctx: Ctx) -> impl IntoView {
             <code>{move || format!("vitscape curvature --parts top --top-k 2 --save-eigenvectors --tolerance {HESSIAN_PLANE_TOLERANCE:e} --max-iterations {}", ctx.power_iterations.get().trim())}</code>
             " then "<code>"vitscape sweep --directions eigenvector_1.safetensors eigenvector_2.safetensors"</code>"."
         </p>
+        <p class="hint">
+            <button id="train-bend" on:click=move |_| { ctx.error.set(None); ctx.train_bends() }
+                disabled=move || ctx.progress.with(|p| p.running) || !ctx.panels.with(|ps| {
+                    !ps.is_empty() && ps.iter().all(|p| matches!(p.surface.spec.directions.source, DirectionSource::Interpolate { .. }))
+                })>
+                "Train a Bézier curve"
+            </button>
+            " along each path between two checkpoints (Garipov et al.): "
+            <input id="bend-steps" size="5" prop:value=move || ctx.bend.steps.get()
+                on:change=move |ev| ctx.bend.steps.set(event_target_value(&ev)) />
+            " Adam steps of "
+            <input id="bend-batch" size="4" prop:value=move || ctx.bend.batch.get()
+                on:change=move |ev| ctx.bend.batch.set(event_target_value(&ev)) />
+            " images at learning rate "
+            <input id="bend-lr" size="6" prop:value=move || ctx.bend.lr.get()
+                on:change=move |ev| ctx.bend.lr.set(event_target_value(&ev)) />
+            " (cosine decay to 0, no weight decay), t ~ U(0, 1) drawn with seed "
+            <input id="bend-seed" size="3" prop:value=move || ctx.bend.seed.get()
+                on:change=move |ev| ctx.bend.seed.set(event_target_value(&ev)) />
+            ". The control point starts at the line's midpoint and trains on the path's own images and loss (the page holds no other training images); then the path is swept along the curve, and both paths are compared under \"Mode connectivity\" with their barriers. As "
+            <code>"vitscape connect --train-on eval"</code>
+            "."
+            <span id="bend-progress">{move || {
+                let lines: Vec<String> = ctx.panels.with(|ps| {
+                    ps.iter()
+                        .filter_map(|p| {
+                            p.bend_progress.map(|(done, loss)| {
+                                format!(" {}: {done} steps, loss on the curve {loss:.4}.", p.label)
+                            })
+                        })
+                        .collect()
+                });
+                lines.concat()
+            }}</span>
+        </p>
     }
 }
 

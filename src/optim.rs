@@ -1,11 +1,13 @@
 //! AdamW on the flat parameter vector, its weight-decay and trainable masks, and the RC-MAE EMA
 //! update: plain element-wise updates, because parameters are one vector everywhere in vitscape.
+//! Target-neutral: training runs natively, the Bézier control point also in the browser's worker.
 
 use burn::tensor::{Device, Tensor};
 
 use crate::directions::is_pos_embed;
 use crate::error::Error;
 use crate::model::{Layout, upload};
+#[cfg(not(target_arch = "wasm32"))]
 use crate::objective::read_vec;
 
 /// 1 where AdamW decays the parameter, 0 elsewhere: rank-1 tensors (biases, norms), tokens and
@@ -62,7 +64,8 @@ impl AdamW {
         }
     }
 
-    /// The moments and step count, to continue later ([`AdamW::restore`]).
+    /// The moments and step count, to continue later ([`AdamW::restore`]; native only).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn moments(&self) -> Result<(Vec<f32>, Vec<f32>, i32), Error> {
         Ok((
             read_vec(self.m.clone())?,
