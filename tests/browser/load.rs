@@ -213,3 +213,28 @@ fn bench_load_three_panels_at_101_by_101_and_ten_cancels() {
         mb(after)
     );
 }
+
+/// Not a test: the main thread's long tasks and CPU profile while the page loads and runs its
+/// default demo (issue #13, RELIABILITY.md). The page is loaded once, then reloaded with the
+/// profiler running (the profiler lives in the tab, so it sees the reload from its first task).
+#[test]
+#[ignore]
+fn bench_load_page_start_profile() {
+    let _guard = serial();
+    let server = Server::start(dist());
+    let b = Browser::start(false);
+    observe_long_tasks(&b);
+    b.open(&server.url(""));
+    b.wait_for("the demo", Duration::from_secs(300), |b| b.finished());
+    for run in 1..=3 {
+        start_profiler(&b);
+        b.js("location.reload(); return 0");
+        std::thread::sleep(Duration::from_secs(1));
+        b.wait_for("the demo", Duration::from_secs(300), |b| b.finished());
+        let (over, count, longest) = long_tasks(&b);
+        println!(
+            "load {run}: long tasks: {count} over 50 ms, {over} over 100 ms, longest {longest:.0} ms"
+        );
+        print_profile(&b, 30);
+    }
+}

@@ -893,6 +893,13 @@ fn a_bezier_curve_trained_on_the_page_matches_vitscape_connect() {
     b.set("#eval-images", "32");
     b.click("#run-uploads");
     b.wait_for("the path", Duration::from_secs(120), Browser::finished);
+    // A field out of range is named, and nothing starts.
+    b.set("#bend-lr", "-1");
+    b.click("#train-bend");
+    b.wait_for("the message", Duration::from_secs(10), |b| {
+        b.text("#error")
+            .contains("learning rate must be a number above 0")
+    });
     b.set("#bend-steps", "12");
     b.set("#bend-batch", "8");
     b.set("#bend-lr", "2e-3");
