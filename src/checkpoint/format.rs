@@ -78,9 +78,27 @@ pub fn read_checkpoint(
     bytes: &[u8],
     branch: Option<Branch>,
 ) -> Result<LoadedCheckpoint, CheckpointError> {
+    read_checkpoint_inner(bytes, branch, None)
+}
+
+/// [`read_checkpoint`] of bytes whose sha256 the caller has already computed (and checked): it is
+/// taken as is instead of hashing the file again (the page holds its files by their hashes).
+pub fn read_checkpoint_known(
+    bytes: &[u8],
+    branch: Option<Branch>,
+    sha256: &str,
+) -> Result<LoadedCheckpoint, CheckpointError> {
+    read_checkpoint_inner(bytes, branch, Some(sha256))
+}
+
+fn read_checkpoint_inner(
+    bytes: &[u8],
+    branch: Option<Branch>,
+    known: Option<&str>,
+) -> Result<LoadedCheckpoint, CheckpointError> {
     let torch = match format_of(bytes) {
         Format::Safetensors => {
-            return read_safetensors(bytes, branch).map_err(|e| match e {
+            return read_safetensors_known(bytes, branch, known).map_err(|e| match e {
                 // The first 8 bytes are no safetensors header length: say what the file is.
                 CheckpointError::TooShort { len: 0 }
                 | CheckpointError::HeaderTooLarge { .. }
@@ -109,7 +127,7 @@ pub fn read_checkpoint(
         metadata: BTreeMap::new(),
         tensors: torch.tensors,
     };
-    let mut loaded = adapt(parsed, bytes, branch)?;
+    let mut loaded = adapt(parsed, bytes, branch, known)?;
     loaded.skipped.extend(torch.skipped);
     loaded.skipped.sort();
     loaded.source = Some(torch.source);

@@ -126,15 +126,26 @@ pub fn read_safetensors(
     bytes: &[u8],
     branch: Option<Branch>,
 ) -> Result<LoadedCheckpoint, CheckpointError> {
-    adapt(parse(bytes)?, bytes, branch)
+    read_safetensors_known(bytes, branch, None)
+}
+
+/// [`read_safetensors`], with the bytes' sha256 taken as `known` when the caller has it.
+pub(crate) fn read_safetensors_known(
+    bytes: &[u8],
+    branch: Option<Branch>,
+    known: Option<&str>,
+) -> Result<LoadedCheckpoint, CheckpointError> {
+    adapt(parse(bytes)?, bytes, branch, known)
 }
 
 /// Adapts parsed tensors (of a safetensors or PyTorch file) to timm's names: branch selection,
 /// wrapper prefixes stripped, optimizer state and non-float tensors skipped, floats to f32.
+/// `known` is the bytes' sha256 when the caller already has it (else it is computed here).
 pub(crate) fn adapt(
     parsed: Parsed<'_>,
     bytes: &[u8],
     branch: Option<Branch>,
+    known: Option<&str>,
 ) -> Result<LoadedCheckpoint, CheckpointError> {
     let taken = select_branch(&parsed.tensors, branch)?;
 
@@ -180,7 +191,7 @@ pub(crate) fn adapt(
     skipped.sort();
     Ok(LoadedCheckpoint {
         state,
-        sha256: sha256_hex(bytes),
+        sha256: known.map_or_else(|| sha256_hex(bytes), str::to_owned),
         branch: taken,
         skipped,
         source: None,

@@ -65,6 +65,11 @@ fn write_then_read_returns_the_input() {
     assert_eq!(loaded.branch, None);
     assert!(loaded.skipped.is_empty());
     assert_eq!(loaded.sha256, sha256_hex(&bytes));
+    // A hash the caller has (the page's store) is taken as it is; the rest is the same read.
+    let known = read_checkpoint_known(&bytes, None, "given").unwrap();
+    assert_eq!(known.sha256, "given");
+    assert_eq!(known.state, loaded.state);
+    assert_eq!(read_checkpoint(&bytes, None).unwrap().sha256, loaded.sha256);
 }
 
 #[test]

@@ -30,6 +30,23 @@ pub(crate) async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
+/// Hex sha256 of `bytes`, hashed a slice per task (the page's main thread never hashes a whole
+/// file in one task: a demo checkpoint took over 100 ms in one, issue #13). The same value as
+/// [`crate::checkpoint::sha256_hex`].
+pub(crate) async fn sha256_in_steps(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    /// Bytes per task: a few milliseconds of hashing.
+    const STEP: usize = 256 * 1024;
+    let mut hasher = Sha256::new();
+    for (i, chunk) in bytes.chunks(STEP).enumerate() {
+        if i > 0 {
+            gloo_timers::future::TimeoutFuture::new(0).await;
+        }
+        hasher.update(chunk);
+    }
+    hex::encode(hasher.finalize())
+}
+
 pub(crate) async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
     let buffer = JsFuture::from(file.array_buffer())
         .await

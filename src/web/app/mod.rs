@@ -231,8 +231,12 @@ pub(crate) fn App() -> impl IntoView {
             manifest.eval_subset.labels_sha256.clone(),
         ));
         for (file, sha) in wanted {
-            match fetch_bytes(&format!("demo/{file}")).await {
-                Ok(bytes) if sha256_hex(&bytes) == sha => {
+            let fetched = match fetch_bytes(&format!("demo/{file}")).await {
+                Ok(bytes) => Ok((sha256_in_steps(&bytes).await, bytes)),
+                Err(e) => Err(e),
+            };
+            match fetched {
+                Ok((hash, bytes)) if hash == sha => {
                     ctx.store.update_value(|s| {
                         s.insert(sha.clone(), Arc::new(bytes));
                     });
@@ -292,6 +296,16 @@ pub(crate) fn App() -> impl IntoView {
         ctx.view.track();
         ctx.schedule_draw();
     });
+    // The page is built in three tasks: on a first visit (wasm compiled as it first runs) one task
+    // building all of it took 120–180 ms (issue #13). The upload and settings forms come second,
+    // the summaries, verdict, paths and trajectories third.
+    let (middle, below) = (RwSignal::new(false), RwSignal::new(false));
+    spawn_local(async move {
+        gloo_timers::future::TimeoutFuture::new(0).await;
+        middle.set(true);
+        gloo_timers::future::TimeoutFuture::new(0).await;
+        below.set(true);
+    });
 
     view! {
         <header>
@@ -333,17 +347,21 @@ pub(crate) fn App() -> impl IntoView {
         <main>
             <section class="controls">
                 <Demo ctx=ctx />
-                <Uploads ctx=ctx />
-                <SettingsForm ctx=ctx />
+                <Show when=move || middle.get()>
+                    <Uploads ctx=ctx />
+                    <SettingsForm ctx=ctx />
+                </Show>
                 <RunBar ctx=ctx />
             </section>
             <section class="results">
                 <ViewBar ctx=ctx />
                 <Panels ctx=ctx />
-                <SummaryTable ctx=ctx />
-                <VerdictView ctx=ctx />
-                <ConnectView ctx=ctx />
-                <TrajectoryView ctx=ctx />
+                <Show when=move || below.get()>
+                    <SummaryTable ctx=ctx />
+                    <VerdictView ctx=ctx />
+                    <ConnectView ctx=ctx />
+                    <TrajectoryView ctx=ctx />
+                </Show>
             </section>
         </main>
         <footer>

@@ -58,8 +58,11 @@ impl Ctx {
             .store
             .with_value(|s| s.get(sha256).cloned())
             .ok_or_else(|| format!("{name} is not loaded"))?;
-        let model =
-            inspect::load_model(&bytes, branch, heads).map_err(|e| format!("{name}: {e}"))?;
+        // The store holds files by their sha256 (checked when they came in): not hashed again.
+        let model = crate::checkpoint::read_checkpoint_known(&bytes, branch, sha256)
+            .map_err(crate::error::Error::from)
+            .and_then(|loaded| crate::layout::Model::new(loaded, heads))
+            .map_err(|e| format!("{name}: {e}"))?;
         let reference = model.reference(name);
         self.references
             .update_value(|r| r.push((key, reference.clone())));
