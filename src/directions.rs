@@ -192,6 +192,10 @@ pub fn describe_file(state: &StateDict) -> String {
                 meta("component").unwrap_or("?"),
             )
         }
+        _ if meta("format") == Some("vitscape-bend") => {
+            "a Bézier curve's control point (from `vitscape connect` or the page), not a direction"
+                .into()
+        }
         _ => format!("a direction file of {} tensors{at}", state.tensors.len()),
     }
 }

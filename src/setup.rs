@@ -54,6 +54,22 @@ pub struct Directions {
     pub info: SurfaceInfo,
 }
 
+/// A direction file's vector; a Bézier curve's control point (`format` = `vitscape-bend`) is
+/// refused by name: it is a point in parameter space, not a direction.
+fn direction_of(
+    layout: &crate::model::Layout,
+    file: &StateDict,
+    axis: &str,
+) -> Result<Vec<f32>, DirectionError> {
+    if file.metadata.get("format").map(String::as_str) == Some("vitscape-bend") {
+        return Err(DirectionError::Unusable(
+            axis.into(),
+            "the file is a Bézier curve's control point (bend.safetensors), not a direction: give it to --bend with --interpolate".into(),
+        ));
+    }
+    directions::from_state_dict(layout, file)
+}
+
 /// Build the directions a spec asks for.
 pub fn directions(spec: &SweepSpec, model: &Model, extras: &Extras) -> Result<Directions, Error> {
     let axes = if spec.grid.y.is_some() { 2 } else { 1 };
@@ -80,7 +96,7 @@ pub fn directions(spec: &SweepSpec, model: &Model, extras: &Extras) -> Result<Di
             let (x, _) = extras.direction_files.as_ref().ok_or_else(|| {
                 DirectionError::Unusable("x".into(), "no direction file was given".into())
             })?;
-            let mut out = vec![directions::from_state_dict(layout, x)?];
+            let mut out = vec![direction_of(layout, x, "x")?];
             if axes == 2 {
                 out.push(random(*seed, 1));
             }
@@ -90,7 +106,7 @@ pub fn directions(spec: &SweepSpec, model: &Model, extras: &Extras) -> Result<Di
             let (x, y) = extras.direction_files.as_ref().ok_or_else(|| {
                 DirectionError::Unusable("x".into(), "no direction file was given".into())
             })?;
-            let mut out = vec![directions::from_state_dict(layout, x)?];
+            let mut out = vec![direction_of(layout, x, "x")?];
             if axes == 2 {
                 let y = y.as_ref().ok_or_else(|| {
                     DirectionError::Unusable(
@@ -98,7 +114,7 @@ pub fn directions(spec: &SweepSpec, model: &Model, extras: &Extras) -> Result<Di
                         "a 2-D sweep needs a second direction file".into(),
                     )
                 })?;
-                out.push(directions::from_state_dict(layout, y)?);
+                out.push(direction_of(layout, y, "y")?);
             }
             out
         }

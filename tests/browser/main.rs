@@ -1041,6 +1041,41 @@ fn a_bezier_curve_trained_on_the_page_matches_vitscape_connect() {
     let (p, c) = (values(&page), values(&swept));
     assert_eq!(p.len(), 18);
     assert_values_agree(&p, &c, ("page", "CLI"));
+
+    // The curve's permalink: a fresh browser shows its numbers at once, and recomputes them from
+    // the two checkpoints and the control point dropped in.
+    b.click("#copy-link");
+    let link = b
+        .js("return document.getElementById('permalink').value")
+        .as_str()
+        .unwrap()
+        .to_string();
+    drop(b);
+    let r = Browser::start(false);
+    r.open(&link);
+    r.wait_for("the shared curve", Duration::from_secs(30), |b| {
+        b.text("#status-0").contains("shared link")
+    });
+    let shared = r.exported_surface(0);
+    assert_eq!(shared["spec"], page["spec"]);
+    r.upload("#checkpoint-input", &[&start]);
+    r.upload("#checkpoint-input", &[&end]);
+    r.upload("#directions-input", &[&bend]);
+    r.wait_for("the files", Duration::from_secs(30), |b| {
+        let u = b.text("#uploads");
+        u.contains("tiny-e001")
+            && u.contains("tiny-e006")
+            && b.text("#notice")
+                .contains("a Bézier curve's control point, kept")
+    });
+    r.click("#recompute");
+    r.wait_for(
+        "the recomputation",
+        Duration::from_secs(120),
+        Browser::finished,
+    );
+    let agreement = r.text("#agreement-0");
+    assert!(agreement.contains("the numbers agree"), "{agreement}");
 }
 
 /// A Hessian plane on the page: the worker's top-2 eigenvectors at θ* are the CLI's

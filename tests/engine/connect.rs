@@ -374,6 +374,17 @@ fn connect_writes_both_paths_their_barriers_and_a_figure_and_each_path_recompute
         &tmp.path().join("y").display().to_string(),
     ]);
     assert!(err.contains("--interpolate B"), "{err}");
+    // A control point is no direction.
+    let err = fails(&[
+        "sweep",
+        "--checkpoint",
+        &a,
+        "--directions",
+        &out.join("bend.safetensors").display().to_string(),
+        "--out",
+        &tmp.path().join("z").display().to_string(),
+    ]);
+    assert!(err.contains("not a direction"), "{err}");
 }
 
 /// `--train-on eval` (what the page does): the control point trains on exactly the images the

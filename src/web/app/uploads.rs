@@ -193,6 +193,17 @@ impl Ctx {
                         .set(Some(format!("{name} is not a direction file: {e}")));
                 }
             };
+            if state.metadata.get("format").map(String::as_str) == Some("vitscape-bend") {
+                // A curve's control point: held for the specs that name it, not a direction.
+                let sha256 = sha256_hex(&bytes);
+                self.store.update_value(|s| {
+                    s.insert(sha256, Arc::new(bytes));
+                });
+                self.notice.set(Some(format!(
+                    "{name}: a Bézier curve's control point, kept for the curve that names it (Recompute a shared curve with it and both ends dropped in); it is not used as a direction."
+                )));
+                continue;
+            }
             let trajectory = match crate::trajectory::axis_of(&state, "x") {
                 Ok(t) => t,
                 Err(e) => return self.error.set(Some(format!("{name}: {e}"))),
