@@ -49,6 +49,9 @@ pub(crate) fn dist() -> PathBuf {
 pub(crate) struct Server {
     pub(crate) port: u16,
     pub(crate) requests: Arc<Mutex<Vec<String>>>,
+    /// Requests whose path starts with this are answered only once it is `None` again (a slow
+    /// network, on cue).
+    pub(crate) held: Arc<Mutex<Option<String>>>,
 }
 
 impl Server {
@@ -57,16 +60,23 @@ impl Server {
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let log = requests.clone();
+        let held = Arc::new(Mutex::new(None::<String>));
+        let hold = held.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let dir = dir.clone();
                 let log = log.clone();
+                let hold = hold.clone();
                 std::thread::spawn(move || {
-                    let _ = serve(stream, &dir, &log);
+                    let _ = serve(stream, &dir, &log, &hold);
                 });
             }
         });
-        Self { port, requests }
+        Self {
+            port,
+            requests,
+            held,
+        }
     }
 
     pub(crate) fn url(&self, rest: &str) -> String {
@@ -78,6 +88,7 @@ pub(crate) fn serve(
     mut stream: TcpStream,
     dir: &Path,
     log: &Mutex<Vec<String>>,
+    held: &Mutex<Option<String>>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
@@ -90,6 +101,14 @@ pub(crate) fn serve(
     }
     let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
     log.lock().unwrap().push(path.clone());
+    while held
+        .lock()
+        .unwrap()
+        .as_ref()
+        .is_some_and(|p| path.starts_with(p.as_str()))
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let clean = path.split(['?', '#']).next().unwrap_or("/");
     let clean = if clean == "/" { "/index.html" } else { clean };
     let file = dir.join(clean.trim_start_matches('/'));

@@ -651,6 +651,8 @@ fn uploaded_checkpoint_matches_the_cli_and_its_permalink_reopens_with_the_same_n
         .to_string();
     assert!(link.contains("#vitscape1."), "{link}");
     drop(b);
+    // The demo's images arrive late: a recomputation asked for before waits for them.
+    *server.held.lock().unwrap() = Some("/demo/eval-images".into());
     let r = Browser::start(false);
     r.open(&link);
     r.wait_for("the shared panel", Duration::from_secs(30), |b| {
@@ -679,6 +681,10 @@ fn uploaded_checkpoint_matches_the_cli_and_its_permalink_reopens_with_the_same_n
         b.text("#uploads").contains("mae.safetensors")
     });
     r.click("#recompute");
+    r.wait_for("the wait", Duration::from_secs(10), |b| {
+        b.text("#notice").contains("still loading")
+    });
+    *server.held.lock().unwrap() = None;
     r.wait_for(
         "the recomputation",
         Duration::from_secs(120),

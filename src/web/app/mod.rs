@@ -144,6 +144,7 @@ pub(crate) fn App() -> impl IntoView {
         connections: RwSignal::new(Vec::new()),
         bend: BendFields::new(),
         pending_connections: StoredValue::new(Vec::new()),
+        waiting_run: StoredValue::new(None),
         trajectories: RwSignal::new(Vec::new()),
         direction_uploads: RwSignal::new(Vec::new()),
         path: RwSignal::new(false),
@@ -255,8 +256,16 @@ pub(crate) fn App() -> impl IntoView {
             }
         }
         ctx.manifest.set(Some(manifest));
-        if !shared {
-            ctx.run_demo();
+        // A run asked for while the demo loaded goes first (instead of the demo).
+        let mut waiting = None;
+        ctx.waiting_run.update_value(|w| waiting = w.take());
+        match waiting {
+            Some((specs, images, task)) => {
+                ctx.notice.set(None);
+                ctx.run(specs, images, task);
+            }
+            None if !shared => ctx.run_demo(),
+            None => {}
         }
         // The verdict is extra: without it the demo still runs, and the page says why it is absent.
         match fetch_bytes("demo/verdict.json").await.and_then(|b| {

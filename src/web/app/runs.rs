@@ -297,6 +297,21 @@ impl Ctx {
         images: Option<UserImages>,
         task: Task,
     ) {
+        // A run on the demo's images asked for while they still load waits for them.
+        let on_demo_images = specs.iter().any(|(_, s)| match &s.data.source {
+            DataSource::Embedded { sha256, .. } => {
+                images.as_ref().is_none_or(|u| &u.sha256 != sha256)
+            }
+            _ => false,
+        });
+        if on_demo_images && self.manifest.with_untracked(Option::is_none) {
+            self.waiting_run.set_value(Some((specs, images, task)));
+            self.notice.set(Some(
+                "The demo's images are still loading: the run starts as soon as they are here."
+                    .into(),
+            ));
+            return;
+        }
         let mut files = Attachments::new(self.store.get_value());
         let manifest = self.manifest.get_untracked();
         let mut panels = Vec::new();

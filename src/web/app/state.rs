@@ -207,6 +207,8 @@ pub(crate) struct Ctx {
     pub(crate) bend: BendFields,
     /// Paths swept along their trained curves, waiting for that sweep to end.
     pub(crate) pending_connections: StoredValue<Vec<PendingConnection>>,
+    /// A run on the demo's images asked for before they loaded: it starts when they have.
+    pub(crate) waiting_run: StoredValue<Option<(Labelled, Option<UserImages>, Task)>>,
     /// The committed demo models' training trajectories (`demo/trajectory/`), as they load.
     pub(crate) trajectories: RwSignal<Vec<DemoTrajectory>>,
     pub(crate) demo_loss: RwSignal<DemoLoss>,
