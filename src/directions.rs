@@ -192,7 +192,7 @@ pub fn describe_file(state: &StateDict) -> String {
                 meta("component").unwrap_or("?"),
             )
         }
-        _ if meta("format") == Some("vitscape-bend") => {
+        _ if crate::connect::is_bend_file(state) => {
             "a Bézier curve's control point (from `vitscape connect` or the page), not a direction"
                 .into()
         }

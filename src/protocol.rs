@@ -660,7 +660,7 @@ pub enum FromWorker {
         elapsed: f64,
     },
     /// A panel's trained control point ([`Task::TrainBend`]): the file (one attachment, written
-    /// by [`crate::connect::bend_file`], its record inside) and every step's t and loss.
+    /// by [`crate::connect::bend_file`], its record inside).
     Bend {
         /// Job.
         job: u64,
@@ -668,8 +668,6 @@ pub enum FromWorker {
         panel: usize,
         /// How it was trained (also in the file's metadata).
         record: Box<crate::connect::BendRecord>,
-        /// Every step's t and mini-batch loss.
-        steps: Vec<crate::connect::BendStep>,
         /// Seconds since the job started.
         elapsed: f64,
     },

@@ -54,14 +54,14 @@ pub struct Directions {
     pub info: SurfaceInfo,
 }
 
-/// A direction file's vector; a Bézier curve's control point (`format` = `vitscape-bend`) is
-/// refused by name: it is a point in parameter space, not a direction.
+/// A direction file's vector; a Bézier curve's control point ([`crate::connect::is_bend_file`])
+/// is refused by name: it is a point in parameter space, not a direction.
 fn direction_of(
     layout: &crate::model::Layout,
     file: &StateDict,
     axis: &str,
 ) -> Result<Vec<f32>, DirectionError> {
-    if file.metadata.get("format").map(String::as_str) == Some("vitscape-bend") {
+    if crate::connect::is_bend_file(file) {
         return Err(DirectionError::Unusable(
             axis.into(),
             "the file is a Bézier curve's control point (bend.safetensors), not a direction: give it to --bend with --interpolate".into(),

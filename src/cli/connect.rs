@@ -9,7 +9,9 @@ use clap::{Args, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use vitscape::checkpoint;
-use vitscape::connect::{self, BendConfig, BendRecord, BendStep, ConnectReport, TrainOn};
+use vitscape::connect::{
+    self, BendConfig, BendRecord, BendStep, ConnectReport, RecentLoss, TrainOn,
+};
 use vitscape::metrics::barrier::Barrier;
 use vitscape::plot::{self, PathCurve};
 use vitscape::spec::{DataSource, DirectionSource, FileRef, SweepSpec, cli_command};
@@ -111,21 +113,18 @@ pub fn run(args: ConnectArgs) -> Result<()> {
     train_spec.validate()?;
     let config = BendConfig::new(args.steps, args.lr, args.bend_seed);
     let bend_path = out.join("bend.safetensors");
-    let wanted = BendRecord {
-        vitscape_version: vitscape::VERSION.to_string(),
-        start: spec.checkpoint.clone(),
-        end: end_ref.clone(),
-        loss: spec.loss.clone(),
-        train_data: train_spec.data.clone(),
-        train_batch: args.train_batch,
-        final_loss: f64::NAN,
+    let wanted = BendRecord::new(
+        &spec,
+        end_ref.clone(),
+        train_spec.data.clone(),
+        args.train_batch,
         config,
         // As typed, whatever path the binary was run by.
-        command: std::iter::once("vitscape".to_string())
+        std::iter::once("vitscape".to_string())
             .chain(std::env::args().skip(1).map(|a| quoted(&a)))
             .collect::<Vec<_>>()
             .join(" "),
-    };
+    );
     let (bytes, record) = if args.sweep.resume && bend_path.exists() {
         resumed_bend(&bend_path, &wanted)?
     } else {
@@ -233,14 +232,10 @@ fn train(
         ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut recent = Vec::new();
+    let mut recent = RecentLoss::default();
     let training = connect::train_bend(batches, start, end, &record.config, |k, step: BendStep| {
-        recent.push(step.loss);
-        if recent.len() > 20 {
-            recent.remove(0);
-        }
+        let mean = recent.push(step.loss);
         bar.set_position(k as u64 + 1);
-        let mean = recent.iter().sum::<f64>() / recent.len() as f64;
         bar.set_message(format!("loss on the curve {mean:.4}"));
     });
     let bend = pollster::block_on(training)?;

@@ -5,12 +5,41 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{CheckpointRef, DataSpec, FileRef, LossSpec, SweepSpec, shell_quote};
+use crate::checkpoint::StateDict;
+use crate::spec::{CheckpointRef, DataSpec, FileRef, LossSpec, SweepSpec, shell_quote, spec_flags};
 
 #[cfg(feature = "engine")]
 mod train;
 #[cfg(feature = "engine")]
 pub use train::*;
+
+/// The `format` metadata of a control point's file ([`bend_file`]).
+pub const BEND_FORMAT: &str = "vitscape-bend";
+
+/// Whether a file's tensors are a Bézier curve's control point (a point in parameter space,
+/// not a direction).
+pub fn is_bend_file(state: &StateDict) -> bool {
+    state.metadata.get("format").map(String::as_str) == Some(BEND_FORMAT)
+}
+
+/// The mean mini-batch loss of the last [`RecentLoss::WINDOW`] steps, as the CLI's progress bar
+/// and the page's progress line show it.
+#[derive(Debug, Clone, Default)]
+pub struct RecentLoss(std::collections::VecDeque<f64>);
+
+impl RecentLoss {
+    /// Steps averaged.
+    pub const WINDOW: usize = 20;
+
+    /// Add a step's loss; the mean over the window.
+    pub fn push(&mut self, loss: f64) -> f64 {
+        if self.0.len() == Self::WINDOW {
+            self.0.pop_front();
+        }
+        self.0.push_back(loss);
+        self.0.iter().sum::<f64>() / self.0.len() as f64
+    }
+}
 
 /// One step's record.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -77,12 +106,9 @@ pub fn connect_command(
     train_batch: usize,
     out: &str,
 ) -> Result<String, crate::error::SpecError> {
-    let json = serde_json::to_string(spec).map_err(|e| {
-        crate::error::SpecError::Source(format!("the spec cannot be written as JSON: {e}"))
-    })?;
     Ok(format!(
-        "vitscape connect --spec {} --search static/demo --search . --train-on eval --train-batch {train_batch} --steps {} --lr {} --bend-seed {} --out {}",
-        shell_quote(&json),
+        "vitscape connect {} --train-on eval --train-batch {train_batch} --steps {} --lr {} --bend-seed {} --out {}",
+        spec_flags(spec)?,
         config.steps,
         config.lr,
         config.seed,
@@ -112,6 +138,31 @@ pub struct BendRecord {
     pub final_loss: f64,
     /// The command that trained it.
     pub command: String,
+}
+
+impl BendRecord {
+    /// The record of a control point trained from `spec`'s checkpoint to `end` on `spec`'s loss
+    /// with `train_data` (`final_loss` NaN until it has trained).
+    pub fn new(
+        spec: &SweepSpec,
+        end: CheckpointRef,
+        train_data: DataSpec,
+        train_batch: usize,
+        config: BendConfig,
+        command: String,
+    ) -> Self {
+        Self {
+            vitscape_version: crate::VERSION.to_string(),
+            start: spec.checkpoint.clone(),
+            end,
+            loss: spec.loss.clone(),
+            train_data,
+            train_batch,
+            config,
+            final_loss: f64::NAN,
+            command,
+        }
+    }
 }
 
 /// What `vitscape connect` writes as `connect.json` beside `linear/` and `bezier/`.

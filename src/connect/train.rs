@@ -106,7 +106,7 @@ pub fn bend_file(layout: &Layout, theta: &[f32], record: &BendRecord) -> Result<
         context: "the control point's record".into(),
         source,
     })?;
-    let meta = [("format", "vitscape-bend".to_string()), ("bend", json)];
+    let meta = [("format", super::BEND_FORMAT.to_string()), ("bend", json)];
     let state = crate::directions::to_state_dict(layout, theta, &meta);
     Ok(crate::checkpoint::write_safetensors(&state)?)
 }

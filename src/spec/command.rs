@@ -12,12 +12,21 @@ pub fn shell_quote(s: &str) -> String {
 
 /// The `vitscape sweep` command that recomputes `spec` into the folder `out`.
 pub fn cli_command(spec: &SweepSpec, out: &str) -> Result<String, SpecError> {
+    Ok(format!(
+        "vitscape sweep {} --out {}",
+        spec_flags(spec)?,
+        shell_quote(out)
+    ))
+}
+
+/// `--spec '<the spec as JSON>'` and the folders searched for the files it names, as every
+/// command that reads a spec takes them.
+pub fn spec_flags(spec: &SweepSpec) -> Result<String, SpecError> {
     let json = serde_json::to_string(spec)
         .map_err(|e| SpecError::Source(format!("the spec cannot be written as JSON: {e}")))?;
     Ok(format!(
-        "vitscape sweep --spec {} --search static/demo --search . --out {}",
-        shell_quote(&json),
-        shell_quote(out)
+        "--spec {} --search static/demo --search .",
+        shell_quote(&json)
     ))
 }
 

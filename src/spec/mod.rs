@@ -14,7 +14,7 @@ pub(crate) use placeholder::placeholder;
 mod read;
 mod settings;
 
-pub use command::{cli_command, shell_quote};
+pub use command::{cli_command, shell_quote, spec_flags};
 pub use read::{Labelled, read_specs, select};
 pub use settings::{Inputs, LossChoice, Settings};
 

@@ -12,7 +12,7 @@ mod load;
 use serde_json::Value;
 use std::io::Write;
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -801,15 +801,13 @@ fn a_training_runs_plane_from_direction_files_matches_the_cli_and_draws_its_path
     assert_values_agree(&p, &c, ("page", "CLI"));
 }
 
-/// A path on the page: two uploads joined by the straight line (t = 0 the first, t = 1 the
-/// second), its loss and accuracy along t, and the barrier the CLI records for the same path.
-#[test]
-fn a_path_between_two_uploads_has_the_clis_values_and_barrier() {
-    let _guard = serial();
-    let server = Server::start(dist());
+/// The page with two training checkpoints dropped in (`tiny-e001`, `tiny-e006`) and the straight
+/// path between them computed on t ∈ [−0.5, 1.5] (9 points, 32 demo images): the browser and the
+/// two files.
+fn path_between_uploads(server: &Server) -> (Browser, PathBuf, PathBuf) {
     let start = root().join("tests/fixtures/trajectory/tiny-e001.safetensors");
     let end = root().join("tests/fixtures/trajectory/tiny-e006.safetensors");
-    let b = page_without_demo(&server);
+    let b = page_without_demo(server);
     b.upload("#checkpoint-input", &[&start]);
     b.upload("#checkpoint-input", &[&end]);
     b.wait_for("both inspections", Duration::from_secs(30), |b| {
@@ -824,6 +822,16 @@ fn a_path_between_two_uploads_has_the_clis_values_and_barrier() {
     b.set("#eval-images", "32");
     b.click("#run-uploads");
     b.wait_for("the path", Duration::from_secs(120), Browser::finished);
+    (b, start, end)
+}
+
+/// A path on the page: two uploads joined by the straight line (t = 0 the first, t = 1 the
+/// second), its loss and accuracy along t, and the barrier the CLI records for the same path.
+#[test]
+fn a_path_between_two_uploads_has_the_clis_values_and_barrier() {
+    let _guard = serial();
+    let server = Server::start(dist());
+    let (b, start, end) = path_between_uploads(&server);
     b.wait_for("the barrier", Duration::from_secs(10), |b| {
         b.text("#barrier-0").contains("loss barrier")
     });
@@ -882,23 +890,7 @@ fn a_path_between_two_uploads_has_the_clis_values_and_barrier() {
 fn a_bezier_curve_trained_on_the_page_matches_vitscape_connect() {
     let _guard = serial();
     let server = Server::start(dist());
-    let start = root().join("tests/fixtures/trajectory/tiny-e001.safetensors");
-    let end = root().join("tests/fixtures/trajectory/tiny-e006.safetensors");
-    let b = page_without_demo(&server);
-    b.upload("#checkpoint-input", &[&start]);
-    b.upload("#checkpoint-input", &[&end]);
-    b.wait_for("both inspections", Duration::from_secs(30), |b| {
-        let u = b.text("#uploads");
-        u.contains("tiny-e001") && u.contains("tiny-e006")
-    });
-    b.click("#path-mode");
-    b.wait_for("the path's axis", Duration::from_secs(10), |b| {
-        b.text("#notice").contains("a path is 1-D")
-    });
-    b.set("#axis-x", "-0.5:1.5:9");
-    b.set("#eval-images", "32");
-    b.click("#run-uploads");
-    b.wait_for("the path", Duration::from_secs(120), Browser::finished);
+    let (b, start, end) = path_between_uploads(&server);
     // A field out of range is named, and nothing starts.
     b.set("#bend-lr", "-1");
     b.click("#train-bend");

@@ -4,7 +4,7 @@
 //! — what `vitscape connect --train-on eval` computes and writes.
 
 use super::*;
-use crate::connect::{BendConfig, BendRecord, BendStep, ConnectReport};
+use crate::connect::{BendConfig, BendRecord, ConnectReport};
 use crate::protocol::MAX_BEND_BATCH;
 
 /// The name a trained control point is offered under (as `vitscape connect` writes it).
@@ -125,13 +125,7 @@ impl Ctx {
     }
 
     /// A panel's trained control point ([`FromWorker::Bend`]): its file joins the store.
-    pub(crate) fn bend_received(
-        self,
-        panel: usize,
-        record: BendRecord,
-        steps: Vec<BendStep>,
-        bytes: Vec<u8>,
-    ) {
+    pub(crate) fn bend_received(self, panel: usize, record: BendRecord, bytes: Vec<u8>) {
         let file = FileRef {
             name: BEND_FILE.into(),
             sha256: sha256_hex(&bytes),
@@ -141,7 +135,7 @@ impl Ctx {
         });
         self.panels.update(|panels| {
             if let Some(p) = panels.get_mut(panel) {
-                p.bend_progress = steps.last().map(|_| (steps.len(), record.final_loss));
+                p.bend_progress = Some((record.config.steps, record.final_loss));
                 p.bend = Some((record, file));
             }
         });

@@ -222,7 +222,6 @@ impl Ctx {
                 job,
                 panel,
                 record,
-                steps,
                 elapsed,
             } if job == current => {
                 let Some(bytes) = attachments.first() else {
@@ -231,7 +230,7 @@ impl Ctx {
                     ));
                     return;
                 };
-                self.bend_received(panel, *record, steps, bytes.to_vec());
+                self.bend_received(panel, *record, bytes.to_vec());
                 self.progress.update(|p| p.elapsed = elapsed);
             }
             FromWorker::Done { job, elapsed } if job == current => {

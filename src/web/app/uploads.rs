@@ -193,7 +193,7 @@ impl Ctx {
                         .set(Some(format!("{name} is not a direction file: {e}")));
                 }
             };
-            if state.metadata.get("format").map(String::as_str) == Some("vitscape-bend") {
+            if crate::connect::is_bend_file(&state) {
                 // A curve's control point: held for the specs that name it, not a direction.
                 let sha256 = sha256_hex(&bytes);
                 self.store.update_value(|s| {

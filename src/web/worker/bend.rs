@@ -4,7 +4,7 @@
 
 use super::{Files, now_seconds, post, spec_files};
 
-use crate::connect::{self, BendConfig, BendRecord, BendStep};
+use crate::connect::{self, BendConfig, BendRecord, BendStep, RecentLoss};
 use crate::error::Error;
 use crate::job::Started;
 use crate::protocol::{FromWorker, PanelRequest};
@@ -41,12 +41,9 @@ pub(super) async fn train_one(
         .ok_or_else(|| format!("{}: the path's end checkpoint did not come", panel.label))?;
     let batches = started.prepared.evaluator.minibatches();
     let mut last_post = now_seconds();
-    let mut recent: Vec<f64> = Vec::new();
+    let mut recent = RecentLoss::default();
     let progress = |k: usize, step: BendStep| {
-        recent.push(step.loss);
-        if recent.len() > 20 {
-            recent.remove(0);
-        }
+        let loss = recent.push(step.loss);
         let now = now_seconds();
         if now - last_post >= PROGRESS_EVERY || k + 1 == config.steps {
             last_post = now;
@@ -55,7 +52,7 @@ pub(super) async fn train_one(
                     job,
                     panel: index,
                     done: k + 1,
-                    loss: recent.iter().sum::<f64>() / recent.len() as f64,
+                    loss,
                     elapsed: now - t0,
                 },
                 &[],
@@ -66,27 +63,26 @@ pub(super) async fn train_one(
         let bend =
             connect::train_bend(&batches, &model.theta, &end.theta, &config, progress).await?;
         let record = BendRecord {
-            vitscape_version: crate::VERSION.to_string(),
-            start: spec.checkpoint.clone(),
-            end: target.clone(),
-            loss: spec.loss.clone(),
-            train_data: spec.data.clone(),
-            train_batch,
-            config,
             final_loss: bend.final_loss(0.1),
-            command: connect::connect_command(spec, &config, train_batch, "connect")?,
+            ..BendRecord::new(
+                spec,
+                target.clone(),
+                spec.data.clone(),
+                train_batch,
+                config,
+                connect::connect_command(spec, &config, train_batch, "connect")?,
+            )
         };
         let bytes = connect::bend_file(&model.layout, &bend.theta, &record)?;
-        Ok::<_, Error>((record, bend.steps, bytes))
+        Ok::<_, Error>((record, bytes))
     }
     .await;
-    let (record, steps, bytes) = result.map_err(|e| format!("{}: {e}", panel.label))?;
+    let (record, bytes) = result.map_err(|e| format!("{}: {e}", panel.label))?;
     post(
         &FromWorker::Bend {
             job,
             panel: index,
             record: Box::new(record),
-            steps,
             elapsed: now_seconds() - t0,
         },
         &[&bytes],
