@@ -459,9 +459,31 @@ fn convexity(
                 shard.map_or("the whole map".into(), |s| format!("shard {s}"))
             );
         }
+        // The products' scheme and the power iterations are not in the spec: a map continues
+        // only with the ones its cells were computed with.
+        let power_now = PowerSettings { k: 1, ..power };
+        if previous
+            .info
+            .hessian_vector_product
+            .is_some_and(|p| p != scheme)
+            || previous
+                .info
+                .power_iteration
+                .is_some_and(|p| p != power_now)
+        {
+            anyhow::bail!(
+                "{} was computed with other Hessian-product or power-iteration settings (--hvp-method, \
+                 --hvp-step, --hvp-check-target, --max-iterations, --tolerance): resume it with \
+                 the same flags, or choose another --out",
+                path.display()
+            );
+        }
         // Each row is one chain of products: a row cut short is computed again from its start,
-        // so a resumed map has the uninterrupted map's numbers.
+        // so a resumed map has the uninterrupted map's numbers. Its step check goes on from the
+        // products the stopped runs formed (those of rows cut short included).
         surface.metrics = previous.metrics;
+        surface.info.hessian_vector_product = previous.info.hessian_vector_product;
+        surface.info.step_check = previous.info.step_check;
         let nx = surface.x.len();
         for iy in 0..surface.y.len() {
             let done = (0..nx)

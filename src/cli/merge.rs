@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use vitscape::metrics::Tau;
 use vitscape::plot;
 use vitscape::surface::Surface;
 use vitscape::sweep::{self, Shard};
+use vitscape::verdict::VerdictPart;
 
 use super::sweep::unix_now;
 
@@ -23,18 +25,20 @@ pub struct MergeArgs {
     pub parts: Vec<PathBuf>,
     #[command(flatten)]
     pub plots: super::plots::PlotFlags,
-    /// τ in loss units for the basin summary (default: --tau-relative), as `vitscape sweep`.
+    /// τ in loss units for the basin summary (default: the τ the parts were swept with, as
+    /// `vitscape sweep --tau/--tau-relative` recorded it).
     #[arg(long, conflicts_with = "tau_relative")]
     pub tau: Option<f64>,
-    /// τ as a fraction of |L(0)|.
-    #[arg(long, default_value_t = vitscape::verdict::TAU_RELATIVE)]
-    pub tau_relative: f64,
+    /// τ as a fraction of |L(0)| (default: the parts' τ; for parts that recorded none, 0.1).
+    #[arg(long)]
+    pub tau_relative: Option<f64>,
 }
 
 /// Flags of `vitscape status`.
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    /// Output folders of running or finished sweeps (shards or whole grids).
+    /// Output folders of running or finished sweeps and convexity maps (shards or whole grids),
+    /// and verdict part files (`vitscape verdict --shard K/N --out FILE`).
     #[arg(required = true)]
     pub dirs: Vec<PathBuf>,
 }
@@ -53,6 +57,38 @@ pub(super) fn read_surface(path: &Path) -> Result<Surface> {
         .with_context(|| format!("cannot read {}", file.display()))?;
     serde_json::from_str(&text)
         .with_context(|| format!("{} is not a vitscape surface", file.display()))
+}
+
+/// τ of the merged summary: the merge's flags, else the one the parts were swept with (they
+/// must agree), else the default relative τ.
+fn merge_tau(args: &MergeArgs, parts: &[(String, Surface)]) -> Result<Tau> {
+    if args.tau.is_some() || args.tau_relative.is_some() {
+        return Ok(super::sweep::tau_of(
+            args.tau,
+            args.tau_relative.unwrap_or(vitscape::verdict::TAU_RELATIVE),
+        ));
+    }
+    let mut recorded: Option<(Tau, &str)> = None;
+    for (name, part) in parts {
+        match (part.info.summary_tau, recorded) {
+            (Some(t), Some((first, first_name))) if t != first => bail!(
+                "the parts were swept with different τ ({first} in {first_name}, {t} in {name}): \
+                 give the merge --tau or --tau-relative"
+            ),
+            (Some(t), None) => recorded = Some((t, name.as_str())),
+            _ => {}
+        }
+    }
+    let tau = recorded.map_or(Tau::Relative(vitscape::verdict::TAU_RELATIVE), |(t, _)| t);
+    eprintln!(
+        "basin summary τ: {tau} ({}; --tau or --tau-relative sets another)",
+        if recorded.is_some() {
+            "the parts' own"
+        } else {
+            "the default: the parts recorded none"
+        }
+    );
+    Ok(tau)
 }
 
 /// `(ix, iy)` lists, shortened past `max`.
@@ -109,7 +145,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
         );
         surface.info.convex_fraction = Some(fraction);
     } else if merged.complete() {
-        let tau = super::sweep::tau_of(args.tau, args.tau_relative);
+        let tau = merge_tau(&args, &parts)?;
         match vitscape::metrics::summarise(&surface, "loss", tau, 64) {
             Ok(summary) => {
                 if let Some(t) = &summary.topology {
@@ -185,43 +221,89 @@ pub fn run(args: MergeArgs) -> Result<()> {
     Ok(())
 }
 
-/// `vitscape status`: cells done per folder, with an ETA from its clock.
+/// `vitscape status`: for each sweep or convexity-map folder, the cells done; for each verdict
+/// part file (`vitscape verdict --shard`), the sweeps done; each with an ETA from its clock.
 pub fn status(args: StatusArgs) -> Result<()> {
     let now = unix_now();
     for dir in &args.dirs {
-        let surface = match read_surface(dir) {
-            Ok(s) => s,
+        let file = surface_file(dir);
+        let value = std::fs::read_to_string(&file)
+            .with_context(|| format!("cannot read {}", file.display()))
+            .and_then(|text| {
+                serde_json::from_str::<serde_json::Value>(&text)
+                    .with_context(|| format!("{} is not JSON", file.display()))
+            });
+        let value = match value {
+            Ok(v) => v,
             Err(e) => {
                 println!("{}: not started ({e:#})", dir.display());
                 continue;
             }
         };
-        let (nx, ny) = (surface.x.len(), surface.y.len());
-        let (done, _) = surface.progress();
-        let (what, total) = match surface.info.shard {
-            Some(s) => (format!("shard {s}"), Shard::cells(&s, nx, ny).len()),
-            None => ("whole grid".to_string(), nx * ny),
+        let line = if value.get("sweeps").is_some() && value.get("shard").is_some() {
+            let part: VerdictPart = serde_json::from_value(value)
+                .with_context(|| format!("{} is not a vitscape verdict part", file.display()))?;
+            let total = (part.total > 0).then_some(part.total);
+            progress(
+                format!("verdict shard {}", part.shard),
+                (part.sweeps.len(), total),
+                "sweeps",
+                part.clock,
+                now,
+            )
+        } else {
+            let surface: Surface = serde_json::from_value(value)
+                .with_context(|| format!("{} is not a vitscape surface", file.display()))?;
+            let (nx, ny) = (surface.x.len(), surface.y.len());
+            let (done, _) = surface.progress();
+            let (what, total) = match surface.info.shard {
+                Some(s) => (format!("shard {s}"), Shard::cells(&s, nx, ny).len()),
+                None => ("whole grid".to_string(), nx * ny),
+            };
+            progress(what, (done, Some(total)), "cells", surface.info.clock, now)
         };
-        let mut line = format!("{}: {what}, {done}/{total} cells", dir.display());
-        if let Some(clock) = surface.info.clock {
-            let computed = done.saturating_sub(clock.cells_at_start);
-            let elapsed = (clock.saved - clock.started).max(0.0);
-            let idle = (now - clock.saved).max(0.0);
-            if done >= total {
-                line.push_str(", done");
-            } else if computed > 0 && elapsed > 0.0 {
+        println!("{}: {line}", dir.display());
+    }
+    Ok(())
+}
+
+/// "shard 1/4, 12/40 cells, 0.50 cells/s, ETA 56 s after its last save, last saved 3 s ago":
+/// `done` of `total` units (unknown for a verdict part written before totals were recorded),
+/// the rate and ETA from the clock.
+fn progress(
+    what: String,
+    (done, total): (usize, Option<usize>),
+    unit: &str,
+    clock: Option<vitscape::surface::Clock>,
+    now: f64,
+) -> String {
+    let mut line = match total {
+        Some(total) => format!("{what}, {done}/{total} {unit}"),
+        None => format!("{what}, {done} {unit} (its total is not recorded)"),
+    };
+    if let Some(clock) = clock {
+        let computed = done.saturating_sub(clock.cells_at_start);
+        let elapsed = (clock.saved - clock.started).max(0.0);
+        let idle = (now - clock.saved).max(0.0);
+        match total {
+            Some(total) if done >= total => line.push_str(", done"),
+            Some(total) if computed > 0 && elapsed > 0.0 => {
                 let eta = elapsed / computed as f64 * (total - done) as f64;
+                // A sweep takes minutes, a cell seconds.
+                let (rate, per) = match unit {
+                    "sweeps" => (computed as f64 / elapsed * 60.0, "min"),
+                    _ => (computed as f64 / elapsed, "s"),
+                };
                 line.push_str(&format!(
-                    ", {:.2} cells/s, ETA {} after its last save",
-                    computed as f64 / elapsed,
+                    ", {rate:.2} {unit}/{per}, ETA {} after its last save",
                     duration(eta)
                 ));
             }
-            line.push_str(&format!(", last saved {} ago", duration(idle)));
+            _ => {}
         }
-        println!("{line}");
+        line.push_str(&format!(", last saved {} ago", duration(idle)));
     }
-    Ok(())
+    line
 }
 
 fn duration(seconds: f64) -> String {

@@ -471,6 +471,10 @@ pub fn run(args: SweepArgs) -> Result<()> {
         surface.info.summary_loss = Some(summary.clone());
         surface.info.summary_tau = Some(tau);
     }
+    if shard.is_some() {
+        // The τ the merge summarises with (unless it is given its own).
+        surface.info.summary_tau = Some(tau);
+    }
     if summary.is_some() {
         super::record_barrier(&mut surface);
     }

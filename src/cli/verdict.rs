@@ -2,7 +2,7 @@
 //! and linear-probe losses, and write the verdict the page shows (`static/demo/verdict.json`).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -134,6 +134,8 @@ pub fn run(args: VerdictArgs) -> Result<()> {
             command: command.clone(),
             vitscape_version: vitscape::VERSION.to_string(),
             sweeps: Vec::new(),
+            total: 0,
+            clock: None,
         };
         if out.is_file() {
             if !args.resume {
@@ -175,47 +177,63 @@ pub fn run(args: VerdictArgs) -> Result<()> {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         // The sweeps dealt round-robin, mode × trained model × seed in the verdict's order.
-        let mut task = 0usize;
+        let mut tasks = Vec::new();
         for mode in DemoMode::ALL {
             for panel in verdict_panels(&manifest, mode) {
                 for &seed in &args.seeds {
-                    task += 1;
-                    let done = part.sweeps.iter().any(|(m, s)| {
-                        *m == mode
-                            && s.name == panel.name
-                            && s.training_seed == panel.training_seed
-                            && s.specs.first().map(|spec| &spec.directions.source)
-                                == Some(&vitscape::spec::DirectionSource::Random { seed })
-                    });
-                    if (task - 1) % shard.count != shard.index || done {
-                        continue;
-                    }
-                    let bytes = read(&args.demo.join(&panel.file))?;
-                    let summaries = verdict::panel_summaries(
-                        &files,
-                        &panel,
-                        &bytes,
-                        &settings,
-                        &[seed],
-                        convexity.as_ref(),
-                        &mut |seed| {
-                            eprintln!(
-                                "{} / {} (training seed {}): seed {seed} done",
-                                mode.label(),
-                                panel.name,
-                                panel.training_seed
-                            )
-                        },
-                    )?;
-                    part.sweeps.push((mode, summaries));
-                    // Saved after every sweep: a killed task resumes from here (--resume).
-                    super::sweep::save_json(&out, &part)?;
+                    tasks.push((mode, panel.clone(), seed));
                 }
             }
         }
-        super::sweep::save_json(&out, &part)?;
+        let all = tasks.len();
+        let mine: Vec<_> = tasks
+            .into_iter()
+            .enumerate()
+            .filter(|(task, _)| task % shard.count == shard.index)
+            .map(|(_, t)| t)
+            .collect();
+        part.total = mine.len();
+        let now = super::sweep::unix_now();
+        part.clock = Some(vitscape::surface::Clock {
+            started: now,
+            cells_at_start: part.sweeps.len(),
+            saved: now,
+        });
+        for (mode, panel, seed) in mine {
+            let done = part.sweeps.iter().any(|(m, s)| {
+                *m == mode
+                    && s.name == panel.name
+                    && s.training_seed == panel.training_seed
+                    && s.specs.first().map(|spec| &spec.directions.source)
+                        == Some(&vitscape::spec::DirectionSource::Random { seed })
+            });
+            if done {
+                continue;
+            }
+            let bytes = read(&args.demo.join(&panel.file))?;
+            let summaries = verdict::panel_summaries(
+                &files,
+                &panel,
+                &bytes,
+                &settings,
+                &[seed],
+                convexity.as_ref(),
+                &mut |seed| {
+                    eprintln!(
+                        "{} / {} (training seed {}): seed {seed} done",
+                        mode.label(),
+                        panel.name,
+                        panel.training_seed
+                    )
+                },
+            )?;
+            part.sweeps.push((mode, summaries));
+            // Saved after every sweep: a killed task resumes from here (--resume).
+            save_part(&out, &mut part)?;
+        }
+        save_part(&out, &mut part)?;
         eprintln!(
-            "wrote {} (verdict shard {shard}: {} of {task} sweeps); join the parts with `vitscape verdict --merge PART…`",
+            "wrote {} (verdict shard {shard}: {} of {all} sweeps); join the parts with `vitscape verdict --merge PART…`",
             out.display(),
             part.sweeps.len()
         );
@@ -285,6 +303,14 @@ fn convexity_settings(args: &VerdictArgs) -> Result<Option<ConvexitySettings>> {
         },
         scheme: ProductScheme::default(),
     }))
+}
+
+/// Writes a verdict part with the time of this save on its clock.
+fn save_part(out: &Path, part: &mut VerdictPart) -> Result<()> {
+    if let Some(clock) = part.clock.as_mut() {
+        clock.saved = super::sweep::unix_now();
+    }
+    super::sweep::save_json(out, part)
 }
 
 /// What every sweep of a verdict shared: from the flags, or from the parts of a sharded one.

@@ -671,7 +671,8 @@ pub fn convexity_surface(
 /// Li et al.'s convexity map over a surface's grid (METHODS §5): at every missing cell, the loss,
 /// λmax, λmin and |λmin/λmax| of the Hessian at θ* + α·d₁ + β·d₂ (`theta`, `directions` on the
 /// host, as the evaluator's). After each cell the map's `info` records the products so far
-/// ([`record_products`]) and `on_cell` sees it and may cancel.
+/// ([`record_products`]; a resumed map's count goes on from the `info.step_check` it holds) and
+/// `on_cell` sees it and may cancel. Returns the map's whole step check.
 ///
 /// Neighbouring cells have similar curvature, so each cell continues the products of the cell
 /// before it in its row; every row starts afresh, which makes rows independent (natively they
@@ -688,7 +689,8 @@ pub async fn convexity_map(
     on_cell: &mut dyn FnMut(&crate::surface::Surface, &Extremes) -> crate::sweep::Control,
 ) -> Result<StepCheck, Error> {
     use crate::sweep::{self, Control};
-    let mut check = StepCheck::default();
+    // A resumed map goes on from the products recorded so far.
+    let mut check = surface.info.step_check.unwrap_or_default();
     for row in convexity_rows(surface) {
         let mut products = Products::new(scheme);
         for (cell, coeffs) in row {

@@ -29,7 +29,7 @@ pub fn convexity_map_threads(
         ));
     }
     let rows = convexity_rows(surface);
-    let mut check = StepCheck::default();
+    let mut check = surface.info.step_check.unwrap_or_default();
     in_parallel(
         &rows,
         threads,

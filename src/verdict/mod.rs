@@ -414,6 +414,13 @@ pub struct VerdictPart {
     pub vitscape_version: String,
     /// This shard's sweeps: mode, and one model's summaries at one seed.
     pub sweeps: Vec<(DemoMode, ModelSummaries)>,
+    /// How many sweeps this shard computes in all (0 in parts written before it was recorded),
+    /// for `vitscape status`.
+    #[serde(default)]
+    pub total: usize,
+    /// The part's progress in time, for `vitscape status` (`cells_at_start` counts sweeps here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<crate::surface::Clock>,
 }
 
 /// The relative τ of the demo verdict: 10 % of L(0).

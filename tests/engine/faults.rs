@@ -111,6 +111,26 @@ fn killed_and_resumed(args: &[&str], result: &str, kills: usize, seed: u64) {
     let status = command(&with_out(&dir, true)).status().unwrap();
     assert!(status.success(), "the last resume failed");
     assert_eq!(metrics(&dir.join(result)), reference);
+    // A map's step check counts every product the stopped runs formed too: at least the
+    // uninterrupted run's products, with its worst check and smallest step (rows cut short are
+    // recomputed to the same products).
+    let step_check = |path: &Path| -> Value {
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        v["info"]["step_check"].clone()
+    };
+    let (expected, resumed) = (
+        step_check(&reference_dir.join(result)),
+        step_check(&dir.join(result)),
+    );
+    if !expected.is_null() {
+        for field in ["max_relative_truncation", "min_relative_step"] {
+            assert_eq!(resumed[field], expected[field], "step_check.{field}");
+        }
+        for field in ["products", "gradients"] {
+            let (r, e) = (resumed[field].as_u64(), expected[field].as_u64());
+            assert!(r >= e && e > Some(0), "step_check.{field}: {r:?} < {e:?}");
+        }
+    }
     // The temporary files kills leave are removed by the next run in the folder.
     for folder in [dir.clone(), dir.join("convexity")] {
         let stray: Vec<String> = std::fs::read_dir(&folder)

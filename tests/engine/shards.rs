@@ -188,6 +188,52 @@ fn shards_in_parallel_merge_to_the_single_run_bit_for_bit() {
         err.contains("computed twice must agree") && err.contains("bad/surface.json"),
         "{err}"
     );
+    // Each shard records the τ it was swept with; the merge summarises with it, refuses parts
+    // that disagree, and takes its own --tau over them.
+    assert_eq!(
+        surface(Path::new(&parts[0]))["info"]["summary_tau"],
+        serde_json::json!({"relative": 0.1})
+    );
+    let retaued: Vec<String> = parts
+        .iter()
+        .enumerate()
+        .map(|(k, part)| {
+            let mut s = surface(Path::new(part));
+            let tau = if k == 3 { 0.07 } else { 0.05 };
+            s["info"]["summary_tau"] = serde_json::json!({ "absolute": tau });
+            let d = tmp.path().join(format!("tau{k}"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("surface.json"), s.to_string()).unwrap();
+            d.display().to_string()
+        })
+        .collect();
+    let mut args = vec!["merge", "--no-plots", "--out", "m4"];
+    let m4 = dir("m4");
+    args[3] = &m4;
+    args.extend(retaued.iter().map(String::as_str));
+    let err = fails(&args);
+    assert!(err.contains("different τ") && err.contains("tau3"), "{err}");
+    let tau3 = Path::new(&retaued[3]).join("surface.json");
+    let mut s: Value = serde_json::from_str(&std::fs::read_to_string(&tau3).unwrap()).unwrap();
+    s["info"]["summary_tau"] = serde_json::json!({ "absolute": 0.05 });
+    std::fs::write(&tau3, s.to_string()).unwrap();
+    let out = ok(&args);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the parts' own"),
+        "{out:?}"
+    );
+    assert_eq!(
+        surface(Path::new(&m4))["info"]["summary_tau"],
+        serde_json::json!({"absolute": 0.05})
+    );
+    let m5 = dir("m5");
+    args[3] = &m5;
+    args.extend(["--tau-relative", "0.2"]);
+    ok(&args);
+    assert_eq!(
+        surface(Path::new(&m5))["info"]["summary_tau"],
+        serde_json::json!({"relative": 0.2})
+    );
     // --out may not be one of the parts, however it is spelled.
     let dotted = format!("{}/../part0", parts[0]);
     let err = fails(&["merge", "--out", &dotted, &parts[0], &parts[1]]);
@@ -411,6 +457,19 @@ fn convexity_and_verdict_shards_resume_to_the_uninterrupted_results() {
         "{stderr}"
     );
     assert_eq!(surface(&resumed)["metrics"], whole["metrics"]);
+    // The products' settings are not in the spec: a resume with others is refused by name.
+    let err = fails(
+        &[
+            &common[..],
+            &["--resume", "--hvp-step", "1e-3", "--out", &dir("resumed")],
+        ]
+        .concat(),
+    );
+    assert!(
+        err.contains("other Hessian-product or power-iteration settings")
+            && err.contains("--hvp-step"),
+        "{err}"
+    );
 
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("static/demo");
     let demo = demo.display().to_string();
@@ -434,8 +493,25 @@ fn convexity_and_verdict_shards_resume_to_the_uninterrupted_results() {
     ok(&[&verdict[..], &["--shard", "1/2", "--out", &file("p1.json")]].concat());
     let mut part: Value =
         serde_json::from_str(&std::fs::read_to_string(file("p1.json")).unwrap()).unwrap();
+    let total = part["total"].as_u64().unwrap();
+    assert_eq!(part["sweeps"].as_array().unwrap().len() as u64, total);
     part["sweeps"].as_array_mut().unwrap().truncate(2);
     std::fs::write(file("p1.json"), part.to_string()).unwrap();
+    // `vitscape status` reads verdict parts: the finished one and the one a kill cut short.
+    let status = ok(&["status", &file("p0.json"), &file("p1.json")]);
+    let status = String::from_utf8_lossy(&status.stdout).to_string();
+    let p0: Value =
+        serde_json::from_str(&std::fs::read_to_string(file("p0.json")).unwrap()).unwrap();
+    let n0 = p0["sweeps"].as_array().unwrap().len();
+    assert!(
+        status.contains(&format!("verdict shard 0/2, {n0}/{n0} sweeps, done")),
+        "{status}"
+    );
+    assert!(
+        status.contains(&format!("verdict shard 1/2, 2/{total} sweeps, "))
+            && status.contains("last saved"),
+        "{status}"
+    );
     let err = fails(&[&verdict[..], &["--shard", "1/2", "--out", &file("p1.json")]].concat());
     assert!(err.contains("--resume"), "{err}");
     let out = ok(&[
