@@ -89,11 +89,15 @@ done
 rm -rf static/demo/trajectory
 for run in "sup-vit supervised" "mae-vit mae" "rcmae-vit rcmae"; do
   set -- $run
-  series=("$WORK/seed-$first/$2/$2"-e*.safetensors)
-  last=${series[-1]}
-  pca=()
-  if [ "$2" = rcmae ]; then pca=(--branch student); fi
-  "$bin" trajectory "${pca[@]}" --out "$WORK/trajectory-$1" "${series[@]}"
+  last="$WORK/seed-$first/$2/$2.safetensors"
+  # The plane is kept once made: a WORK folder carried between machines (train-state/) keeps it,
+  # not the epoch checkpoints it was made from.
+  if [ ! -f "$WORK/trajectory-$1/trajectory.json" ]; then
+    series=("$WORK/seed-$first/$2/$2"-e*.safetensors)
+    pca=()
+    if [ "$2" = rcmae ]; then pca=(--branch student); fi
+    "$bin" trajectory "${pca[@]}" --out "$WORK/trajectory-$1" "${series[@]}"
+  fi
   grid=$(sed -n 's/.*--grid \([^ ]*\) \([^ ]*\) .*/\1 \2/p' "$WORK/trajectory-$1/trajectory.json")
   : "${grid:?no suggested grid in $WORK/trajectory-$1/trajectory.json}"
   case $2 in
