@@ -118,9 +118,22 @@ pub fn inspect(
     branch: Option<Branch>,
     heads: HeadCounts,
 ) -> Result<Inspection, Error> {
+    inspect_known(name, bytes, branch, heads, &checkpoint::sha256_hex(bytes))
+}
+
+/// [`inspect`] of bytes whose sha256 the caller has already computed: the page hashes a dropped
+/// file a slice per task (a ViT-B's 346 MB in one task held its main thread for seconds) and
+/// re-inspects the files it holds by their hashes.
+pub fn inspect_known(
+    name: &str,
+    bytes: &[u8],
+    branch: Option<Branch>,
+    heads: HeadCounts,
+    sha256: &str,
+) -> Result<Inspection, Error> {
     // What `load_model` checks, without gathering θ: a page inspecting a ViT-B holds the file
     // and its tensors, not a third copy.
-    let loaded = checkpoint::read_checkpoint(bytes, branch)?;
+    let loaded = checkpoint::read_checkpoint_known(bytes, branch, sha256)?;
     let (architecture, heads_assumed) = crate::arch::infer_noting(&loaded.state, heads)?;
     let layout = Layout::new(&architecture);
     layout.check(&loaded.state)?;

@@ -627,8 +627,9 @@ pub enum FromWorker {
         panel: usize,
         /// Each one's eigenvalue, iterations and whether the tolerance was reached.
         eigen: Vec<crate::curvature::Eigen>,
-        /// Names of the attached files (`eigenvector_K.safetensors`).
-        files: Vec<String>,
+        /// Names and sha256 of the attached files (`eigenvector_K.safetensors`), hashed in the
+        /// worker so the page's main thread does not.
+        files: Vec<crate::spec::FileRef>,
         /// The run-time step check of every product behind them.
         step_check: crate::curvature::StepCheck,
         /// Seconds since the job started.
@@ -668,6 +669,8 @@ pub enum FromWorker {
         panel: usize,
         /// How it was trained (also in the file's metadata).
         record: Box<crate::connect::BendRecord>,
+        /// The file's sha256, hashed in the worker so the page's main thread does not.
+        sha256: String,
         /// Seconds since the job started.
         elapsed: f64,
     },

@@ -130,7 +130,7 @@ pub fn read_safetensors(
 }
 
 /// [`read_safetensors`], with the bytes' sha256 taken as `known` when the caller has it.
-pub(crate) fn read_safetensors_known(
+pub fn read_safetensors_known(
     bytes: &[u8],
     branch: Option<Branch>,
     known: Option<&str>,

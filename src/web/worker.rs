@@ -623,7 +623,13 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
                             job,
                             panel: i,
                             eigen,
-                            files: files.iter().map(|(n, _)| n.clone()).collect(),
+                            files: files
+                                .iter()
+                                .map(|(name, bytes)| crate::spec::FileRef {
+                                    name: name.clone(),
+                                    sha256: crate::checkpoint::sha256_hex(bytes),
+                                })
+                                .collect(),
                             step_check,
                             elapsed: now_seconds() - t0,
                         },

@@ -1438,6 +1438,9 @@ fn chromium_rss() -> u64 {
 /// 8 cropped 224 images of `tests/fixtures/rgb224` (zipped with their class folders), computes a
 /// 1-D sweep of 2 cells on the CPU fallback, and prints the time to the inspection, the time to
 /// the finished sweep and the peak resident memory of all Chromium processes.
+/// `VITSCAPE_BENCH_WEBGPU=1` runs the sweep on WebGPU instead (Chromium's adapter; SwiftShader's
+/// on a machine without a GPU) and checks it against `vitscape sweep --spec` of the page's
+/// surface (the CLI on the CPU), to 1e-4.
 #[test]
 #[ignore]
 fn bench_vit_ti_and_s_checkpoints_in_the_browser() {
@@ -1463,6 +1466,7 @@ fn bench_vit_ti_and_s_checkpoints_in_the_browser() {
         zip.finish().unwrap();
     }
     let only = std::env::var("VITSCAPE_BENCH_MODELS").unwrap_or_default();
+    let webgpu = std::env::var("VITSCAPE_BENCH_WEBGPU").is_ok_and(|v| v == "1");
     for (name, width, heads) in [
         ("vit-ti16", 192, 3),
         ("vit-s16", 384, 6),
@@ -1481,7 +1485,17 @@ fn bench_vit_ti_and_s_checkpoints_in_the_browser() {
         vitscape::checkpoint::write_file(&path, &state).unwrap();
         let size = std::fs::metadata(&path).unwrap().len();
 
-        let b = page_without_demo(&server);
+        let b = if webgpu {
+            let b = Browser::start(true);
+            b.open(&server.url(""));
+            b.wait_for("the WebGPU backend", Duration::from_secs(120), |b| {
+                b.text("#backend").contains("WebGPU")
+            });
+            b.click("#cancel");
+            b
+        } else {
+            page_without_demo(&server)
+        };
         std::thread::sleep(Duration::from_secs(2));
         let baseline = chromium_rss();
         let peak = Arc::new(std::sync::atomic::AtomicU64::new(baseline));
@@ -1522,13 +1536,42 @@ fn bench_vit_ti_and_s_checkpoints_in_the_browser() {
         let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
         println!(
             "{name}: {:.1} MB file; inspected {inspected:.2} s after the drop; 2 cells × 8 images \
-             (224, RGB) in {swept:.1} s on the CPU fallback ({}); Chromium resident memory \
+             (224, RGB) in {swept:.1} s ({}); Chromium resident memory \
              {:.0} MB before the drop, peak {:.0} MB; the page said beforehand: {estimate}",
             size as f64 / 1e6,
             b.text("#backend"),
             baseline as f64 / 1e6,
             peak as f64 / 1e6,
         );
+        if webgpu {
+            let page = b.exported_surface(0);
+            assert_eq!(
+                page["info"]["device"], "WebGPU",
+                "{name} did not run on WebGPU"
+            );
+            let spec = dir.path().join(format!("{name}-page.json"));
+            std::fs::write(&spec, page.to_string()).unwrap();
+            let out = dir.path().join(format!("{name}-cli"));
+            let cli = cli_surface(
+                vitscape()
+                    .args(["sweep", "--spec"])
+                    .arg(&spec)
+                    .arg("--search")
+                    .arg(dir.path()),
+                &out,
+            );
+            let (on_gpu, on_cpu) = (values(&page), values(&cli));
+            let worst = on_gpu
+                .iter()
+                .zip(&on_cpu)
+                .map(|((_, _, _, g), (_, _, _, c))| (g - c).abs() / c.abs().max(1e-3))
+                .fold(0.0f64, f64::max);
+            println!(
+                "{name}: WebGPU vs the CLI on the CPU, {} values, largest relative difference {worst:.1e}",
+                on_gpu.len()
+            );
+            assert_values_agree(&on_gpu, &on_cpu, ("WebGPU", "CLI"));
+        }
         b.screenshot(&format!("bench-{name}"));
     }
 }

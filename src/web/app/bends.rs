@@ -124,11 +124,18 @@ impl Ctx {
         });
     }
 
-    /// A panel's trained control point ([`FromWorker::Bend`]): its file joins the store.
-    pub(crate) fn bend_received(self, panel: usize, record: BendRecord, bytes: Vec<u8>) {
+    /// A panel's trained control point ([`FromWorker::Bend`]): its file joins the store under
+    /// the hash the worker sent.
+    pub(crate) fn bend_received(
+        self,
+        panel: usize,
+        record: BendRecord,
+        sha256: String,
+        bytes: Vec<u8>,
+    ) {
         let file = FileRef {
             name: BEND_FILE.into(),
-            sha256: sha256_hex(&bytes),
+            sha256,
         };
         self.store.update_value(|s| {
             s.insert(file.sha256.clone(), Arc::new(bytes));

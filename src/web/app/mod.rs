@@ -13,7 +13,6 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{HtmlCanvasElement, HtmlInputElement, MessageEvent, Worker};
 
 use crate::arch::HeadCounts;
-use crate::checkpoint::sha256_hex;
 use crate::curvature::{PowerSettings, ProductScheme};
 use crate::data::{Interpolation, MeanStd, Preprocess};
 use crate::demo::Manifest;

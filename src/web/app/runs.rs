@@ -169,14 +169,13 @@ impl Ctx {
                 step_check,
                 elapsed,
             } if job == current => {
+                // Hashed by the worker: the store takes them by the hashes it sent.
                 let mut refs = Vec::new();
-                for (name, bytes) in files.into_iter().zip(attachments) {
-                    let bytes = bytes.to_vec();
-                    let sha256 = sha256_hex(&bytes);
+                for (file, bytes) in files.into_iter().zip(attachments) {
                     self.store.update_value(|s| {
-                        s.insert(sha256.clone(), Arc::new(bytes));
+                        s.insert(file.sha256.clone(), Arc::new(bytes.to_vec()));
                     });
-                    refs.push(FileRef { name, sha256 });
+                    refs.push(file);
                 }
                 self.panels.update(|panels| {
                     if let Some(p) = panels.get_mut(panel) {
@@ -222,6 +221,7 @@ impl Ctx {
                 job,
                 panel,
                 record,
+                sha256,
                 elapsed,
             } if job == current => {
                 let Some(bytes) = attachments.first() else {
@@ -230,7 +230,7 @@ impl Ctx {
                     ));
                     return;
                 };
-                self.bend_received(panel, *record, bytes.to_vec());
+                self.bend_received(panel, *record, sha256, bytes.to_vec());
                 self.progress.update(|p| p.elapsed = elapsed);
             }
             FromWorker::Done { job, elapsed } if job == current => {
@@ -399,16 +399,25 @@ impl Ctx {
             share: crate::protocol::Share::default(),
             skip: Vec::new(),
         };
-        // Each panel's model size, as inspected when it was dropped (the demo's are tiny).
+        // Each panel's model size, as inspected when it was dropped (the demo's are tiny): its
+        // checkpoint's, plus an RC-MAE teacher's, which every worker holds beside it.
         let parameters: Vec<usize> = self.uploads.with_untracked(|uploads| {
+            let size = |sha256: &str| {
+                uploads
+                    .iter()
+                    .find(|u| u.inspection.sha256 == sha256)
+                    .map_or(0, |u| u.inspection.parameters)
+            };
             specs
                 .iter()
-                .filter_map(|(_, spec)| {
-                    uploads
-                        .iter()
-                        .find(|u| u.inspection.sha256 == spec.checkpoint.sha256)
-                        .map(|u| u.inspection.parameters)
+                .map(|(_, spec)| {
+                    let teacher = match &spec.loss {
+                        LossSpec::RcMae { teacher, .. } => size(&teacher.sha256),
+                        _ => 0,
+                    };
+                    size(&spec.checkpoint.sha256).saturating_add(teacher)
                 })
+                .filter(|&p| p > 0)
                 .collect()
         });
         self.gpu_lost.set(None);

@@ -19,7 +19,8 @@ impl Ctx {
                 Ok(h) => h,
                 Err(e) => return self.error.set(Some(e)),
             };
-            match inspect::inspect(&name, &bytes, None, heads) {
+            let sha256 = sha256_in_steps(&bytes).await;
+            match inspect::inspect_known(&name, &bytes, None, heads, &sha256) {
                 Ok(inspection) => {
                     let sha = inspection.sha256.clone();
                     self.store.update_value(|s| {
@@ -73,7 +74,14 @@ impl Ctx {
                 .store
                 .with_value(|s| s.get(&u.inspection.sha256).cloned());
             let Some(bytes) = bytes else { continue };
-            match inspect::inspect(&u.inspection.name, &bytes, u.inspection.branch, heads) {
+            // Held by its hash: not hashed again.
+            match inspect::inspect_known(
+                &u.inspection.name,
+                &bytes,
+                u.inspection.branch,
+                heads,
+                &u.inspection.sha256,
+            ) {
                 Ok(inspection) => u.inspection = inspection,
                 Err(e) => failures.push(format!("{}: {e}", u.inspection.name)),
             }
@@ -98,7 +106,13 @@ impl Ctx {
             Ok(h) => h,
             Err(e) => return self.error.set(Some(e)),
         };
-        match inspect::inspect(&u.inspection.name, &bytes, Some(branch), heads) {
+        match inspect::inspect_known(
+            &u.inspection.name,
+            &bytes,
+            Some(branch),
+            heads,
+            &u.inspection.sha256,
+        ) {
             Ok(inspection) => self.uploads.update(|l| {
                 if let Some(x) = l.get_mut(index) {
                     x.inspection = inspection;
@@ -150,14 +164,14 @@ impl Ctx {
         // A zip is named by its own hash, so `vitscape sweep --spec --search` can find the
         // same archive; loose files by their names and bytes together.
         let sha256 = if zip {
-            sha256_hex(&loaded[0].1)
+            sha256_in_steps(&loaded[0].1).await
         } else {
             let mut all = Vec::new();
             for (n, b) in &loaded {
                 all.extend_from_slice(n.as_bytes());
                 all.extend_from_slice(b);
             }
-            sha256_hex(&all)
+            sha256_in_steps(&all).await
         };
         let label = if zip {
             loaded[0].0.clone()
@@ -185,7 +199,9 @@ impl Ctx {
                 Ok(b) => b,
                 Err(e) => return self.error.set(Some(e)),
             };
-            let state = match crate::checkpoint::read_safetensors(&bytes, None) {
+            let sha256 = sha256_in_steps(&bytes).await;
+            let state = match crate::checkpoint::read_safetensors_known(&bytes, None, Some(&sha256))
+            {
                 Ok(loaded) => loaded.state,
                 Err(e) => {
                     return self
@@ -195,7 +211,6 @@ impl Ctx {
             };
             if crate::connect::is_bend_file(&state) {
                 // A curve's control point: held for the specs that name it, not a direction.
-                let sha256 = sha256_hex(&bytes);
                 self.store.update_value(|s| {
                     s.insert(sha256, Arc::new(bytes));
                 });
@@ -210,7 +225,7 @@ impl Ctx {
             };
             let upload = DirectionUpload {
                 name,
-                sha256: sha256_hex(&bytes),
+                sha256,
                 centre: state.metadata.get("checkpoint_sha256").cloned(),
                 about: crate::directions::describe_file(&state),
                 trajectory,

@@ -83,6 +83,7 @@ pub(super) async fn train_one(
             job,
             panel: index,
             record: Box::new(record),
+            sha256: crate::checkpoint::sha256_hex(&bytes),
             elapsed: now_seconds() - t0,
         },
         &[&bytes],
