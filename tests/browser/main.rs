@@ -1440,7 +1440,7 @@ fn chromium_rss() -> u64 {
 /// the finished sweep and the peak resident memory of all Chromium processes.
 /// `VITSCAPE_BENCH_WEBGPU=1` runs the sweep on WebGPU instead (Chromium's adapter; SwiftShader's
 /// on a machine without a GPU) and checks it against `vitscape sweep --spec` of the page's
-/// surface (the CLI on the CPU), to 1e-4.
+/// surface (the CLI on the CPU), to 1e-4; `VITSCAPE_BENCH_IMAGES=N` evaluates N images per cell.
 #[test]
 #[ignore]
 fn bench_vit_ti_and_s_checkpoints_in_the_browser() {
@@ -1467,6 +1467,8 @@ fn bench_vit_ti_and_s_checkpoints_in_the_browser() {
     }
     let only = std::env::var("VITSCAPE_BENCH_MODELS").unwrap_or_default();
     let webgpu = std::env::var("VITSCAPE_BENCH_WEBGPU").is_ok_and(|v| v == "1");
+    // Fewer images for a slow adapter (SwiftShader takes minutes per ViT-Ti cell of 8).
+    let images: usize = std::env::var("VITSCAPE_BENCH_IMAGES").map_or(8, |v| v.parse().unwrap());
     for (name, width, heads) in [
         ("vit-ti16", 192, 3),
         ("vit-s16", 384, 6),
@@ -1521,7 +1523,7 @@ fn bench_vit_ti_and_s_checkpoints_in_the_browser() {
         });
         b.set("#axis-x", "-1:1:2");
         b.set("#axis-y", "");
-        b.set("#eval-images", "8");
+        b.set("#eval-images", &images.to_string());
         let estimate = b.text("#estimate");
         let t1 = Instant::now();
         b.click("#run-uploads");
@@ -1535,7 +1537,7 @@ fn bench_vit_ti_and_s_checkpoints_in_the_browser() {
         sampler.join().unwrap();
         let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
         println!(
-            "{name}: {:.1} MB file; inspected {inspected:.2} s after the drop; 2 cells × 8 images \
+            "{name}: {:.1} MB file; inspected {inspected:.2} s after the drop; 2 cells × {images} images \
              (224, RGB) in {swept:.1} s ({}); Chromium resident memory \
              {:.0} MB before the drop, peak {:.0} MB; the page said beforehand: {estimate}",
             size as f64 / 1e6,
