@@ -240,9 +240,15 @@ pub fn status(args: StatusArgs) -> Result<()> {
                 continue;
             }
         };
+        // A file that is neither is named, and the others are still reported.
         let line = if value.get("sweeps").is_some() && value.get("shard").is_some() {
-            let part: VerdictPart = serde_json::from_value(value)
-                .with_context(|| format!("{} is not a vitscape verdict part", file.display()))?;
+            let part: VerdictPart = match serde_json::from_value(value) {
+                Ok(p) => p,
+                Err(e) => {
+                    println!("{}: not a vitscape verdict part ({e})", file.display());
+                    continue;
+                }
+            };
             let total = (part.total > 0).then_some(part.total);
             progress(
                 format!("verdict shard {}", part.shard),
@@ -252,8 +258,13 @@ pub fn status(args: StatusArgs) -> Result<()> {
                 now,
             )
         } else {
-            let surface: Surface = serde_json::from_value(value)
-                .with_context(|| format!("{} is not a vitscape surface", file.display()))?;
+            let surface: Surface = match serde_json::from_value(value) {
+                Ok(s) => s,
+                Err(e) => {
+                    println!("{}: not a vitscape surface ({e})", file.display());
+                    continue;
+                }
+            };
             let (nx, ny) = (surface.x.len(), surface.y.len());
             let (done, _) = surface.progress();
             let (what, total) = match surface.info.shard {
