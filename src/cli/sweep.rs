@@ -469,10 +469,9 @@ pub fn run(args: SweepArgs) -> Result<()> {
         .then(|| vitscape::metrics::summarise(&surface, "loss", tau, 64));
     if let Some(Ok(summary)) = &summary {
         surface.info.summary_loss = Some(summary.clone());
-        surface.info.summary_tau = Some(tau);
     }
-    if shard.is_some() {
-        // The τ the merge summarises with (unless it is given its own).
+    // The summary's τ; a shard's is the one the merge summarises with (unless given its own).
+    if shard.is_some() || matches!(summary, Some(Ok(_))) {
         surface.info.summary_tau = Some(tau);
     }
     if summary.is_some() {
