@@ -6,6 +6,7 @@
 # subset, manifest.json and the verdict over training seeds × direction seeds.
 #
 #   bash static/demo/regenerate.sh      # SUP_EPOCHS=40 EPOCHS=12 FT_EPOCHS=3 SEEDS="0 1 2"
+#   TRAIN_ONLY=1 WORK=train-state bash static/demo/regenerate.sh   # only the training runs
 #
 # Each training run is one process on one core (burn flex does not spread a step over cores), so
 # PARALLEL runs go side by side (default: the number of cores). Per-epoch checkpoint series and
@@ -69,6 +70,7 @@ for seed in $SEEDS; do
 done
 settle
 echo "training took $(( $(date +%s) - start )) s"
+if [ -n "${TRAIN_ONLY:-}" ]; then exit 0; fi
 replicates=()
 for seed in $SEEDS; do [ "$seed" = "$first" ] || replicates+=("$WORK/seed-$seed"); done
 rm -rf static/demo/seed-*
