@@ -12,9 +12,9 @@ use pollster::block_on;
 use serde::Serialize;
 
 use vitscape::curvature::{
-    self, CONVEX_RATIO, DEFAULT_CHECK_TARGET, DEFAULT_RELATIVE_STEP, DifferenceMethod, Hessian,
-    MaxEigenSpectrum, PowerSettings, ProductScheme, STEP_CHECK_LIMIT, SlqSettings, SpectralDensity,
-    StepCheck,
+    self, CONVEX_RATIO, DEFAULT_CHECK_TARGET, DEFAULT_RELATIVE_STEP, DifferenceMethod,
+    ExtremesMethod, Hessian, MaxEigenSpectrum, PowerSettings, ProductScheme, STEP_CHECK_LIMIT,
+    SlqSettings, SpectralDensity, StepCheck,
 };
 use vitscape::plot;
 use vitscape::spec::SweepSpec;
@@ -57,12 +57,18 @@ pub struct CurvatureArgs {
     /// top two (files are used as they are: not normalised).
     #[arg(long)]
     pub save_eigenvectors: bool,
-    /// Power-iteration steps per eigenvalue at most (PyHessian: 100).
+    /// Power-iteration steps per eigenvalue at most (PyHessian: 100); with `--extremes lanczos`,
+    /// Lanczos steps per convexity-map cell at most.
     #[arg(long, default_value_t = 100)]
     pub max_iterations: usize,
-    /// Power-iteration tolerance on |Δλ|/(|λ| + 1e-6) (PyHessian: 1e-3).
+    /// Power-iteration tolerance on |Δλ|/(|λ| + 1e-6) (PyHessian: 1e-3); with `--extremes
+    /// lanczos`, on both extremes' last change relative to max(|λmin|, |λmax|).
     #[arg(long, default_value_t = 1e-3)]
     pub tolerance: f64,
+    /// How the convexity map finds λmin and λmax at each cell: Lanczos (both from one Krylov
+    /// space) or Li et al.'s two power iterations (λmax, then H − 0.51·λmax·I).
+    #[arg(long, value_enum, default_value_t = ExtremesMethod::Lanczos)]
+    pub extremes: ExtremesMethod,
     /// Rademacher samples for `trace`.
     #[arg(long, default_value_t = 100)]
     pub trace_samples: usize,
@@ -219,6 +225,7 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
         max_iterations: args.max_iterations.max(1),
         tolerance: args.tolerance,
         seed: args.curvature_seed,
+        extremes: args.extremes,
     };
     if !(args.hvp_step.is_finite() && args.hvp_step > 0.0) {
         anyhow::bail!("--hvp-step {} must be a positive number", args.hvp_step);
@@ -472,9 +479,9 @@ fn convexity(
                 .is_some_and(|p| p != power_now)
         {
             anyhow::bail!(
-                "{} was computed with other Hessian-product or power-iteration settings (--hvp-method, \
-                 --hvp-step, --hvp-check-target, --max-iterations, --tolerance): resume it with \
-                 the same flags, or choose another --out",
+                "{} was computed with other Hessian-product or eigenvalue settings (--hvp-method, \
+                 --hvp-step, --hvp-check-target, --max-iterations, --tolerance, --extremes): resume \
+                 it with the same flags, or choose another --out",
                 path.display()
             );
         }

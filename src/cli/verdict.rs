@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::sweep::ShardFlags;
-use vitscape::curvature::{PowerSettings, ProductScheme};
+use vitscape::curvature::{ExtremesMethod, PowerSettings, ProductScheme};
 use vitscape::demo::Manifest;
 use vitscape::spec::Axis;
 use vitscape::spec::Settings;
@@ -35,19 +35,22 @@ pub struct VerdictArgs {
     pub eval_images: usize,
     /// Points per axis of the convexity maps (Li et al.'s |λmin/λmax| over the same plane) of
     /// MAE-ViT and RC-MAE-ViT, for the question on the full Hessian; 0: no maps.
-    /// (Each cell is two power iterations of Hessian-vector products: a 5×5 map of MAE-ViT on
-    /// 128 images had not finished after 9 CPU-minutes here, so the default is 3×3.)
+    /// (With two power iterations per cell a 5×5 map of MAE-ViT on 128 images had not finished
+    /// after 9 CPU-minutes here, hence the default 3×3; Lanczos takes a fraction of the products.)
     #[arg(long, default_value_t = 3)]
     pub convexity_grid: usize,
     /// How many of the direction seeds (the first ones) get convexity maps.
     #[arg(long, default_value_t = 1)]
     pub convexity_seeds: usize,
-    /// Power iterations per eigenvalue at each map cell, at most.
+    /// Products per map cell at most: Lanczos steps, or power iterations per eigenvalue.
     #[arg(long, default_value_t = 20)]
     pub max_iterations: usize,
-    /// Power-iteration tolerance on |Δλ|/(|λ| + 1e-6).
+    /// Tolerance of the extremes (see `vitscape curvature --tolerance`).
     #[arg(long, default_value_t = 1e-3)]
     pub tolerance: f64,
+    /// How each map cell finds λmin and λmax (see `vitscape curvature --extremes`).
+    #[arg(long, value_enum, default_value_t = ExtremesMethod::Lanczos)]
+    pub extremes: ExtremesMethod,
     /// Output file (default `<demo>/verdict.json`; with --shard, this part's file).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -90,7 +93,7 @@ pub fn run(args: VerdictArgs) -> Result<()> {
     let seeds: Vec<String> = args.seeds.iter().map(u64::to_string).collect();
     let convexity = convexity_settings(&args)?;
     let command = format!(
-        "vitscape verdict --demo {} --seeds {} --grid {} --eval-images {} --convexity-grid {} --convexity-seeds {} --max-iterations {} --tolerance {:e}",
+        "vitscape verdict --demo {} --seeds {} --grid {} --eval-images {} --convexity-grid {} --convexity-seeds {} --max-iterations {} --tolerance {:e} --extremes {}",
         args.demo.display(),
         seeds.join(" "),
         args.grid,
@@ -98,7 +101,8 @@ pub fn run(args: VerdictArgs) -> Result<()> {
         args.convexity_grid,
         args.convexity_seeds,
         args.max_iterations,
-        args.tolerance
+        args.tolerance,
+        args.extremes.name()
     );
     if !args.merge.is_empty() {
         // Settings, seeds and command are the parts' own, whatever flags the merge was given.
@@ -300,6 +304,7 @@ fn convexity_settings(args: &VerdictArgs) -> Result<Option<ConvexitySettings>> {
             max_iterations: args.max_iterations,
             tolerance: args.tolerance,
             seed: 0,
+            extremes: args.extremes,
         },
         scheme: ProductScheme::default(),
     }))

@@ -25,6 +25,12 @@ pub use product::{
 pub use threads::convexity_map_threads;
 mod vectors;
 pub use vectors::eigenvector_files;
+mod extremes;
+pub use extremes::{
+    CONVEX_RATIO, CONVEXITY_CAP, CONVEXITY_SHIFT, Extremes, ExtremesMethod, Shifted,
+    convex_fraction, convexity_ratio, convexity_values, extreme_eigenvalues, extremes,
+    extremes_from, lanczos_extremes, shifted_settings,
+};
 
 /// A symmetric linear map on ℝⁿ. `apply` is async because a Hessian's products wait for gradient
 /// read-backs, which the browser's worker awaits; native code drives the solvers with `pollster`.
@@ -108,6 +114,10 @@ pub struct PowerSettings {
     pub tolerance: f64,
     /// Seed of the starting vectors.
     pub seed: u64,
+    /// How a convexity map's cells find λmin and λmax (top eigenvalues and spectra always use
+    /// power iteration).
+    #[serde(default)]
+    pub extremes: ExtremesMethod,
 }
 
 impl Default for PowerSettings {
@@ -117,6 +127,7 @@ impl Default for PowerSettings {
             max_iterations: 100,
             tolerance: 1e-3,
             seed: 0,
+            extremes: ExtremesMethod::Power,
         }
     }
 }
@@ -285,6 +296,7 @@ pub fn mean_and_error(values: &[f64]) -> (f64, f64, usize) {
 }
 
 /// An explicit dense symmetric matrix (tests, small models).
+#[derive(Clone)]
 pub struct Dense {
     /// Row-major n×n.
     pub values: Vec<f64>,
@@ -422,136 +434,6 @@ pub async fn spectral_density<O: LinearOperator + ?Sized>(
     })
 }
 
-/// `A − shift·I` for any operator.
-pub struct Shifted<'a, O: LinearOperator + ?Sized> {
-    /// The operator A.
-    pub op: &'a mut O,
-    /// The shift.
-    pub shift: f64,
-}
-
-impl<O: LinearOperator + ?Sized> LinearOperator for Shifted<'_, O> {
-    fn dim(&self) -> usize {
-        self.op.dim()
-    }
-
-    async fn apply(&mut self, v: &[f64]) -> Result<Vec<f64>, Error> {
-        let mut y = self.op.apply(v).await?;
-        y.iter_mut().zip(v).for_each(|(y, x)| *y -= self.shift * x);
-        Ok(y)
-    }
-}
-
-/// Li et al.'s shift: λmin is sought as the dominant eigenvalue of H − 0.51·λ₁·I.
-pub const CONVEXITY_SHIFT: f64 = 0.51;
-/// The convexity ratio is capped here (METHODS §5): 0 = locally convex, 0.5 = strongly saddle.
-pub const CONVEXITY_CAP: f64 = 0.5;
-/// Below this ratio a cell counts as locally convex (METHODS §6).
-pub const CONVEX_RATIO: f64 = 0.1;
-
-/// The fraction of a convexity map's computed cells with |λmin/λmax| below [`CONVEX_RATIO`]
-/// (`None`: the surface has no convexity metric).
-pub fn convex_fraction(
-    surface: &crate::surface::Surface,
-) -> Option<crate::surface::ConvexFraction> {
-    let ratios: Vec<f64> = surface
-        .metrics
-        .get(CONVEXITY)?
-        .iter()
-        .flatten()
-        .flatten()
-        .copied()
-        .collect();
-    let convex = ratios.iter().filter(|r| **r < CONVEX_RATIO).count();
-    Some(crate::surface::ConvexFraction {
-        threshold: CONVEX_RATIO,
-        fraction: convex as f64 / ratios.len().max(1) as f64,
-    })
-}
-
-/// The extreme eigenvalues at one point and the convexity ratio derived from them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Extremes {
-    /// The largest eigenvalue.
-    pub lambda_max: f64,
-    /// The smallest eigenvalue, when the shifted iteration resolved it; `None` when every
-    /// eigenvalue is above 0.02·λ₁ (the shifted operator's dominant end is then λ₁'s own), i.e.
-    /// no negative curvature was found.
-    pub lambda_min: Option<f64>,
-    /// |min(λmin, 0)| / λmax capped at [`CONVEXITY_CAP`] (the cap also when λmax ≤ 0).
-    pub ratio: f64,
-    /// Operator applications (Hessian-vector products) used, both iterations together.
-    pub products: usize,
-    /// Whether both power iterations reached the tolerance.
-    pub converged: bool,
-}
-
-/// |min(λmin, 0)| / λmax, capped at [`CONVEXITY_CAP`]; the cap when λmax ≤ 0.
-pub fn convexity_ratio(lambda_min: f64, lambda_max: f64) -> f64 {
-    if lambda_max <= 0.0 {
-        return CONVEXITY_CAP;
-    }
-    // max(−λmin, 0) rather than −min(λmin, 0): no negative zero for convex cells.
-    ((-lambda_min).max(0.0) / lambda_max).min(CONVEXITY_CAP)
-}
-
-/// λmax and λmin by two power iterations (Li et al. 2018, METHODS §5): the dominant eigenvalue
-/// λ₁, then the dominant eigenvalue μ of `A − 0.51·λ₁·I`, whose other end gives λ₂ = μ + 0.51·λ₁.
-/// With λ₁ > 0 the shifted spectrum is [λmin − 0.51λ₁, 0.49λ₁], so μ reveals λmin whenever
-/// λmin < 0.02·λ₁; otherwise μ = 0.49λ₁ and there is no negative curvature to report.
-/// (A dominant negative λ₁ is handled symmetrically.)
-pub async fn extreme_eigenvalues<O: LinearOperator + ?Sized>(
-    op: &mut O,
-    s: PowerSettings,
-) -> Result<Extremes, Error> {
-    let first = top_eigenvalues(op, PowerSettings { k: 1, ..s })
-        .await?
-        .pop()
-        .ok_or_else(|| Error::Backend("power iteration on an empty operator".into()))?;
-    let shift = CONVEXITY_SHIFT * first.value;
-    let mut shifted = Shifted { op, shift };
-    let second = top_eigenvalues(&mut shifted, shifted_settings(s))
-        .await?
-        .pop()
-        .ok_or_else(|| Error::Backend("power iteration on an empty operator".into()))?;
-    Ok(extremes_from(&first, &second, shift))
-}
-
-/// The settings of the second, shifted power iteration of [`extreme_eigenvalues`] (its own seed).
-pub fn shifted_settings(s: PowerSettings) -> PowerSettings {
-    PowerSettings {
-        k: 1,
-        seed: s.seed.wrapping_add(1),
-        ..s
-    }
-}
-
-/// [`Extremes`] from the dominant eigenpair `first` and the dominant eigenpair `second` of the
-/// operator shifted by `shift` = 0.51·λ₁ (see [`extreme_eigenvalues`]).
-pub fn extremes_from(first: &Eigen, second: &Eigen, shift: f64) -> Extremes {
-    let other = second.value + shift;
-    // Resolved when the shifted iteration found the far end of the spectrum, not λ₁'s end.
-    let resolved = (other - first.value).abs() > 0.01 * first.value.abs();
-    let (lambda_max, lambda_min) = match (first.value >= 0.0, resolved) {
-        (true, true) => (first.value, Some(other.min(first.value))),
-        (true, false) => (first.value, None),
-        (false, true) => (other.max(first.value), Some(first.value)),
-        // Dominant negative and nothing found above −0.02|λ₁|: no positive curvature.
-        (false, false) => (first.value.max(other), Some(first.value)),
-    };
-    let ratio = match lambda_min {
-        Some(min) => convexity_ratio(min, lambda_max),
-        None => convexity_ratio(0.0, lambda_max),
-    };
-    Extremes {
-        lambda_max,
-        lambda_min,
-        ratio,
-        products: first.iterations + second.iterations,
-        converged: first.converged && second.converged,
-    }
-}
-
 /// θ + Σ cᵢ·dᵢ on the host (f64 sums, rounded once to f32).
 pub fn point_on_plane(theta: &[f32], directions: &[Vec<f32>], coeffs: &[f64]) -> Vec<f32> {
     theta
@@ -566,15 +448,6 @@ pub fn point_on_plane(theta: &[f32], directions: &[Vec<f32>], coeffs: &[f64]) ->
             (f64::from(*t) + shift) as f32
         })
         .collect()
-}
-
-/// The values a convexity-map cell records besides the loss.
-pub fn convexity_values(ex: &Extremes, values: &mut std::collections::BTreeMap<String, f64>) {
-    values.insert(LAMBDA_MAX.into(), ex.lambda_max);
-    if let Some(min) = ex.lambda_min {
-        values.insert(LAMBDA_MIN.into(), min);
-    }
-    values.insert(CONVEXITY.into(), ex.ratio);
 }
 
 /// Park & Kim's max-eigenvalue spectrum: the top eigenvalue (sign kept) of each of many small
@@ -742,7 +615,7 @@ pub async fn convexity_cell(
     let point = point_on_plane(theta, directions, coeffs);
     let mut values = evaluator.eval_at(coeffs).await?;
     let mut hessian = Hessian::with_products(evaluator, point, products.continued());
-    let ex = extreme_eigenvalues(&mut hessian, s).await?;
+    let ex = extremes(&mut hessian, s).await?;
     convexity_values(&ex, &mut values);
     Ok((values, ex, hessian.products))
 }

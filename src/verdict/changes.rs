@@ -221,14 +221,19 @@ pub fn changes(v: &Verdict) -> Vec<String> {
     }
     match (&p.convexity, &v.convexity) {
         (None, Some(c)) => out.push(format!(
-            "New: convexity maps ({}×{} cells, at most {} power iterations per eigenvalue, on the planes of direction seed{} {}) answer a question on the full Hessian beside the discrete-Hessian one.",
+            "New: convexity maps ({}×{} cells, {}, on the planes of direction seed{} {}) answer a question on the full Hessian beside the discrete-Hessian one.",
             c.grid,
             c.grid,
-            c.power.max_iterations,
+            c.power.extremes.budget(c.power.max_iterations),
             if c.seeds.len() == 1 { "" } else { "s" },
             c.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
         )),
         (Some(_), None) => out.push("The convexity maps are no longer computed.".into()),
+        (Some(a), Some(b)) if a.power.extremes != b.power.extremes => out.push(format!(
+            "Convexity maps: λmin and λmax by {} → {}.",
+            a.power.extremes.budget(a.power.max_iterations),
+            b.power.extremes.budget(b.power.max_iterations)
+        )),
         (Some(a), Some(b)) if a != b => out.push(format!(
             "Convexity maps: {}×{} on {} plane(s) → {}×{} on {} plane(s).",
             a.grid,

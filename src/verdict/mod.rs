@@ -132,7 +132,7 @@ pub struct MapSummary {
     pub convex_fraction: f64,
     /// Cells of the map.
     pub cells: usize,
-    /// Cells where both power iterations reached the tolerance.
+    /// Cells whose extremes reached the tolerance.
     pub converged_cells: usize,
     /// Hessian-vector products over the whole map.
     pub products: usize,
@@ -291,7 +291,7 @@ impl ModeVerdict {
                     "On the {on}, by the Hessian's extreme eigenvalues, is {}'s convex region wider than {}'s?",
                     rc[0].name, mae[0].name
                 ),
-                "fraction of convexity-map cells with |λmin/λmax| < 0.1 (Li et al.'s map: the full Hessian's extreme eigenvalues by power iteration)",
+                "fraction of convexity-map cells with |λmin/λmax| < 0.1 (Li et al.'s map of the full Hessian's extreme eigenvalues)",
                 map_rc,
                 map_mae,
                 true,

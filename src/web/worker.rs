@@ -684,6 +684,7 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
                 Err(e) => return fail(Some(i), e.to_string()),
             };
             rows_before += surface.y.len();
+            surface.info.power_iteration = Some(PowerSettings { k: 1, ..settings });
             let map = curvature::convexity_map(
                 evaluator,
                 theta,

@@ -5,10 +5,10 @@
 use burn::tensor::Device;
 use pollster::block_on;
 use vitscape::curvature::{
-    CONVEXITY, CONVEXITY_CAP, Dense, Extremes, Hessian, LAMBDA_MAX, LAMBDA_MIN, LinearOperator,
-    MaxEigenSpectrum, PowerSettings, ProductScheme, SlqSettings, convexity_map, convexity_ratio,
-    extreme_eigenvalues, histogram, hutchinson_trace, max_eigen_spectrum, spectral_density,
-    top_eigenvalues,
+    CONVEXITY, CONVEXITY_CAP, Dense, Extremes, ExtremesMethod, Hessian, LAMBDA_MAX, LAMBDA_MIN,
+    LinearOperator, MaxEigenSpectrum, PowerSettings, ProductScheme, SlqSettings, convexity_map,
+    convexity_ratio, extreme_eigenvalues, extremes as both_extremes, histogram, hutchinson_trace,
+    max_eigen_spectrum, spectral_density, top_eigenvalues,
 };
 use vitscape::directions::{self, Scope};
 use vitscape::objective::{Evaluator, Objective};
@@ -54,6 +54,7 @@ fn power_iteration_with_deflation_finds_the_known_spectrum() {
         max_iterations: 1000,
         tolerance: 1e-9,
         seed: 1,
+        ..PowerSettings::default()
     };
     let found = block_on(top_eigenvalues(&mut a, settings)).unwrap();
     let values: Vec<f64> = found.iter().map(|e| e.value).collect();
@@ -191,6 +192,7 @@ fn extremes(spectrum: &[f64]) -> Extremes {
         max_iterations: 2000,
         tolerance: 1e-10,
         seed: 4,
+        ..PowerSettings::default()
     };
     block_on(extreme_eigenvalues(&mut matrix(spectrum), settings)).unwrap()
 }
@@ -221,6 +223,95 @@ fn convexity_ratio_from_the_shifted_power_iteration() {
     assert_eq!(convexity_ratio(-0.2, 1.0), 0.2);
     assert_eq!(convexity_ratio(0.3, 1.0), 0.0);
     assert_eq!(convexity_ratio(-1.0, 0.0), CONVEXITY_CAP);
+}
+
+/// Q·diag(λ)·Qᵀ for a larger n, Q a product of three Householder reflections (orthogonal to
+/// rounding whatever n).
+fn reflected(eigenvalues: &[f64]) -> Dense {
+    let n = eigenvalues.len();
+    let mut a = vec![0.0; n * n];
+    for (i, l) in eigenvalues.iter().enumerate() {
+        a[i * n + i] = *l;
+    }
+    for r in 0..3 {
+        let mut u: Vec<f64> = (0..n)
+            .map(|i| ((i * (r + 3) + r) % 13) as f64 - 6.0)
+            .collect();
+        let nrm = u.iter().map(|x| x * x).sum::<f64>().sqrt();
+        u.iter_mut().for_each(|x| *x /= nrm);
+        // A ← (I − 2uuᵀ) A (I − 2uuᵀ).
+        let au: Vec<f64> = (0..n)
+            .map(|i| (0..n).map(|j| a[i * n + j] * u[j]).sum())
+            .collect();
+        let uau: f64 = u.iter().zip(&au).map(|(x, y)| x * y).sum();
+        for i in 0..n {
+            for j in 0..n {
+                a[i * n + j] += -2.0 * u[i] * au[j] - 2.0 * au[i] * u[j] + 4.0 * uau * u[i] * u[j];
+            }
+        }
+    }
+    Dense { values: a, n }
+}
+
+#[test]
+fn lanczos_finds_both_ends_with_fewer_products_than_two_power_iterations() {
+    let lanczos = PowerSettings {
+        max_iterations: 2000,
+        tolerance: 1e-10,
+        seed: 4,
+        extremes: ExtremesMethod::Lanczos,
+        ..PowerSettings::default()
+    };
+    // The power iteration's cases (small: the Krylov space is exhausted, so exact).
+    for (spectrum, max, min) in [
+        (&[4.0, 2.0, 1.0, -1.0, 0.5][..], 4.0, -1.0),
+        (&[3.0, 2.0, 1.0, 0.5], 3.0, 0.5),
+        (&[3.0, 1.0, -0.03], 3.0, -0.03),
+        (&[1.0, 0.5, -4.0], 1.0, -4.0),
+        (&[-1.0, -2.0, -3.0], -1.0, -3.0),
+    ] {
+        let e = block_on(both_extremes(&mut matrix(spectrum), lanczos)).unwrap();
+        assert!((e.lambda_max - max).abs() < 1e-8, "{spectrum:?}: {e:?}");
+        assert!(
+            (e.lambda_min.unwrap() - min).abs() < 1e-8,
+            "{spectrum:?}: {e:?}"
+        );
+        let ratio = convexity_ratio(min, max);
+        assert!((e.ratio - ratio).abs() < 1e-12, "{spectrum:?}: {e:?}");
+        assert!(e.converged && e.products <= spectrum.len(), "{e:?}");
+    }
+    // A Hessian-like spectrum: 300 eigenvalues, most in a bulk near 0, outliers on both sides.
+    let mut spectrum: Vec<f64> = (0..294).map(|i| 0.05 * (i as f64 * 0.37).sin()).collect();
+    spectrum.extend([10.0, 7.0, 4.0, 2.5, -0.6, -0.9]);
+    let a = reflected(&spectrum);
+    let same = PowerSettings {
+        max_iterations: 1000,
+        tolerance: 1e-8,
+        seed: 1,
+        ..PowerSettings::default()
+    };
+    let power = block_on(both_extremes(&mut a.clone(), same)).unwrap();
+    let krylov = block_on(both_extremes(
+        &mut a.clone(),
+        PowerSettings {
+            extremes: ExtremesMethod::Lanczos,
+            ..same
+        },
+    ))
+    .unwrap();
+    eprintln!("power {power:?}\nLanczos {krylov:?}");
+    for e in [&power, &krylov] {
+        assert!((e.lambda_max - 10.0).abs() < 1e-4, "{e:?}");
+        assert!((e.lambda_min.unwrap() + 0.9).abs() < 1e-4, "{e:?}");
+        assert!((e.ratio - 0.09).abs() < 1e-5, "{e:?}");
+        assert!(e.converged, "{e:?}");
+    }
+    assert!(
+        3 * krylov.products < power.products,
+        "Lanczos {} products, power {}",
+        krylov.products,
+        power.products
+    );
 }
 
 #[test]
@@ -607,6 +698,7 @@ fn trained_vit_eigenvalues_trace_and_convexity_match_the_exact_hessian() {
         max_iterations: 300,
         tolerance: 1e-6,
         seed: 0,
+        ..PowerSettings::default()
     };
     let top = block_on(top_eigenvalues(&mut h, settings)).unwrap();
     for (i, e) in top.iter().enumerate() {
@@ -676,6 +768,7 @@ fn trained_vit_eigenvalues_trace_and_convexity_match_the_exact_hessian() {
             max_iterations: 300,
             tolerance: 1e-6,
             seed: 0,
+            ..PowerSettings::default()
         },
     ))
     .unwrap();
@@ -685,6 +778,28 @@ fn trained_vit_eigenvalues_trace_and_convexity_match_the_exact_hessian() {
         (e.ratio - ratio).abs() < 0.01,
         "ratio {e:?} vs exact {ratio} (λmin {})",
         exact["lambda_min"]
+    );
+    // Lanczos, as the convexity map runs it by default (tolerance 1e-3): the same ratio, and
+    // λmax within 1 %, from one Krylov space.
+    let lanczos = block_on(both_extremes(
+        &mut h,
+        PowerSettings {
+            max_iterations: 100,
+            extremes: ExtremesMethod::Lanczos,
+            ..PowerSettings::default()
+        },
+    ))
+    .unwrap();
+    let lmax = exact["lambda_max"].as_f64().unwrap();
+    eprintln!("Lanczos {lanczos:?} (exact λmax {lmax}, ratio {ratio})");
+    assert!(lanczos.converged, "{lanczos:?}");
+    assert!(
+        rel(lanczos.lambda_max, lmax) < 0.01,
+        "{lanczos:?} vs {lmax}"
+    );
+    assert!(
+        (lanczos.ratio - ratio).abs() < 0.01,
+        "{lanczos:?} vs exact ratio {ratio}"
     );
 }
 
@@ -782,6 +897,7 @@ fn eigenvector_directions_match_the_exact_hessian() {
         max_iterations: 1000,
         tolerance: 1e-8,
         seed: 0,
+        ..PowerSettings::default()
     };
     let found = block_on(top_eigenvalues(&mut h, settings)).unwrap();
     // Our files, as `vitscape curvature --save-eigenvectors` and the page write them, read back

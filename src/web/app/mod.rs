@@ -13,7 +13,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{HtmlCanvasElement, HtmlInputElement, MessageEvent, Worker};
 
 use crate::arch::HeadCounts;
-use crate::curvature::{PowerSettings, ProductScheme};
+use crate::curvature::{ExtremesMethod, PowerSettings, ProductScheme};
 use crate::data::{Interpolation, MeanStd, Preprocess};
 use crate::demo::Manifest;
 use crate::inspect::{self, Inspection};

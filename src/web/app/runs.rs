@@ -650,6 +650,7 @@ impl Ctx {
             Task::ConvexityMap {
                 settings: PowerSettings {
                     max_iterations,
+                    extremes: ExtremesMethod::Lanczos,
                     ..PowerSettings::default()
                 },
                 product: ProductScheme::default(),
@@ -659,7 +660,8 @@ impl Ctx {
         );
     }
 
-    /// The power-iterations field: at most this many iterations per eigenvalue (1 to 1000).
+    /// The products field: at most this many power iterations per eigenvalue (the Hessian plane)
+    /// or Lanczos steps per cell (the convexity map), 1 to 1000.
     fn power_iterations(self) -> Result<usize, String> {
         whole_number(
             &self.power_iterations.get_untracked(),

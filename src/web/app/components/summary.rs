@@ -120,9 +120,9 @@ pub(crate) fn SummaryTable(ctx: Ctx) -> impl IntoView {
             "-point grid of each plane, at most "
             <input id="power-iterations" size="3" prop:value=move || ctx.power_iterations.get()
                 on:change=move |ev| ctx.power_iterations.set(event_target_value(&ev)) />
-            {format!(" power iterations per eigenvalue: λmax, then λmin from H − 0.51·λmax·I, and |λmin/λmax| drawn under each plot; Hessian-vector products by {} (Li et al.; ", ProductScheme::default())}
+            {format!(" Hessian-vector products per cell (Lanczos: λmin and λmax from one Krylov space, stopping when both moved by less than 1e-3·max(|λ|)), and |λmin/λmax| drawn under each plot; Hessian-vector products by {} (Li et al.'s map; ", ProductScheme::default())}
             <code>"vitscape curvature --parts convexity"</code>
-            "). Each cell costs two power iterations: expect minutes on the CPU."
+            "). Each cell costs about ten products: expect minutes on the CPU."
         </p>
         <p class="hint">
             <button id="hessian-plane" on:click=move |_| { ctx.error.set(None); ctx.hessian_plane(2) }
@@ -194,12 +194,12 @@ pub(crate) fn VerdictView(ctx: Ctx) -> impl IntoView {
                 };
                 let maps = v.convexity.as_ref().map_or(String::new(), |c| {
                     format!(
-                        " Convexity maps: {}×{} cells over the planes of direction seed{} {}, at most {} power iterations per eigenvalue (tolerance {:e}).",
+                        " Convexity maps: {}×{} cells over the planes of direction seed{} {}, {} (tolerance {:e}).",
                         c.grid,
                         c.grid,
                         if c.seeds.len() == 1 { "" } else { "s" },
                         list(&c.seeds),
-                        c.power.max_iterations,
+                        c.power.extremes.budget(c.power.max_iterations),
                         c.power.tolerance
                     )
                 });
