@@ -160,10 +160,7 @@ pub fn run(args: ConnectArgs) -> Result<()> {
         );
         (bytes, record)
     };
-    let bend_file = FileRef {
-        name: bend_path.display().to_string(),
-        sha256: checkpoint::sha256_hex(&bytes),
-    };
+    let bend_file = FileRef::of_bytes(bend_path.display().to_string(), &bytes);
 
     let mut curve_spec = spec.clone();
     curve_spec.directions.source = DirectionSource::Bezier {

@@ -611,10 +611,7 @@ fn save_eigenvectors(
             files.len() + 1,
             e.value
         );
-        files.push(vitscape::spec::FileRef {
-            name,
-            sha256: vitscape::checkpoint::sha256_hex(&bytes),
-        });
+        files.push(vitscape::spec::FileRef::of_bytes(name, &bytes));
     }
     Ok(files)
 }

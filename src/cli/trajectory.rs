@@ -152,10 +152,7 @@ pub fn run(args: TrajectoryArgs) -> Result<()> {
         // The error names the file.
         vitscape::atomic::write(&path, &bytes)?;
         eprintln!("wrote {}", path.display());
-        files.push(FileRef {
-            name,
-            sha256: checkpoint::sha256_hex(&bytes),
-        });
+        files.push(FileRef::of_bytes(name, &bytes));
     }
 
     let [r1, r2] = [

@@ -243,6 +243,16 @@ pub struct FileRef {
     pub sha256: String,
 }
 
+impl FileRef {
+    /// A reference to `bytes` under `name`, hashing them.
+    pub fn of_bytes(name: impl Into<String>, bytes: &[u8]) -> Self {
+        Self {
+            name: name.into(),
+            sha256: crate::checkpoint::sha256_hex(bytes),
+        }
+    }
+}
+
 /// Direction normalisation (Li et al. 2018).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]

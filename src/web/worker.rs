@@ -625,9 +625,8 @@ async fn run(request: RunRequest, attachments: Vec<Vec<u8>>) {
                             eigen,
                             files: files
                                 .iter()
-                                .map(|(name, bytes)| crate::spec::FileRef {
-                                    name: name.clone(),
-                                    sha256: crate::checkpoint::sha256_hex(bytes),
+                                .map(|(name, bytes)| {
+                                    crate::spec::FileRef::of_bytes(name.clone(), bytes)
                                 })
                                 .collect(),
                             step_check,
