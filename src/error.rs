@@ -3,8 +3,8 @@
 
 use thiserror::Error;
 
-pub use crate::checkpoint::CheckpointError;
-pub use crate::data::DataError;
+pub use crate::io::checkpoint::CheckpointError;
+pub use crate::io::data::DataError;
 pub use crate::trajectory::TrajectoryError;
 
 /// A value in a `SweepSpec` (or a flag that builds one) that cannot work.

@@ -4,11 +4,11 @@
 
 use burn::tensor::{Device, Tensor};
 
-use crate::directions::is_pos_embed;
 use crate::error::Error;
-use crate::model::{Layout, upload};
+use crate::landscape::directions::is_pos_embed;
 #[cfg(not(target_arch = "wasm32"))]
-use crate::objective::read_vec;
+use crate::landscape::objective::read_vec;
+use crate::model::{Layout, upload};
 
 /// 1 where AdamW decays the parameter, 0 elsewhere: rank-1 tensors (biases, norms), tokens and
 /// position embeddings are not decayed (timm's `no_weight_decay`).

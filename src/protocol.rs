@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::demo::EvalSubset;
+use crate::landscape::surface::{Cell, Surface};
+use crate::landscape::sweep;
 use crate::spec::SweepSpec;
-use crate::surface::{Cell, Surface};
-use crate::sweep;
 
 /// Page → worker: compute one or more panels (a comparison), interleaved coarse-to-fine.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -310,13 +310,13 @@ impl Share {
     }
 
     /// This worker's rows of a convexity map, as the shard by rows the library's map computes
-    /// ([`crate::sweep::Shard`]; `None` for a pool of one). The rows of all panels go round the
+    /// ([`crate::landscape::sweep::Shard`]; `None` for a pool of one). The rows of all panels go round the
     /// pool as one list, so that the workers get equal numbers however many rows a panel has:
     /// `rows_before` is the rows of the panels ahead of this one.
     pub fn convexity_rows(
         self,
         rows_before: usize,
-    ) -> Result<Option<crate::sweep::Shard>, crate::error::SpecError> {
+    ) -> Result<Option<crate::landscape::sweep::Shard>, crate::error::SpecError> {
         let count = self.count.max(1);
         if count == 1 {
             return Ok(None);
@@ -324,7 +324,9 @@ impl Share {
         // Row iy of this panel is row `rows_before + iy` of the list, the worker's when that is
         // `index` mod `count`: iy ≡ index − rows_before.
         let index = (self.index + count - rows_before % count) % count;
-        Ok(Some(crate::sweep::Shard::new(index, count)?.by_rows()))
+        Ok(Some(
+            crate::landscape::sweep::Shard::new(index, count)?.by_rows(),
+        ))
     }
 }
 
@@ -591,7 +593,7 @@ pub enum FromWorker {
         /// Image forward passes per second over the cells of this message.
         images_per_second: f64,
         /// Matmul FLOPs of one image's classification forward through this panel's model
-        /// ([`crate::arch::VitConfig::flops_per_image`]), so the page can turn the rate into
+        /// ([`crate::model::arch::VitConfig::flops_per_image`]), so the page can turn the rate into
         /// FLOP/s and estimate runs of other model sizes.
         #[serde(default)]
         flops_per_image: f64,
@@ -711,7 +713,7 @@ pub struct CellResult {
 
 /// Interleave the panels' coarse-to-fine orders lattice by lattice, in chunks of at most `chunk`
 /// cells: every panel completes a lattice before any starts the next one, so each panel of a
-/// comparison shows a picture ([`crate::preview`]) as early as possible and all sharpen evenly.
+/// comparison shows a picture ([`crate::landscape::preview`]) as early as possible and all sharpen evenly.
 pub fn schedule(grids: &[(usize, usize)], chunk: usize) -> Vec<(usize, Vec<Cell>)> {
     let chunk = chunk.max(1);
     let levels: Vec<Vec<Vec<Cell>>> = grids

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vitscape::data::{parse_idx_images, parse_idx_labels};
+use vitscape::io::data::{parse_idx_images, parse_idx_labels};
 
 fuzz_target!(|data: &[u8]| {
     let Some((mode, rest)) = vitscape_fuzz::mode(data) else {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vitscape::data::{Interpolation, Preprocess, count_decodable, decode_images, unzip};
+use vitscape::io::data::{Interpolation, Preprocess, count_decodable, decode_images, unzip};
 
 fuzz_target!(|data: &[u8]| {
     let Some((mode, bytes)) = vitscape_fuzz::mode(data) else {

@@ -9,7 +9,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use libfuzzer_sys::fuzz_target;
-use vitscape::permalink::{PREFIX, VERSION, decode};
+use vitscape::spec::permalink::{PREFIX, VERSION, decode};
 use vitscape::plot::contour_levels;
 
 fuzz_target!(|data: &[u8]| {

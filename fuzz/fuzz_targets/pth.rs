@@ -3,14 +3,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vitscape::arch::HeadCounts;
-use vitscape::checkpoint::read_checkpoint;
+use vitscape::model::arch::HeadCounts;
+use vitscape::io::checkpoint::read_checkpoint;
 
 fuzz_target!(|data: &[u8]| {
     if let Err(e) = read_checkpoint(data, None) {
         let _ = e.to_string();
     }
-    match vitscape::inspect::inspect("fuzz.pth", data, None, HeadCounts::default()) {
+    match vitscape::io::inspect::inspect("fuzz.pth", data, None, HeadCounts::default()) {
         Ok(found) => drop(found.summary()),
         Err(e) => drop(e.to_string()),
     }

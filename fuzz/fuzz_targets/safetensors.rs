@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vitscape::arch::HeadCounts;
-use vitscape::checkpoint::read_safetensors;
+use vitscape::model::arch::HeadCounts;
+use vitscape::io::checkpoint::read_safetensors;
 use vitscape::spec::Branch;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     if let Err(e) = read_safetensors(bytes, branch) {
         let _ = e.to_string();
     }
-    match vitscape::inspect::inspect("fuzz.safetensors", bytes, branch, HeadCounts::default()) {
+    match vitscape::io::inspect::inspect("fuzz.safetensors", bytes, branch, HeadCounts::default()) {
         Ok(found) => drop(found.summary()),
         Err(e) => drop(e.to_string()),
     }

@@ -6,13 +6,13 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 
-use vitscape::arch::{Head, VitConfig};
-use vitscape::checkpoint::LoadedCheckpoint;
-use vitscape::data::ImageSet;
+use vitscape::io::checkpoint::LoadedCheckpoint;
+use vitscape::io::data::ImageSet;
+use vitscape::landscape::objective::{Evaluator, Objective};
+use vitscape::landscape::setup::Model;
+use vitscape::landscape::sweep::{self, Control};
+use vitscape::model::arch::{Head, VitConfig};
 use vitscape::model::random_state;
-use vitscape::objective::{Evaluator, Objective};
-use vitscape::setup::Model;
-use vitscape::sweep::{self, Control};
 
 use super::DeviceChoice;
 
@@ -77,8 +77,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         h: 28,
         w: 28,
     };
-    let d1 = vitscape::directions::gaussian(&model.layout, 1, 0);
-    let d2 = vitscape::directions::gaussian(&model.layout, 1, 1);
+    let d1 = vitscape::landscape::directions::gaussian(&model.layout, 1, 0);
+    let d2 = vitscape::landscape::directions::gaussian(&model.layout, 1, 1);
     let mut devices = args.devices.clone();
     if devices.is_empty() {
         devices = vec![DeviceChoice::Flex];

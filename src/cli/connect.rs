@@ -8,14 +8,14 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use vitscape::checkpoint;
 use vitscape::connect::{
     self, BendConfig, BendRecord, BendStep, ConnectReport, RecentLoss, TrainOn,
 };
+use vitscape::io::checkpoint;
+use vitscape::landscape::surface::Surface;
 use vitscape::metrics::barrier::Barrier;
 use vitscape::plot::{self, PathCurve};
 use vitscape::spec::{DataSource, DirectionSource, FileRef, SweepSpec, cli_command};
-use vitscape::surface::Surface;
 
 use super::load::{Loaded, images_of, load};
 use super::sweep::SweepArgs;
@@ -138,8 +138,13 @@ pub fn run(args: ConnectArgs) -> Result<()> {
             args.bend_seed
         );
         let device = args.sweep.device.device()?;
-        let trainer =
-            vitscape::setup::prepare(&train_spec, &model, &extras, &train_images, &device)?;
+        let trainer = vitscape::landscape::setup::prepare(
+            &train_spec,
+            &model,
+            &extras,
+            &train_images,
+            &device,
+        )?;
         let bend = train(
             &trainer.evaluator.minibatches(),
             &model.theta,
@@ -151,7 +156,7 @@ pub fn run(args: ConnectArgs) -> Result<()> {
             ..wanted
         };
         let bytes = connect::bend_file(&model.layout, &bend.theta, &record)?;
-        vitscape::atomic::write(&bend_path, &bytes)
+        vitscape::io::atomic::write(&bend_path, &bytes)
             .with_context(|| format!("writing {}", bend_path.display()))?;
         eprintln!(
             "wrote {} (mean loss on the curve over the last 10 % of steps {:.4})",
@@ -198,14 +203,14 @@ pub fn run(args: ConnectArgs) -> Result<()> {
             cli_command(&curve_spec, &out.join("bezier").display().to_string())?,
         ],
     };
-    vitscape::atomic::write(
+    vitscape::io::atomic::write(
         &report_path,
         serde_json::to_string_pretty(&report)?.as_bytes(),
     )
     .with_context(|| format!("writing {}", report_path.display()))?;
     let height = |b: &[Barrier]| {
         b.iter()
-            .find(|b| b.metric == vitscape::surface::LOSS)
+            .find(|b| b.metric == vitscape::landscape::surface::LOSS)
             .map_or("not measured".to_string(), |b| format!("{:.4}", b.height))
     };
     eprintln!(
@@ -219,7 +224,7 @@ pub fn run(args: ConnectArgs) -> Result<()> {
 
 /// Train the control point with a progress bar.
 fn train(
-    batches: &[vitscape::objective::Evaluator],
+    batches: &[vitscape::landscape::objective::Evaluator],
     start: &[f32],
     end: &[f32],
     record: &BendRecord,

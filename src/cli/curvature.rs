@@ -16,9 +16,9 @@ use vitscape::curvature::{
     ExtremesMethod, Hessian, MaxEigenSpectrum, PowerSettings, ProductScheme, STEP_CHECK_LIMIT,
     SlqSettings, SpectralDensity, StepCheck,
 };
+use vitscape::landscape::sweep::{Control, Shard};
 use vitscape::plot;
 use vitscape::spec::SweepSpec;
-use vitscape::sweep::{Control, Shard};
 
 use super::load::{Loaded, load};
 use super::sweep::SweepArgs;
@@ -431,7 +431,7 @@ fn convexity(
     out: &Path,
     spec: &SweepSpec,
     theta: &[f32],
-    prepared: &vitscape::setup::Prepared,
+    prepared: &vitscape::landscape::setup::Prepared,
     grid: usize,
     (power, scheme): (PowerSettings, ProductScheme),
     threads: usize,
@@ -452,9 +452,9 @@ fn convexity(
     let path = dir.join("surface.json");
     if resume && path.is_file() {
         let text = std::fs::read_to_string(&path)?;
-        let previous: vitscape::surface::Surface = serde_json::from_str(&text)
+        let previous: vitscape::landscape::surface::Surface = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a vitscape surface", path.display()))?;
-        vitscape::sweep::check_resumable(&previous, &surface.spec)?;
+        vitscape::landscape::sweep::check_resumable(&previous, &surface.spec)?;
         if previous.info.shard != shard {
             anyhow::bail!(
                 "{} holds {}, not {}: resume each shard in its own --out",
@@ -495,7 +495,10 @@ fn convexity(
         for iy in 0..surface.y.len() {
             let done = (0..nx)
                 .filter(|&ix| {
-                    vitscape::sweep::is_done(&surface, vitscape::surface::Cell { ix, iy })
+                    vitscape::landscape::sweep::is_done(
+                        &surface,
+                        vitscape::landscape::surface::Cell { ix, iy },
+                    )
                 })
                 .count();
             if done < nx {
@@ -587,7 +590,7 @@ fn convexity(
 fn save_eigenvectors(
     out: &Path,
     spec: &SweepSpec,
-    model: &vitscape::layout::Model,
+    model: &vitscape::model::layout::Model,
     found: &[curvature::Eigen],
     power: PowerSettings,
     scheme: ProductScheme,
@@ -604,7 +607,7 @@ fn save_eigenvectors(
     for ((name, bytes), e) in written.into_iter().zip(found) {
         let path = out.join(&name);
         // The error names the file.
-        vitscape::atomic::write(&path, &bytes)?;
+        vitscape::io::atomic::write(&path, &bytes)?;
         eprintln!(
             "wrote {} (λ{} = {:.6e})",
             path.display(),

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use vitscape::checkpoint::{self, sha256_hex};
-use vitscape::data::{self, DEBIAN_FASHION_MNIST, FASHION_MNIST_MEAN, FASHION_MNIST_STD};
 use vitscape::demo::{DemoModel, EvalSubset, Manifest, decode_eval_subset, subset_metrics};
+use vitscape::io::checkpoint::{self, sha256_hex};
+use vitscape::io::data::{self, DEBIAN_FASHION_MNIST, FASHION_MNIST_MEAN, FASHION_MNIST_STD};
 use vitscape::spec::Split;
 
 /// Flags of `vitscape demo-pack`.
@@ -109,8 +109,8 @@ pub fn run(args: DemoPackArgs) -> Result<()> {
         labels_sha256: sha256_hex(&labels_gz),
         mask_seed: MASK_SEED,
     };
-    vitscape::atomic::write(&args.out.join(&subset.images_file), &images_gz)?;
-    vitscape::atomic::write(&args.out.join(&subset.labels_file), &labels_gz)?;
+    vitscape::io::atomic::write(&args.out.join(&subset.images_file), &images_gz)?;
+    vitscape::io::atomic::write(&args.out.join(&subset.labels_file), &labels_gz)?;
     let mut total = (images_gz.len() + labels_gz.len()) as u64;
     let (_, images) = decode_eval_subset(&images_gz, &labels_gz, &subset)?;
     let models = pack(&args.work, &args.out, None, &images, &mut total)?;
@@ -139,7 +139,7 @@ pub fn run(args: DemoPackArgs) -> Result<()> {
         regenerate: "bash static/demo/regenerate.sh".into(),
         vitscape_version: vitscape::VERSION.into(),
     };
-    vitscape::atomic::write(
+    vitscape::io::atomic::write(
         &args.out.join("manifest.json"),
         (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes(),
     )?;
@@ -159,7 +159,7 @@ fn pack(
     work: &std::path::Path,
     out: &std::path::Path,
     replicate_of: Option<&[u64]>,
-    images: &vitscape::data::ImageSet,
+    images: &vitscape::io::data::ImageSet,
     total: &mut u64,
 ) -> Result<Vec<DemoModel>> {
     let mut models = Vec::new();
@@ -206,7 +206,7 @@ fn pack(
         if let Some(dir) = dest.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        vitscape::atomic::write(&dest, &bytes)?;
+        vitscape::io::atomic::write(&dest, &bytes)?;
         *total += bytes.len() as u64;
         models.push(DemoModel {
             file: file_name,

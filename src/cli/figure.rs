@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
+use vitscape::landscape::surface::Surface;
 use vitscape::plot::{self, ColourMap, PanelKind, PrintSize};
-use vitscape::surface::Surface;
 
 use super::merge::read_surface;
 
@@ -36,7 +36,7 @@ pub struct FigureArgs {
     #[arg(long, value_enum, default_value = "heatmap")]
     pub kind: Kind,
     /// Metric to draw.
-    #[arg(long, default_value = vitscape::surface::LOSS)]
+    #[arg(long, default_value = vitscape::landscape::surface::LOSS)]
     pub metric: String,
     /// Printed width in inches (7: a two-column page's full width).
     #[arg(long, default_value_t = 7.0)]

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use vitscape::arch::HeadCounts;
-use vitscape::checkpoint::{self, StateDict};
-use vitscape::data::{self, ImageSet};
-use vitscape::job::{self, DataInput};
-use vitscape::setup::{self, Extras, Model};
+use vitscape::io::checkpoint::{self, StateDict};
+use vitscape::io::data::{self, ImageSet};
+use vitscape::landscape::job::{self, DataInput};
+use vitscape::landscape::setup::{self, Extras, Model};
+use vitscape::model::arch::HeadCounts;
 use vitscape::spec::{
     self, Axis, Branch, DataSource, DataSpec, DirectionSource, FileRef, Inputs, LossChoice,
     LossSpec, Settings, SweepSpec,
@@ -105,7 +105,7 @@ fn say_assumed_heads(name: &str, model: &Model) {
     if model.heads_assumed.encoder {
         eprintln!(
             "warning: {name} does not say how many attention heads it has (no `num_heads` metadata); assuming timm's head dim {}: {} heads for width {}. Give --heads N if that is wrong; the spec records heads_assumed.",
-            vitscape::arch::DEFAULT_HEAD_DIM,
+            vitscape::model::arch::DEFAULT_HEAD_DIM,
             model.config.num_heads,
             model.config.embed_dim
         );
@@ -113,7 +113,7 @@ fn say_assumed_heads(name: &str, model: &Model) {
     if let Some(d) = model.config.decoder.filter(|_| model.heads_assumed.decoder) {
         eprintln!(
             "warning: {name} does not say how many heads its MAE decoder has (no `decoder_num_heads` metadata); assuming head dim {}: {} heads for width {}. Give --decoder-heads N if that is wrong; the spec records heads_assumed.",
-            vitscape::arch::DEFAULT_DECODER_HEAD_DIM,
+            vitscape::model::arch::DEFAULT_DECODER_HEAD_DIM,
             d.num_heads,
             d.embed_dim
         );

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use vitscape::checkpoint::sha256_hex;
 use vitscape::demo::Manifest;
+use vitscape::io::checkpoint::sha256_hex;
 
 /// Folders deeper than this below a search root are not walked.
 const MAX_DEPTH: usize = 6;
@@ -100,7 +100,7 @@ impl Locator {
                 Err(hash) => different.push(format!(
                     "{} is a different file (sha256 {}…)",
                     path.display(),
-                    vitscape::checkpoint::short_hash(&hash)
+                    vitscape::io::checkpoint::short_hash(&hash)
                 )),
             }
         }
@@ -118,7 +118,7 @@ impl Locator {
         bail!(
             "{what} `{name}` (sha256 {}…) was not found{}; nothing below the search folders ({}) \
              has that hash. Pass --search DIR with the folder that holds it",
-            vitscape::checkpoint::short_hash(sha256),
+            vitscape::io::checkpoint::short_hash(sha256),
             if different.is_empty() {
                 String::new()
             } else {

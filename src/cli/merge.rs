@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use vitscape::demo::verdict::VerdictPart;
+use vitscape::landscape::surface::Surface;
+use vitscape::landscape::sweep::{self, Shard};
 use vitscape::metrics::Tau;
 use vitscape::plot;
-use vitscape::surface::Surface;
-use vitscape::sweep::{self, Shard};
-use vitscape::verdict::VerdictPart;
 
 use super::sweep::unix_now;
 
@@ -65,7 +65,8 @@ fn merge_tau(args: &MergeArgs, parts: &[(String, Surface)]) -> Result<Tau> {
     if args.tau.is_some() || args.tau_relative.is_some() {
         return Ok(super::sweep::tau_of(
             args.tau,
-            args.tau_relative.unwrap_or(vitscape::verdict::TAU_RELATIVE),
+            args.tau_relative
+                .unwrap_or(vitscape::demo::verdict::TAU_RELATIVE),
         ));
     }
     let mut recorded: Option<(Tau, &str)> = None;
@@ -79,7 +80,10 @@ fn merge_tau(args: &MergeArgs, parts: &[(String, Surface)]) -> Result<Tau> {
             _ => {}
         }
     }
-    let tau = recorded.map_or(Tau::Relative(vitscape::verdict::TAU_RELATIVE), |(t, _)| t);
+    let tau = recorded.map_or(
+        Tau::Relative(vitscape::demo::verdict::TAU_RELATIVE),
+        |(t, _)| t,
+    );
     eprintln!(
         "basin summary τ: {tau} ({}; --tau or --tau-relative sets another)",
         if recorded.is_some() {
@@ -92,7 +96,7 @@ fn merge_tau(args: &MergeArgs, parts: &[(String, Surface)]) -> Result<Tau> {
 }
 
 /// `(ix, iy)` lists, shortened past `max`.
-fn cell_list(cells: &[vitscape::surface::Cell], max: usize) -> String {
+fn cell_list(cells: &[vitscape::landscape::surface::Cell], max: usize) -> String {
     let mut out: Vec<String> = cells
         .iter()
         .take(max)
@@ -193,7 +197,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
         }
     }
     super::sweep::save_json(&target, &surface)?;
-    vitscape::atomic::write(&args.out.join("surface.csv"), surface.to_csv().as_bytes())?;
+    vitscape::io::atomic::write(&args.out.join("surface.csv"), surface.to_csv().as_bytes())?;
     if !args.plots.no_plots && merged.complete() {
         let options = args.plots.options();
         if convexity.is_some() {
@@ -285,7 +289,7 @@ fn progress(
     what: String,
     (done, total): (usize, Option<usize>),
     unit: &str,
-    clock: Option<vitscape::surface::Clock>,
+    clock: Option<vitscape::landscape::surface::Clock>,
     now: f64,
 ) -> String {
     let mut line = match total {

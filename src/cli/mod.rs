@@ -87,10 +87,10 @@ pub fn main() -> ExitCode {
 }
 
 /// Create an output folder, and remove the temporary files a killed run left in it (named for
-/// this machine and a process that is gone; [`vitscape::atomic::remove_stale`]), saying so.
+/// this machine and a process that is gone; [`vitscape::io::atomic::remove_stale`]), saying so.
 /// Along a complete path between two checkpoints, the barrier heights: said on stderr and kept in
 /// `info.barrier`.
-fn record_barrier(surface: &mut vitscape::surface::Surface) {
+fn record_barrier(surface: &mut vitscape::landscape::surface::Surface) {
     if surface.spec.directions.source.path_target().is_none() {
         return;
     }
@@ -106,7 +106,7 @@ fn record_barrier(surface: &mut vitscape::surface::Surface) {
 fn output_folder(dir: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    for stale in vitscape::atomic::remove_stale(dir) {
+    for stale in vitscape::io::atomic::remove_stale(dir) {
         eprintln!(
             "removed {}, a temporary file left by a run that was killed",
             stale.display()

@@ -6,15 +6,15 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use vitscape::arch::HeadCounts;
-use vitscape::data::DEBIAN_FASHION_MNIST;
-use vitscape::job;
+use vitscape::io::data::DEBIAN_FASHION_MNIST;
+use vitscape::landscape::job;
+use vitscape::landscape::objective::{Objective, write_eval_data};
+use vitscape::landscape::surface::Surface;
+use vitscape::landscape::sweep::{self, Control, Pace, Shard};
 use vitscape::metrics::Tau;
-use vitscape::objective::{Objective, write_eval_data};
+use vitscape::model::arch::HeadCounts;
 use vitscape::plot;
 use vitscape::spec::{Branch, LossChoice, Normalisation, Split};
-use vitscape::surface::Surface;
-use vitscape::sweep::{self, Control, Pace, Shard};
 
 use super::DeviceChoice;
 use super::load::{Loaded, load, load_model};
@@ -74,7 +74,7 @@ pub struct SweepArgs {
     #[arg(long, conflicts_with = "tau_relative")]
     pub tau: Option<f64>,
     /// τ as a fraction of the surface's own |L(0)|, as the page and the demo verdict use it.
-    #[arg(long, default_value_t = vitscape::verdict::TAU_RELATIVE)]
+    #[arg(long, default_value_t = vitscape::demo::verdict::TAU_RELATIVE)]
     pub tau_relative: f64,
 }
 
@@ -150,7 +150,7 @@ pub struct SpecFlags {
     pub crop: Option<usize>,
     /// Filter for --resize.
     #[arg(long, value_enum, default_value = "bicubic")]
-    pub interpolation: vitscape::data::Interpolation,
+    pub interpolation: vitscape::io::data::Interpolation,
     /// The objective.
     #[arg(long, value_enum, default_value = "classification")]
     pub loss: LossChoice,
@@ -241,10 +241,10 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     // Whole or not at all: a full disk or a kill leaves the previous file.
-    Ok(vitscape::atomic::write(path, bytes)?)
+    Ok(vitscape::io::atomic::write(path, bytes)?)
 }
 
-/// Write `value` as JSON to a temporary file renamed over `path` ([`vitscape::atomic`]): a
+/// Write `value` as JSON to a temporary file renamed over `path` ([`vitscape::io::atomic`]): a
 /// process killed mid-write leaves the last complete file, never a truncated one.
 pub(crate) fn save_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     write(path, serde_json::to_string_pretty(value)?.as_bytes())
@@ -379,7 +379,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         None => Surface::empty(spec.clone(), &evaluator.objective().metric_names()),
     };
     let device = format!("{:?}", args.device).to_lowercase();
-    vitscape::setup::record_facts(&mut surface.info, &model, &prepared, &device);
+    vitscape::landscape::setup::record_facts(&mut surface.info, &model, &prepared, &device);
     if let Some(c) = surface.info.direction_cosine {
         eprintln!("cosine(direction x, direction y) = {c}");
     }
@@ -408,7 +408,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
     let (done, _) = surface.progress();
     let total = order.len();
     surface.info.shard = shard;
-    surface.info.clock = Some(vitscape::surface::Clock {
+    surface.info.clock = Some(vitscape::landscape::surface::Clock {
         started: unix_now(),
         cells_at_start: done,
         saved: unix_now(),

@@ -9,9 +9,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use vitscape::arch::{DecoderConfig, Head, VitConfig};
-use vitscape::checkpoint::{self, StateDict};
-use vitscape::data::{self, DEBIAN_FASHION_MNIST, FASHION_MNIST_MEAN, FASHION_MNIST_STD};
+use vitscape::io::checkpoint::{self, StateDict};
+use vitscape::io::data::{self, DEBIAN_FASHION_MNIST, FASHION_MNIST_MEAN, FASHION_MNIST_STD};
+use vitscape::model::arch::{DecoderConfig, Head, VitConfig};
 use vitscape::spec::{Branch, Split};
 use vitscape::train::{
     self, EpochReport, Hooks, Method, Progress, RESUME_FILE, TrainConfig, TrainState,
@@ -360,7 +360,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                     report.images_per_sec
                 );
                 let result = (|| -> Result<()> {
-                    vitscape::atomic::write(&csv_path, csv.as_bytes())?;
+                    vitscape::io::atomic::write(&csv_path, csv.as_bytes())?;
                     if report.epoch % every == 0 || report.epoch == epochs {
                         let mut sd = ts.state_dict();
                         metadata(&mut sd, ts, &cfg_for_meta, report, &command)?;

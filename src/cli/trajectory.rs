@@ -7,10 +7,10 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
 
-use vitscape::arch::HeadCounts;
-use vitscape::checkpoint::{self, StateDict};
-use vitscape::directions::{self, Scope};
-use vitscape::layout::Model;
+use vitscape::io::checkpoint::{self, StateDict};
+use vitscape::landscape::directions::{self, Scope};
+use vitscape::model::arch::HeadCounts;
+use vitscape::model::layout::Model;
 use vitscape::spec::{Branch, FileRef, Normalisation, shell_quote};
 use vitscape::trajectory::{self, Member, TrajectoryAxis};
 
@@ -150,7 +150,7 @@ pub fn run(args: TrajectoryArgs) -> Result<()> {
         let name = format!("pca_{}.safetensors", k + 1);
         let path = args.out.join(&name);
         // The error names the file.
-        vitscape::atomic::write(&path, &bytes)?;
+        vitscape::io::atomic::write(&path, &bytes)?;
         eprintln!("wrote {}", path.display());
         files.push(FileRef::of_bytes(name, &bytes));
     }
@@ -206,7 +206,7 @@ pub fn run(args: TrajectoryArgs) -> Result<()> {
         sweep_command,
     };
     let json = args.out.join("trajectory.json");
-    vitscape::atomic::write(&json, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    vitscape::io::atomic::write(&json, serde_json::to_string_pretty(&report)?.as_bytes())?;
     eprintln!("wrote {}", json.display());
     Ok(())
 }

@@ -10,12 +10,12 @@ use clap::Args;
 use super::sweep::ShardFlags;
 use vitscape::curvature::{ExtremesMethod, PowerSettings, ProductScheme};
 use vitscape::demo::Manifest;
-use vitscape::spec::Axis;
-use vitscape::spec::Settings;
-use vitscape::verdict::{
+use vitscape::demo::verdict::{
     self, Answer, ConvexitySettings, DemoFiles, DemoMode, ModeVerdict, ModelSummaries,
     PreviousVerdict, TAU_RELATIVE, TrainedModel, Verdict, VerdictPart, verdict_panels,
 };
+use vitscape::spec::Axis;
+use vitscape::spec::Settings;
 
 /// Flags of `vitscape verdict`.
 #[derive(Args, Debug)]
@@ -161,9 +161,11 @@ pub fn run(args: VerdictArgs) -> Result<()> {
                     "vitscape_version": p.vitscape_version,
                 })
             };
-            if let Some((field, a, b)) =
-                vitscape::sweep::merge::first_difference(&same(&previous), &same(&part), "")
-            {
+            if let Some((field, a, b)) = vitscape::landscape::sweep::merge::first_difference(
+                &same(&previous),
+                &same(&part),
+                "",
+            ) {
                 bail!(
                     "{} was written with other settings (`{}`: {a} vs {b}); choose another --out",
                     out.display(),
@@ -198,7 +200,7 @@ pub fn run(args: VerdictArgs) -> Result<()> {
             .collect();
         part.total = mine.len();
         let now = super::sweep::unix_now();
-        part.clock = Some(vitscape::surface::Clock {
+        part.clock = Some(vitscape::landscape::surface::Clock {
             started: now,
             cells_at_start: part.sweeps.len(),
             saved: now,
@@ -329,7 +331,7 @@ struct Run {
 /// Ask the questions and write `verdict.json`, with a brief of the verdict it replaces.
 fn write_verdict(args: &VerdictArgs, manifest: &Manifest, run: Run, modes: Modes) -> Result<()> {
     let mut verdicts = Vec::new();
-    eprintln!("{}", vitscape::verdict::RULE);
+    eprintln!("{}", vitscape::demo::verdict::RULE);
     for (mode, models) in modes {
         let v = ModeVerdict::new(mode, models).map_err(anyhow::Error::msg)?;
         for c in &v.comparisons {
@@ -374,12 +376,12 @@ fn write_verdict(args: &VerdictArgs, manifest: &Manifest, run: Run, modes: Modes
         convexity: run.convexity,
         modes: verdicts,
         trained,
-        rule: vitscape::verdict::RULE.to_string(),
+        rule: vitscape::demo::verdict::RULE.to_string(),
         previous,
         command: run.command,
         vitscape_version: vitscape::VERSION.to_string(),
     };
-    for line in vitscape::verdict::changes(&out) {
+    for line in vitscape::demo::verdict::changes(&out) {
         eprintln!("changed: {line}");
     }
     super::sweep::save_json(&path, &out)?;
@@ -441,7 +443,7 @@ fn merge_parts(args: &VerdictArgs, manifest: &Manifest) -> Result<(Modes, Verdic
     };
     for (name, part) in rest {
         if let Some((field, a, b)) =
-            vitscape::sweep::merge::first_difference(&shared(first), &shared(part), "")
+            vitscape::landscape::sweep::merge::first_difference(&shared(first), &shared(part), "")
         {
             bail!(
                 "{first_name} and {name} differ in `{}`: {a} vs {b} (parts of one verdict share it)",

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::StateDict;
+use crate::io::checkpoint::StateDict;
 use crate::spec::{CheckpointRef, DataSpec, FileRef, LossSpec, SweepSpec, shell_quote, spec_flags};
 
 #[cfg(feature = "engine")]

@@ -9,8 +9,8 @@ use rand_chacha::ChaCha8Rng;
 use super::{BendConfig, BendRecord, BendStep};
 
 use crate::error::{ArchError, Error};
+use crate::landscape::objective::{Evaluator, read_async};
 use crate::model::{Layout, upload};
-use crate::objective::{Evaluator, read_async};
 use crate::optim::AdamW;
 
 /// A trained control point.
@@ -107,6 +107,6 @@ pub fn bend_file(layout: &Layout, theta: &[f32], record: &BendRecord) -> Result<
         source,
     })?;
     let meta = [("format", super::BEND_FORMAT.to_string()), ("bend", json)];
-    let state = crate::directions::to_state_dict(layout, theta, &meta);
-    Ok(crate::checkpoint::write_safetensors(&state)?)
+    let state = crate::landscape::directions::to_state_dict(layout, theta, &meta);
+    Ok(crate::io::checkpoint::write_safetensors(&state)?)
 }

@@ -181,8 +181,8 @@ pub const CONVEX_RATIO: f64 = 0.1;
 /// The fraction of a convexity map's computed cells with |λmin/λmax| below [`CONVEX_RATIO`]
 /// (`None`: the surface has no convexity metric).
 pub fn convex_fraction(
-    surface: &crate::surface::Surface,
-) -> Option<crate::surface::ConvexFraction> {
+    surface: &crate::landscape::surface::Surface,
+) -> Option<crate::landscape::surface::ConvexFraction> {
     let ratios: Vec<f64> = surface
         .metrics
         .get(CONVEXITY)?
@@ -192,7 +192,7 @@ pub fn convex_fraction(
         .copied()
         .collect();
     let convex = ratios.iter().filter(|r| **r < CONVEX_RATIO).count();
-    Some(crate::surface::ConvexFraction {
+    Some(crate::landscape::surface::ConvexFraction {
         threshold: CONVEX_RATIO,
         fraction: convex as f64 / ratios.len().max(1) as f64,
     })

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 #[cfg(feature = "engine")]
-use crate::objective::Evaluator;
+use crate::landscape::objective::Evaluator;
 
 mod product;
 #[cfg(all(feature = "engine", not(target_arch = "wasm32")))]
@@ -529,7 +529,7 @@ pub fn convexity_surface(
     spec: &crate::spec::SweepSpec,
     objective_metrics: &[&str],
     points: usize,
-) -> crate::surface::Surface {
+) -> crate::landscape::surface::Surface {
     let mut spec = spec.clone();
     let n = points.max(2);
     spec.grid.x.n = n;
@@ -538,7 +538,7 @@ pub fn convexity_surface(
     }
     let mut names = objective_metrics.to_vec();
     names.extend([LAMBDA_MAX, LAMBDA_MIN, CONVEXITY]);
-    crate::surface::Surface::empty(spec, &names)
+    crate::landscape::surface::Surface::empty(spec, &names)
 }
 
 /// Li et al.'s convexity map over a surface's grid (METHODS §5): at every missing cell, the loss,
@@ -556,12 +556,15 @@ pub async fn convexity_map(
     evaluator: &Evaluator,
     theta: &[f32],
     directions: &[Vec<f32>],
-    surface: &mut crate::surface::Surface,
+    surface: &mut crate::landscape::surface::Surface,
     s: PowerSettings,
     scheme: ProductScheme,
-    on_cell: &mut dyn FnMut(&crate::surface::Surface, &Extremes) -> crate::sweep::Control,
+    on_cell: &mut dyn FnMut(
+        &crate::landscape::surface::Surface,
+        &Extremes,
+    ) -> crate::landscape::sweep::Control,
 ) -> Result<StepCheck, Error> {
-    use crate::sweep::{self, Control};
+    use crate::landscape::sweep::{self, Control};
     // A resumed map goes on from the products recorded so far.
     let mut check = surface.info.step_check.unwrap_or_default();
     for row in convexity_rows(surface) {
@@ -585,14 +588,14 @@ pub async fn convexity_map(
 /// map that is one shard of several (`info.shard`, by rows), only that shard's rows.
 #[cfg(feature = "engine")]
 pub(crate) fn convexity_rows(
-    surface: &crate::surface::Surface,
-) -> Vec<Vec<(crate::surface::Cell, Vec<f64>)>> {
-    use crate::sweep;
+    surface: &crate::landscape::surface::Surface,
+) -> Vec<Vec<(crate::landscape::surface::Cell, Vec<f64>)>> {
+    use crate::landscape::sweep;
     (0..surface.y.len())
         .filter(|iy| surface.info.shard.is_none_or(|s| s.has_row(*iy)))
         .map(|iy| {
             (0..surface.x.len())
-                .map(|ix| crate::surface::Cell { ix, iy })
+                .map(|ix| crate::landscape::surface::Cell { ix, iy })
                 .filter(|c| !sweep::is_done(surface, *c))
                 .map(|c| (c, sweep::coefficients(surface, c)))
                 .collect::<Vec<_>>()
@@ -653,7 +656,7 @@ pub async fn max_eigen_spectrum(
 /// Record in a convexity map's `info` how its Hessian-vector products were formed and their step
 /// check so far (the CLI's `convexity/surface.json` and the page's map alike).
 pub fn record_products(
-    surface: &mut crate::surface::Surface,
+    surface: &mut crate::landscape::surface::Surface,
     scheme: ProductScheme,
     check: &StepCheck,
 ) {

@@ -6,8 +6,8 @@ use super::{
     Error, Evaluator, Extremes, PowerSettings, ProductScheme, Products, StepCheck, convexity_cell,
     convexity_map, convexity_rows, record_products,
 };
-use crate::surface::Surface;
-use crate::sweep::{self, Control, in_parallel};
+use crate::landscape::surface::Surface;
+use crate::landscape::sweep::{self, Control, in_parallel};
 
 /// [`convexity_map`] with its rows on `threads` threads (1: the plain loop on this thread).
 /// Cells are recorded and reported on the calling thread as they finish; a cancel or an error

@@ -3,7 +3,7 @@
 
 use super::{Eigen, PowerSettings, ProductScheme, signed_unit};
 use crate::error::Error;
-use crate::layout::Layout;
+use crate::model::layout::Layout;
 use crate::spec::SweepSpec;
 
 /// Each eigenvector as a direction file `eigenvector_K.safetensors` (unit length, its largest
@@ -42,8 +42,9 @@ pub fn eigenvector_files(
             ("checkpoint_sha256", checkpoint_sha256.to_string()),
             ("spec", spec_json.clone()),
         ];
-        let state = crate::directions::to_state_dict(layout, &signed_unit(&e.vector), &meta);
-        let bytes = crate::checkpoint::write_safetensors(&state)?;
+        let state =
+            crate::landscape::directions::to_state_dict(layout, &signed_unit(&e.vector), &meta);
+        let bytes = crate::io::checkpoint::write_safetensors(&state)?;
         files.push((format!("eigenvector_{}.safetensors", i + 1), bytes));
     }
     Ok(files)

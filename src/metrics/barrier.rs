@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::surface::{ACCURACY, LOSS, Surface};
+use crate::landscape::surface::{ACCURACY, LOSS, Surface};
 
 /// A metric's barrier along a path, over the grid points with 0 ≤ t ≤ 1.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

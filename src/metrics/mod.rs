@@ -12,7 +12,7 @@ pub mod topology;
 
 use serde::{Deserialize, Serialize};
 
-use crate::surface::Surface;
+use crate::landscape::surface::Surface;
 
 /// Summaries of one metric of one surface.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

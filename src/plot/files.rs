@@ -166,10 +166,10 @@ pub(crate) fn save_svg(
     Ok(path)
 }
 
-/// Write a figure's bytes whole or not at all ([`crate::atomic`]).
+/// Write a figure's bytes whole or not at all ([`crate::io::atomic`]).
 #[cfg(not(target_arch = "wasm32"))]
 fn save(path: &std::path::Path, bytes: &[u8]) -> Result<(), PlotError> {
-    crate::atomic::write(path, bytes).map_err(|e| PlotError::Io {
+    crate::io::atomic::write(path, bytes).map_err(|e| PlotError::Io {
         path: path.display().to_string(),
         reason: e.to_string(),
     })

@@ -19,7 +19,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::{Deserialize, Serialize};
 
-use crate::surface::{ACCURACY, Grid2, LOSS, Surface};
+use crate::landscape::surface::{ACCURACY, Grid2, LOSS, Surface};
 
 /// Font family used by every figure; [`register_fonts`] binds it to the bundled DejaVu Sans.
 pub(crate) const FONT: &str = "sans-serif";

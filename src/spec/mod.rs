@@ -7,6 +7,7 @@ use crate::error::SpecError;
 
 mod command;
 pub mod describe;
+pub mod permalink;
 #[cfg(test)]
 mod placeholder;
 #[cfg(test)]
@@ -89,8 +90,8 @@ pub struct DataSpec {
     pub mean_std: Option<String>,
     /// Resize and centre crop applied to image files before normalisation (none: every image
     /// must already have the model's input size).
-    #[serde(default, skip_serializing_if = "crate::data::Preprocess::is_none")]
-    pub preprocess: crate::data::Preprocess,
+    #[serde(default, skip_serializing_if = "crate::io::data::Preprocess::is_none")]
+    pub preprocess: crate::io::data::Preprocess,
 }
 
 /// Data sources.
@@ -248,7 +249,7 @@ impl FileRef {
     pub fn of_bytes(name: impl Into<String>, bytes: &[u8]) -> Self {
         Self {
             name: name.into(),
-            sha256: crate::checkpoint::sha256_hex(bytes),
+            sha256: crate::io::checkpoint::sha256_hex(bytes),
         }
     }
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::SweepSpec;
 use crate::error::SpecError;
-use crate::permalink;
+use crate::spec::permalink;
 
 /// A spec and the name it goes by in its file ("Sup-ViT", "pretraining/MAE-ViT/seed 123"...).
 #[derive(Debug, Clone, PartialEq)]
@@ -196,8 +196,8 @@ pub fn select(found: Vec<Labelled>, choice: Option<&str>) -> Result<Labelled, Sp
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::landscape::surface::Surface;
     use crate::spec::{Inputs, LossChoice, Settings};
-    use crate::surface::Surface;
 
     fn spec(seed: u64) -> SweepSpec {
         Settings {

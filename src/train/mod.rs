@@ -19,15 +19,15 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::arch::{Head, VitConfig};
-use crate::checkpoint::StateDict;
-use crate::data::ImageSet;
 use crate::error::{ArchError, Error};
-use crate::model::{Layout, Vit, Weights, random_state, upload, upload_int};
-use crate::objective::{
+use crate::io::checkpoint::StateDict;
+use crate::io::data::ImageSet;
+use crate::landscape::objective::{
     Evaluator, MaskNoise, Objective, classification_sums, mask_indices, masked_mse_sum,
     patchify_targets, read_vec,
 };
+use crate::model::arch::{Head, VitConfig};
+use crate::model::{Layout, Vit, Weights, random_state, upload, upload_int};
 
 /// How a model is trained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -319,7 +319,8 @@ pub fn from_pretrained(
     classes: usize,
     seed: u64,
 ) -> Result<TrainState, Error> {
-    let mut config = crate::arch::infer(pretrained, crate::arch::HeadCounts::default())?;
+    let mut config =
+        crate::model::arch::infer(pretrained, crate::model::arch::HeadCounts::default())?;
     config.decoder = None;
     config.head = Some(Head::Linear {
         num_classes: classes,

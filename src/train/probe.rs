@@ -9,12 +9,12 @@ use rand_chacha::ChaCha8Rng;
 use super::{
     AdamW, EpochReport, Hooks, Method, StepInfo, TrainConfig, TrainState, batch_tensor, evaluate,
 };
-use crate::arch::{BN_EPS, Head};
-use crate::checkpoint::StateDict;
-use crate::data::ImageSet;
 use crate::error::{ArchError, Error};
+use crate::io::checkpoint::StateDict;
+use crate::io::data::ImageSet;
+use crate::landscape::objective::{classification_sums, read_vec};
+use crate::model::arch::{BN_EPS, Head};
 use crate::model::{Vit, Weights, upload, upload_int};
-use crate::objective::{classification_sums, read_vec};
 
 /// Pooled features of a frozen encoder for every image.
 fn features(state: &TrainState, images: &ImageSet, device: &Device) -> Result<Vec<f32>, Error> {

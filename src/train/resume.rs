@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::{TrainConfig, TrainState};
-use crate::arch::VitConfig;
-use crate::checkpoint::StateDict;
+use crate::io::checkpoint::StateDict;
+use crate::model::arch::VitConfig;
 
 /// The file in a training folder that holds where the run stands.
 pub const RESUME_FILE: &str = "resume.safetensors";

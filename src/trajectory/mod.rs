@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::checkpoint::StateDict;
+use crate::io::checkpoint::StateDict;
 
 /// The direction files' metadata key that holds a [`TrajectoryAxis`] (JSON).
 pub const METADATA_KEY: &str = "trajectory";

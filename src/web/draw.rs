@@ -6,9 +6,9 @@ use web_sys::HtmlCanvasElement;
 
 use super::measured::MeasuredCanvas;
 
-use crate::permalink::{PlotKind, View};
+use crate::landscape::surface::Surface;
 use crate::plot::{self, Frame, PlotOptions};
-use crate::surface::Surface;
+use crate::spec::permalink::{PlotKind, View};
 
 /// Plot options of a panel under a view (`color_range`: the shared scale, when on).
 pub fn options(view: &View, label: &str, color_range: Option<(f64, f64)>) -> PlotOptions {
@@ -68,8 +68,13 @@ pub fn barcode(
 ) -> Result<(), String> {
     let backend = MeasuredCanvas::new(canvas)
         .ok_or_else(|| "this browser gives no 2-D canvas context".to_string())?;
-    plot::draw_barcode(&backend.into_drawing_area(), t, title, crate::surface::LOSS)
-        .map_err(|e| e.to_string())
+    plot::draw_barcode(
+        &backend.into_drawing_area(),
+        t,
+        title,
+        crate::landscape::surface::LOSS,
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// A demo path pair ([`plot::draw_paths`]: loss and accuracy along the line and the curve)
@@ -117,7 +122,9 @@ pub fn readout(s: &Surface, alpha: f64, beta: f64) -> Option<String> {
     for (name, grid) in &s.metrics {
         let v = grid.get(iy).and_then(|r| r.get(ix)).copied().flatten();
         parts.push(match v {
-            Some(v) if name == crate::surface::ACCURACY => format!("{name} = {:.1} %", v * 100.0),
+            Some(v) if name == crate::landscape::surface::ACCURACY => {
+                format!("{name} = {:.1} %", v * 100.0)
+            }
             Some(v) => format!("{name} = {v:.5}"),
             None => format!("{name} = (not computed)"),
         });

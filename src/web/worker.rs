@@ -16,19 +16,19 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use crate::arch::HeadCounts;
-use crate::checkpoint;
-use crate::checkpoint::StateDict;
 use crate::curvature::{self, Hessian, PowerSettings};
-use crate::data;
 use crate::error::Error;
-use crate::job::{self, DataInput, Started};
+use crate::io::checkpoint;
+use crate::io::checkpoint::StateDict;
+use crate::io::data;
+use crate::landscape::job::{self, DataInput, Started};
+use crate::landscape::setup::{Extras, Model};
+use crate::landscape::sweep::{self, Control, Pace};
+use crate::model::arch::HeadCounts;
 use crate::protocol::{
     CellResult, DataRef, FileRole, FromWorker, PanelRequest, RunRequest, SpecFiles, Task,
 };
-use crate::setup::{Extras, Model};
 use crate::spec::{Branch, LossSpec};
-use crate::sweep::{self, Control, Pace};
 
 /// The device chosen for this worker's lifetime.
 #[derive(Clone)]

@@ -211,12 +211,12 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
             && verdict.contains("nested percentile bootstrap"),
         "{verdict}"
     );
-    let committed: vitscape::verdict::Verdict = serde_json::from_slice(
+    let committed: vitscape::demo::verdict::Verdict = serde_json::from_slice(
         &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("static/demo/verdict.json"))
             .unwrap(),
     )
     .unwrap();
-    let changes = vitscape::verdict::changes(&committed);
+    let changes = vitscape::demo::verdict::changes(&committed);
     assert!(
         !changes.is_empty(),
         "the committed verdict records no previous one"
@@ -587,7 +587,7 @@ fn uploaded_checkpoint_matches_the_cli_and_its_permalink_reopens_with_the_same_n
     // the bytes of the header may differ).
     b.click("#panel-0 button[data-file='direction_x.safetensors']");
     let read = |bytes: &[u8]| {
-        vitscape::checkpoint::read_checkpoint(bytes, None)
+        vitscape::io::checkpoint::read_checkpoint(bytes, None)
             .unwrap()
             .state
     };
@@ -925,7 +925,7 @@ fn a_bezier_curve_trained_on_the_page_matches_vitscape_connect() {
     b.click("#panel-0 button[data-file='bend.safetensors']");
     let bytes = b.downloaded("bend.safetensors");
     assert_eq!(
-        vitscape::checkpoint::sha256_hex(&bytes),
+        vitscape::io::checkpoint::sha256_hex(&bytes),
         source["bend"]["sha256"],
         "the offered file is the one the spec names"
     );
@@ -959,7 +959,7 @@ fn a_bezier_curve_trained_on_the_page_matches_vitscape_connect() {
         .unwrap();
     assert!(status.success());
     let read = |bytes: &[u8]| {
-        vitscape::checkpoint::read_checkpoint(bytes, None)
+        vitscape::io::checkpoint::read_checkpoint(bytes, None)
             .unwrap()
             .state
     };
@@ -967,7 +967,7 @@ fn a_bezier_curve_trained_on_the_page_matches_vitscape_connect() {
         read(&bytes),
         read(&std::fs::read(out.join("bend.safetensors")).unwrap()),
     );
-    let record = |s: &vitscape::checkpoint::StateDict| -> Value {
+    let record = |s: &vitscape::io::checkpoint::StateDict| -> Value {
         serde_json::from_str(&s.metadata["bend"]).unwrap()
     };
     let (r_page, r_cli) = (record(&ours), record(&cli));
@@ -1145,11 +1145,11 @@ fn a_hessian_plane_on_the_page_uses_the_clis_eigenvectors_and_sweeps_their_plane
         .unwrap();
     assert!(status.success());
     let read = |bytes: &[u8]| {
-        vitscape::checkpoint::read_checkpoint(bytes, None)
+        vitscape::io::checkpoint::read_checkpoint(bytes, None)
             .unwrap()
             .state
     };
-    let flat = |s: &vitscape::checkpoint::StateDict| -> Vec<f32> {
+    let flat = |s: &vitscape::io::checkpoint::StateDict| -> Vec<f32> {
         s.tensors.values().flat_map(|t| t.data.clone()).collect()
     };
     let mut saved = Vec::new();
@@ -1158,7 +1158,7 @@ fn a_hessian_plane_on_the_page_uses_the_clis_eigenvectors_and_sweeps_their_plane
         b.click(&format!("#panel-0 button[data-file='{name}']"));
         let bytes = b.downloaded(&name);
         assert_eq!(
-            vitscape::checkpoint::sha256_hex(&bytes),
+            vitscape::io::checkpoint::sha256_hex(&bytes),
             page["spec"]["directions"]["source"][if k == 1 { "x" } else { "y" }]["sha256"],
             "the offered file is the one the spec names"
         );
@@ -1444,7 +1444,7 @@ fn chromium_rss() -> u64 {
 #[test]
 #[ignore]
 fn bench_vit_ti_and_s_checkpoints_in_the_browser() {
-    use vitscape::arch::{Head, VitConfig};
+    use vitscape::model::arch::{Head, VitConfig};
     let _guard = serial();
     let server = Server::start(dist());
     let dir = tempfile::tempdir().unwrap();
@@ -1484,7 +1484,7 @@ fn bench_vit_ti_and_s_checkpoints_in_the_browser() {
         let mut state = vitscape::model::random_state(&config, 0);
         state.metadata.insert("num_heads".into(), heads.to_string());
         let path = dir.path().join(format!("{name}.safetensors"));
-        vitscape::checkpoint::write_file(&path, &state).unwrap();
+        vitscape::io::checkpoint::write_file(&path, &state).unwrap();
         let size = std::fs::metadata(&path).unwrap().len();
 
         let b = if webgpu {

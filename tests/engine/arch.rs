@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use vitscape::arch::{self, HeadCounts, Pool, PosEmbed};
-use vitscape::checkpoint::{self, StateDict, TensorEntry};
+use vitscape::io::checkpoint::{self, StateDict, TensorEntry};
+use vitscape::model::arch::{self, HeadCounts, Pool, PosEmbed};
 
 fn state(name: &str) -> StateDict {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -197,7 +197,7 @@ fn layout_take_moves_parameters_and_keeps_buffers() {
             data: vec![0.5; config.embed_dim],
         },
     );
-    let layout = vitscape::layout::Layout::new(&config);
+    let layout = vitscape::model::layout::Layout::new(&config);
     let mut left = full.clone();
     let theta = layout.take(&mut left).unwrap();
     assert_eq!(theta.len(), layout.total);

@@ -3,7 +3,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use vitscape::checkpoint::{
+use vitscape::io::checkpoint::{
     CheckpointError, MAX_HEADER_BYTES, StateDict, read_raw, read_safetensors, write_safetensors,
 };
 

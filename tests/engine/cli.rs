@@ -92,7 +92,7 @@ fn two_d_sweep_writes_every_output_and_directions_reproduce_it() {
     let bytes = std::fs::read(&ckpt).unwrap();
     assert_eq!(
         s["spec"]["checkpoint"]["sha256"],
-        vitscape::checkpoint::sha256_hex(&bytes)
+        vitscape::io::checkpoint::sha256_hex(&bytes)
     );
     assert_eq!(s["spec"]["directions"]["source"]["seed"], 123);
     assert_eq!(s["spec"]["data"]["eval_images"], 48);
@@ -331,14 +331,14 @@ fn bad_inputs_get_clear_messages() {
 fn assumed_head_counts_are_said_and_recorded_and_impossible_ones_refused() {
     let dir = tempfile::tempdir().unwrap();
     // A width-64 ViT saved without `num_heads` metadata: timm's convention gives one head.
-    let config = vitscape::arch::VitConfig {
-        head: Some(vitscape::arch::Head::Linear { num_classes: 10 }),
-        ..vitscape::arch::VitConfig::standard(28, 7, 1, 64, 1, 1)
+    let config = vitscape::model::arch::VitConfig {
+        head: Some(vitscape::model::arch::Head::Linear { num_classes: 10 }),
+        ..vitscape::model::arch::VitConfig::standard(28, 7, 1, 64, 1, 1)
     };
     let mut state = vitscape::model::random_state(&config, 3);
     state.metadata.clear();
     let ckpt = dir.path().join("no_heads.safetensors");
-    vitscape::checkpoint::write_file(&ckpt, &state).unwrap();
+    vitscape::io::checkpoint::write_file(&ckpt, &state).unwrap();
     let ckpt = ckpt.display().to_string();
     let out = ok(&["inspect", &ckpt]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -386,10 +386,12 @@ fn assumed_head_counts_are_said_and_recorded_and_impossible_ones_refused() {
     assert!(s["spec"]["checkpoint"].get("heads_assumed").is_none());
     // A width no head dim of 64 divides, without metadata: refused with the fix.
     let narrow = dir.path().join("narrow.safetensors");
-    let mut state =
-        vitscape::model::random_state(&vitscape::arch::VitConfig::standard(28, 7, 1, 96, 1, 3), 3);
+    let mut state = vitscape::model::random_state(
+        &vitscape::model::arch::VitConfig::standard(28, 7, 1, 96, 1, 3),
+        3,
+    );
     state.metadata.clear();
-    vitscape::checkpoint::write_file(&narrow, &state).unwrap();
+    vitscape::io::checkpoint::write_file(&narrow, &state).unwrap();
     let err = fails(&["inspect", &narrow.display().to_string()]);
     assert!(err.contains("96") && err.contains("--heads"), "{err}");
 }
@@ -573,7 +575,7 @@ fn curvature_writes_eigenvalues_trace_density_convexity_map_and_spectrum() {
     let source = &s["spec"]["directions"]["source"];
     assert_eq!(source["x"]["sha256"], files[0]["sha256"], "{source}");
     assert_eq!(source["y"]["sha256"], files[1]["sha256"], "{source}");
-    let meta = vitscape::checkpoint::read_file(&out.join("eigenvector_1.safetensors"), None)
+    let meta = vitscape::io::checkpoint::read_file(&out.join("eigenvector_1.safetensors"), None)
         .unwrap()
         .state
         .metadata;

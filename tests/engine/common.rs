@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use vitscape::arch::HeadCounts;
-use vitscape::checkpoint;
-use vitscape::data::ImageSet;
-use vitscape::objective::{MaskNoise, read_eval_data};
-use vitscape::setup::Model;
+use vitscape::io::checkpoint;
+use vitscape::io::data::ImageSet;
+use vitscape::landscape::objective::{MaskNoise, read_eval_data};
+use vitscape::landscape::setup::Model;
+use vitscape::model::arch::HeadCounts;
 use vitscape::spec::*;
 
 /// `tests/fixtures`.

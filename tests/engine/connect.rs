@@ -5,17 +5,17 @@
 use std::path::Path;
 
 use serde_json::Value;
-use vitscape::arch::HeadCounts;
-use vitscape::checkpoint;
 use vitscape::connect::{self, BendConfig};
-use vitscape::data::{self, DEBIAN_FASHION_MNIST, ImageSet};
-use vitscape::directions;
-use vitscape::job;
-use vitscape::objective::Evaluator;
-use vitscape::setup::{self, Extras, Model};
+use vitscape::io::checkpoint;
+use vitscape::io::data::{self, DEBIAN_FASHION_MNIST, ImageSet};
+use vitscape::landscape::directions;
+use vitscape::landscape::job;
+use vitscape::landscape::objective::Evaluator;
+use vitscape::landscape::setup::{self, Extras, Model};
+use vitscape::landscape::surface::{LOSS, Surface};
+use vitscape::landscape::sweep::{self, Control, Pace};
+use vitscape::model::arch::HeadCounts;
 use vitscape::spec::*;
-use vitscape::surface::{LOSS, Surface};
-use vitscape::sweep::{self, Control, Pace};
 
 use crate::common::{fails, fixtures, ok, spec};
 

@@ -10,12 +10,12 @@ use vitscape::curvature::{
     convexity_ratio, extreme_eigenvalues, extremes as both_extremes, histogram, hutchinson_trace,
     max_eigen_spectrum, spectral_density, top_eigenvalues,
 };
-use vitscape::directions::{self, Scope};
-use vitscape::objective::{Evaluator, Objective};
+use vitscape::landscape::directions::{self, Scope};
+use vitscape::landscape::objective::{Evaluator, Objective};
+use vitscape::landscape::surface::Surface;
+use vitscape::landscape::sweep::Control;
 use vitscape::spec::Axis;
 use vitscape::spec::Normalisation;
-use vitscape::surface::Surface;
-use vitscape::sweep::Control;
 
 use crate::common::{eval_data, fixture_model};
 
@@ -395,7 +395,7 @@ fn curvature_reference() -> serde_json::Value {
     .unwrap()
 }
 
-fn tiny_evaluator(model: &vitscape::setup::Model, batch: usize) -> Evaluator {
+fn tiny_evaluator(model: &vitscape::landscape::setup::Model, batch: usize) -> Evaluator {
     Evaluator::new(
         &Device::flex(),
         model.config,
@@ -647,7 +647,7 @@ fn trained_reference() -> serde_json::Value {
 }
 
 /// `which` ∈ {v, hv, top} of the reference's `products.safetensors`, in the layout's order.
-fn reference_vector(model: &vitscape::setup::Model, which: &str) -> Vec<f64> {
+fn reference_vector(model: &vitscape::landscape::setup::Model, which: &str) -> Vec<f64> {
     let bytes =
         std::fs::read(crate::common::fixtures().join("exports/trained_vit/products.safetensors"))
             .unwrap();
@@ -665,11 +665,11 @@ fn reference_vector(model: &vitscape::setup::Model, which: &str) -> Vec<f64> {
     out
 }
 
-fn trained_evaluator(model: &vitscape::setup::Model) -> Evaluator {
+fn trained_evaluator(model: &vitscape::landscape::setup::Model) -> Evaluator {
     trained_evaluator_on(model, &Device::flex())
 }
 
-fn trained_evaluator_on(model: &vitscape::setup::Model, device: &Device) -> Evaluator {
+fn trained_evaluator_on(model: &vitscape::landscape::setup::Model, device: &Device) -> Evaluator {
     let images = eval_data("trained_vit").0;
     let n = images.n;
     Evaluator::new(
@@ -963,10 +963,12 @@ fn eigenvector_directions_match_the_exact_hessian() {
         assert_eq!(name, &format!("eigenvector_{}.safetensors", i + 1));
         let path =
             crate::common::fixtures().join(format!("hessian_eigenvector_{}.safetensors", i + 1));
-        let reference = vitscape::checkpoint::read_file(&path, None).unwrap().state;
+        let reference = vitscape::io::checkpoint::read_file(&path, None)
+            .unwrap()
+            .state;
         let exact: f64 = reference.metadata["eigenvalue"].parse().unwrap();
         let expected = directions::from_state_dict(&model.layout, &reference).unwrap();
-        let back = vitscape::checkpoint::read_checkpoint(bytes, None)
+        let back = vitscape::io::checkpoint::read_checkpoint(bytes, None)
             .unwrap()
             .state;
         assert_eq!(back.metadata["source"], "hessian-eigenvector");

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use vitscape::checkpoint::sha256_hex;
-use vitscape::data::{self, ImageSet, RawImages};
 use vitscape::demo::{Manifest, decode_eval_subset, subset_metrics};
+use vitscape::io::checkpoint::sha256_hex;
+use vitscape::io::data::{self, ImageSet, RawImages};
 use vitscape::spec::Split;
 
 fn demo_dir() -> PathBuf {
@@ -122,10 +122,10 @@ fn with_seed(bytes: &[u8], seed: u64) -> Vec<u8> {
 /// trained with the main seed is refused.
 #[test]
 fn demo_pack_packs_other_seeds_as_replicates() {
-    if !Path::new(vitscape::data::DEBIAN_FASHION_MNIST).is_dir() {
+    if !Path::new(vitscape::io::data::DEBIAN_FASHION_MNIST).is_dir() {
         panic!(
             "{} is missing: apt-get install dataset-fashion-mnist",
-            vitscape::data::DEBIAN_FASHION_MNIST
+            vitscape::io::data::DEBIAN_FASHION_MNIST
         );
     }
     let tmp = tempfile::tempdir().unwrap();

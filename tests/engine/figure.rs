@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use vitscape::landscape::surface::{LOSS, Surface};
 use vitscape::spec::{Axis, LossSpec, MaskSpec};
-use vitscape::surface::{LOSS, Surface};
 
 use crate::common::{fails, ok, spec};
 

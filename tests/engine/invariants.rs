@@ -5,13 +5,13 @@
 
 use burn::tensor::Device;
 use pollster::block_on;
-use vitscape::checkpoint;
-use vitscape::directions::{self, Scope};
-use vitscape::objective::{Evaluator, Objective};
-use vitscape::setup::Model;
+use vitscape::io::checkpoint;
+use vitscape::landscape::directions::{self, Scope};
+use vitscape::landscape::objective::{Evaluator, Objective};
+use vitscape::landscape::setup::Model;
+use vitscape::landscape::surface::Surface;
+use vitscape::landscape::sweep::{self, Control, Pace};
 use vitscape::spec::*;
-use vitscape::surface::Surface;
-use vitscape::sweep::{self, Control, Pace};
 
 use crate::common::{eval_data, fixture_model, fixtures, spec};
 
@@ -265,7 +265,7 @@ fn gradients_match_central_differences() {
             Objective::Mae {
                 mask_ratio: 0.75,
                 norm_pix_loss: true,
-                noise: vitscape::objective::MaskNoise::seeded(images.n, 16, 2),
+                noise: vitscape::landscape::objective::MaskNoise::seeded(images.n, 16, 2),
             }
         } else {
             Objective::Classification

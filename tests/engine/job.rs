@@ -1,4 +1,4 @@
-//! What the browser worker does with bytes (`vitscape::job`), checked natively: the demo subset
+//! What the browser worker does with bytes (`vitscape::landscape::job`), checked natively: the demo subset
 //! is exactly the CLI's Fashion-MNIST subset, image uploads (files or a zip, class folders =
 //! labels) decode, hostile archives are refused, and a spec naming another file is rejected.
 
@@ -7,11 +7,11 @@ use crate::common;
 use std::io::Write;
 use std::path::Path;
 
-use vitscape::data::{self, DataError, MAX_DECOMPRESSED_BYTES};
 use vitscape::demo::{self, Manifest};
 use vitscape::error::Error;
-use vitscape::job::{self, DataInput};
-use vitscape::setup::Extras;
+use vitscape::io::data::{self, DataError, MAX_DECOMPRESSED_BYTES};
+use vitscape::landscape::job::{self, DataInput};
+use vitscape::landscape::setup::Extras;
 use vitscape::spec::{Axis, DataSource, DataSpec, Split};
 
 fn demo_dir() -> std::path::PathBuf {
@@ -148,10 +148,10 @@ fn uploaded_images_and_zips_decode_with_folder_labels() {
         err.contains("a.png is 14×20") && err.contains("--resize"),
         "{err}"
     );
-    spec.data.preprocess = vitscape::data::Preprocess {
+    spec.data.preprocess = vitscape::io::data::Preprocess {
         resize: Some(28),
         crop: Some(28),
-        interpolation: vitscape::data::Interpolation::Bicubic,
+        interpolation: vitscape::io::data::Interpolation::Bicubic,
     };
     assert_eq!(
         job::load_images(&spec, &model.config, DataInput::Files(&small))

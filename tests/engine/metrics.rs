@@ -3,9 +3,9 @@
 
 use crate::common;
 
+use vitscape::landscape::surface::Surface;
 use vitscape::metrics::{MetricsError, summarise};
 use vitscape::spec::Axis;
-use vitscape::surface::Surface;
 
 fn surface(x: Axis, y: Option<Axis>, f: impl Fn(f64, f64) -> f64) -> Surface {
     let spec = common::spec(x, y);

@@ -3,9 +3,9 @@
 
 use crate::common;
 
-use vitscape::permalink::{self, PermalinkError, PlotKind, View};
+use vitscape::landscape::surface::Surface;
 use vitscape::spec::Axis;
-use vitscape::surface::Surface;
+use vitscape::spec::permalink::{self, PermalinkError, PlotKind, View};
 
 fn surface() -> Surface {
     let spec = common::spec(

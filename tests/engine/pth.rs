@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use vitscape::checkpoint::{self, CheckpointError, read_checkpoint};
+use vitscape::io::checkpoint::{self, CheckpointError, read_checkpoint};
 use vitscape::spec::Branch;
 
 use crate::common::{fails, fixtures, ok};

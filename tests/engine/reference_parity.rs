@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 
 use burn::tensor::Device;
 use serde_json::Value;
-use vitscape::checkpoint;
-use vitscape::data::ImageSet;
-use vitscape::directions;
-use vitscape::objective::{Evaluator, MaskNoise, Objective, Teacher};
-use vitscape::setup::Model;
+use vitscape::io::checkpoint;
+use vitscape::io::data::ImageSet;
+use vitscape::landscape::directions;
+use vitscape::landscape::objective::{Evaluator, MaskNoise, Objective, Teacher};
+use vitscape::landscape::setup::Model;
 
 use crate::common::{eval_data, fixture_model, fixtures};
 

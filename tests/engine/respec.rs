@@ -8,15 +8,15 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use vitscape::arch::HeadCounts;
 use vitscape::demo::Manifest;
-use vitscape::job::{self, DataInput};
-use vitscape::permalink;
-use vitscape::setup::Extras;
+use vitscape::demo::verdict::{self, TAU_RELATIVE, Verdict};
+use vitscape::landscape::job::{self, DataInput};
+use vitscape::landscape::setup::Extras;
+use vitscape::landscape::surface::Surface;
+use vitscape::landscape::sweep::{self, Control};
+use vitscape::model::arch::HeadCounts;
+use vitscape::spec::permalink;
 use vitscape::spec::{Axis, Branch, Inputs, LossChoice, Settings, cli_command};
-use vitscape::surface::Surface;
-use vitscape::sweep::{self, Control};
-use vitscape::verdict::{self, TAU_RELATIVE, Verdict};
 
 use crate::common::{fails, fixtures, ok};
 

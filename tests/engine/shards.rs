@@ -390,7 +390,7 @@ fn verdict_shards_merge_to_the_single_verdict() {
         std::fs::read(file("merged.json")).unwrap(),
         "the merged verdict differs from the single run's"
     );
-    let merged: vitscape::verdict::Verdict =
+    let merged: vitscape::demo::verdict::Verdict =
         serde_json::from_slice(&std::fs::read(file("merged.json")).unwrap()).unwrap();
     assert!(merged.modes.iter().all(|m| m.comparisons.len() == 4));
     let err = fails(&[

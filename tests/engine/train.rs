@@ -2,13 +2,13 @@
 //! method reduce its loss on a tiny Fashion-MNIST subset, and that checkpoints round-trip.
 
 use burn::tensor::Device;
-use vitscape::arch::{DecoderConfig, Head, HeadCounts, VitConfig};
-use vitscape::checkpoint::{read_raw, write_safetensors};
-use vitscape::data::{self, FASHION_MNIST_MEAN, FASHION_MNIST_STD, ImageSet};
 use vitscape::error::Error;
+use vitscape::io::checkpoint::{read_raw, write_safetensors};
+use vitscape::io::data::{self, FASHION_MNIST_MEAN, FASHION_MNIST_STD, ImageSet};
+use vitscape::landscape::objective::read_vec;
+use vitscape::landscape::setup::Model;
+use vitscape::model::arch::{DecoderConfig, Head, HeadCounts, VitConfig};
 use vitscape::model::upload;
-use vitscape::objective::read_vec;
-use vitscape::setup::Model;
 use vitscape::spec::Split;
 use vitscape::train::{self, AdamW, Hooks, Method, Progress, ResumeError, TrainConfig, TrainState};
 
@@ -175,12 +175,12 @@ fn checkpoints_round_trip_with_identical_outputs() {
     let mut sd = rc.state_dict();
     sd.metadata.insert("num_heads".into(), "2".into());
     sd.metadata.insert("decoder_num_heads".into(), "2".into());
-    vitscape::checkpoint::write_file(&path, &sd).unwrap();
+    vitscape::io::checkpoint::write_file(&path, &sd).unwrap();
     for (branch, theta) in [
         (vitscape::spec::Branch::Student, rc.theta.clone()),
         (vitscape::spec::Branch::Teacher, rc.teacher.clone().unwrap()),
     ] {
-        let loaded = vitscape::checkpoint::read_file(&path, Some(branch)).unwrap();
+        let loaded = vitscape::io::checkpoint::read_file(&path, Some(branch)).unwrap();
         let model = Model::new(loaded, HeadCounts::default()).unwrap();
         assert_eq!(model.theta, theta, "{branch:?}");
         let original = TrainState {

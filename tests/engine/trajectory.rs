@@ -67,7 +67,9 @@ fn trajectory_pca_matches_numpy_and_sklearn_and_its_sweep_draws_the_path() {
         .enumerate()
     {
         let file = out.join(format!("pca_{}.safetensors", k + 1));
-        let state = vitscape::checkpoint::read_file(&file, None).unwrap().state;
+        let state = vitscape::io::checkpoint::read_file(&file, None)
+            .unwrap()
+            .state;
         let want = want.as_object().unwrap();
         for (name, tensor) in &state.tensors {
             match want.get(name) {

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use vitscape::demo::Manifest;
-use vitscape::verdict::stats::answer_from;
-use vitscape::verdict::{
+use vitscape::demo::verdict::stats::answer_from;
+use vitscape::demo::verdict::{
     Comparison, DemoFiles, DemoMode, MAP_FAMILIES, ModeVerdict, RULE, TAU_RELATIVE, Verdict,
     demo_panels, nested_bootstrap_interval, panel_summaries,
 };
@@ -269,7 +269,7 @@ fn a_verdict_over_training_seeds_pairs_them_and_says_what_changed() {
         .as_ref()
         .expect("the replaced verdict is recorded");
     assert_eq!(previous.seeds, committed().seeds);
-    let changes = vitscape::verdict::changes(&v);
+    let changes = vitscape::demo::verdict::changes(&v);
     let all = changes.join("\n");
     assert!(
         all.contains("Training seeds:") && all.contains("(0, 1)"),

@@ -32,7 +32,7 @@ pub(crate) async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
 
 /// Hex sha256 of `bytes`, hashed for at most about 20 ms per task (the page's main thread never
 /// hashes a whole file in one task: a demo checkpoint took over 100 ms in one, a ViT-B seconds;
-/// issue #13). The same value as [`crate::checkpoint::sha256_hex`]. Steps are timed rather than
+/// issue #13). The same value as [`crate::io::checkpoint::sha256_hex`]. Steps are timed rather than
 /// counted in bytes: every yield waits at least the browser's 4 ms timer clamp, which a ViT-B's
 /// 1 350 quarter-megabyte steps paid 1 350 times.
 pub(crate) async fn sha256_in_steps(bytes: &[u8]) -> String {

@@ -81,7 +81,7 @@ impl Ctx {
                 let frame = canvas_of(i).and_then(|canvas| {
                     // A partial surface is drawn from its finest complete coarse lattice,
                     // interpolated, with every computed cell on top; the title says so.
-                    let preview = crate::preview::preview(&p.surface);
+                    let preview = crate::landscape::preview::preview(&p.surface);
                     let (shown, label) = match &preview {
                         Some(preview) => (
                             &preview.surface,
@@ -180,8 +180,10 @@ impl Ctx {
                 let (dx, dy) = (u - x0, v - y0);
                 self.view.update(|view| {
                     view.yaw += dx * 0.01;
-                    view.pitch = (view.pitch + dy * 0.01)
-                        .clamp(crate::permalink::MIN_PITCH, crate::permalink::MAX_PITCH);
+                    view.pitch = (view.pitch + dy * 0.01).clamp(
+                        crate::spec::permalink::MIN_PITCH,
+                        crate::spec::permalink::MAX_PITCH,
+                    );
                 });
                 self.schedule_draw();
             }

@@ -143,7 +143,7 @@ impl Ctx {
 /// The cells of a surface that hold a loss, row-major (`iy · nx + ix`).
 fn computed(surface: &Surface) -> Vec<usize> {
     let nx = surface.x.len();
-    let Some(loss) = surface.metrics.get(crate::surface::LOSS) else {
+    let Some(loss) = surface.metrics.get(crate::landscape::surface::LOSS) else {
         return Vec::new();
     };
     loss.iter()

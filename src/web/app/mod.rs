@@ -12,24 +12,24 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{HtmlCanvasElement, HtmlInputElement, MessageEvent, Worker};
 
-use crate::arch::HeadCounts;
 use crate::curvature::{ExtremesMethod, PowerSettings, ProductScheme};
-use crate::data::{Interpolation, MeanStd, Preprocess};
 use crate::demo::Manifest;
-use crate::inspect::{self, Inspection};
+use crate::demo::verdict::{self, DemoMode, TAU_RELATIVE, Verdict};
+use crate::io::data::{Interpolation, MeanStd, Preprocess};
+use crate::io::inspect::{self, Inspection};
+use crate::landscape::surface::Surface;
+use crate::landscape::sweep;
 use crate::metrics;
-use crate::permalink::{self, PlotKind, View};
+use crate::model::arch::HeadCounts;
 use crate::plot::Frame;
 use crate::protocol::{
     DataRef, FileRole, FromWorker, PanelRequest, RunRequest, SpecFiles, Task, estimate_seconds,
 };
+use crate::spec::permalink::{self, PlotKind, View};
 use crate::spec::{
     Axis, Branch, DataSource, DataSpec, DirectionSource, FileRef, Inputs, LossChoice, LossSpec,
     Normalisation, Settings, SweepSpec,
 };
-use crate::surface::Surface;
-use crate::sweep;
-use crate::verdict::{self, DemoMode, TAU_RELATIVE, Verdict};
 use crate::web::draw;
 
 /// Side of the demo's Fashion-MNIST images.
@@ -53,7 +53,7 @@ pub(crate) fn default_rate() -> f64 {
 
 /// Matmul FLOPs of one image through the demo models (28×28/7, width 64, depth 4, MLP 256).
 pub(crate) fn demo_flops_per_image() -> f64 {
-    crate::arch::VitConfig::standard(28, 7, 1, 64, 4, 4).flops_per_image()
+    crate::model::arch::VitConfig::standard(28, 7, 1, 64, 4, 4).flops_per_image()
 }
 /// The demo's paths between fine-tuned models (`demo/connect/<dir>/`, `vitscape connect`).
 pub(crate) const DEMO_CONNECTIONS: [(&str, &str); 2] = [

@@ -26,7 +26,7 @@ impl Attachments {
         let bytes = self.store.get(sha256).ok_or_else(|| {
             format!(
                 "{what} (sha256 {}…) is not loaded: drop the same file in first",
-                crate::checkpoint::short_hash(sha256)
+                crate::io::checkpoint::short_hash(sha256)
             )
         })?;
         self.list.push(bytes.clone());
@@ -74,7 +74,7 @@ impl Ctx {
                             for (iy, row) in grid.iter().enumerate() {
                                 for (ix, v) in row.iter().enumerate() {
                                     if let Some(v) = v {
-                                        let cell = crate::surface::Cell { ix, iy };
+                                        let cell = crate::landscape::surface::Cell { ix, iy };
                                         let values = [(name.clone(), *v)].into_iter().collect();
                                         sweep::record(&mut started, cell, &values);
                                     }
@@ -123,7 +123,7 @@ impl Ctx {
                         for c in &cells {
                             sweep::record(
                                 &mut p.surface,
-                                crate::surface::Cell { ix: c.ix, iy: c.iy },
+                                crate::landscape::surface::Cell { ix: c.ix, iy: c.iy },
                                 &c.values,
                             );
                         }

@@ -59,9 +59,9 @@ impl Ctx {
             .with_value(|s| s.get(sha256).cloned())
             .ok_or_else(|| format!("{name} is not loaded"))?;
         // The store holds files by their sha256 (checked when they came in): not hashed again.
-        let model = crate::checkpoint::read_checkpoint_known(&bytes, branch, sha256)
+        let model = crate::io::checkpoint::read_checkpoint_known(&bytes, branch, sha256)
             .map_err(crate::error::Error::from)
-            .and_then(|loaded| crate::layout::Model::new(loaded, heads))
+            .and_then(|loaded| crate::model::layout::Model::new(loaded, heads))
             .map_err(|e| format!("{name}: {e}"))?;
         let reference = model.reference(name);
         self.references
@@ -280,7 +280,7 @@ impl Ctx {
             Some((m, s)) => (Some(m.trim()), Some(s.trim())),
             None => (Some(text), None),
         };
-        crate::data::mean_std(mean, std, channels).map_err(|e| e.to_string())
+        crate::io::data::mean_std(mean, std, channels).map_err(|e| e.to_string())
     }
 
     /// Recompute the panels of a permalink with their own specs.

@@ -78,7 +78,7 @@ impl PanelState {
                     .iter()
                     .map(|(k, s)| (format!("worker {}", k + 1), s.clone()))
                     .collect();
-                crate::sweep::merge(&named)
+                crate::landscape::sweep::merge(&named)
                     .map_err(|e| format!("{}: convexity map: {e}", self.label))?
                     .surface
             }
@@ -130,7 +130,7 @@ pub(crate) struct Upload {
 pub(crate) struct DirectionUpload {
     pub(crate) name: String,
     pub(crate) sha256: String,
-    /// What its metadata says it is ([`crate::directions::describe_file`]).
+    /// What its metadata says it is ([`crate::landscape::directions::describe_file`]).
     pub(crate) about: String,
     /// The training run it is a principal component of, when it is one.
     pub(crate) trajectory: Option<crate::trajectory::TrajectoryAxis>,

@@ -144,7 +144,7 @@ impl Ctx {
         let zip = loaded.len() == 1 && loaded[0].0.to_lowercase().ends_with(".zip");
         // Check the files decode before accepting them (size is checked per model at run time).
         let check = if zip {
-            crate::data::unzip(&loaded[0].1)
+            crate::io::data::unzip(&loaded[0].1)
                 .map(|f| f.len())
                 .map_err(|e| e.to_string())
         } else {
@@ -152,7 +152,7 @@ impl Ctx {
                 .iter()
                 .map(|(n, b)| (n.clone(), b.to_vec()))
                 .collect();
-            crate::data::count_decodable(&plain).map_err(|e| e.to_string())
+            crate::io::data::count_decodable(&plain).map_err(|e| e.to_string())
         };
         let count = match check {
             Ok(n) => n,
@@ -200,15 +200,15 @@ impl Ctx {
                 Err(e) => return self.error.set(Some(e)),
             };
             let sha256 = sha256_in_steps(&bytes).await;
-            let state = match crate::checkpoint::read_safetensors_known(&bytes, None, Some(&sha256))
-            {
-                Ok(loaded) => loaded.state,
-                Err(e) => {
-                    return self
-                        .error
-                        .set(Some(format!("{name} is not a direction file: {e}")));
-                }
-            };
+            let state =
+                match crate::io::checkpoint::read_safetensors_known(&bytes, None, Some(&sha256)) {
+                    Ok(loaded) => loaded.state,
+                    Err(e) => {
+                        return self
+                            .error
+                            .set(Some(format!("{name} is not a direction file: {e}")));
+                    }
+                };
             if crate::connect::is_bend_file(&state) {
                 // A curve's control point: held for the specs that name it, not a direction.
                 self.store.update_value(|s| {
@@ -227,7 +227,7 @@ impl Ctx {
                 name,
                 sha256,
                 centre: state.metadata.get("checkpoint_sha256").cloned(),
-                about: crate::directions::describe_file(&state),
+                about: crate::landscape::directions::describe_file(&state),
                 trajectory,
             };
             self.store.update_value(|s| {
@@ -278,7 +278,7 @@ impl Ctx {
         } else {
             format!(
                 " They were made around checkpoint {}…, which is not among the checkpoints loaded: drop the run's last checkpoint (the path is drawn relative to it).",
-                crate::checkpoint::short_hash(&centre)
+                crate::io::checkpoint::short_hash(&centre)
             )
         };
         self.notice.set(Some(format!(

@@ -6,9 +6,9 @@ use super::{Files, now_seconds, post, spec_files};
 
 use crate::connect::{self, BendConfig, BendRecord, BendStep, RecentLoss};
 use crate::error::Error;
-use crate::job::Started;
+use crate::landscape::job::Started;
+use crate::landscape::setup::Model;
 use crate::protocol::{FromWorker, PanelRequest};
-use crate::setup::Model;
 use crate::spec::DirectionSource;
 
 /// Seconds between two progress messages.
@@ -83,7 +83,7 @@ pub(super) async fn train_one(
             job,
             panel: index,
             record: Box::new(record),
-            sha256: crate::checkpoint::sha256_hex(&bytes),
+            sha256: crate::io::checkpoint::sha256_hex(&bytes),
             elapsed: now_seconds() - t0,
         },
         &[&bytes],

@@ -3,8 +3,8 @@
 //! (`demo/connect/`, written by `vitscape connect`) and those trained on the page.
 
 use super::*;
+use crate::landscape::surface::{ACCURACY, LOSS};
 use crate::metrics::barrier::Barrier;
-use crate::surface::{ACCURACY, LOSS};
 
 fn height(barriers: &[Barrier], metric: &str) -> Option<f64> {
     barriers

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::arch::{Head, HeadCounts, HeadsAssumed, VitConfig};
-use crate::checkpoint;
 use crate::error::Error;
-use crate::layout::{Layout, Model};
+use crate::io::checkpoint;
+use crate::model::arch::{Head, HeadCounts, HeadsAssumed, VitConfig};
+use crate::model::layout::{Layout, Model};
 use crate::spec::Branch;
 
 /// What a checkpoint holds, shown before anything runs.
@@ -134,7 +134,7 @@ pub fn inspect_known(
     // What `load_model` checks, without gathering θ: a page inspecting a ViT-B holds the file
     // and its tensors, not a third copy.
     let loaded = checkpoint::read_checkpoint_known(bytes, branch, sha256)?;
-    let (architecture, heads_assumed) = crate::arch::infer_noting(&loaded.state, heads)?;
+    let (architecture, heads_assumed) = crate::model::arch::infer_noting(&loaded.state, heads)?;
     let layout = Layout::new(&architecture);
     layout.check(&loaded.state)?;
     Ok(Inspection {

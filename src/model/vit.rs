@@ -11,10 +11,10 @@ use std::collections::HashMap;
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::arch::{BN_EPS, Head, LN_EPS, Pool, PosEmbed, VitConfig};
-use crate::checkpoint::{StateDict, TensorEntry};
 use crate::error::ArchError;
-pub use crate::layout::Layout;
+use crate::io::checkpoint::{StateDict, TensorEntry};
+use crate::model::arch::{BN_EPS, Head, LN_EPS, Pool, PosEmbed, VitConfig};
+pub use crate::model::layout::Layout;
 
 /// Upload host values as a 1-D tensor.
 pub fn upload(values: &[f32], device: &Device) -> Tensor<1> {

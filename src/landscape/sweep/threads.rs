@@ -10,7 +10,7 @@ use std::sync::mpsc;
 
 use super::{Cell, Control, Pace, Progress, Surface, coefficients, deliver, missing};
 use crate::error::Error;
-use crate::objective::Evaluator;
+use crate::landscape::objective::Evaluator;
 
 /// [`super::run`] on `threads` threads sharing `evaluator` (1: the plain loop, on this thread).
 /// Chunks are handed out in `order`, results are recorded and reported on the calling thread as

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use crate::arch::{self, HeadCounts, ParamSpec, VitConfig};
-use crate::checkpoint::{LoadedCheckpoint, StateDict, TensorEntry};
 use crate::error::{ArchError, Error};
+use crate::io::checkpoint::{LoadedCheckpoint, StateDict, TensorEntry};
+use crate::model::arch::{self, HeadCounts, ParamSpec, VitConfig};
 use crate::spec::CheckpointRef;
 
 /// Where each parameter sits in the flat vector.

@@ -292,7 +292,7 @@ pub fn write_file(path: &std::path::Path, state: &StateDict) -> Result<(), Check
         inner: Box::new(e),
     })?;
     #[cfg(not(target_arch = "wasm32"))]
-    let written = crate::atomic::write(path, &bytes);
+    let written = crate::io::atomic::write(path, &bytes);
     #[cfg(target_arch = "wasm32")]
     let written = std::fs::write(path, bytes);
     written.map_err(|e| CheckpointError::Io {

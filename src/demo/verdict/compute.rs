@@ -19,11 +19,11 @@ pub fn panel_summaries(
     convexity: Option<&ConvexitySettings>,
     on_seed: &mut dyn FnMut(u64),
 ) -> Result<ModelSummaries, crate::error::Error> {
-    use crate::arch::HeadCounts;
-    use crate::job::{self, DataInput};
-    use crate::setup::Extras;
+    use crate::landscape::job::{self, DataInput};
+    use crate::landscape::setup::Extras;
+    use crate::landscape::sweep::{self, Control};
+    use crate::model::arch::HeadCounts;
     use crate::spec::Branch;
-    use crate::sweep::{self, Control};
 
     let rcmae = panel.loss == LossChoice::Rcmae;
     let branch = rcmae.then_some(Branch::Student);
@@ -111,14 +111,14 @@ pub fn panel_summaries(
 /// Li et al.'s convexity map over the sweep's plane, as `vitscape curvature --parts convexity`
 /// computes it, summarised.
 fn convexity_map(
-    prepared: &crate::setup::Prepared,
+    prepared: &crate::landscape::setup::Prepared,
     theta: &[f32],
     (spec, seed): (&crate::spec::SweepSpec, u64),
     c: &ConvexitySettings,
     threads: usize,
 ) -> Result<MapSummary, crate::error::Error> {
     use crate::curvature::{self, PowerSettings};
-    use crate::sweep::Control;
+    use crate::landscape::sweep::Control;
 
     let names = prepared.evaluator.objective().metric_names();
     let mut map = curvature::convexity_surface(spec, &names, c.grid);

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::StateDict;
 use crate::error::ArchError;
+use crate::io::checkpoint::StateDict;
 
 /// LayerNorm epsilon used by timm ViTs and MAE.
 pub const LN_EPS: f64 = 1e-6;

@@ -5,16 +5,16 @@
 
 use burn::tensor::Device;
 
-use crate::arch::VitConfig;
-use crate::checkpoint::StateDict;
-use crate::data::ImageSet;
-use crate::directions::{self, Scope};
 use crate::error::{ArchError, DirectionError, Error};
-pub use crate::layout::Model;
+use crate::io::checkpoint::StateDict;
+use crate::io::data::ImageSet;
+use crate::landscape::directions::{self, Scope};
+use crate::landscape::objective::{Evaluator, MaskNoise, Objective, Teacher};
+use crate::landscape::surface::SurfaceInfo;
+use crate::model::arch::VitConfig;
+pub use crate::model::layout::Model;
 use crate::model::upload_buffers;
-use crate::objective::{Evaluator, MaskNoise, Objective, Teacher};
 use crate::spec::{DirectionSource, LossSpec, SweepSpec};
-use crate::surface::SurfaceInfo;
 
 /// The facts every surface of a prepared run records (the CLI's and the worker's alike): the
 /// directions' norms and cosine, a trajectory's path, the parameter count, the architecture and
@@ -183,7 +183,7 @@ fn path_target<'a>(model: &Model, extras: &'a Extras) -> Result<&'a Model, Error
 
 /// The quadratic Bézier curve (1−t)²θ₀ + 2t(1−t)θ_c + t²θ₁ written as θ₀ + t·d₁ + t²·d₂:
 /// d₁ = 2(θ_c − θ₀), d₂ = θ₁ − 2θ_c + θ₀. A sweep's cell t evaluates the coefficients (t, t²)
-/// ([`crate::sweep::coefficients`]).
+/// ([`crate::landscape::sweep::coefficients`]).
 pub fn bezier_terms(start: &[f32], bend: &[f32], end: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let first = bend.iter().zip(start).map(|(c, a)| 2.0 * (c - a)).collect();
     let second = end

@@ -53,7 +53,7 @@ pub struct SurfaceInfo {
     pub parameters: Option<usize>,
     /// The architecture inferred from the checkpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub architecture: Option<crate::arch::VitConfig>,
+    pub architecture: Option<crate::model::arch::VitConfig>,
     /// The compute device ("flex", "wgpu", the browser worker's backend).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
@@ -94,7 +94,7 @@ pub struct SurfaceInfo {
     /// The shard of the sweep this surface holds (`vitscape sweep --shard K/N`); cleared by
     /// `vitscape merge`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<crate::sweep::Shard>,
+    pub shard: Option<crate::landscape::sweep::Shard>,
     /// Along a path between two checkpoints: the loss's (and accuracy's) barrier.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub barrier: Vec<crate::metrics::barrier::Barrier>,

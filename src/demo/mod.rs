@@ -2,12 +2,14 @@
 //! how it was trained, its metrics and hash, and the eval subset they are evaluated on. The CLI
 //! writes it (`vitscape demo-pack`); the tests and the web app read it.
 
+pub mod verdict;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{self, ImageSet, RawImages};
 use crate::error::Error;
+use crate::io::data::{self, ImageSet, RawImages};
 
 /// Manifest of the demo files.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -116,10 +118,10 @@ pub fn subset_metrics(
     images: &ImageSet,
     mask_seed: u64,
 ) -> Result<BTreeMap<String, f64>, Error> {
-    use crate::arch::HeadCounts;
-    use crate::checkpoint;
-    use crate::objective::{Evaluator, MaskNoise, Objective};
-    use crate::setup::Model;
+    use crate::io::checkpoint;
+    use crate::landscape::objective::{Evaluator, MaskNoise, Objective};
+    use crate::landscape::setup::Model;
+    use crate::model::arch::HeadCounts;
     use crate::spec::Branch;
 
     let device = burn::tensor::Device::flex();

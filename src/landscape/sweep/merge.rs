@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::shard::Shard;
-use crate::surface::{Cell, Surface};
+use crate::landscape::surface::{Cell, Surface};
 
 /// Why parts cannot be merged. Every message names the files and the field.
 #[derive(Debug, thiserror::Error)]

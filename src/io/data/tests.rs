@@ -562,7 +562,8 @@ fn an_image_declaring_a_huge_canvas_is_refused_before_it_is_decoded() {
 fn a_jpeg_of_248_bytes_declaring_31_megapixels_is_refused_at_once() {
     // Found by the `images` fuzz target (it took 1.9 s to decode): a progressive JPEG header of
     // 5120 × 6144 pixels and almost no data. The seed's first byte is the target's mode.
-    let seed = include_bytes!("../../fuzz/seeds/images/regression-jpeg-31-megapixels-in-248-bytes");
+    let seed =
+        include_bytes!("../../../fuzz/seeds/images/regression-jpeg-31-megapixels-in-248-bytes");
     let files = vec![("a.jpg".to_string(), seed[1..].to_vec())];
     let err = count_decodable(&files).unwrap_err().to_string();
     assert!(err.contains("declares 5120 × 6144 pixels"), "{err}");

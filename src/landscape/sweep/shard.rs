@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::SpecError;
-use crate::surface::Cell;
+use crate::landscape::surface::Cell;
 
 /// Shard `index` of `count` (from 0). Read from a file, it is checked as `--shard` is (a count of
 /// 0 or an index past it is refused, not divided by).

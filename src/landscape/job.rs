@@ -4,18 +4,18 @@
 
 use burn::tensor::Device;
 
-use crate::arch::VitConfig;
-use crate::checkpoint::{self, StateDict, TensorEntry};
-use crate::data::{self, DataError, ImageSet};
 use crate::demo::{self, EvalSubset};
-use crate::directions;
 use crate::error::{Error, SpecError};
-use crate::objective::Objective;
-use crate::setup::{self, Extras, Model, Prepared};
+use crate::io::checkpoint::{self, StateDict, TensorEntry};
+use crate::io::data::{self, DataError, ImageSet};
+use crate::landscape::directions;
+use crate::landscape::objective::Objective;
+use crate::landscape::setup::{self, Extras, Model, Prepared};
+use crate::landscape::surface::Surface;
+use crate::model::arch::VitConfig;
 use crate::spec::{DirectionSource, SweepSpec};
-use crate::surface::Surface;
 
-pub use crate::inspect::{Inspection, inspect, load_model};
+pub use crate::io::inspect::{Inspection, inspect, load_model};
 
 /// Evaluation images as bytes.
 #[derive(Debug, Clone, Copy)]

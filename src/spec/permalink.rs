@@ -13,8 +13,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
+use crate::landscape::surface::{Grid2, Surface};
 use crate::spec::SweepSpec;
-use crate::surface::{Grid2, Surface};
 
 /// Current permalink format.
 pub const VERSION: u32 = 1;
@@ -53,7 +53,7 @@ impl Default for View {
     fn default() -> Self {
         Self {
             plot: PlotKind::Contour,
-            metric: crate::surface::LOSS.into(),
+            metric: crate::landscape::surface::LOSS.into(),
             log_scale: false,
             shared_scale: true,
             levels: 12,
@@ -104,9 +104,9 @@ impl View {
             let shown: String = self.metric.chars().take(40).collect();
             notices.push(format!(
                 "the link shows metric `{shown}`, which none of its panels has; showing `{}`",
-                crate::surface::LOSS
+                crate::landscape::surface::LOSS
             ));
-            self.metric = crate::surface::LOSS.into();
+            self.metric = crate::landscape::surface::LOSS.into();
         }
         notices
     }
@@ -174,7 +174,7 @@ pub struct WirePanel {
     /// vitscape version that computed it.
     pub vitscape_version: String,
     /// The surface's facts (norms, cosine, summaries...).
-    pub info: crate::surface::SurfaceInfo,
+    pub info: crate::landscape::surface::SurfaceInfo,
     /// Quantised metrics.
     pub metrics: BTreeMap<String, Quantised>,
 }
@@ -369,7 +369,7 @@ pub fn decode(fragment: &str) -> Result<Shared, PermalinkError> {
         let mut surface = Surface::empty(p.spec, &[]);
         let (nx, ny) = (surface.x.len(), surface.y.len());
         debug_assert_eq!(nx * ny, cells);
-        if !p.metrics.contains_key(crate::surface::LOSS) {
+        if !p.metrics.contains_key(crate::landscape::surface::LOSS) {
             return Err(invalid("it has no loss values".into()));
         }
         for (name, q) in &p.metrics {

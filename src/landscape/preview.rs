@@ -1,11 +1,11 @@
-//! The picture of a partial surface. Cells arrive coarse to fine ([`crate::sweep::coarse_to_fine`]),
+//! The picture of a partial surface. Cells arrive coarse to fine ([`crate::landscape::sweep::coarse_to_fine`]),
 //! each lattice spanning the whole plane; once one lattice is complete, its values interpolated
 //! bilinearly onto the full grid are a landscape of the whole plane — the first 4 or 9 cells of a
 //! model already show one. Every cell computed so far keeps its own value, so the picture sharpens
 //! cell by cell and ends as the surface itself.
 
-use crate::surface::Surface;
-use crate::sweep::{coarsest_stride, lattice};
+use crate::landscape::surface::Surface;
+use crate::landscape::sweep::{coarsest_stride, lattice};
 
 /// A partial surface's preview and where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,8 +104,8 @@ fn bracket(indices: &[usize], coordinates: &[f64], i: usize) -> (usize, usize, f
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::surface::{Cell, LOSS};
-    use crate::sweep::{coarse_to_fine, record};
+    use crate::landscape::surface::{Cell, LOSS};
+    use crate::landscape::sweep::{coarse_to_fine, record};
 
     fn plane(n: usize) -> Surface {
         let axis = crate::spec::Axis {

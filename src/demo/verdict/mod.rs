@@ -400,7 +400,7 @@ pub struct Verdict {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VerdictPart {
     /// Which shard of the sweeps (mode × trained model × seed, dealt round-robin in that order).
-    pub shard: crate::sweep::Shard,
+    pub shard: crate::landscape::sweep::Shard,
     /// The settings of every sweep, as [`Verdict::settings`].
     pub settings: Settings,
     /// Every seed of the verdict (not only this shard's).
@@ -420,7 +420,7 @@ pub struct VerdictPart {
     pub total: usize,
     /// The part's progress in time, for `vitscape status` (`cells_at_start` counts sweeps here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clock: Option<crate::surface::Clock>,
+    pub clock: Option<crate::landscape::surface::Clock>,
 }
 
 /// The relative τ of the demo verdict: 10 % of L(0).
@@ -456,12 +456,12 @@ pub fn demo_data(
 
 /// Summarise the loss of a complete surface with τ = `tau_relative` × its own centre loss.
 pub fn summarise_relative(
-    surface: &crate::surface::Surface,
+    surface: &crate::landscape::surface::Surface,
     tau_relative: f64,
 ) -> Result<Summary, crate::metrics::MetricsError> {
     crate::metrics::summarise(
         surface,
-        crate::surface::LOSS,
+        crate::landscape::surface::LOSS,
         crate::metrics::Tau::Relative(tau_relative),
         64,
     )

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use crate::error::SpecError;
+use crate::landscape::surface::{Cell, Surface};
 use crate::spec::SweepSpec;
-use crate::surface::{Cell, Surface};
 
 pub mod merge;
 pub mod shard;
@@ -71,7 +71,7 @@ pub fn lattice(n: usize, stride: usize) -> Vec<usize> {
 
 /// Every cell, coarse to fine: first a sparse lattice (stride a power of two, edges included),
 /// then each finer lattice's new cells. Each lattice spans the whole plane, so once one is
-/// complete it is a picture of everything ([`crate::preview`]).
+/// complete it is a picture of everything ([`crate::landscape::preview`]).
 pub fn coarse_to_fine(nx: usize, ny: usize) -> Vec<Cell> {
     coarse_to_fine_levels(nx, ny).concat()
 }
@@ -103,7 +103,7 @@ pub fn coarse_to_fine_levels(nx: usize, ny: usize) -> Vec<Vec<Cell>> {
 }
 
 /// The direction coefficients of a cell: `[α]` for 1-D, `[α, β]` for 2-D, and `[t, t²]` on a
-/// Bézier curve (its two terms, [`crate::setup::bezier_terms`]).
+/// Bézier curve (its two terms, [`crate::landscape::setup::bezier_terms`]).
 pub fn coefficients(surface: &Surface, cell: Cell) -> Vec<f64> {
     let alpha = surface.x[cell.ix];
     if let crate::spec::DirectionSource::Bezier { .. } = surface.spec.directions.source {
@@ -170,7 +170,7 @@ impl Pace {
 /// computed up to then.
 #[cfg(feature = "engine")]
 pub async fn run(
-    evaluator: &crate::objective::Evaluator,
+    evaluator: &crate::landscape::objective::Evaluator,
     surface: &mut Surface,
     order: &[Cell],
     pace: Pace,

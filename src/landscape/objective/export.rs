@@ -3,7 +3,9 @@
 use super::*;
 
 pub(crate) fn format_error(e: impl std::fmt::Display) -> Error {
-    Error::Checkpoint(crate::checkpoint::CheckpointError::Format(e.to_string()))
+    Error::Checkpoint(crate::io::checkpoint::CheckpointError::Format(
+        e.to_string(),
+    ))
 }
 
 /// The evaluated images (normalised, f32 `[n, c, h, w]`), labels (i64 `[n]`) and mask noise

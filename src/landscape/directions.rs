@@ -9,9 +9,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::checkpoint::StateDict;
 use crate::error::DirectionError;
-use crate::layout::Layout;
+use crate::io::checkpoint::StateDict;
+use crate::model::layout::Layout;
 use crate::spec::Normalisation;
 
 /// Added to a direction's norm before dividing, as in Li et al.
@@ -166,7 +166,12 @@ pub fn from_state_dict(layout: &Layout, state: &StateDict) -> Result<Vec<f32>, D
 pub fn describe_file(state: &StateDict) -> String {
     let meta = |k: &str| state.metadata.get(k).map(String::as_str);
     let at = meta("checkpoint_sha256")
-        .map(|s| format!(", made at checkpoint {}…", crate::checkpoint::short_hash(s)))
+        .map(|s| {
+            format!(
+                ", made at checkpoint {}…",
+                crate::io::checkpoint::short_hash(s)
+            )
+        })
         .unwrap_or_default();
     match meta("source") {
         Some("hessian-eigenvector") => format!(
@@ -203,7 +208,7 @@ pub fn describe_file(state: &StateDict) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::{Head, VitConfig};
+    use crate::model::arch::{Head, VitConfig};
 
     #[test]
     fn a_direction_file_says_what_it_is() {

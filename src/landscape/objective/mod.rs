@@ -11,11 +11,11 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::arch::VitConfig;
-use crate::data::ImageSet;
 use crate::error::{ArchError, Error};
+use crate::io::data::ImageSet;
+use crate::landscape::surface::{ACCURACY, LOSS};
+use crate::model::arch::VitConfig;
 use crate::model::{Layout, Vit, Weights, upload, upload_int};
-use crate::surface::{ACCURACY, LOSS};
 
 /// Metric name of the RC-MAE reconstruction term.
 pub const RECONSTRUCTION: &str = "reconstruction";
