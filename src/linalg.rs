@@ -1,56 +1,41 @@
-//! Dense linear algebra too small for a crate: the eigen-decomposition of a small symmetric
-//! matrix by cyclic Jacobi rotations, for Lanczos' tridiagonal matrices (spectral density) and a
-//! trajectory's Gram matrix (PCA). O(m³) per sweep, accurate to rounding for every eigenvalue,
-//! small ones included; m is tens.
+//! Small dense linear algebra on `nalgebra` (pure Rust, builds for wasm32): the eigen-decomposition
+//! of a small symmetric matrix — Lanczos' tridiagonal matrices (spectral density, convexity
+//! extremes) and a trajectory's Gram matrix (PCA) — and least squares for the surface summaries'
+//! quadratic fit. m is tens; the callers keep their flat row-major layout.
 
-/// Eigenvalues of a symmetric m×m matrix (row-major, destroyed) by cyclic Jacobi rotations, in the
-/// order of the diagonal they end on, and the eigenvectors as the columns of a row-major m×m
-/// matrix V (eigenvector k is V[·][k], of unit length).
-pub(crate) fn jacobi_eigen(a: &mut [f64], m: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut v = vec![0.0; m * m];
-    for i in 0..m {
-        v[i * m + i] = 1.0;
+use nalgebra::{DMatrix, DVector, SymmetricEigen};
+
+/// Eigenvalues of a symmetric m×m matrix (row-major), in no particular order, and the
+/// eigenvectors as the columns of a row-major m×m matrix V (eigenvector k is V[·][k], of unit
+/// length). Only the lower triangle is read.
+pub(crate) fn symmetric_eigen(a: &[f64], m: usize) -> (Vec<f64>, Vec<f64>) {
+    if m == 0 {
+        return (Vec::new(), Vec::new());
     }
-    for _sweep in 0..100 {
-        let off: f64 = (0..m)
-            .flat_map(|i| (0..m).filter(move |j| *j != i).map(move |j| (i, j)))
-            .map(|(i, j)| a[i * m + j].powi(2))
-            .sum();
-        let scale: f64 = (0..m).map(|i| a[i * m + i].powi(2)).sum::<f64>() + off;
-        if off <= 1e-30 * scale.max(1e-300) {
-            break;
-        }
-        for p in 0..m {
-            for q in p + 1..m {
-                let apq = a[p * m + q];
-                if apq == 0.0 {
-                    continue;
-                }
-                let theta = (a[q * m + q] - a[p * m + p]) / (2.0 * apq);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for k in 0..m {
-                    let (akp, akq) = (a[k * m + p], a[k * m + q]);
-                    a[k * m + p] = c * akp - s * akq;
-                    a[k * m + q] = s * akp + c * akq;
-                }
-                for k in 0..m {
-                    let (apk, aqk) = (a[p * m + k], a[q * m + k]);
-                    a[p * m + k] = c * apk - s * aqk;
-                    a[q * m + k] = s * apk + c * aqk;
-                }
-                for k in 0..m {
-                    let (vkp, vkq) = (v[k * m + p], v[k * m + q]);
-                    v[k * m + p] = c * vkp - s * vkq;
-                    v[k * m + q] = s * vkp + c * vkq;
-                }
-            }
-        }
+    let eigen = SymmetricEigen::new(DMatrix::from_row_slice(m, m, a));
+    let vectors = eigen.eigenvectors;
+    let v = (0..m)
+        .flat_map(|i| (0..m).map(move |k| (i, k)))
+        .map(|(i, k)| vectors[(i, k)])
+        .collect();
+    (eigen.eigenvalues.iter().copied().collect(), v)
+}
+
+/// The least-squares solution of `rows` (features, value) by the SVD (the minimum-norm
+/// solution: a feature the rows cannot tell apart gets no weight).
+pub(crate) fn least_squares(rows: &[(Vec<f64>, f64)]) -> Vec<f64> {
+    let k = rows.first().map_or(0, |r| r.0.len());
+    if k == 0 {
+        return Vec::new();
     }
-    let values = (0..m).map(|i| a[i * m + i]).collect();
-    (values, v)
+    let a =
+        DMatrix::from_row_iterator(rows.len(), k, rows.iter().flat_map(|r| r.0.iter().copied()));
+    let b = DVector::from_iterator(rows.len(), rows.iter().map(|r| r.1));
+    let svd = a.svd(true, true);
+    let tolerance = svd.singular_values.max() * f64::EPSILON * rows.len().max(k) as f64;
+    svd.solve(&b, tolerance)
+        .map(|x| x.iter().copied().collect())
+        .unwrap_or_else(|_| vec![0.0; k])
 }
 
 #[cfg(test)]
@@ -59,7 +44,7 @@ mod tests {
 
     /// The eigenpairs, largest value first.
     fn sorted(a: &[f64], n: usize) -> Vec<(f64, Vec<f64>)> {
-        let (values, v) = jacobi_eigen(&mut a.to_vec(), n);
+        let (values, v) = symmetric_eigen(a, n);
         let mut pairs: Vec<(f64, Vec<f64>)> = values
             .iter()
             .enumerate()
@@ -137,6 +122,30 @@ mod tests {
         assert_eq!(pairs[0].0, 4.0);
         assert_eq!(pairs[0].1, vec![0.0, 1.0]);
         assert_eq!(pairs[1].0, 1.0);
-        assert!(jacobi_eigen(&mut [], 0).0.is_empty());
+        assert!(symmetric_eigen(&[], 0).0.is_empty());
+    }
+
+    /// A quadratic recovered exactly; a feature that repeats another shares its weight.
+    #[test]
+    fn least_squares_fits_a_quadratic() {
+        let rows: Vec<(Vec<f64>, f64)> = (0..7)
+            .map(|i| {
+                let x = f64::from(i) - 3.0;
+                (vec![1.0, x, x * x], 2.0 - 0.5 * x + 0.25 * x * x)
+            })
+            .collect();
+        let c = least_squares(&rows);
+        for (got, want) in c.iter().zip([2.0, -0.5, 0.25]) {
+            assert!((got - want).abs() < 1e-12, "{c:?}");
+        }
+        let twice: Vec<(Vec<f64>, f64)> = (0..5)
+            .map(|i| (vec![1.0, f64::from(i), f64::from(i)], 3.0 * f64::from(i)))
+            .collect();
+        let c = least_squares(&twice);
+        assert!(
+            c[0].abs() < 1e-12 && (c[1] - 1.5).abs() < 1e-12 && (c[2] - 1.5).abs() < 1e-12,
+            "{c:?}"
+        );
+        assert!(least_squares(&[]).is_empty());
     }
 }

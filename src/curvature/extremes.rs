@@ -143,7 +143,7 @@ fn ritz_extremes(alphas: &[f64], betas: &[f64]) -> (f64, f64) {
             t[(i + 1) * m + i] = betas[i];
         }
     }
-    let (values, _) = crate::linalg::jacobi_eigen(&mut t, m);
+    let (values, _) = crate::linalg::symmetric_eigen(&t, m);
     values
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {

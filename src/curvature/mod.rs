@@ -420,7 +420,7 @@ pub async fn spectral_density<O: LinearOperator + ?Sized>(
                 t[(i + 1) * m + i] = betas[i];
             }
         }
-        let (values, vectors) = crate::linalg::jacobi_eigen(&mut t, m);
+        let (values, vectors) = crate::linalg::symmetric_eigen(&t, m);
         for k in 0..m {
             // Column k of V is eigenvector k; its first component is V[0][k].
             nodes.push((values[k], vectors[k].powi(2) / runs as f64));

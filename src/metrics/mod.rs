@@ -319,7 +319,7 @@ pub fn summarise(
             rows.push((features, g.v[iy][ix]));
         }
     }
-    let coef = least_squares(&rows);
+    let coef = crate::linalg::least_squares(&rows);
     let residuals: Vec<f64> = rows
         .iter()
         .map(|(f, v)| v - f.iter().zip(&coef).map(|(x, c)| x * c).sum::<f64>())
@@ -349,47 +349,4 @@ pub fn summarise(
         curvature_y,
         topology: Some(topology),
     })
-}
-
-/// Solve the normal equations of a small least-squares problem (Gaussian elimination with
-/// partial pivoting); singular directions get coefficient 0.
-fn least_squares(rows: &[(Vec<f64>, f64)]) -> Vec<f64> {
-    let k = rows.first().map(|r| r.0.len()).unwrap_or(0);
-    let mut a = vec![vec![0.0; k + 1]; k];
-    for (f, v) in rows {
-        for i in 0..k {
-            for j in 0..k {
-                a[i][j] += f[i] * f[j];
-            }
-            a[i][k] += f[i] * v;
-        }
-    }
-    for col in 0..k {
-        let pivot = (col..k)
-            .max_by(|&p, &q| a[p][col].abs().total_cmp(&a[q][col].abs()))
-            .unwrap_or(col);
-        a.swap(col, pivot);
-        let d = a[col][col];
-        if d.abs() < 1e-300 {
-            continue;
-        }
-        let pivot_row = a[col].clone();
-        for (row, values) in a.iter_mut().enumerate() {
-            if row != col {
-                let factor = values[col] / d;
-                for (v, p) in values.iter_mut().zip(&pivot_row).skip(col) {
-                    *v -= factor * p;
-                }
-            }
-        }
-    }
-    (0..k)
-        .map(|i| {
-            if a[i][i].abs() < 1e-300 {
-                0.0
-            } else {
-                a[i][k] / a[i][i]
-            }
-        })
-        .collect()
 }

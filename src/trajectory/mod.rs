@@ -108,7 +108,7 @@ pub fn pca(deltas: &[Vec<f32>], k: usize) -> Result<Pca, TrajectoryError> {
         }
     }
     let total: f64 = (0..n).map(|i| gram[i * n + i]).sum();
-    let (values, vectors) = crate::linalg::jacobi_eigen(&mut gram, n);
+    let (values, vectors) = crate::linalg::symmetric_eigen(&gram, n);
     // (eigenvalue, eigenvector), largest first.
     let mut pairs: Vec<(f64, Vec<f64>)> = values
         .iter()

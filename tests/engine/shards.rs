@@ -272,7 +272,7 @@ fn convexity_map_shards_merge_to_the_single_run() {
         "convexity",
         "--convexity-grid",
         "3",
-        // Few power iterations: the runs compare with each other, not with converged values.
+        // Few Lanczos steps: the runs compare with each other, not with converged values.
         "--max-iterations",
         "8",
         "--threads",
@@ -429,7 +429,7 @@ fn convexity_and_verdict_shards_resume_to_the_uninterrupted_results() {
         "convexity",
         "--convexity-grid",
         "3",
-        // Few power iterations: the runs compare with each other, not with converged values.
+        // Few Lanczos steps: the runs compare with each other, not with converged values.
         "--max-iterations",
         "8",
         "--threads",
@@ -466,10 +466,18 @@ fn convexity_and_verdict_shards_resume_to_the_uninterrupted_results() {
         .concat(),
     );
     assert!(
-        err.contains("other Hessian-product or power-iteration settings")
-            && err.contains("--hvp-step"),
+        err.contains("other Hessian-product or eigenvalue settings") && err.contains("--hvp-step"),
         "{err}"
     );
+    // So is one with the other way of finding the extremes (Lanczos made these cells).
+    let err = fails(
+        &[
+            &common[..],
+            &["--resume", "--extremes", "power", "--out", &dir("resumed")],
+        ]
+        .concat(),
+    );
+    assert!(err.contains("--extremes"), "{err}");
 
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("static/demo");
     let demo = demo.display().to_string();
