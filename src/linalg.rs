@@ -21,6 +21,35 @@ pub(crate) fn symmetric_eigen(a: &[f64], m: usize) -> (Vec<f64>, Vec<f64>) {
     (eigen.eigenvalues.iter().copied().collect(), v)
 }
 
+/// [`symmetric_eigen`] of the symmetric tridiagonal matrix with diagonal `alphas` and
+/// off-diagonal `betas` (`betas.len() + 1 ≥ alphas.len()`; extra betas are ignored): the Lanczos
+/// matrix of the spectral density and of the convexity extremes.
+pub(crate) fn tridiagonal_eigen(alphas: &[f64], betas: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let m = alphas.len();
+    let mut t = vec![0.0; m * m];
+    for i in 0..m {
+        t[i * m + i] = alphas[i];
+        if i + 1 < m {
+            t[i * m + i + 1] = betas[i];
+            t[(i + 1) * m + i] = betas[i];
+        }
+    }
+    symmetric_eigen(&t, m)
+}
+
+/// The eigenpairs of a symmetric n×n matrix (row-major), largest eigenvalue first, each
+/// eigenvector as a vector of unit length.
+pub(crate) fn eigenpairs_descending(a: &[f64], n: usize) -> Vec<(f64, Vec<f64>)> {
+    let (values, v) = symmetric_eigen(a, n);
+    let mut pairs: Vec<(f64, Vec<f64>)> = values
+        .iter()
+        .enumerate()
+        .map(|(k, value)| (*value, (0..n).map(|i| v[i * n + k]).collect()))
+        .collect();
+    pairs.sort_by(|x, y| y.0.total_cmp(&x.0));
+    pairs
+}
+
 /// The least-squares solution of `rows` (features, value) by the SVD (the minimum-norm
 /// solution: a feature the rows cannot tell apart gets no weight).
 pub(crate) fn least_squares(rows: &[(Vec<f64>, f64)]) -> Vec<f64> {
@@ -41,18 +70,6 @@ pub(crate) fn least_squares(rows: &[(Vec<f64>, f64)]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The eigenpairs, largest value first.
-    fn sorted(a: &[f64], n: usize) -> Vec<(f64, Vec<f64>)> {
-        let (values, v) = symmetric_eigen(a, n);
-        let mut pairs: Vec<(f64, Vec<f64>)> = values
-            .iter()
-            .enumerate()
-            .map(|(k, value)| (*value, (0..n).map(|i| v[i * n + k]).collect()))
-            .collect();
-        pairs.sort_by(|x, y| y.0.total_cmp(&x.0));
-        pairs
-    }
 
     /// A = V Λ Vᵀ and VᵀV = I to rounding, for a matrix with a repeated and a zero eigenvalue.
     #[test]
@@ -97,7 +114,7 @@ mod tests {
         }
         let a = mul(&ql, &qt);
 
-        let pairs = sorted(&a, n);
+        let pairs = eigenpairs_descending(&a, n);
         let values: Vec<f64> = pairs.iter().map(|p| p.0).collect();
         for (got, want) in values.iter().zip(lambda) {
             assert!((got - want).abs() < 1e-12, "{values:?}");
@@ -118,7 +135,7 @@ mod tests {
 
     #[test]
     fn diagonal_and_empty_matrices() {
-        let pairs = sorted(&[1.0, 0.0, 0.0, 4.0], 2);
+        let pairs = eigenpairs_descending(&[1.0, 0.0, 0.0, 4.0], 2);
         assert_eq!(pairs[0].0, 4.0);
         assert_eq!(pairs[0].1, vec![0.0, 1.0]);
         assert_eq!(pairs[1].0, 1.0);

@@ -134,16 +134,7 @@ pub async fn lanczos_extremes<O: LinearOperator + ?Sized>(
 /// The smallest and largest eigenvalue of the symmetric tridiagonal matrix with diagonal `alphas`
 /// and off-diagonal `betas` (`betas.len() + 1 ≥ alphas.len()`).
 fn ritz_extremes(alphas: &[f64], betas: &[f64]) -> (f64, f64) {
-    let m = alphas.len();
-    let mut t = vec![0.0; m * m];
-    for i in 0..m {
-        t[i * m + i] = alphas[i];
-        if i + 1 < m {
-            t[i * m + i + 1] = betas[i];
-            t[(i + 1) * m + i] = betas[i];
-        }
-    }
-    let (values, _) = crate::linalg::symmetric_eigen(&t, m);
+    let (values, _) = crate::linalg::tridiagonal_eigen(alphas, betas);
     values
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {

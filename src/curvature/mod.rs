@@ -412,15 +412,7 @@ pub async fn spectral_density<O: LinearOperator + ?Sized>(
             v = w.iter().map(|x| x / beta).collect();
         }
         let m = alphas.len();
-        let mut t = vec![0.0; m * m];
-        for i in 0..m {
-            t[i * m + i] = alphas[i];
-            if i + 1 < m {
-                t[i * m + i + 1] = betas[i];
-                t[(i + 1) * m + i] = betas[i];
-            }
-        }
-        let (values, vectors) = crate::linalg::symmetric_eigen(&t, m);
+        let (values, vectors) = crate::linalg::tridiagonal_eigen(&alphas, &betas);
         for k in 0..m {
             // Column k of V is eigenvector k; its first component is V[0][k].
             nodes.push((values[k], vectors[k].powi(2) / runs as f64));

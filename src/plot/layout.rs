@@ -327,26 +327,62 @@ pub(crate) fn plane_chart<'a, DB: DrawingBackend>(
         .or_backend()
 }
 
+/// What [`draw_axes`] draws: the axis titles, about how many ticks on each, and whether faint
+/// grid lines mark the major ticks (line figures) or not (plane figures).
+pub(crate) struct Axes<'a> {
+    pub x: &'a str,
+    pub y: &'a str,
+    pub ticks: (usize, usize),
+    pub grid: bool,
+}
+
+/// A chart's axes in the figure's sizes: titles, ticks with significant-digit labels.
+pub(crate) fn draw_axes<DB, X, Y>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    sz: Sizes,
+    axes: Axes<'_>,
+) -> Result<(), PlotError>
+where
+    DB: DrawingBackend,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let format = |v: &f64| format_sig(*v);
+    let mut mesh = chart.configure_mesh();
+    if axes.grid {
+        mesh.light_line_style(plotters::style::TRANSPARENT)
+            .bold_line_style(plotters::style::BLACK.mix(0.08));
+    } else {
+        mesh.disable_mesh();
+    }
+    mesh.x_desc(axes.x)
+        .y_desc(axes.y)
+        .label_style(sz.tick())
+        .axis_desc_style(sz.desc())
+        .x_labels(axes.ticks.0)
+        .y_labels(axes.ticks.1)
+        .x_label_formatter(&format)
+        .y_label_formatter(&format)
+        .set_all_tick_mark_size(sz.px(5.0))
+        .draw()
+        .or_backend()
+}
+
 /// Axes, ticks and axis titles of an (α, β) chart, drawn over what is already there.
 pub(crate) fn finish_plane_axes<DB: DrawingBackend>(
     chart: &mut Chart2d<'_, DB>,
     sz: Sizes,
 ) -> Result<(), PlotError> {
-    let format = |v: &f64| format_sig(*v);
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_desc("α (direction x)")
-        .y_desc("β (direction y)")
-        .label_style(sz.tick())
-        .axis_desc_style(sz.desc())
-        .x_labels(7)
-        .y_labels(7)
-        .x_label_formatter(&format)
-        .y_label_formatter(&format)
-        .set_all_tick_mark_size(sz.px(5.0))
-        .draw()
-        .or_backend()?;
+    draw_axes(
+        chart,
+        sz,
+        Axes {
+            x: "α (direction x)",
+            y: "β (direction y)",
+            ticks: (7, 7),
+            grid: false,
+        },
+    )?;
     // Close the frame on the top and right.
     let (x, y) = (chart.x_range(), chart.y_range());
     chart

@@ -148,21 +148,16 @@ where
         }
         _ => "α (direction x)",
     };
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(BLACK.mix(0.08))
-        .x_desc(x_label)
-        .y_desc(y_label.as_str())
-        .label_style(sz.tick())
-        .axis_desc_style(sz.desc())
-        .x_labels(9)
-        .y_labels(8)
-        .x_label_formatter(&format)
-        .y_label_formatter(&format)
-        .set_all_tick_mark_size(sz.px(5.0))
-        .draw()
-        .or_backend()?;
+    draw_axes(
+        &mut chart,
+        sz,
+        Axes {
+            x: x_label,
+            y: y_label.as_str(),
+            ticks: (9, 8),
+            grid: true,
+        },
+    )?;
     if accuracy.is_some() {
         // The primary mesh labels every y label area; clear the right one for the accuracy axis.
         // Down to just below the plot, so the last α tick label stays.

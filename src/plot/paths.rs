@@ -114,22 +114,16 @@ fn panel_of<DB: DrawingBackend>(
         .y_label_area_size(sz.px(78.0))
         .build_cartesian_2d(x0..x1, lo - pad..hi + pad)
         .or_backend()?;
-    let format = |v: &f64| format_sig(*v);
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(BLACK.mix(0.08))
-        .x_desc("t (0: start, 1: end)")
-        .y_desc(metric)
-        .label_style(sz.tick())
-        .axis_desc_style(sz.desc())
-        .x_labels(6)
-        .y_labels(8)
-        .x_label_formatter(&format)
-        .y_label_formatter(&format)
-        .set_all_tick_mark_size(sz.px(5.0))
-        .draw()
-        .or_backend()?;
+    draw_axes(
+        &mut chart,
+        sz,
+        Axes {
+            x: "t (0: start, 1: end)",
+            y: metric,
+            ticks: (6, 8),
+            grid: true,
+        },
+    )?;
     let mut entries = Vec::new();
     for ((path, c), colour) in paths.iter().zip(&curves).zip(PATH_COLOURS) {
         draw_runs(&mut chart, c, colour, path.surface.x.len() <= 41, sz)?;

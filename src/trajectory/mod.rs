@@ -108,14 +108,7 @@ pub fn pca(deltas: &[Vec<f32>], k: usize) -> Result<Pca, TrajectoryError> {
         }
     }
     let total: f64 = (0..n).map(|i| gram[i * n + i]).sum();
-    let (values, vectors) = crate::linalg::symmetric_eigen(&gram, n);
-    // (eigenvalue, eigenvector), largest first.
-    let mut pairs: Vec<(f64, Vec<f64>)> = values
-        .iter()
-        .enumerate()
-        .map(|(k, value)| (*value, (0..n).map(|i| vectors[i * n + k]).collect()))
-        .collect();
-    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let pairs = crate::linalg::eigenpairs_descending(&gram, n);
     // Eigenvalues below this are rounding, not movement.
     let floor = total * 1e-12;
     let rank = pairs.iter().filter(|(value, _)| *value > floor).count();
