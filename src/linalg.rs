@@ -3,7 +3,7 @@
 //! extremes) and a trajectory's Gram matrix (PCA) — and least squares for the surface summaries'
 //! quadratic fit. m is tens; the callers keep their flat row-major layout.
 
-use nalgebra::{DMatrix, SymmetricEigen};
+use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
 /// Eigenvalues of a symmetric m×m matrix (row-major), in no particular order, and the
 /// eigenvectors as the columns of a row-major m×m matrix V (eigenvector k is V[·][k], of unit
@@ -50,31 +50,21 @@ pub(crate) fn eigenpairs_descending(a: &[f64], n: usize) -> Vec<(f64, Vec<f64>)>
     pairs
 }
 
-/// The least-squares solution of `rows` (features, value): the minimum-norm solution of the
-/// normal equations AᵀA·x = Aᵀb through the eigen-decomposition of AᵀA (k is at most 6 here, the
-/// features are well conditioned), so a feature the rows cannot tell apart gets no weight.
-/// (nalgebra's SVD would do the same on A itself, at a third of the page's bundle.)
+/// The least-squares solution of `rows` (features, value) by the SVD (the minimum-norm
+/// solution: a feature the rows cannot tell apart gets no weight).
 pub(crate) fn least_squares(rows: &[(Vec<f64>, f64)]) -> Vec<f64> {
     let k = rows.first().map_or(0, |r| r.0.len());
-    let mut normal = vec![0.0; k * k];
-    let mut rhs = vec![0.0; k];
-    for (f, v) in rows {
-        for i in 0..k {
-            for j in 0..k {
-                normal[i * k + j] += f[i] * f[j];
-            }
-            rhs[i] += f[i] * v;
-        }
+    if k == 0 {
+        return Vec::new();
     }
-    let pairs = eigenpairs_descending(&normal, k);
-    let largest = pairs.first().map_or(0.0, |p| p.0.abs());
-    let floor = largest * f64::EPSILON * (k.max(1) as f64) * 1e3;
-    let mut x = vec![0.0; k];
-    for (value, v) in pairs.iter().filter(|p| p.0 > floor) {
-        let c = v.iter().zip(&rhs).map(|(a, b)| a * b).sum::<f64>() / value;
-        x.iter_mut().zip(v).for_each(|(x, v)| *x += c * v);
-    }
-    x
+    let a =
+        DMatrix::from_row_iterator(rows.len(), k, rows.iter().flat_map(|r| r.0.iter().copied()));
+    let b = DVector::from_iterator(rows.len(), rows.iter().map(|r| r.1));
+    let svd = a.svd(true, true);
+    let tolerance = svd.singular_values.max() * f64::EPSILON * rows.len().max(k) as f64;
+    svd.solve(&b, tolerance)
+        .map(|x| x.iter().copied().collect())
+        .unwrap_or_else(|_| vec![0.0; k])
 }
 
 #[cfg(test)]
