@@ -279,13 +279,34 @@ fn a_verdict_over_training_seeds_pairs_them_and_says_what_changed() {
         all.contains("Direction seeds:") && all.contains("Sweeps:"),
         "{all}"
     );
+    // The committed verdict's Sup-ViTs (one per training seed it had) before; two now.
     let sup = &manifest.models[0];
-    let accuracy = sup.test_metrics["test_accuracy"] * 100.0;
-    let said = format!(
-        "{}: one training seed, {} epochs, test accuracy {accuracy:.1} % before; 2 training seeds",
-        sup.name, sup.epochs
-    );
+    let before: Vec<_> = committed()
+        .trained
+        .into_iter()
+        .filter(|m| m.name == sup.name)
+        .collect();
+    let accuracy = before
+        .iter()
+        .map(|m| m.test_metrics["test_accuracy"])
+        .sum::<f64>()
+        / before.len() as f64
+        * 100.0;
+    let said = match before.len() {
+        1 => format!(
+            "{}: one training seed, {} epochs, test accuracy {accuracy:.1} % before; 2 training seeds",
+            sup.name, before[0].epochs
+        ),
+        n => format!(
+            "{}: {n} training seeds, {} epochs, test accuracy {accuracy:.1} % (mean) before; 2 training seeds",
+            sup.name, before[0].epochs
+        ),
+    };
     assert!(all.contains(&said), "{said} not in {all}");
+    // Each model named once, whatever order the seeds list them in.
+    for (i, line) in changes.iter().enumerate() {
+        assert!(!changes[..i].contains(line), "said twice: {line}");
+    }
     for line in &changes {
         assert!(stderr.contains(line.as_str()), "{line} not on stderr");
     }

@@ -163,8 +163,13 @@ pub fn changes(v: &Verdict) -> Vec<String> {
             v.trained.len()
         ));
     } else {
-        let mut names: Vec<&str> = v.trained.iter().map(|m| m.name.as_str()).collect();
-        names.dedup();
+        // Each name once, in the order of first appearance (the models come seed by seed).
+        let mut names: Vec<&str> = Vec::new();
+        for m in &v.trained {
+            if !names.contains(&m.name.as_str()) {
+                names.push(&m.name);
+            }
+        }
         for name in names {
             let of = |t: &'_ [TrainedModel]| -> Vec<TrainedModel> {
                 t.iter().filter(|m| m.name == name).cloned().collect()
