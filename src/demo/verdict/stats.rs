@@ -143,16 +143,17 @@ impl Comparison {
         all.chunks(per).map(<[f64]>::to_vec).collect()
     }
 
-    /// The effect size d: the mean difference over the replicates' standard deviation (infinite
-    /// when every replicate gives the same nonzero difference; `None` with fewer than two
-    /// replicates, or when the mean difference is zero).
+    /// The effect size d: the mean difference over the replicates' standard deviation (0 when
+    /// the replicates differ but average to no difference; infinite when every replicate gives
+    /// the same nonzero difference; `None` with fewer than two replicates, or when every
+    /// replicate's difference is zero).
     pub fn effect_size(&self) -> Option<f64> {
         let groups = self.differences();
         let replicates = match groups.as_slice() {
             [one] => one.len(),
             many => many.len(),
         };
-        (replicates >= 2 && self.mean_difference != 0.0)
+        (replicates >= 2 && (self.mean_difference != 0.0 || self.sd_difference > 0.0))
             .then(|| self.mean_difference / self.sd_difference)
     }
 
@@ -473,5 +474,11 @@ mod tests {
         let two = compare(&[&[2.0], &[4.0]], &[&[1.0], &[1.0]], true);
         assert_eq!(two.sd_difference, std::f64::consts::SQRT_2);
         assert!((two.effect_size().unwrap() - 2.0 / std::f64::consts::SQRT_2).abs() < 1e-12);
+        // Differences that cancel: no effect, d = 0 (numpy's reference says so too); none at
+        // all: no effect size.
+        let cancel = compare(&[&[2.0], &[1.0], &[0.0]], &[&[1.0], &[1.0], &[1.0]], true);
+        assert_eq!(cancel.effect_size(), Some(0.0));
+        let nothing = compare(&[&[1.0], &[1.0]], &[&[1.0], &[1.0]], true);
+        assert_eq!(nothing.effect_size(), None);
     }
 }
