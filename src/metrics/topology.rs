@@ -80,8 +80,8 @@ impl Topology {
             .map(|p| format!("{p:.4}"))
             .collect();
         format!(
-            "merge tree: {} minima, {} basin{} with persistence > τ = {:.4}{}; main basin {:.1} % of the plane, θ* {}",
-            self.minima_total,
+            "merge tree: {}, {} basin{} with persistence > τ = {:.4}{}; main basin {:.1} % of the plane, θ* {}",
+            minima_count(self.minima_total),
             self.basins,
             if self.basins == 1 { "" } else { "s" },
             self.tau,
@@ -244,4 +244,13 @@ fn find(parent: &mut [usize], q: usize) -> usize {
         p = next;
     }
     root
+}
+
+/// "1 minimum", "3 minima".
+pub(crate) fn minima_count(n: usize) -> String {
+    if n == 1 {
+        "1 minimum".into()
+    } else {
+        format!("{n} minima")
+    }
 }

@@ -84,8 +84,8 @@ pub fn draw_barcode<DB: DrawingBackend>(
         String::new()
     };
     let text = format!(
-        "{} minima, {} basin{} (persistence > τ = {}, blue); main basin {:.0} % of the plane, θ* {}{shown}",
-        t.minima_total,
+        "{}, {} basin{} (persistence > τ = {}, blue); main basin {:.0} % of the plane, θ* {}{shown}",
+        crate::metrics::topology::minima_count(t.minima_total),
         t.basins,
         if t.basins == 1 { "" } else { "s" },
         format_sig(t.tau),
