@@ -267,6 +267,25 @@ impl LinearOperator for Diagonal {
     }
 }
 
+/// λmin and λmax of the same operator by the two power iterations, then by Lanczos, under the
+/// same settings otherwise.
+fn power_and_lanczos<A: LinearOperator + Clone>(
+    a: &A,
+    settings: PowerSettings,
+) -> (Extremes, Extremes) {
+    let run = |extremes| {
+        block_on(both_extremes(
+            &mut a.clone(),
+            PowerSettings {
+                extremes,
+                ..settings
+            },
+        ))
+        .unwrap()
+    };
+    (run(ExtremesMethod::Power), run(ExtremesMethod::Lanczos))
+}
+
 #[test]
 fn lanczos_finds_both_ends_faster_and_where_the_shifted_power_iteration_stalls() {
     let lanczos = PowerSettings {
@@ -304,15 +323,7 @@ fn lanczos_finds_both_ends_faster_and_where_the_shifted_power_iteration_stalls()
         seed: 1,
         ..PowerSettings::default()
     };
-    let power = block_on(both_extremes(&mut a.clone(), same)).unwrap();
-    let krylov = block_on(both_extremes(
-        &mut a.clone(),
-        PowerSettings {
-            extremes: ExtremesMethod::Lanczos,
-            ..same
-        },
-    ))
-    .unwrap();
+    let (power, krylov) = power_and_lanczos(&a, same);
     eprintln!("power {power:?}\nLanczos {krylov:?}");
     for e in [&power, &krylov] {
         assert!((e.lambda_max - 10.0).abs() < 1e-4, "{e:?}");
@@ -343,15 +354,7 @@ fn lanczos_finds_both_ends_faster_and_where_the_shifted_power_iteration_stalls()
         tolerance: 1e-3,
         ..PowerSettings::default()
     };
-    let power = block_on(both_extremes(&mut a.clone(), maps)).unwrap();
-    let krylov = block_on(both_extremes(
-        &mut a.clone(),
-        PowerSettings {
-            extremes: ExtremesMethod::Lanczos,
-            ..maps
-        },
-    ))
-    .unwrap();
+    let (power, krylov) = power_and_lanczos(&a, maps);
     eprintln!("tolerance 1e-3: power {power:?}\nLanczos {krylov:?}");
     assert!(power.lambda_min.unwrap_or(0.0) > -1.0, "{power:?}");
     assert!(
