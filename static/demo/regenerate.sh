@@ -92,7 +92,7 @@ rm -rf static/demo/trajectory
 for run in "sup-vit supervised" "mae-vit mae" "rcmae-vit rcmae"; do
   set -- $run
   last="$WORK/seed-$first/$2/$2.safetensors"
-  # The plane is kept once made: a WORK folder carried between machines (train-state/) keeps it,
+  # The plane is kept once made: a WORK folder carried between machines keeps it,
   # not the epoch checkpoints it was made from.
   if [ ! -f "$WORK/trajectory-$1/trajectory.json" ]; then
     series=("$WORK/seed-$first/$2/$2"-e*.safetensors)
