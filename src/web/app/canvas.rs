@@ -6,9 +6,11 @@ use super::*;
 type DrawJob = Box<dyn FnOnce()>;
 
 impl Ctx {
-    /// Colour range shared by every panel (when the view asks for it).
+    /// Colour range shared by every panel (when the view asks for it). None under the diverging
+    /// map, centred on each model's own L(0): a shared range would centre a panel on its L(0)
+    /// with a half-width set by the others (as the figure export, it does not share one).
     pub(crate) fn shared_range(&self, panels: &[PanelState], view: &View) -> Option<(f64, f64)> {
-        if !view.shared_scale || panels.len() < 2 {
+        if !view.shared_scale || panels.len() < 2 || view.colour_map.centred() {
             return None;
         }
         crate::plot::shared_range(
@@ -79,6 +81,18 @@ impl Ctx {
             jobs.push(Box::new(move || {
                 let p = &panels[i];
                 let frame = canvas_of(i).and_then(|canvas| {
+                    // Nothing computed yet: say that it is coming, not that there is nothing.
+                    let computed =
+                        p.surface.metrics.get(&view.metric).is_some_and(|grid| {
+                            grid.iter().flatten().flatten().any(|v| v.is_finite())
+                        });
+                    if !computed && matches!(p.status, Status::Computing) {
+                        note_on_canvas(
+                            &canvas,
+                            &format!("{}: computing, the first cells are on their way…", p.label),
+                        );
+                        return None;
+                    }
                     // A partial surface is drawn from its finest complete coarse lattice,
                     // interpolated, with every computed cell on top; the title says so.
                     let preview = crate::landscape::preview::preview(&p.surface);

@@ -400,7 +400,12 @@ pub(crate) fn ViewBar(ctx: Ctx) -> impl IntoView {
                     <option value=m.name() selected=move || ctx.view.with(|v| v.colour_map == m)>{m.name()}</option>
                 }).collect::<Vec<_>>()}
             </select></label>
-            <label class="check"><input id="shared-scale" type="checkbox" prop:checked=move || ctx.view.with(|v| v.shared_scale)
+            <label class="check" title=move || if ctx.view.with(|v| v.colour_map.centred()) {
+                    "the diverging map is centred on each model's own L(0): each panel has its own scale"
+                } else {
+                    "one colour range for every panel"
+                }><input id="shared-scale" type="checkbox" prop:checked=move || ctx.view.with(|v| v.shared_scale)
+                disabled=move || ctx.view.with(|v| v.colour_map.centred())
                 on:change=move |ev| { let c = event_target_checked(&ev); ctx.view.update(|v| v.shared_scale = c) } />"one colour scale"</label>
             <button id="copy-link" on:click=move |_| ctx.copy_link() disabled=move || ctx.panels.with(Vec::is_empty)>"Copy link"</button>
             <input id="permalink" type="text" readonly prop:value=move || ctx.link.get() placeholder="permalink appears here" />
