@@ -9,8 +9,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use libfuzzer_sys::fuzz_target;
-use vitscape::spec::permalink::{PREFIX, VERSION, decode};
 use vitscape::plot::contour_levels;
+use vitscape::spec::permalink::{PREFIX, VERSION, decode};
 
 fuzz_target!(|data: &[u8]| {
     let Some((mode, rest)) = vitscape_fuzz::mode(data) else {

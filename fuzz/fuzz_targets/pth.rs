@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vitscape::model::arch::HeadCounts;
 use vitscape::io::checkpoint::read_checkpoint;
+use vitscape::model::arch::HeadCounts;
 
 fuzz_target!(|data: &[u8]| {
     if let Err(e) = read_checkpoint(data, None) {

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vitscape::model::arch::HeadCounts;
 use vitscape::io::checkpoint::read_safetensors;
+use vitscape::model::arch::HeadCounts;
 use vitscape::spec::Branch;
 
 fuzz_target!(|data: &[u8]| {
