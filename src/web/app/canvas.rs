@@ -82,11 +82,13 @@ impl Ctx {
                 let p = &panels[i];
                 let frame = canvas_of(i).and_then(|canvas| {
                     // Nothing computed yet: say that it is coming, not that there is nothing.
-                    let computed =
-                        p.surface.metrics.get(&view.metric).is_some_and(|grid| {
+                    // (Only a running panel's cells are looked at, not every finished one's
+                    // on each redraw.)
+                    let waiting = matches!(p.status, Status::Computing)
+                        && !p.surface.metrics.get(&view.metric).is_some_and(|grid| {
                             grid.iter().flatten().flatten().any(|v| v.is_finite())
                         });
-                    if !computed && matches!(p.status, Status::Computing) {
+                    if waiting {
                         note_on_canvas(
                             &canvas,
                             &format!("{}: computing, the first cells are on their way…", p.label),
