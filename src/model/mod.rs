@@ -3,6 +3,8 @@
 //! `engine` feature; its items are re-exported here).
 
 pub mod arch;
+#[cfg(all(feature = "engine", not(target_arch = "wasm32")))]
+mod fused;
 pub mod layout;
 #[cfg(feature = "engine")]
 mod vit;

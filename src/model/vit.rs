@@ -77,7 +77,7 @@ impl Weights {
     }
 
     /// `[K, numel]` (`[1, numel]` for a buffer).
-    fn get(&self, name: &str) -> Result<Tensor<2>, ArchError> {
+    pub(crate) fn get(&self, name: &str) -> Result<Tensor<2>, ArchError> {
         self.tensors
             .get(name)
             .cloned()
@@ -199,8 +199,24 @@ impl Vit<'_> {
         self.linear(out, &format!("{prefix}.proj"), true)
     }
 
-    /// Pre-LN transformer block: `x + attn(norm1(x))`, then `x + mlp(norm2(x))`.
-    fn block(
+    /// Pre-LN transformer block: `x + attn(norm1(x))`, then `x + mlp(norm2(x))`. Natively on the
+    /// CPU without autodiff it runs fused on the host ([`super::fused`]); elsewhere as burn ops.
+    pub(crate) fn block(
+        &self,
+        x: Tensor<3>,
+        prefix: &str,
+        heads: usize,
+        qkv_bias: bool,
+    ) -> Result<Tensor<3>, ArchError> {
+        #[cfg(not(target_arch = "wasm32"))]
+        if super::fused::applies(&x) {
+            return super::fused::block(self.weights, x, prefix, heads, qkv_bias);
+        }
+        self.block_composed(x, prefix, heads, qkv_bias)
+    }
+
+    /// The block as burn operations (autodiff, GPUs, the browser; the reference of the fused path).
+    pub(crate) fn block_composed(
         &self,
         x: Tensor<3>,
         prefix: &str,

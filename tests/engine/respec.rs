@@ -343,7 +343,46 @@ fn a_verdict_surface_recomputes_from_the_verdicts_spec() {
     assert_eq!(surface.progress().0, surface.progress().1);
     let again = verdict::summarise_relative(&surface, TAU_RELATIVE).unwrap();
     assert!(again.topology.is_some());
-    // Bit for bit: serde_json reads floats exactly (`float_roundtrip`), so the summary of the
-    // recomputed surface is the verdict's own, to the last bit of every number.
-    assert_eq!(again, model.summaries[0]);
+    // The committed verdict was computed with burn's composed CPU forward, the recomputation runs
+    // the fused one (`model::fused`): the losses agree to f32 round-off (~2e-7 relative), the
+    // curvatures (second differences of losses) to ~1e-5; every count, cell and flag exactly.
+    let (again, committed) = (
+        serde_json::to_value(&again).unwrap(),
+        serde_json::to_value(&model.summaries[0]).unwrap(),
+    );
+    close(&again, &committed, "summary");
+}
+
+/// `a` equals `b` in every string, flag, count and shape, and in every other number to 1e-4
+/// relative.
+fn close(a: &Value, b: &Value, at: &str) {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) if !(x.is_f64() || y.is_f64()) => {
+            assert_eq!(x, y, "{at}")
+        }
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!(
+                (x - y).abs() <= 1e-4 * y.abs().max(1e-6),
+                "{at}: {x} vs {y}"
+            );
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{at}");
+            for (i, (x, y)) in x.iter().zip(y).enumerate() {
+                close(x, y, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            assert_eq!(
+                x.keys().collect::<Vec<_>>(),
+                y.keys().collect::<Vec<_>>(),
+                "{at}"
+            );
+            for (k, x) in x {
+                close(x, &y[k], &format!("{at}.{k}"));
+            }
+        }
+        _ => assert_eq!(a, b, "{at}"),
+    }
 }

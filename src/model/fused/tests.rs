@@ -1,0 +1,157 @@
+//! The fused path against the burn composition it replaces, and its exp/erf against f64.
+
+use std::collections::HashMap;
+
+use burn::tensor::activation::gelu;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+
+use super::math;
+use crate::model::arch::{Head, VitConfig};
+use crate::model::{Layout, Vit, Weights};
+
+fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| (rng.random::<f32>() * 2.0 - 1.0) * scale)
+        .collect()
+}
+
+/// erf in f64 by its Maclaurin series (|x| ≤ 4: the largest term is ~1e5, so ~1e-11 is left).
+fn erf_reference(x: f64) -> f64 {
+    let (mut term, mut sum) = (x, x);
+    for n in 1..200 {
+        term *= -x * x / n as f64;
+        let add = term / (2 * n + 1) as f64;
+        sum += add;
+        if add.abs() < 1e-17 {
+            break;
+        }
+    }
+    sum * std::f64::consts::FRAC_2_SQRT_PI
+}
+
+#[test]
+fn exp_is_within_three_ulp_of_f64_and_keeps_nan() {
+    let mut worst = 0.0_f64;
+    for i in -87_000..88_000 {
+        let x = i as f32 * 1e-3;
+        let want = (x as f64).exp();
+        worst = worst.max(((math::exp(x) as f64 - want) / want).abs());
+    }
+    assert!(
+        worst <= 3.0 * f32::EPSILON as f64,
+        "worst relative error {worst:e}"
+    );
+    assert!(math::exp(f32::NAN).is_nan());
+    assert!(math::exp(-1e4) <= 1.2e-38 && math::exp(-1e4) >= 0.0);
+    assert_eq!(math::exp(0.0), 1.0);
+}
+
+#[test]
+fn erf_is_within_a_few_ulp_of_f64() {
+    let mut worst = 0.0_f64;
+    for i in -4_000..=4_000 {
+        let x = i as f32 * 1e-3;
+        let want = erf_reference(x as f64);
+        let err = (math::erf(x) as f64 - want).abs() / want.abs().max(1e-3);
+        worst = worst.max(err);
+    }
+    assert!(worst <= 4.0 * f32::EPSILON as f64, "worst error {worst:e}");
+    for x in [4.5_f32, 10.0, 1e30, f32::INFINITY] {
+        assert!((math::erf(x) - 1.0).abs() <= f32::EPSILON, "erf({x})");
+        assert!((math::erf(-x) + 1.0).abs() <= f32::EPSILON, "erf(-{x})");
+    }
+    assert!(math::erf(f32::NAN).is_nan());
+}
+
+#[test]
+fn gelu_matches_burns_exact_gelu() {
+    let values = random(20_000, 3, 8.0);
+    let device = Device::flex();
+    let burn: Vec<f32> = gelu(Tensor::<1>::from_data(
+        TensorData::new(values.clone(), [values.len()]),
+        &device,
+    ))
+    .into_data()
+    .try_into_vec::<f32>()
+    .unwrap();
+    let mut ours = values.clone();
+    math::gelu(&mut ours);
+    // GELU(x) = x·½·(1 + erf(x/√2)): erf's few ulp (≤ 4.8e-7 near ±1) come out scaled by |x|/2.
+    for ((a, b), x) in ours.iter().zip(&burn).zip(&values) {
+        assert!(
+            (a - b).abs() <= 3e-7 * (1.0 + x.abs()),
+            "GELU({x}): {a} vs {b}"
+        );
+    }
+}
+
+/// The largest `|fused − composed| / (1 + |composed|)` of one block over random weights and
+/// activations, with `sets` weight sets of `images` images each.
+fn block_difference(config: &VitConfig, sets: usize, images: usize) -> f32 {
+    let device = Device::flex();
+    let layout = Layout::new(config);
+    let flat = Tensor::<2>::from_data(
+        TensorData::new(random(sets * layout.total, 1, 0.3), [sets, layout.total]),
+        &device,
+    );
+    let weights = Weights::from_sets(&layout, &flat, &HashMap::new());
+    let vit = Vit {
+        config,
+        weights: &weights,
+    };
+    let (n, d) = (config.num_patches() + 1, config.embed_dim);
+    let x = Tensor::<3>::from_data(
+        TensorData::new(random(sets * images * n * d, 2, 2.0), [sets * images, n, d]),
+        &device,
+    );
+    assert!(super::applies(&x));
+    let heads = config.num_heads;
+    let fused = vit.block(x.clone(), "blocks.0", heads, config.qkv_bias);
+    let composed = vit.block_composed(x, "blocks.0", heads, config.qkv_bias);
+    let fused: Vec<f32> = fused.unwrap().into_data().try_into_vec::<f32>().unwrap();
+    let composed: Vec<f32> = composed.unwrap().into_data().try_into_vec::<f32>().unwrap();
+    assert_eq!(fused.len(), composed.len());
+    fused
+        .iter()
+        .zip(&composed)
+        .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn fused_blocks_match_the_burn_composition_to_1e_5() {
+    let bench = VitConfig {
+        head: Some(Head::Linear { num_classes: 10 }),
+        ..VitConfig::standard(28, 7, 1, 64, 4, 4)
+    };
+    let no_qkv_bias = VitConfig {
+        qkv_bias: false,
+        ..VitConfig::standard(16, 4, 3, 48, 1, 3)
+    };
+    let wide = VitConfig::standard(32, 8, 3, 192, 1, 3);
+    for (config, sets, images) in [
+        (&bench, 1, 8),
+        (&bench, 3, 2),
+        (&no_qkv_bias, 1, 4),
+        (&wide, 2, 2),
+    ] {
+        let worst = block_difference(config, sets, images);
+        assert!(
+            worst <= 1e-5,
+            "width {}, {sets} set(s): {worst:e}",
+            config.embed_dim
+        );
+    }
+}
+
+#[test]
+fn autodiff_and_other_devices_keep_the_burn_composition() {
+    let x = Tensor::<3>::zeros([1, 2, 4], &Device::flex().autodiff());
+    assert!(!super::applies(&x));
+    assert!(super::applies(&Tensor::<3>::zeros(
+        [1, 2, 4],
+        &Device::flex()
+    )));
+}
