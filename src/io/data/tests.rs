@@ -602,3 +602,28 @@ fn resize_and_crop_match_timms_pil_pipeline_within_two_levels() {
         ours.pixels.len()
     );
 }
+
+/// A PNG whose palette is 686 bytes (228⅔ entries): the `png` crate panics on it while decoding
+/// (found by fuzzing, `fuzz/seeds/images/regression-png-palette-of-686-bytes`, whose first byte
+/// is the harness's mode). vitscape refuses it first, naming the chunk.
+#[test]
+fn a_png_with_a_palette_of_a_fractional_entry_count_is_refused_without_a_panic() {
+    let input = include_bytes!("../../../fuzz/seeds/images/regression-png-palette-of-686-bytes");
+    let png = &input[1..];
+    for channels in [1, 3] {
+        let err = decode_images(
+            &[("a/bad.png".to_owned(), png.to_vec())],
+            channels,
+            16,
+            16,
+            &Preprocess::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("bad.png") && err.contains("PLTE"), "{err}");
+    }
+    let err = count_decodable(&[("bad.png".to_owned(), png.to_vec())])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bad.png") && err.contains("(PLTE chunk) is 686 bytes"), "{err}");
+}
