@@ -625,5 +625,8 @@ fn a_png_with_a_palette_of_a_fractional_entry_count_is_refused_without_a_panic()
     let err = count_decodable(&[("bad.png".to_owned(), png.to_vec())])
         .unwrap_err()
         .to_string();
-    assert!(err.contains("bad.png") && err.contains("(PLTE chunk) is 686 bytes"), "{err}");
+    assert!(
+        err.contains("bad.png") && err.contains("(PLTE chunk) is 686 bytes"),
+        "{err}"
+    );
 }

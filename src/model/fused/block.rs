@@ -57,7 +57,6 @@ fn attend(qkv: &[f32], n: usize, heads: usize, out: &mut [f32], scratch: &mut Sc
     let d = qkv.len() / (3 * n);
     let hd = d / heads;
     let scale = (hd as f64).powf(-0.5) as f32;
-    out.fill(0.0);
     for h in 0..heads {
         // kᵀ `[hd, n]` so that each score row is a sum of contiguous row updates.
         for t in 0..n {
@@ -65,31 +64,125 @@ fn attend(qkv: &[f32], n: usize, heads: usize, out: &mut [f32], scratch: &mut Sc
                 scratch.kt[e * n + t] = qkv[t * 3 * d + d + h * hd + e];
             }
         }
+        // Both products keep running sums in SIMD registers over the whole reduction (e for the
+        // scores, c for the mix), for `ROWS` query rows at once so that the additions do not wait
+        // on each other, each sum in the order of a plain loop; edges go one row or lane at a time. (No
+        // closures here: they would be compiled apart, without the SIMD features of `block`.)
+        let head = Head {
+            qkv,
+            n,
+            d,
+            hd,
+            h,
+            scale,
+        };
         let scores = &mut scratch.scores[..n * n];
-        scores.fill(0.0);
-        for a in 0..n {
-            let q = &qkv[a * 3 * d + h * hd..a * 3 * d + (h + 1) * hd];
-            let row = &mut scores[a * n..(a + 1) * n];
-            for (e, &qe) in q.iter().enumerate() {
-                let qe = qe * scale;
-                for (s, &k) in row.iter_mut().zip(&scratch.kt[e * n..(e + 1) * n]) {
+        let mut a0 = 0;
+        while a0 < n {
+            let rows = if n - a0 >= ROWS { ROWS } else { 1 };
+            let mut c0 = 0;
+            while c0 < n {
+                let lanes = if n - c0 >= LANES { LANES } else { 1 };
+                match (rows, lanes) {
+                    (ROWS, LANES) => head.scores::<ROWS, LANES>(&scratch.kt, scores, a0, c0),
+                    (ROWS, _) => head.scores::<ROWS, 1>(&scratch.kt, scores, a0, c0),
+                    (_, LANES) => head.scores::<1, LANES>(&scratch.kt, scores, a0, c0),
+                    _ => head.scores::<1, 1>(&scratch.kt, scores, a0, c0),
+                }
+                c0 += lanes;
+            }
+            a0 += rows;
+        }
+        softmax_rows(scores, n);
+        let mut a0 = 0;
+        while a0 < n {
+            let rows = if n - a0 >= ROWS { ROWS } else { 1 };
+            let mut e0 = 0;
+            while e0 < hd {
+                let lanes = if hd - e0 >= LANES { LANES } else { 1 };
+                match (rows, lanes) {
+                    (ROWS, LANES) => head.mix::<ROWS, LANES>(scores, out, a0, e0),
+                    (ROWS, _) => head.mix::<ROWS, 1>(scores, out, a0, e0),
+                    (_, LANES) => head.mix::<1, LANES>(scores, out, a0, e0),
+                    _ => head.mix::<1, 1>(scores, out, a0, e0),
+                }
+                e0 += lanes;
+            }
+            a0 += rows;
+        }
+    }
+}
+
+/// One head of one image's attention: `qkv` is `[n, 3, heads, hd]` (`d = heads · hd`).
+struct Head<'a> {
+    qkv: &'a [f32],
+    n: usize,
+    d: usize,
+    hd: usize,
+    h: usize,
+    scale: f32,
+}
+
+impl Head<'_> {
+    /// `scores[a][c] = Σₑ (q[a][e] · scale) · k[c][e]` for the `R × L` tile at (`a0`, `c0`);
+    /// `kt` is kᵀ, `[hd, n]`.
+    #[inline(always)]
+    fn scores<const R: usize, const L: usize>(
+        &self,
+        kt: &[f32],
+        scores: &mut [f32],
+        a0: usize,
+        c0: usize,
+    ) {
+        let (n, d, hd, h) = (self.n, self.d, self.hd, self.h);
+        let mut acc = [[0.0_f32; L]; R];
+        for e in 0..hd {
+            let k = &kt[e * n + c0..e * n + c0 + L];
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let qe = self.qkv[(a0 + r) * 3 * d + h * hd + e] * self.scale;
+                for (s, &k) in acc.iter_mut().zip(k) {
                     *s += qe * k;
                 }
             }
         }
-        softmax_rows(scores, n);
-        for a in 0..n {
-            let o = &mut out[a * d + h * hd..a * d + (h + 1) * hd];
-            for c in 0..n {
-                let p = scores[a * n + c];
-                let v = &qkv[c * 3 * d + 2 * d + h * hd..c * 3 * d + 2 * d + (h + 1) * hd];
-                for (o, &v) in o.iter_mut().zip(v) {
+        for (r, acc) in acc.iter().enumerate() {
+            let at = (a0 + r) * n + c0;
+            scores[at..at + L].copy_from_slice(acc);
+        }
+    }
+
+    /// `out[a][h·hd + e] = Σ_c p[a][c] · v[c][e]` for the `R × L` tile at (`a0`, `e0`).
+    #[inline(always)]
+    fn mix<const R: usize, const L: usize>(
+        &self,
+        p: &[f32],
+        out: &mut [f32],
+        a0: usize,
+        e0: usize,
+    ) {
+        let (n, d, hd, h) = (self.n, self.d, self.hd, self.h);
+        let mut acc = [[0.0_f32; L]; R];
+        for c in 0..n {
+            let at = c * 3 * d + 2 * d + h * hd + e0;
+            let v = &self.qkv[at..at + L];
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let p = p[(a0 + r) * n + c];
+                for (o, &v) in acc.iter_mut().zip(v) {
                     *o += p * v;
                 }
             }
         }
+        for (r, acc) in acc.iter().enumerate() {
+            let at = (a0 + r) * d + h * hd + e0;
+            out[at..at + L].copy_from_slice(acc);
+        }
     }
 }
+
+/// f32 lanes of an AVX2 register: the attention products' unit of work.
+const LANES: usize = 8;
+/// Query rows of the attention products computed together.
+const ROWS: usize = 4;
 
 /// Per-image attention buffers.
 struct Scratch {

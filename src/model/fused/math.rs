@@ -67,7 +67,14 @@ pub(crate) fn gelu(values: &mut [f32]) {
 #[inline(always)]
 pub(crate) fn softmax_rows(rows: &mut [f32], width: usize) {
     for row in rows.chunks_exact_mut(width.max(1)) {
-        let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        // Eight running maxima (one SIMD register), then the largest of them.
+        let mut maxima = [f32::NEG_INFINITY; 8];
+        for chunk in row.chunks(8) {
+            for (m, &v) in maxima.iter_mut().zip(chunk) {
+                *m = m.max(v);
+            }
+        }
+        let max = maxima.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
         for v in row.iter_mut() {
             *v = exp(*v - max);
         }
