@@ -1,8 +1,9 @@
 //! One pre-LN transformer block on host memory, fused: the same arithmetic as
 //! `Vit::block_composed` (LayerNorm, fused-qkv attention, projection, GELU MLP, residuals) with
 //! the four linear layers as single-threaded matmuls (`nalgebra`'s `gemm`, which hands matrices
-//! this size to `matrixmultiply`'s SIMD kernels), attention as row updates the compiler
-//! vectorises, and five scratch buffers per call instead of one allocation per operation.
+//! this size to `matrixmultiply`'s SIMD kernels), attention in tiles of query rows × SIMD lanes
+//! whose sums stay in registers, and five scratch buffers per call instead of one allocation per
+//! operation.
 
 use nalgebra::{DMatrixView, DMatrixViewMut};
 
@@ -216,6 +217,7 @@ impl pulp::WithSimd for Fused<'_, '_> {
     }
 }
 
+/// [`block`]'s work, inlined into `pulp`'s SIMD function.
 #[inline(always)]
 fn block_body(x: &mut [f32], n: usize, heads: usize, w: &BlockWeights) {
     let d = w.norm1.0.len();

@@ -42,7 +42,13 @@ pub(crate) fn block(
     let device = x.device();
     let [r, n, d] = x.dims();
     let sets = weights.sets();
-    if sets == 0 || !r.is_multiple_of(sets) || heads == 0 || !d.is_multiple_of(heads) {
+    if sets == 0
+        || n == 0
+        || d == 0
+        || !r.is_multiple_of(sets)
+        || heads == 0
+        || !d.is_multiple_of(heads)
+    {
         return Err(ArchError::Invalid(format!(
             "a block over [{r}, {n}, {d}] with {sets} weight set(s) and {heads} head(s)"
         )));
