@@ -3,7 +3,7 @@
 //! `engine` feature; its items are re-exported here).
 
 pub mod arch;
-#[cfg(all(feature = "engine", not(target_arch = "wasm32")))]
+#[cfg(feature = "engine")]
 mod fused;
 pub mod layout;
 #[cfg(feature = "engine")]

@@ -199,8 +199,9 @@ impl Vit<'_> {
         self.linear(out, &format!("{prefix}.proj"), true)
     }
 
-    /// Pre-LN transformer block: `x + attn(norm1(x))`, then `x + mlp(norm2(x))`. Natively on the
-    /// CPU without autodiff it runs fused on the host ([`super::fused`]); elsewhere as burn ops.
+    /// Pre-LN transformer block: `x + attn(norm1(x))`, then `x + mlp(norm2(x))`. On burn's
+    /// `flex` CPU device without autodiff (natively and in the browser worker's CPU fallback) it
+    /// runs fused on the host ([`super::fused`]); elsewhere as burn ops.
     pub(crate) fn block(
         &self,
         x: Tensor<3>,
@@ -208,14 +209,13 @@ impl Vit<'_> {
         heads: usize,
         qkv_bias: bool,
     ) -> Result<Tensor<3>, ArchError> {
-        #[cfg(not(target_arch = "wasm32"))]
         if super::fused::applies(&x) {
             return super::fused::block(self.weights, x, prefix, heads, qkv_bias);
         }
         self.block_composed(x, prefix, heads, qkv_bias)
     }
 
-    /// The block as burn operations (autodiff, GPUs, the browser; the reference of the fused path).
+    /// The block as burn operations (autodiff and GPUs; the reference of the fused path).
     pub(crate) fn block_composed(
         &self,
         x: Tensor<3>,

@@ -195,7 +195,9 @@ struct Scratch {
 ///
 /// The loops are compiled for the best SIMD level the CPU has (AVX2 + FMA where present):
 /// `pulp` detects it once and calls [`Fused::with_simd`] inside a function built with those
-/// features, into which everything below is inlined, so the compiler vectorises it for them.
+/// features, into which everything below is inlined, so the compiler vectorises it for them. In
+/// the browser's wasm worker pulp has no levels to choose from and calls it as plain code, which
+/// the compiler vectorises for the `simd128` the build enables (`.cargo/config.toml`).
 pub(crate) fn block(x: &mut [f32], n: usize, heads: usize, w: &BlockWeights) {
     pulp::Arch::new().dispatch(Fused { x, n, heads, w });
 }

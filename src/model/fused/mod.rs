@@ -3,8 +3,9 @@
 //!
 //! There is still one model: [`Vit`](super::Vit) decides per block. Forward passes on burn's
 //! `flex` CPU device without autodiff (every landscape cell, loss value and probe evaluation of
-//! the CLI) take this path; gradients (autodiff), GPUs and the browser's wasm worker keep the
-//! burn composition, `Vit::block_composed`, which the tests hold this path to (≤ 1e-5).
+//! the CLI, and of the browser worker's CPU fallback, where the same code is built for wasm
+//! `simd128`) take this path; gradients (autodiff) and GPUs (WebGPU, wgpu) keep the burn
+//! composition, `Vit::block_composed`, which the tests hold this path to (≤ 1e-5).
 
 mod block;
 pub(crate) mod math;
@@ -17,7 +18,7 @@ use super::Weights;
 use crate::error::ArchError;
 use block::BlockWeights;
 
-/// Whether a block over `x` runs here: natively, on the `flex` CPU device, without autodiff.
+/// Whether a block over `x` runs here: on the `flex` CPU device, without autodiff.
 pub(crate) fn applies(x: &Tensor<3>) -> bool {
     let device = x.device();
     !device.is_autodiff() && device == Device::flex()
