@@ -11,6 +11,23 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+/// `landscapeShare(i)`: the share of canvas `i`'s pixels (every fifth) that are coloured (see
+/// [`Browser::landscape_share`]).
+const LANDSCAPE_SHARE_JS: &str = "function landscapeShare(i) {
+    const c = document.getElementById('canvas-' + i); if (!c) return 0;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0, coloured = 0;
+    for (let k = 0; k < d.length; k += 4 * 5) {
+      n++;
+      const r = d[k], g = d[k + 1], b = d[k + 2];
+      if (d[k + 3] > 0 && Math.max(r, g, b) - Math.min(r, g, b) > 20) coloured++;
+    }
+    return coloured / Math.max(n, 1);
+  }";
+
+/// The share of a canvas's pixels that makes it a picture ([`Browser::pictures`]).
+const PICTURE_SHARE: f64 = 0.15;
+
 pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -432,25 +449,40 @@ impl Browser {
     /// rather than background, grey axes or text: about 0 for a blank canvas or one that only
     /// says "not enough computed cells", about 0.4 for a finished contour.
     pub(crate) fn landscape_share(&self, i: usize) -> f64 {
-        self.js(&format!(
-            "const c = document.getElementById('canvas-{i}'); if (!c) return 0;
-             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-             let n = 0, coloured = 0;
-             for (let k = 0; k < d.length; k += 4 * 5) {{
-               n++;
-               const r = d[k], g = d[k + 1], b = d[k + 2];
-               if (d[k + 3] > 0 && Math.max(r, g, b) - Math.min(r, g, b) > 20) coloured++;
-             }}
-             return coloured / Math.max(n, 1);"
-        ))
-        .as_f64()
-        .unwrap_or(0.0)
+        self.js(&format!("{LANDSCAPE_SHARE_JS} return landscapeShare({i});"))
+            .as_f64()
+            .unwrap_or(0.0)
     }
 
     /// Whether every one of the first `panels` canvases shows a landscape (see
     /// [`Browser::landscape_share`]).
     pub(crate) fn pictures(&self, panels: usize) -> bool {
-        (0..panels).all(|i| self.landscape_share(i) >= 0.15)
+        (0..panels).all(|i| self.landscape_share(i) >= PICTURE_SHARE)
+    }
+
+    /// Start a watch inside the page that records, in `window.__firstPicture`, the page's clock
+    /// (`performance.now()`: milliseconds since the navigation began) the first time
+    /// [`Browser::pictures`] holds for the first `panels` canvases, checked every 50 ms — the
+    /// first picture without WebDriver's round trips in the figure.
+    pub(crate) fn watch_first_picture(&self, panels: usize) {
+        self.js(&format!(
+            "{LANDSCAPE_SHARE_JS}
+             window.__firstPicture = null;
+             const watch = setInterval(() => {{
+               for (let i = 0; i < {panels}; i++) {{
+                 if (landscapeShare(i) < {PICTURE_SHARE}) return;
+               }}
+               window.__firstPicture = performance.now();
+               clearInterval(watch);
+             }}, 50);"
+        ));
+    }
+
+    /// What [`Browser::watch_first_picture`] recorded, in seconds since the navigation began.
+    pub(crate) fn first_picture(&self) -> Option<f64> {
+        self.js("return window.__firstPicture;")
+            .as_f64()
+            .map(|ms| ms / 1000.0)
     }
 
     /// Pixels of the canvas with this id for which `test` (a JavaScript expression in r, g, b)
@@ -597,4 +629,26 @@ pub(crate) fn assert_values_agree(
             "{name}[{iy}][{ix}]: {first} {x} vs {second} {y}"
         );
     }
+}
+
+/// Resident memory of every Chromium process (and its driver), in bytes.
+pub(crate) fn chromium_rss() -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let path = entry.path();
+        let cmdline = std::fs::read(path.join("cmdline")).unwrap_or_default();
+        if !String::from_utf8_lossy(&cmdline).contains("chrom") {
+            continue;
+        }
+        let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+        if let Some(kb) = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            total += kb * 1024;
+        }
+    }
+    total
 }

@@ -185,7 +185,7 @@ fn settled_rss(b: &Browser) -> u64 {
         Some(json!({"cmd": "HeapProfiler.collectGarbage", "params": {}})),
     );
     std::thread::sleep(Duration::from_secs(3));
-    crate::chromium_rss()
+    chromium_rss()
 }
 
 /// Runs the demo at `n`×`n` and returns (seconds, peak RSS bytes).
@@ -199,7 +199,7 @@ fn demo_run(b: &Browser, n: usize) -> (f64, u64) {
         let (peak, stop) = (peak.clone(), stop.clone());
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(crate::chromium_rss(), Ordering::Relaxed);
+                peak.fetch_max(chromium_rss(), Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(100));
             }
         })
