@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// `landscapeShare(i)`: the share of canvas `i`'s pixels (every fifth) that are coloured (see
-/// [`Browser::landscape_share`]).
+/// [`Browser::landscape_share`]); `allPictures(panels, share)`: whether each of the first
+/// `panels` canvases has at least that share ([`Browser::pictures`]).
 const LANDSCAPE_SHARE_JS: &str = "function landscapeShare(i) {
     const c = document.getElementById('canvas-' + i); if (!c) return 0;
     const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -23,6 +24,12 @@ const LANDSCAPE_SHARE_JS: &str = "function landscapeShare(i) {
       if (d[k + 3] > 0 && Math.max(r, g, b) - Math.min(r, g, b) > 20) coloured++;
     }
     return coloured / Math.max(n, 1);
+  }
+  function allPictures(panels, share) {
+    for (let i = 0; i < panels; i++) {
+      if (landscapeShare(i) < share) return false;
+    }
+    return true;
   }";
 
 /// The share of a canvas's pixels that makes it a picture ([`Browser::pictures`]).
@@ -457,7 +464,11 @@ impl Browser {
     /// Whether every one of the first `panels` canvases shows a landscape (see
     /// [`Browser::landscape_share`]).
     pub(crate) fn pictures(&self, panels: usize) -> bool {
-        (0..panels).all(|i| self.landscape_share(i) >= PICTURE_SHARE)
+        self.js(&format!(
+            "{LANDSCAPE_SHARE_JS} return allPictures({panels}, {PICTURE_SHARE});"
+        ))
+        .as_bool()
+        .unwrap_or(false)
     }
 
     /// Start a watch inside the page that records, in `window.__firstPicture`, the page's clock
@@ -469,9 +480,7 @@ impl Browser {
             "{LANDSCAPE_SHARE_JS}
              window.__firstPicture = null;
              const watch = setInterval(() => {{
-               for (let i = 0; i < {panels}; i++) {{
-                 if (landscapeShare(i) < {PICTURE_SHARE}) return;
-               }}
+               if (!allPictures({panels}, {PICTURE_SHARE})) return;
                window.__firstPicture = performance.now();
                clearInterval(watch);
              }}, 50);"
