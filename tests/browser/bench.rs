@@ -2,7 +2,6 @@
 //! --ignored --nocapture bench_`).
 
 use std::io::Write;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
@@ -136,17 +135,7 @@ fn bench_vit_ti_and_s_checkpoints_in_the_browser() {
         };
         std::thread::sleep(Duration::from_secs(2));
         let baseline = chromium_rss();
-        let peak = Arc::new(std::sync::atomic::AtomicU64::new(baseline));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let sampler = {
-            let (peak, stop) = (peak.clone(), stop.clone());
-            std::thread::spawn(move || {
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    peak.fetch_max(chromium_rss(), std::sync::atomic::Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            })
-        };
+        let rss = PeakRss::start(baseline);
         let t0 = Instant::now();
         b.upload("#checkpoint-input", &[&path]);
         b.wait_for("the inspection", Duration::from_secs(300), |b| {
@@ -169,9 +158,7 @@ fn bench_vit_ti_and_s_checkpoints_in_the_browser() {
             b.finished()
         });
         let swept = t1.elapsed().as_secs_f64();
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        sampler.join().unwrap();
-        let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+        let peak = rss.finish();
         println!(
             "{name}: {:.1} MB file; inspected {inspected:.2} s after the drop; 2 cells × {images} images \
              (224, RGB) in {swept:.1} s ({}); Chromium resident memory \

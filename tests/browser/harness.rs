@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -660,4 +661,41 @@ pub(crate) fn chromium_rss() -> u64 {
         }
     }
     total
+}
+
+/// The peak of [`chromium_rss`], sampled every 100 ms on a thread of its own from
+/// [`PeakRss::start`] until [`PeakRss::finish`].
+pub(crate) struct PeakRss {
+    peak: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    sampler: std::thread::JoinHandle<()>,
+}
+
+impl PeakRss {
+    /// Start sampling; the peak starts at `floor` (a baseline already measured, or 0).
+    pub(crate) fn start(floor: u64) -> Self {
+        let peak = Arc::new(AtomicU64::new(floor));
+        let stop = Arc::new(AtomicBool::new(false));
+        let sampler = {
+            let (peak, stop) = (peak.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    peak.fetch_max(chromium_rss(), Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+        };
+        Self {
+            peak,
+            stop,
+            sampler,
+        }
+    }
+
+    /// Stop sampling; the peak in bytes.
+    pub(crate) fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.sampler.join().unwrap();
+        self.peak.load(Ordering::Relaxed)
+    }
 }

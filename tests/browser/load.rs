@@ -6,8 +6,6 @@
 //! tasks of redrawing the 101×101 panels as a heat map, a 3-D surface and contours; then starts
 //! and cancels the demo ten times and prints the memory before and after (garbage collected).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -193,17 +191,7 @@ fn demo_run(b: &Browser, n: usize) -> (f64, u64) {
     b.set("#axis-x", &format!("-1:1:{n}"));
     b.set("#axis-y", &format!("-1:1:{n}"));
     b.set("#eval-images", "8");
-    let peak = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (peak, stop) = (peak.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(chromium_rss(), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
+    let rss = PeakRss::start(0);
     let t = Instant::now();
     let clicked = b.js("return performance.now();").as_f64().unwrap_or(0.0);
     b.click("#demo-pretraining");
@@ -216,9 +204,7 @@ fn demo_run(b: &Browser, n: usize) -> (f64, u64) {
     let seconds = t.elapsed().as_secs_f64();
     let finished = b.js("return performance.now();").as_f64().unwrap_or(0.0);
     println!("  clicked at {clicked:.0} ms, seen finished at {finished:.0} ms");
-    stop.store(true, Ordering::Relaxed);
-    sampler.join().unwrap();
-    (seconds, peak.load(Ordering::Relaxed))
+    (seconds, rss.finish())
 }
 
 #[test]
