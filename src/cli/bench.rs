@@ -8,10 +8,10 @@ use clap::Args;
 
 use vitscape::io::checkpoint::LoadedCheckpoint;
 use vitscape::io::data::ImageSet;
-use vitscape::landscape::objective::{Evaluator, Objective};
+use vitscape::landscape::objective::{Evaluator, GradientMethod, MaskNoise, Objective};
 use vitscape::landscape::setup::Model;
 use vitscape::landscape::sweep::{self, Control};
-use vitscape::model::arch::{Head, VitConfig};
+use vitscape::model::arch::{DecoderConfig, Head, VitConfig};
 use vitscape::model::random_state;
 
 use super::DeviceChoice;
@@ -39,6 +39,27 @@ pub struct BenchArgs {
     /// core); each value is measured in turn.
     #[arg(long, num_args = 1..)]
     pub threads: Vec<usize>,
+    /// Also time this many gradients of the MAE loss (what each Hessian-vector product of
+    /// `vitscape curvature` takes four of) on the bench model with the demo's MAE decoder, fused
+    /// and by burn's autodiff, on one thread (0: skip).
+    #[arg(long, default_value_t = 0)]
+    pub gradients: usize,
+}
+
+/// The bench model with the demo MAE-ViT's decoder (`vitscape train` defaults: width 64, depth
+/// 2, 2 heads, MLP 256).
+pub fn bench_mae_config() -> VitConfig {
+    VitConfig {
+        head: None,
+        decoder: Some(DecoderConfig {
+            embed_dim: 64,
+            depth: 2,
+            num_heads: 2,
+            mlp_hidden: 256,
+            qkv_bias: true,
+        }),
+        ..bench_config()
+    }
 }
 
 /// The benchmark model: 28×28 greyscale, patch 7, width 64, depth 4, 4 heads, MLP 256, cls token.
@@ -160,5 +181,70 @@ pub fn run(args: BenchArgs) -> Result<()> {
             }
         }
     }
+    if args.gradients > 0 {
+        bench_gradients(&images, &args)?;
+    }
+    Ok(())
+}
+
+/// Gradients per second of the MAE loss (mask ratio 0.75, normalised pixels, fixed masks) on
+/// [`bench_mae_config`], each method in turn on this thread, after one warm-up gradient each;
+/// the two gradients' largest difference relative to the largest entry is printed with them.
+fn bench_gradients(images: &ImageSet, args: &BenchArgs) -> Result<()> {
+    let config = bench_mae_config();
+    let layout = vitscape::model::Layout::new(&config);
+    let theta = layout.take(&mut random_state(&config, 0))?;
+    let evaluator = Evaluator::new(
+        &burn::tensor::Device::flex(),
+        config,
+        &theta,
+        &[],
+        Default::default(),
+        images,
+        Objective::Mae {
+            mask_ratio: 0.75,
+            norm_pix_loss: true,
+            noise: MaskNoise::seeded(images.n, config.num_patches(), 0),
+        },
+        args.batch_size,
+        None,
+    )?;
+    println!(
+        "\nMAE loss gradients, bench model + decoder 64 × 2 ({} parameters), {} images, batch {}, one thread:",
+        layout.total, images.n, args.batch_size
+    );
+    println!("| gradient | gradients/s | ms/gradient |");
+    println!("|---|---|---|");
+    let mut seen = Vec::new();
+    for (name, method) in [
+        ("fused (hand-written backward)", GradientMethod::Fused),
+        ("burn autodiff", GradientMethod::Autodiff),
+    ] {
+        let point = |i: usize| -> Vec<f32> {
+            theta
+                .iter()
+                .enumerate()
+                .map(|(j, t)| t + 1e-4 * (((i * 31 + j) % 17) as f32 - 8.0))
+                .collect()
+        };
+        let g = pollster::block_on(evaluator.gradient_by(&point(0), method))?;
+        let t0 = Instant::now();
+        for i in 1..=args.gradients {
+            pollster::block_on(evaluator.gradient_by(&point(i), method))?;
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let per_s = args.gradients as f64 / secs;
+        println!("| {name} | {per_s:.2} | {:.1} |", 1e3 / per_s);
+        seen.push(g);
+    }
+    let scale = seen[1].iter().fold(0.0_f32, |m, g| m.max(g.abs()));
+    let worst = seen[0]
+        .iter()
+        .zip(&seen[1])
+        .fold(0.0_f32, |m, (a, b)| m.max((a - b).abs()));
+    println!(
+        "largest difference between the two gradients: {:.1e} of the largest entry",
+        worst / scale.max(f32::MIN_POSITIVE)
+    );
     Ok(())
 }

@@ -87,7 +87,7 @@ pub struct CurvatureArgs {
     /// Seed of the random starting vectors.
     #[arg(long, default_value_t = 0)]
     pub curvature_seed: u64,
-    /// How Hessian-vector products difference the autodiff gradients.
+    /// How Hessian-vector products difference the gradients.
     #[arg(long, value_enum, default_value_t = DifferenceMethod::Richardson)]
     pub hvp_method: DifferenceMethod,
     /// First step of the differences relative to the weights: ε = STEP·‖θ‖/‖v‖ (Richardson also
@@ -108,6 +108,8 @@ struct Report {
     power: PowerSettings,
     /// How every Hessian-vector product was formed.
     hessian_vector_product: ProductScheme,
+    /// How the gradients were taken, in words.
+    gradients: &'static str,
     /// The products' run-time step check over all parts.
     step_check: StepCheck,
     parts: Vec<Part>,
@@ -242,12 +244,14 @@ pub fn run(args: CurvatureArgs) -> Result<()> {
         check_target: (args.hvp_check_target > 0.0).then_some(args.hvp_check_target),
     };
     eprintln!("Hessian-vector products: {scheme}");
+    eprintln!("Gradients: {}", evaluator.gradient_engine());
     let mut check = StepCheck::default();
     let mut report = Report {
         spec: spec.clone(),
         parameters: model.layout.total,
         power,
         hessian_vector_product: scheme,
+        gradients: evaluator.gradient_engine(),
         step_check: StepCheck::default(),
         parts: args.parts.clone(),
         top: None,

@@ -1,5 +1,5 @@
 //! Curvature of an objective at θ (METHODS §5): Hessian-vector products from differences of
-//! autodiff gradients ([`ProductScheme`], in `product`); top eigenvalues by
+//! gradients ([`ProductScheme`], in `product`); top eigenvalues by
 //! power iteration with deflation (PyHessian's stopping rule); Hutchinson's trace estimate;
 //! stochastic Lanczos quadrature; Li et al.'s convexity ratio |λmin/λmax| at every cell of a grid;
 //! Park & Kim's max-eigenvalue spectrum over mini-batches.
@@ -43,7 +43,7 @@ pub trait LinearOperator {
     async fn apply(&mut self, v: &[f64]) -> Result<Vec<f64>, Error>;
 }
 
-/// The Hessian of an evaluator's objective at θ, applied by differences of autodiff gradients
+/// The Hessian of an evaluator's objective at θ, applied by differences of gradients
 /// ([`ProductScheme`]), the gradients read back asynchronously.
 #[cfg(feature = "engine")]
 pub struct Hessian<'a> {

@@ -1,4 +1,4 @@
-//! Hessian-vector products from autodiff gradients (METHODS §5): the difference scheme, its
+//! Hessian-vector products from gradients (METHODS §5): the difference scheme, its
 //! step, the points at which gradients are taken and how the gradients combine into H·v.
 //!
 //! burn has no second-order autodiff, so H·v comes from differences of gradients along v. A
@@ -80,13 +80,13 @@ impl std::fmt::Display for ProductScheme {
         match self.method {
             DifferenceMethod::Central => write!(
                 f,
-                "central differences of autodiff gradients, ε = {:e}·‖θ‖/‖v‖",
+                "central differences of gradients, ε = {:e}·‖θ‖/‖v‖",
                 self.relative_step
             ),
             DifferenceMethod::Richardson => {
                 write!(
                     f,
-                    "Richardson extrapolation of central differences of autodiff gradients over \
+                    "Richardson extrapolation of central differences of gradients over \
                      ε and ε/2, ε = {:e}·‖θ‖/‖v‖",
                     self.relative_step
                 )?;

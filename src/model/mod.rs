@@ -4,7 +4,7 @@
 
 pub mod arch;
 #[cfg(feature = "engine")]
-mod fused;
+pub(crate) mod fused;
 pub mod layout;
 #[cfg(feature = "engine")]
 mod vit;

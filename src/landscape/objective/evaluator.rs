@@ -21,6 +21,21 @@ pub(crate) struct MaskedBatch {
     pub(crate) mask: Tensor<2>,
     pub(crate) teacher_pred: Option<Tensor<3>>,
     pub(crate) masked_count: f64,
+    /// The kept patches, the unshuffle permutation and the mask on the host, `[B, keep]`,
+    /// `[B, L]` and `[B, L]`, for the fused gradient.
+    pub(crate) host_ids: (Vec<usize>, Vec<usize>, Vec<f32>),
+}
+
+/// How a gradient is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GradientMethod {
+    /// The fused forward pass and a hand-written backward pass on the host where they apply
+    /// ([`Evaluator::fused_gradient_applies`]); burn's autodiff elsewhere.
+    #[default]
+    Fused,
+    /// burn's autodiff everywhere (the reference the fused gradient is held to, and the
+    /// benchmarks' anchor).
+    Autodiff,
 }
 
 /// Evaluates an objective at any point θ* + Σ cᵢ·dᵢ.
@@ -227,6 +242,16 @@ impl Evaluator {
                         device,
                     );
                     let mask_rows = idx.mask[start * l..(start + size) * l].to_vec();
+                    let as_usize = |ids: &[i64]| -> Vec<usize> {
+                        ids.iter()
+                            .map(|&i| usize::try_from(i).unwrap_or(usize::MAX))
+                            .collect()
+                    };
+                    let host_ids = (
+                        as_usize(&idx.ids_keep[start * keep..(start + size) * keep]),
+                        as_usize(&idx.ids_restore[start * l..(start + size) * l]),
+                        mask_rows.clone(),
+                    );
                     let masked_count: f64 = mask_rows.iter().map(|v| f64::from(*v)).sum();
                     masked_total += masked_count;
                     let mask = Tensor::from_data(TensorData::new(mask_rows, [size, l]), device);
@@ -249,6 +274,7 @@ impl Evaluator {
                         mask,
                         teacher_pred,
                         masked_count,
+                        host_ids,
                     })
                 }
                 _ => None,
@@ -277,6 +303,27 @@ impl Evaluator {
             images: images.n,
             masked_total,
         })
+    }
+
+    /// Whether [`GradientMethod::Fused`] takes the fused host backward pass here: on burn's
+    /// `flex` CPU device, for a reconstruction loss of an architecture it supports (a class
+    /// token, positions covering it, a decoder). Elsewhere it is burn's autodiff.
+    pub fn fused_gradient_applies(&self) -> bool {
+        self.device == Device::flex()
+            && matches!(
+                self.objective,
+                Objective::Mae { .. } | Objective::RcMae { .. }
+            )
+            && crate::model::fused::gradient::supports(&self.config)
+    }
+
+    /// How gradients are taken here, in words (for reports).
+    pub fn gradient_engine(&self) -> &'static str {
+        if self.fused_gradient_applies() {
+            "the fused forward pass and a hand-written backward pass on the host"
+        } else {
+            "burn's autodiff"
+        }
     }
 
     /// The objective.
@@ -427,17 +474,30 @@ impl Evaluator {
         })
     }
 
-    /// The objective's value ([`LOSS`]) and its gradient with respect to θ at a host θ, by
-    /// burn's autodiff (one backward per batch, accumulated), driven to completion (native only).
+    /// The objective's value ([`LOSS`]) and its gradient with respect to θ at a host θ (one
+    /// backward pass per batch, accumulated: [`Evaluator::value_and_gradient_at`]), driven to
+    /// completion (native only).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn gradient(&self, theta: &[f32]) -> Result<(f64, Vec<f32>), Error> {
         pollster::block_on(self.value_and_gradient_at(theta))
     }
 
-    /// [`Evaluator::gradient`] without blocking: the batches' gradients summed on the device in
+    /// [`Evaluator::gradient`] without blocking. The fused host backward pass where it applies
+    /// ([`Evaluator::fused_gradient_applies`]); otherwise burn's autodiff: the batches' gradients summed on the device in
     /// order and their values read back with them in one asynchronous read (a real wait for
     /// the browser's GPU); the value is the batches' values summed in f64.
     pub async fn value_and_gradient_at(&self, theta: &[f32]) -> Result<(f64, Vec<f32>), Error> {
+        if self.fused_gradient_applies() {
+            return self.fused_value_and_gradient(theta);
+        }
+        self.autodiff_value_and_gradient(theta).await
+    }
+
+    /// [`Evaluator::value_and_gradient_at`] by burn's autodiff.
+    pub(crate) async fn autodiff_value_and_gradient(
+        &self,
+        theta: &[f32],
+    ) -> Result<(f64, Vec<f32>), Error> {
         let (leaf, buffers) = self.leaf(theta);
         let mut values = Vec::with_capacity(self.batches.len());
         let mut total: Option<Tensor<1>> = None;
@@ -456,8 +516,9 @@ impl Evaluator {
         Ok((value, read))
     }
 
-    /// The gradient of [`Evaluator::gradient`] left on the device (summed over batches in the
-    /// same order, so the values are the same), for an asynchronous read-back in the browser.
+    /// The gradient by burn's autodiff, left on the device (summed over batches in the same
+    /// order as [`Evaluator::autodiff_value_and_gradient`], so the values are the same), for an
+    /// asynchronous read-back in the browser.
     pub fn gradient_on_device(&self, theta: &[f32]) -> Result<Tensor<1>, Error> {
         let (leaf, buffers) = self.leaf(theta);
         let mut total: Option<Tensor<1>> = None;
@@ -469,6 +530,67 @@ impl Evaluator {
             });
         }
         total.ok_or_else(|| ArchError::Invalid("no images to evaluate".into()).into())
+    }
+
+    /// [`Evaluator::value_and_gradient_at`] by the fused host backward pass
+    /// ([`Evaluator::fused_gradient_applies`]): the batches' gradients summed in order, their values in
+    /// f64.
+    pub(crate) fn fused_value_and_gradient(&self, theta: &[f32]) -> Result<(f64, Vec<f32>), Error> {
+        use crate::model::fused::gradient::{MaskedImages, reconstruction_gradient};
+        let read = |t: Tensor<4>| -> Result<Vec<f32>, Error> {
+            t.into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| Error::Backend(format!("reading a batch back: {e:?}")))
+        };
+        let read3 = |t: Tensor<3>| read(t.unsqueeze_dim(0));
+        let m = self.masked_total.max(1.0);
+        let mut value = 0.0;
+        let mut total: Option<Vec<f32>> = None;
+        for batch in &self.batches {
+            let masked = batch.masked.as_ref().ok_or_else(|| {
+                ArchError::Invalid("batch was prepared for a different objective".into())
+            })?;
+            let images = read(batch.images.clone())?;
+            let target = read3(masked.target.clone())?;
+            let teacher = match (&self.objective, &masked.teacher_pred) {
+                (Objective::RcMae { gamma, .. }, Some(t)) => Some((*gamma, read3(t.clone())?)),
+                (Objective::RcMae { .. }, None) => {
+                    return Err(ArchError::Missing {
+                        name: "teacher".into(),
+                        why: "the RC-MAE loss needs the teacher's predictions".into(),
+                    }
+                    .into());
+                }
+                _ => None,
+            };
+            let mut targets = vec![(1.0 / m, target.as_slice())];
+            if let Some((gamma, t)) = &teacher {
+                targets.push((gamma / m, t.as_slice()));
+            }
+            let (keep, restore, mask) = &masked.host_ids;
+            let (v, g) = reconstruction_gradient(
+                &self.config,
+                &self.layout,
+                theta,
+                &MaskedImages {
+                    images: &images,
+                    ids_keep: keep,
+                    ids_restore: restore,
+                    mask,
+                    targets,
+                },
+            )?;
+            value += v;
+            total = Some(match total {
+                Some(mut t) => {
+                    t.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+                    t
+                }
+                None => g,
+            });
+        }
+        let grad = total.ok_or_else(|| ArchError::Invalid("no images to evaluate".into()))?;
+        Ok((value, grad))
     }
 
     /// θ as an autodiff leaf and the buffers on the autodiff device.
@@ -571,8 +693,22 @@ impl Evaluator {
             .ok_or_else(|| Error::Backend("no result for the point".into()))
     }
 
-    /// The gradient at a host θ ([`Evaluator::gradient_on_device`], read back asynchronously).
+    /// The gradient at a host θ by the default [`GradientMethod`] ([`Evaluator::gradient_by`]).
     pub async fn gradient_at(&self, theta: &[f32]) -> Result<Vec<f32>, Error> {
+        self.gradient_by(theta, GradientMethod::default()).await
+    }
+
+    /// The gradient at a host θ: the fused host backward pass for [`GradientMethod::Fused`]
+    /// where it applies ([`Evaluator::fused_gradient_applies`]), else burn's autodiff
+    /// ([`Evaluator::gradient_on_device`], read back asynchronously).
+    pub async fn gradient_by(
+        &self,
+        theta: &[f32],
+        method: GradientMethod,
+    ) -> Result<Vec<f32>, Error> {
+        if method == GradientMethod::Fused && self.fused_gradient_applies() {
+            return Ok(self.fused_value_and_gradient(theta)?.1);
+        }
         read_async(self.gradient_on_device(theta)?).await
     }
 

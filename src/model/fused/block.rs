@@ -3,7 +3,8 @@
 //! the four linear layers as single-threaded matmuls (`nalgebra`'s `gemm`, which hands matrices
 //! this size to `matrixmultiply`'s SIMD kernels), attention in tiles of query rows × SIMD lanes
 //! whose sums stay in registers, and five scratch buffers per call instead of one allocation per
-//! operation.
+//! operation. With a [`BlockTape`] the same pass also keeps what the hand-written backward pass
+//! ([`super::backward`]) needs.
 
 use nalgebra::{DMatrixView, DMatrixViewMut};
 
@@ -20,8 +21,14 @@ pub(crate) struct BlockWeights<'a> {
     pub(crate) fc2: (&'a [f32], &'a [f32]),
 }
 
+/// nalgebra's `gemm` hands a product to `matrixmultiply` only when every dimension exceeds this;
+/// below it, its column-by-column path takes a strided column's covering slice for its length
+/// (nalgebra 0.34.2, `axcpy_uninit`) and runs past the output with our row-major `W`, so
+/// [`linear`] computes such products itself.
+const NALGEBRA_SMALL_DIM: usize = 5;
+
 /// `y[rows, out] = x[rows, input] · Wᵀ + b` in row-major storage, W `[out, input]`.
-fn linear(x: &[f32], input: usize, (w, b): (&[f32], Option<&[f32]>), y: &mut [f32]) {
+pub(super) fn linear(x: &[f32], input: usize, (w, b): (&[f32], Option<&[f32]>), y: &mut [f32]) {
     let out = w.len() / input.max(1);
     let rows = x.len() / input.max(1);
     match b {
@@ -29,6 +36,14 @@ fn linear(x: &[f32], input: usize, (w, b): (&[f32], Option<&[f32]>), y: &mut [f3
             .chunks_exact_mut(out)
             .for_each(|row| row.copy_from_slice(b)),
         None => y.fill(0.0),
+    }
+    if rows.min(out).min(input) <= NALGEBRA_SMALL_DIM {
+        for (xr, yr) in x.chunks_exact(input).zip(y.chunks_exact_mut(out)) {
+            for (yo, wr) in yr.iter_mut().zip(w.chunks_exact(input)) {
+                *yo += xr.iter().zip(wr).map(|(a, b)| a * b).sum::<f32>();
+            }
+        }
+        return;
     }
     // Column-major views: yᵀ (out × rows) = W (out × input) · xᵀ (input × rows).
     let w = DMatrixView::from_slice_with_strides(w, out, input, input, 1);
@@ -39,7 +54,7 @@ fn linear(x: &[f32], input: usize, (w, b): (&[f32], Option<&[f32]>), y: &mut [f3
 
 /// LayerNorm of each `d`-wide row (biased variance), as burn's `var_mean_bias` composes it.
 #[inline(always)]
-fn layer_norm(x: &[f32], (w, b): (&[f32], &[f32]), out: &mut [f32]) {
+pub(super) fn layer_norm(x: &[f32], (w, b): (&[f32], &[f32]), out: &mut [f32]) {
     let d = w.len();
     let inv_d = 1.0 / d as f32;
     for (row, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
@@ -52,9 +67,17 @@ fn layer_norm(x: &[f32], (w, b): (&[f32], &[f32]), out: &mut [f32]) {
     }
 }
 
-/// Multi-head attention of one image's tokens: `qkv` is `[n, 3, heads, hd]`, `out` `[n, heads·hd]`.
+/// Multi-head attention of one image's tokens: `qkv` is `[n, 3, heads, hd]`, `out` `[n, heads·hd]`;
+/// `probs` (`[heads, n, n]`), when given, receives the attention probabilities.
 #[inline(always)]
-fn attend(qkv: &[f32], n: usize, heads: usize, out: &mut [f32], scratch: &mut Scratch) {
+fn attend(
+    qkv: &[f32],
+    n: usize,
+    heads: usize,
+    out: &mut [f32],
+    scratch: &mut Scratch,
+    mut probs: Option<&mut [f32]>,
+) {
     let d = qkv.len() / (3 * n);
     let hd = d / heads;
     let scale = (hd as f64).powf(-0.5) as f32;
@@ -95,6 +118,9 @@ fn attend(qkv: &[f32], n: usize, heads: usize, out: &mut [f32], scratch: &mut Sc
             a0 += rows;
         }
         softmax_rows(scores, n);
+        if let Some(p) = probs.as_deref_mut() {
+            p[h * n * n..(h + 1) * n * n].copy_from_slice(scores);
+        }
         let mut a0 = 0;
         while a0 < n {
             let rows = if n - a0 >= ROWS { ROWS } else { 1 };
@@ -191,6 +217,28 @@ struct Scratch {
     scores: Vec<f32>,
 }
 
+/// What a block's backward pass needs from its forward pass over one weight set, each row-major
+/// over the `[images·n, …]` rows.
+#[derive(Default)]
+pub(crate) struct BlockTape {
+    /// The block's input.
+    pub(crate) x: Vec<f32>,
+    /// `norm1(x)`.
+    pub(crate) h1: Vec<f32>,
+    /// The fused `qkv` projection, `[rows, 3, heads, hd]`.
+    pub(crate) qkv: Vec<f32>,
+    /// Attention probabilities, `[images, heads, n, n]`.
+    pub(crate) probs: Vec<f32>,
+    /// The heads' outputs side by side, before `proj`.
+    pub(crate) mixed: Vec<f32>,
+    /// `x + attn(norm1(x))`.
+    pub(crate) x1: Vec<f32>,
+    /// `norm2(x1)`.
+    pub(crate) h2: Vec<f32>,
+    /// `fc1(h2)`, before GELU.
+    pub(crate) u: Vec<f32>,
+}
+
 /// `x + attn(norm1(x))`, then `x + mlp(norm2(x))`, in place on `x` (`[images·n, d]`).
 ///
 /// The loops are compiled for the best SIMD level the CPU has (AVX2 + FMA where present):
@@ -199,7 +247,30 @@ struct Scratch {
 /// the browser's wasm worker pulp has no levels to choose from and calls it as plain code, which
 /// the compiler vectorises for the `simd128` the build enables (`.cargo/config.toml`).
 pub(crate) fn block(x: &mut [f32], n: usize, heads: usize, w: &BlockWeights) {
-    pulp::Arch::new().dispatch(Fused { x, n, heads, w });
+    pulp::Arch::new().dispatch(Fused {
+        x,
+        n,
+        heads,
+        w,
+        tape: None,
+    });
+}
+
+/// [`block`], keeping its intermediate values in `tape` for the backward pass.
+pub(crate) fn block_taped(
+    x: &mut [f32],
+    n: usize,
+    heads: usize,
+    w: &BlockWeights,
+    tape: &mut BlockTape,
+) {
+    pulp::Arch::new().dispatch(Fused {
+        x,
+        n,
+        heads,
+        w,
+        tape: Some(tape),
+    });
 }
 
 /// [`block`]'s arguments, for `pulp`'s dispatch.
@@ -208,6 +279,7 @@ struct Fused<'a, 'w> {
     n: usize,
     heads: usize,
     w: &'a BlockWeights<'w>,
+    tape: Option<&'a mut BlockTape>,
 }
 
 impl pulp::WithSimd for Fused<'_, '_> {
@@ -215,13 +287,19 @@ impl pulp::WithSimd for Fused<'_, '_> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        block_body(self.x, self.n, self.heads, self.w);
+        block_body(self.x, self.n, self.heads, self.w, self.tape);
     }
 }
 
 /// [`block`]'s work, inlined into `pulp`'s SIMD function.
 #[inline(always)]
-fn block_body(x: &mut [f32], n: usize, heads: usize, w: &BlockWeights) {
+fn block_body(
+    x: &mut [f32],
+    n: usize,
+    heads: usize,
+    w: &BlockWeights,
+    mut tape: Option<&mut BlockTape>,
+) {
     let d = w.norm1.0.len();
     let rows = x.len() / d.max(1);
     let hidden = w.fc1.0.len() / d.max(1);
@@ -232,19 +310,40 @@ fn block_body(x: &mut [f32], n: usize, heads: usize, w: &BlockWeights) {
         kt: vec![0.0; d / heads.max(1) * n],
         scores: vec![0.0; n * n],
     };
+    if let Some(t) = tape.as_deref_mut() {
+        t.x = x.to_vec();
+        t.probs = vec![0.0; rows / n.max(1) * heads * n * n];
+    }
     layer_norm(x, w.norm1, &mut normed);
     linear(&normed, d, w.qkv, &mut qkv);
-    for (image, out) in qkv
+    let per_image = heads * n * n;
+    for (i, (image, out)) in qkv
         .chunks_exact(n * 3 * d)
         .zip(mixed.chunks_exact_mut(n * d))
+        .enumerate()
     {
-        attend(image, n, heads, out, &mut scratch);
+        let probs = tape
+            .as_deref_mut()
+            .map(|t| &mut t.probs[i * per_image..(i + 1) * per_image]);
+        attend(image, n, heads, out, &mut scratch, probs);
+    }
+    if let Some(t) = tape.as_deref_mut() {
+        t.h1 = normed.clone();
+        t.qkv = std::mem::take(&mut qkv);
     }
     linear(&mixed, d, (w.proj.0, Some(w.proj.1)), &mut normed);
     x.iter_mut().zip(&normed).for_each(|(x, y)| *x += y);
-    layer_norm(x, w.norm2, &mut normed);
+    if let Some(t) = tape.as_deref_mut() {
+        t.mixed = std::mem::take(&mut mixed);
+        t.x1 = x.to_vec();
+    }
     let mut hid = vec![0.0; rows * hidden];
+    layer_norm(x, w.norm2, &mut normed);
     linear(&normed, d, (w.fc1.0, Some(w.fc1.1)), &mut hid);
+    if let Some(t) = tape {
+        t.h2 = normed.clone();
+        t.u = hid.clone();
+    }
     gelu(&mut hid);
     linear(&hid, hidden, (w.fc2.0, Some(w.fc2.1)), &mut normed);
     x.iter_mut().zip(&normed).for_each(|(x, y)| *x += y);

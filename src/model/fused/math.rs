@@ -84,3 +84,17 @@ pub(crate) fn softmax_rows(rows: &mut [f32], width: usize) {
         }
     }
 }
+
+/// 1/√(2π), the standard normal density at 0.
+const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+
+/// The backward pass of [`gelu`]: each incoming gradient times GELU's derivative at its input `u`,
+/// Φ(u) + u·φ(u), in place.
+#[inline(always)]
+pub(crate) fn gelu_backward(u: &[f32], grad: &mut [f32]) {
+    for (g, &x) in grad.iter_mut().zip(u) {
+        let cdf = 0.5 * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
+        let pdf = exp(-0.5 * x * x) * FRAC_1_SQRT_2PI;
+        *g *= cdf + x * pdf;
+    }
+}

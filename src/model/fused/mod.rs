@@ -6,8 +6,14 @@
 //! the CLI, and of the browser worker's CPU fallback, where the same code is built for wasm
 //! `simd128`) take this path; gradients (autodiff) and GPUs (WebGPU, wgpu) keep the burn
 //! composition, `Vit::block_composed`, which the tests hold this path to (≤ 1e-5).
+//!
+//! Gradients of the reconstruction losses (MAE, RC-MAE) at one θ on the same device are taken
+//! here too ([`gradient`]): the fused forward pass keeps what a hand-written backward pass
+//! ([`backward`]) needs, held to burn's autodiff of the same loss by the tests.
 
+mod backward;
 mod block;
+pub(crate) mod gradient;
 pub(crate) mod math;
 #[cfg(test)]
 mod tests;

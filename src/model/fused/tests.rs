@@ -1,4 +1,5 @@
-//! The fused path against the burn composition it replaces, and its exp/erf against f64.
+//! The fused path against the burn composition it replaces, its exp/erf against f64, and the
+//! fused reconstruction gradient against burn's autodiff.
 
 use std::collections::HashMap;
 
@@ -7,7 +8,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 
 use super::math;
-use crate::model::arch::{Head, VitConfig};
+use crate::io::data::ImageSet;
+use crate::landscape::objective::{Evaluator, GradientMethod, MaskNoise, Objective, Teacher};
+use crate::model::arch::{DecoderConfig, Head, PosEmbed, VitConfig};
 use crate::model::{Layout, Vit, Weights};
 
 fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
@@ -131,7 +134,11 @@ fn fused_blocks_match_the_burn_composition_to_1e_5() {
         ..VitConfig::standard(16, 4, 3, 48, 1, 3)
     };
     let wide = VitConfig::standard(32, 8, 3, 192, 1, 3);
+    // One image of five tokens: five rows, where nalgebra's gemm leaves matrixmultiply.
+    let five_tokens = VitConfig::standard(8, 4, 1, 16, 1, 2);
     for (config, sets, images) in [
+        (&five_tokens, 1, 1),
+        (&five_tokens, 2, 1),
         (&bench, 1, 8),
         (&bench, 3, 2),
         (&no_qkv_bias, 1, 4),
@@ -154,4 +161,186 @@ fn autodiff_and_other_devices_keep_the_burn_composition() {
         [1, 2, 4],
         &Device::flex()
     )));
+}
+
+/// An evaluator of a reconstruction loss over random images and a random θ (every parameter,
+/// LayerNorm weights included, drawn from ±0.5), in batches of 4.
+fn reconstruction_evaluator(
+    config: VitConfig,
+    images: usize,
+    rc_mae: bool,
+    norm_pix_loss: bool,
+) -> (Evaluator, Vec<f32>) {
+    let layout = Layout::new(&config);
+    let theta = random(layout.total, 11, 0.5);
+    let set = ImageSet {
+        pixels: random(images * config.in_chans * config.img_size.pow(2), 12, 1.5),
+        labels: None,
+        class_names: Vec::new(),
+        n: images,
+        c: config.in_chans,
+        h: config.img_size,
+        w: config.img_size,
+    };
+    let noise = MaskNoise::seeded(images, config.num_patches(), 13);
+    let objective = if rc_mae {
+        Objective::RcMae {
+            mask_ratio: 0.5,
+            norm_pix_loss,
+            noise,
+            gamma: 0.7,
+        }
+    } else {
+        Objective::Mae {
+            mask_ratio: 0.75,
+            norm_pix_loss,
+            noise,
+        }
+    };
+    let teacher = Teacher {
+        config,
+        theta: random(layout.total, 14, 0.5),
+    };
+    let evaluator = Evaluator::new(
+        &Device::flex(),
+        config,
+        &theta,
+        &[],
+        HashMap::new(),
+        &set,
+        objective,
+        4,
+        rc_mae.then_some(&teacher),
+    )
+    .unwrap();
+    (evaluator, theta)
+}
+
+#[test]
+fn fused_reconstruction_gradients_match_burns_autodiff() {
+    let decoder = |qkv_bias| DecoderConfig {
+        embed_dim: 12,
+        depth: 2,
+        num_heads: 3,
+        mlp_hidden: 20,
+        qkv_bias,
+    };
+    let rgb = VitConfig {
+        decoder: Some(decoder(true)),
+        ..VitConfig::standard(8, 4, 3, 16, 2, 2)
+    };
+    let bare = VitConfig {
+        qkv_bias: false,
+        patch_bias: false,
+        final_norm: false,
+        head: Some(Head::Linear { num_classes: 3 }),
+        decoder: Some(decoder(false)),
+        ..VitConfig::standard(12, 4, 1, 8, 1, 2)
+    };
+    for (config, rc_mae, norm_pix) in [
+        (rgb, false, false),
+        (rgb, true, true),
+        (bare, false, true),
+        (bare, true, false),
+    ] {
+        let (evaluator, theta) = reconstruction_evaluator(config, 6, rc_mae, norm_pix);
+        assert!(evaluator.fused_gradient_applies());
+        let (value, fused) = evaluator.fused_value_and_gradient(&theta).unwrap();
+        let (want, autodiff) =
+            pollster::block_on(evaluator.autodiff_value_and_gradient(&theta)).unwrap();
+        let scale = autodiff.iter().fold(0.0_f32, |m, g| m.max(g.abs()));
+        let worst = fused
+            .iter()
+            .zip(&autodiff)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0_f32, f32::max);
+        let label = format!(
+            "rc-mae {rc_mae}, norm_pix {norm_pix}, width {}",
+            config.embed_dim
+        );
+        assert!(
+            scale > 1e-3,
+            "{label}: a gradient of {scale:e} tests nothing"
+        );
+        assert!(
+            (value - want).abs() <= 1e-5 * want.abs(),
+            "{label}: loss {value} vs {want}"
+        );
+        assert!(
+            worst <= 1e-5 * scale,
+            "{label}: worst difference {worst:e} of a largest entry {scale:e}"
+        );
+        // Parameters the loss does not use (the head) get exactly 0, as from autodiff.
+        let layout = Layout::new(&config);
+        if let Some(r) = layout.range("head.weight") {
+            assert!(fused[r].iter().all(|&g| g == 0.0), "{label}: head");
+        }
+    }
+}
+
+#[test]
+fn the_fused_gradient_applies_only_where_it_is_written() {
+    let config = VitConfig {
+        decoder: Some(DecoderConfig {
+            embed_dim: 8,
+            depth: 1,
+            num_heads: 2,
+            mlp_hidden: 16,
+            qkv_bias: true,
+        }),
+        ..VitConfig::standard(8, 4, 1, 8, 1, 2)
+    };
+    let (evaluator, theta) = reconstruction_evaluator(config, 2, false, false);
+    assert!(evaluator.fused_gradient_applies());
+    assert_eq!(
+        evaluator.gradient_engine(),
+        "the fused forward pass and a hand-written backward pass on the host"
+    );
+    let by = |method| pollster::block_on(evaluator.gradient_by(&theta, method)).unwrap();
+    let (fused, autodiff) = (by(GradientMethod::Fused), by(GradientMethod::Autodiff));
+    assert_ne!(
+        fused, autodiff,
+        "two implementations agree only to round-off"
+    );
+    let worst = fused
+        .iter()
+        .zip(&autodiff)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0_f32, f32::max);
+    assert!(worst <= 1e-5 * autodiff.iter().fold(0.0_f32, |m, g| m.max(g.abs())));
+    // Classification keeps burn's autodiff.
+    let classifier = VitConfig {
+        head: Some(Head::Linear { num_classes: 2 }),
+        ..config
+    };
+    let labelled = ImageSet {
+        pixels: random(2 * 64, 15, 1.0),
+        labels: Some(vec![0, 1]),
+        class_names: vec!["a".into(), "b".into()],
+        n: 2,
+        c: 1,
+        h: 8,
+        w: 8,
+    };
+    let layout = Layout::new(&classifier);
+    let classify = Evaluator::new(
+        &Device::flex(),
+        classifier,
+        &random(layout.total, 16, 0.5),
+        &[],
+        HashMap::new(),
+        &labelled,
+        Objective::Classification,
+        2,
+        None,
+    )
+    .unwrap();
+    assert!(!classify.fused_gradient_applies());
+    assert_eq!(classify.gradient_engine(), "burn's autodiff");
+    // Without positions covering the class token MAE cannot run; neither path is offered.
+    let no_cls_pos = VitConfig {
+        pos_embed: PosEmbed::PatchesOnly,
+        ..config
+    };
+    assert!(!super::gradient::supports(&no_cls_pos));
 }
