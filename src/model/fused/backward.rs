@@ -8,7 +8,7 @@
 use nalgebra::{DMatrixView, DMatrixViewMut};
 
 use super::block::{BlockTape, BlockWeights};
-use super::math::{gelu, gelu_backward};
+use super::math::gelu_backward;
 use crate::model::arch::LN_EPS;
 
 /// `dx[rows, input] = dy[rows, out] · W[out, input]` (row-major; W in PyTorch layout).
@@ -57,33 +57,31 @@ pub(super) fn layer_norm_backward(
 ) {
     let d = gamma.len();
     let inv_d = 1.0 / d as f32;
+    // x̂ and dy·γ of the current row.
+    let (mut xhat, mut gy) = (vec![0.0_f32; d], vec![0.0_f32; d]);
     for ((row, dyr), dxr) in x
         .chunks_exact(d)
         .zip(dy.chunks_exact(d))
         .zip(dx.chunks_exact_mut(d))
     {
-        let mean = row.iter().sum::<f32>() * inv_d;
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() * inv_d;
+        let mean = lane_sum(row) * inv_d;
+        xhat.iter_mut().zip(row).for_each(|(c, &v)| *c = v - mean);
+        let var = dot(&xhat, &xhat) * inv_d;
         let inv_sd = 1.0 / (var + LN_EPS as f32).sqrt();
-        let (mut m1, mut m2) = (0.0_f32, 0.0_f32);
-        for ((((&v, &dy), &g), dg), db) in row
-            .iter()
-            .zip(dyr)
-            .zip(gamma)
-            .zip(dgamma.iter_mut())
-            .zip(dbeta.iter_mut())
-        {
-            let xhat = (v - mean) * inv_sd;
-            *dg += dy * xhat;
+        xhat.iter_mut().for_each(|c| *c *= inv_sd);
+        for (((g, &dy), &w), db) in gy.iter_mut().zip(dyr).zip(gamma).zip(dbeta.iter_mut()) {
+            *g = dy * w;
             *db += dy;
-            m1 += dy * g;
-            m2 += dy * g * xhat;
         }
-        m1 *= inv_d;
-        m2 *= inv_d;
-        for (((&v, &dy), &g), dx) in row.iter().zip(dyr).zip(gamma).zip(dxr.iter_mut()) {
-            let xhat = (v - mean) * inv_sd;
-            *dx += inv_sd * (dy * g - m1 - xhat * m2);
+        dgamma
+            .iter_mut()
+            .zip(dyr)
+            .zip(&xhat)
+            .for_each(|((dg, dy), xh)| *dg += dy * xh);
+        let m1 = lane_sum(&gy) * inv_d;
+        let m2 = dot(&gy, &xhat) * inv_d;
+        for ((dx, &g), &xh) in dxr.iter_mut().zip(&gy).zip(&xhat) {
+            *dx += inv_sd * (g - m1 - xh * m2);
         }
     }
 }
@@ -163,10 +161,8 @@ fn backward_body(
     let hidden = w.fc1.0.len() / d.max(1);
     let mut g = BlockGrads::zeros(w);
     // The MLP branch: dx holds ∂/∂x2, the gradient of both the residual and fc2's output.
-    let mut act = t.u.clone();
-    gelu(&mut act);
-    linear_dw(dx, &act, hidden, &mut g.fc2.0, Some(&mut g.fc2.1));
-    let mut du = act;
+    linear_dw(dx, &t.act, hidden, &mut g.fc2.0, Some(&mut g.fc2.1));
+    let mut du = vec![0.0; rows * hidden];
     linear_dx(dx, w.fc2.0, hidden, &mut du);
     gelu_backward(&t.u, &mut du);
     linear_dw(&du, &t.h2, d, &mut g.fc1.0, Some(&mut g.fc1.1));
@@ -198,6 +194,19 @@ fn backward_body(
     linear_dx(&dqkv, w.qkv.0, d, &mut dh);
     layer_norm_backward(&t.x, w.norm1.0, &dh, dx, (&mut g.norm1.0, &mut g.norm1.1));
     g
+}
+
+/// Σ vᵢ in eight running sums (one SIMD register) added at the end, so that the compiler
+/// vectorises the reduction (a plain `sum` is sequential in f32).
+#[inline(always)]
+fn lane_sum(v: &[f32]) -> f32 {
+    let mut lanes = [0.0_f32; 8];
+    let chunks = v.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        lanes.iter_mut().zip(c).for_each(|(l, x)| *l += x);
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// Σ aᵢ·bᵢ in eight running sums (one SIMD register) added at the end.

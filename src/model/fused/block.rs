@@ -237,6 +237,8 @@ pub(crate) struct BlockTape {
     pub(crate) h2: Vec<f32>,
     /// `fc1(h2)`, before GELU.
     pub(crate) u: Vec<f32>,
+    /// `gelu(u)`.
+    pub(crate) act: Vec<f32>,
 }
 
 /// `x + attn(norm1(x))`, then `x + mlp(norm2(x))`, in place on `x` (`[images·n, d]`).
@@ -340,11 +342,14 @@ fn block_body(
     let mut hid = vec![0.0; rows * hidden];
     layer_norm(x, w.norm2, &mut normed);
     linear(&normed, d, (w.fc1.0, Some(w.fc1.1)), &mut hid);
-    if let Some(t) = tape {
+    if let Some(t) = tape.as_deref_mut() {
         t.h2 = normed.clone();
         t.u = hid.clone();
     }
     gelu(&mut hid);
     linear(&hid, hidden, (w.fc2.0, Some(w.fc2.1)), &mut normed);
+    if let Some(t) = tape {
+        t.act = hid;
+    }
     x.iter_mut().zip(&normed).for_each(|(x, y)| *x += y);
 }
