@@ -1,9 +1,9 @@
 //! The backward pass of one fused transformer block ([`super::block`]) on host memory: from the
 //! gradient of the block's output and its [`BlockTape`], the gradient of its input and of each of
-//! its weights. The same linear layers as the forward pass (`nalgebra`'s `gemm`), LayerNorm's
-//! backward recomputing each row's mean and deviation as the forward pass did, attention's
-//! through the kept probabilities, and GELU's derivative from the vectorisable erf/exp of
-//! [`super::math`].
+//! its weights. The same linear layers as the forward pass (`nalgebra`'s `gemm`; its small-matrix
+//! path is safe here, every operand it walks by column being contiguous), LayerNorm's backward
+//! recomputing each row's mean and deviation, attention's through the kept probabilities, and
+//! GELU's derivative from the vectorisable erf/exp of [`super::math`].
 
 use nalgebra::{DMatrixView, DMatrixViewMut};
 
@@ -46,7 +46,8 @@ pub(super) fn linear_dw(
 }
 
 /// LayerNorm's backward pass over `d`-wide rows: `dx += ∂/∂x`, `dγ += Σ dy·x̂`, `dβ += Σ dy`, with
-/// x̂ = (x − mean)/√(var + ε) recomputed exactly as [`super::block`]'s forward pass computes it.
+/// x̂ = (x − mean)/√(var + ε) recomputed from x by the forward pass's formula (its sums taken in
+/// SIMD lanes here, so equal to f32 round-off).
 #[inline(always)]
 pub(super) fn layer_norm_backward(
     x: &[f32],
