@@ -191,6 +191,25 @@ pub(crate) fn reconstruction_gradient(
             ));
         }
     };
+    c.validate()?;
+    if [
+        c.embed_dim,
+        c.mlp_hidden,
+        c.in_chans,
+        dec.embed_dim,
+        dec.mlp_hidden,
+    ]
+    .contains(&0)
+    {
+        return Err(ArchError::Invalid(
+            "a width, MLP width or channel count of 0".into(),
+        ));
+    }
+    if layout.params != c.params() {
+        return Err(ArchError::Invalid(
+            "θ's layout is not the architecture's".into(),
+        ));
+    }
     let p = Params { theta, layout };
     let (d, dd, ps, g, ch, img) = (
         c.embed_dim,
@@ -206,6 +225,7 @@ pub(crate) fn reconstruction_gradient(
     let b = batch.mask.len() / l.max(1);
     let keep = batch.ids_keep.len() / b.max(1);
     if b == 0
+        || batch.mask.len() != b * l
         || layout.total != theta.len()
         || batch.images.len() != b * ch * img * img
         || batch.ids_keep.len() != b * keep

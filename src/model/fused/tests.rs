@@ -344,3 +344,65 @@ fn the_fused_gradient_applies_only_where_it_is_written() {
     };
     assert!(!super::gradient::supports(&no_cls_pos));
 }
+
+#[test]
+fn a_reconstruction_batch_that_does_not_fit_is_an_error_not_a_panic() {
+    use super::gradient::{MaskedImages, reconstruction_gradient};
+    let config = VitConfig {
+        decoder: Some(DecoderConfig {
+            embed_dim: 8,
+            depth: 1,
+            num_heads: 2,
+            mlp_hidden: 16,
+            qkv_bias: true,
+        }),
+        ..VitConfig::standard(8, 4, 1, 8, 1, 2)
+    };
+    let layout = Layout::new(&config);
+    let theta = random(layout.total, 17, 0.5);
+    let images = random(64, 18, 1.0);
+    let target = random(4 * 16, 19, 1.0);
+    let (images, target) = (images.as_slice(), target.as_slice());
+    let batch = move |keep: &'static [usize], restore: &'static [usize], mask: &'static [f32]| {
+        MaskedImages {
+            images,
+            ids_keep: keep,
+            ids_restore: restore,
+            mask,
+            targets: vec![(1.0, target)],
+        }
+    };
+    let good = batch(&[2], &[1, 2, 0, 3], &[1.0, 1.0, 0.0, 1.0]);
+    assert!(reconstruction_gradient(&config, &layout, &theta, &good).is_ok());
+    for (bad, why) in [
+        (
+            batch(&[7], &[1, 2, 0, 3], &[1.0, 1.0, 0.0, 1.0]),
+            "a kept id past L",
+        ),
+        (
+            batch(&[2], &[1, 2, 9, 3], &[1.0, 1.0, 0.0, 1.0]),
+            "a restore id past L",
+        ),
+        (
+            batch(&[2], &[1, 2, 0, 3], &[1.0, 1.0, 0.0, 1.0, 1.0]),
+            "a mask too long",
+        ),
+        (
+            batch(&[2], &[1, 2, 0], &[1.0, 1.0, 0.0, 1.0]),
+            "a permutation too short",
+        ),
+    ] {
+        assert!(
+            reconstruction_gradient(&config, &layout, &theta, &bad).is_err(),
+            "{why}"
+        );
+    }
+    assert!(reconstruction_gradient(&config, &layout, &theta[1..], &good).is_err());
+    let other = Layout::new(&VitConfig { depth: 2, ..config });
+    assert!(reconstruction_gradient(&config, &other, &theta, &good).is_err());
+    let no_heads = VitConfig {
+        num_heads: 0,
+        ..config
+    };
+    assert!(reconstruction_gradient(&no_heads, &layout, &theta, &good).is_err());
+}
