@@ -488,7 +488,7 @@ impl Evaluator {
     /// the browser's GPU); the value is the batches' values summed in f64.
     pub async fn value_and_gradient_at(&self, theta: &[f32]) -> Result<(f64, Vec<f32>), Error> {
         if self.fused_gradient_applies() {
-            return self.fused_value_and_gradient(theta);
+            return self.fused_value_and_gradient(theta).await;
         }
         self.autodiff_value_and_gradient(theta).await
     }
@@ -535,36 +535,32 @@ impl Evaluator {
     /// [`Evaluator::value_and_gradient_at`] by the fused host backward pass
     /// ([`Evaluator::fused_gradient_applies`]): the batches' gradients summed in order, their values in
     /// f64.
-    pub(crate) fn fused_value_and_gradient(&self, theta: &[f32]) -> Result<(f64, Vec<f32>), Error> {
+    pub(crate) async fn fused_value_and_gradient(
+        &self,
+        theta: &[f32],
+    ) -> Result<(f64, Vec<f32>), Error> {
         use crate::model::fused::gradient::{MaskedImages, reconstruction_gradient};
-        let read = |t: Tensor<4>| -> Result<Vec<f32>, Error> {
-            t.into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| Error::Backend(format!("reading a batch back: {e:?}")))
-        };
-        let read3 = |t: Tensor<3>| read(t.unsqueeze_dim(0));
         let m = self.masked_total.max(1.0);
+        // The consistency term's weight; only RC-MAE batches hold the teacher's predictions
+        // (`Evaluator::new` refuses RC-MAE without a teacher).
+        let gamma = match self.objective {
+            Objective::RcMae { gamma, .. } => gamma,
+            _ => 0.0,
+        };
         let mut value = 0.0;
         let mut total: Option<Vec<f32>> = None;
         for batch in &self.batches {
             let masked = batch.masked.as_ref().ok_or_else(|| {
                 ArchError::Invalid("batch was prepared for a different objective".into())
             })?;
-            let images = read(batch.images.clone())?;
-            let target = read3(masked.target.clone())?;
-            let teacher = match (&self.objective, &masked.teacher_pred) {
-                (Objective::RcMae { gamma, .. }, Some(t)) => Some((*gamma, read3(t.clone())?)),
-                (Objective::RcMae { .. }, None) => {
-                    return Err(ArchError::Missing {
-                        name: "teacher".into(),
-                        why: "the RC-MAE loss needs the teacher's predictions".into(),
-                    }
-                    .into());
-                }
-                _ => None,
+            let images = read_async(batch.images.clone()).await?;
+            let target = read_async(masked.target.clone()).await?;
+            let teacher = match &masked.teacher_pred {
+                Some(t) => Some(read_async(t.clone()).await?),
+                None => None,
             };
             let mut targets = vec![(1.0 / m, target.as_slice())];
-            if let Some((gamma, t)) = &teacher {
+            if let Some(t) = &teacher {
                 targets.push((gamma / m, t.as_slice()));
             }
             let (keep, restore, mask) = &masked.host_ids;
@@ -707,7 +703,7 @@ impl Evaluator {
         method: GradientMethod,
     ) -> Result<Vec<f32>, Error> {
         if method == GradientMethod::Fused && self.fused_gradient_applies() {
-            return Ok(self.fused_value_and_gradient(theta)?.1);
+            return Ok(self.fused_value_and_gradient(theta).await?.1);
         }
         read_async(self.gradient_on_device(theta)?).await
     }

@@ -138,6 +138,50 @@ impl Grads<'_> {
     }
 }
 
+/// A stack of transformer blocks (`blocks.0…`, `decoder_blocks.0…`) over `tokens` tokens per
+/// image.
+struct Stack {
+    prefix: &'static str,
+    depth: usize,
+    heads: usize,
+    qkv_bias: bool,
+    tokens: usize,
+}
+
+impl Stack {
+    /// Every block over `x` in place, keeping each one's tape.
+    fn forward(&self, p: &Params, x: &mut [f32]) -> Result<Vec<BlockTape>, ArchError> {
+        (0..self.depth)
+            .map(|i| {
+                let w = p.block(&format!("{}.{i}", self.prefix), self.qkv_bias)?;
+                let mut tape = BlockTape::default();
+                block_taped(x, self.tokens, self.heads, &w, &mut tape);
+                Ok(tape)
+            })
+            .collect()
+    }
+
+    /// The blocks' backward passes, last first: `dx` from the gradient of the stack's output to
+    /// that of its input, the weights' gradients into `grads`.
+    fn backward(
+        &self,
+        p: &Params,
+        grads: &mut Grads,
+        tapes: &[BlockTape],
+        dx: &mut [f32],
+    ) -> Result<(), ArchError> {
+        for (i, tape) in tapes.iter().enumerate().rev() {
+            let prefix = format!("{}.{i}", self.prefix);
+            let w = p.block(&prefix, self.qkv_bias)?;
+            grads.block(
+                &prefix,
+                block_backward(tape, self.tokens, self.heads, &w, dx),
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// LayerNorm `name` over `x` (`[rows, d]`): the normalised rows.
 fn norm_forward(p: &Params, name: &str, x: &[f32]) -> Result<Vec<f32>, ArchError> {
     let mut out = vec![0.0; x.len()];
@@ -291,13 +335,14 @@ pub(crate) fn reconstruction_gradient(
             rows[(1 + j) * d..(2 + j) * d].copy_from_slice(&e[src..src + d]);
         }
     }
-    let mut tapes = Vec::with_capacity(c.depth);
-    for i in 0..c.depth {
-        let w = p.block(&format!("blocks.{i}"), c.qkv_bias)?;
-        let mut tape = BlockTape::default();
-        block_taped(&mut x, n, c.num_heads, &w, &mut tape);
-        tapes.push(tape);
-    }
+    let encoder = Stack {
+        prefix: "blocks",
+        depth: c.depth,
+        heads: c.num_heads,
+        qkv_bias: c.qkv_bias,
+        tokens: n,
+    };
+    let tapes = encoder.forward(&p, &mut x)?;
     let pre_norm = if c.final_norm {
         let normed = norm_forward(&p, "norm", &x)?;
         Some(std::mem::replace(&mut x, normed))
@@ -334,13 +379,14 @@ pub(crate) fn reconstruction_gradient(
         }
         add_row(rows, dpos);
     }
-    let mut dtapes = Vec::with_capacity(dec.depth);
-    for i in 0..dec.depth {
-        let w = p.block(&format!("decoder_blocks.{i}"), dec.qkv_bias)?;
-        let mut tape = BlockTape::default();
-        block_taped(&mut z, n2, dec.num_heads, &w, &mut tape);
-        dtapes.push(tape);
-    }
+    let decoder = Stack {
+        prefix: "decoder_blocks",
+        depth: dec.depth,
+        heads: dec.num_heads,
+        qkv_bias: dec.qkv_bias,
+        tokens: n2,
+    };
+    let dtapes = decoder.forward(&p, &mut z)?;
     let zn = norm_forward(&p, "decoder_norm", &z)?;
     let mut pred = vec![0.0; b * n2 * pd];
     let w_pred = p.get("decoder_pred.weight")?;
@@ -386,14 +432,7 @@ pub(crate) fn reconstruction_gradient(
     let mut dzn = vec![0.0; b * n2 * dd];
     linear_dx(&dpred, w_pred, dd, &mut dzn);
     let mut dz = norm_backward(&p, &mut grads, "decoder_norm", &z, &dzn)?;
-    for (i, tape) in dtapes.iter().enumerate().rev() {
-        let prefix = format!("decoder_blocks.{i}");
-        let w = p.block(&prefix, dec.qkv_bias)?;
-        grads.block(
-            &prefix,
-            block_backward(tape, n2, dec.num_heads, &w, &mut dz),
-        )?;
-    }
+    decoder.backward(&p, &mut grads, &dtapes, &mut dz)?;
     let mut dy = vec![0.0; b * n * dd];
     let mut ddpos = vec![0.0; n2 * dd];
     let mut dmask = vec![0.0; dd];
@@ -421,11 +460,7 @@ pub(crate) fn reconstruction_gradient(
     if let Some(pre) = &pre_norm {
         dx = norm_backward(&p, &mut grads, "norm", pre, &dx)?;
     }
-    for (i, tape) in tapes.iter().enumerate().rev() {
-        let prefix = format!("blocks.{i}");
-        let w = p.block(&prefix, c.qkv_bias)?;
-        grads.block(&prefix, block_backward(tape, n, c.num_heads, &w, &mut dx))?;
-    }
+    encoder.backward(&p, &mut grads, &tapes, &mut dx)?;
     let mut dcls = vec![0.0; d];
     let mut dpos_all = vec![0.0; n2 * d];
     let mut de = vec![0.0; b * l * d];

@@ -245,7 +245,8 @@ fn fused_reconstruction_gradients_match_burns_autodiff() {
     ] {
         let (evaluator, theta) = reconstruction_evaluator(config, 6, rc_mae, norm_pix);
         assert!(evaluator.fused_gradient_applies());
-        let (value, fused) = evaluator.fused_value_and_gradient(&theta).unwrap();
+        let (value, fused) =
+            pollster::block_on(evaluator.fused_value_and_gradient(&theta)).unwrap();
         let (want, autodiff) =
             pollster::block_on(evaluator.autodiff_value_and_gradient(&theta)).unwrap();
         let scale = autodiff.iter().fold(0.0_f32, |m, g| m.max(g.abs()));
@@ -278,9 +279,9 @@ fn fused_reconstruction_gradients_match_burns_autodiff() {
     }
 }
 
-#[test]
-fn the_fused_gradient_applies_only_where_it_is_written() {
-    let config = VitConfig {
+/// An MAE-ViT of 8×8 greyscale images in four patches, width 8, one block each side.
+fn small_mae() -> VitConfig {
+    VitConfig {
         decoder: Some(DecoderConfig {
             embed_dim: 8,
             depth: 1,
@@ -289,7 +290,12 @@ fn the_fused_gradient_applies_only_where_it_is_written() {
             qkv_bias: true,
         }),
         ..VitConfig::standard(8, 4, 1, 8, 1, 2)
-    };
+    }
+}
+
+#[test]
+fn the_fused_gradient_applies_only_where_it_is_written() {
+    let config = small_mae();
     let (evaluator, theta) = reconstruction_evaluator(config, 2, false, false);
     assert!(evaluator.fused_gradient_applies());
     assert_eq!(
@@ -348,16 +354,7 @@ fn the_fused_gradient_applies_only_where_it_is_written() {
 #[test]
 fn a_reconstruction_batch_that_does_not_fit_is_an_error_not_a_panic() {
     use super::gradient::{MaskedImages, reconstruction_gradient};
-    let config = VitConfig {
-        decoder: Some(DecoderConfig {
-            embed_dim: 8,
-            depth: 1,
-            num_heads: 2,
-            mlp_hidden: 16,
-            qkv_bias: true,
-        }),
-        ..VitConfig::standard(8, 4, 1, 8, 1, 2)
-    };
+    let config = small_mae();
     let layout = Layout::new(&config);
     let theta = random(layout.total, 17, 0.5);
     let images = random(64, 18, 1.0);
