@@ -8,7 +8,7 @@
 use nalgebra::{DMatrixView, DMatrixViewMut};
 
 use super::block::{BlockTape, BlockWeights};
-use super::math::gelu_backward;
+use super::math::{dot, gelu_backward, lane_sum};
 use crate::model::arch::LN_EPS;
 
 /// `dx[rows, input] = dy[rows, out] · W[out, input]` (row-major; W in PyTorch layout).
@@ -195,38 +195,6 @@ fn backward_body(
     linear_dx(&dqkv, w.qkv.0, d, &mut dh);
     layer_norm_backward(&t.x, w.norm1.0, &dh, dx, (&mut g.norm1.0, &mut g.norm1.1));
     g
-}
-
-/// Σ vᵢ in eight running sums (one SIMD register) added at the end, so that the compiler
-/// vectorises the reduction (a plain `sum` is sequential in f32).
-#[inline(always)]
-fn lane_sum(v: &[f32]) -> f32 {
-    let mut lanes = [0.0_f32; 8];
-    let chunks = v.chunks_exact(8);
-    let tail: f32 = chunks.remainder().iter().sum();
-    for c in chunks {
-        lanes.iter_mut().zip(c).for_each(|(l, x)| *l += x);
-    }
-    lanes.iter().sum::<f32>() + tail
-}
-
-/// Σ aᵢ·bᵢ in eight running sums (one SIMD register) added at the end.
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0_f32; 8];
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = a8
-        .remainder()
-        .iter()
-        .zip(b8.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in a8.zip(b8) {
-        for ((l, x), y) in lanes.iter_mut().zip(x).zip(y) {
-            *l += x * y;
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
 }
 
 /// One image's attention as the forward pass left it: `qkv` `[n, 3, heads, hd]`, the

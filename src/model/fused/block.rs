@@ -6,9 +6,11 @@
 //! operation. With a [`BlockTape`] the same pass also keeps what the hand-written backward pass
 //! ([`super::backward`]) needs.
 
+use std::cell::RefCell;
+
 use nalgebra::{DMatrixView, DMatrixViewMut};
 
-use super::math::{gelu, softmax_rows};
+use super::math::{dot, gelu, lane_sum, mul_add, softmax_rows};
 use crate::model::arch::LN_EPS;
 
 /// One weight set of a block, each slice in PyTorch layout (`[out, in]` for a weight).
@@ -58,11 +60,13 @@ pub(super) fn layer_norm(x: &[f32], (w, b): (&[f32], &[f32]), out: &mut [f32]) {
     let d = w.len();
     let inv_d = 1.0 / d as f32;
     for (row, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-        let mean = row.iter().sum::<f32>() * inv_d;
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() * inv_d;
+        // Both sums in SIMD lanes (a plain f32 `sum` is sequential): `o` holds x − mean first.
+        let mean = lane_sum(row) * inv_d;
+        o.iter_mut().zip(row).for_each(|(o, &v)| *o = v - mean);
+        let var = dot(o, o) * inv_d;
         let sd = (var + LN_EPS as f32).sqrt();
-        for (((o, &v), &w), &b) in o.iter_mut().zip(row).zip(w).zip(b) {
-            *o = (v - mean) / sd * w + b;
+        for ((o, &w), &b) in o.iter_mut().zip(w).zip(b) {
+            *o = *o / sd * w + b;
         }
     }
 }
@@ -82,25 +86,25 @@ fn attend(
     let hd = d / heads;
     let scale = (hd as f64).powf(-0.5) as f32;
     for h in 0..heads {
-        // kᵀ `[hd, n]` so that each score row is a sum of contiguous row updates.
-        for t in 0..n {
-            for e in 0..hd {
-                scratch.kt[e * n + t] = qkv[t * 3 * d + d + h * hd + e];
+        // kᵀ `[hd, n]` so that each score row is a sum of contiguous row updates, and q · scale
+        // `[n, hd]` (burn scales q before the product too), each in one pass.
+        for (t, ((token, q), qs)) in qkv
+            .chunks_exact(3 * d)
+            .map(|token| (token, &token[h * hd..(h + 1) * hd]))
+            .zip(scratch.q.chunks_exact_mut(hd))
+            .enumerate()
+        {
+            let k = &token[d + h * hd..d + (h + 1) * hd];
+            for (e, &k) in k.iter().enumerate() {
+                scratch.kt[e * n + t] = k;
             }
+            qs.iter_mut().zip(q).for_each(|(s, &q)| *s = q * scale);
         }
         // Both products keep running sums in SIMD registers over the whole reduction (e for the
         // scores, c for the mix), for `ROWS` query rows at once so that the additions do not wait
         // on each other, each sum in the order of a plain loop; edges go one row or lane at a time. (No
         // closures here: they would be compiled apart, without the SIMD features of `block`.)
-        let head = Head {
-            qkv,
-            n,
-            d,
-            hd,
-            h,
-            scale,
-        };
-        let scores = &mut scratch.scores[..n * n];
+        let head = Head { qkv, n, d, hd, h };
         let mut a0 = 0;
         while a0 < n {
             let rows = if n - a0 >= ROWS { ROWS } else { 1 };
@@ -108,15 +112,16 @@ fn attend(
             while c0 < n {
                 let lanes = if n - c0 >= LANES { LANES } else { 1 };
                 match (rows, lanes) {
-                    (ROWS, LANES) => head.scores::<ROWS, LANES>(&scratch.kt, scores, a0, c0),
-                    (ROWS, _) => head.scores::<ROWS, 1>(&scratch.kt, scores, a0, c0),
-                    (_, LANES) => head.scores::<1, LANES>(&scratch.kt, scores, a0, c0),
-                    _ => head.scores::<1, 1>(&scratch.kt, scores, a0, c0),
+                    (ROWS, LANES) => head.scores::<ROWS, LANES>(scratch, a0, c0),
+                    (ROWS, _) => head.scores::<ROWS, 1>(scratch, a0, c0),
+                    (_, LANES) => head.scores::<1, LANES>(scratch, a0, c0),
+                    _ => head.scores::<1, 1>(scratch, a0, c0),
                 }
                 c0 += lanes;
             }
             a0 += rows;
         }
+        let scores = &mut scratch.scores[..n * n];
         softmax_rows(scores, n);
         if let Some(p) = probs.as_deref_mut() {
             p[h * n * n..(h + 1) * n * n].copy_from_slice(scores);
@@ -147,28 +152,22 @@ struct Head<'a> {
     d: usize,
     hd: usize,
     h: usize,
-    scale: f32,
 }
 
 impl Head<'_> {
     /// `scores[a][c] = Σₑ (q[a][e] · scale) · k[c][e]` for the `R × L` tile at (`a0`, `c0`);
-    /// `kt` is kᵀ, `[hd, n]`.
+    /// `scratch` holds kᵀ (`[hd, n]`) and q · scale (`[n, hd]`) of this head.
     #[inline(always)]
-    fn scores<const R: usize, const L: usize>(
-        &self,
-        kt: &[f32],
-        scores: &mut [f32],
-        a0: usize,
-        c0: usize,
-    ) {
-        let (n, d, hd, h) = (self.n, self.d, self.hd, self.h);
+    fn scores<const R: usize, const L: usize>(&self, scratch: &mut Scratch, a0: usize, c0: usize) {
+        let (n, hd) = (self.n, self.hd);
+        let Scratch { kt, q, scores } = scratch;
         let mut acc = [[0.0_f32; L]; R];
         for e in 0..hd {
             let k = &kt[e * n + c0..e * n + c0 + L];
             for (r, acc) in acc.iter_mut().enumerate() {
-                let qe = self.qkv[(a0 + r) * 3 * d + h * hd + e] * self.scale;
+                let qe = q[(a0 + r) * hd + e];
                 for (s, &k) in acc.iter_mut().zip(k) {
-                    *s += qe * k;
+                    *s = mul_add(qe, k, *s);
                 }
             }
         }
@@ -195,7 +194,7 @@ impl Head<'_> {
             for (r, acc) in acc.iter_mut().enumerate() {
                 let p = p[(a0 + r) * n + c];
                 for (o, &v) in acc.iter_mut().zip(v) {
-                    *o += p * v;
+                    *o = mul_add(p, v, *o);
                 }
             }
         }
@@ -212,9 +211,27 @@ const LANES: usize = 8;
 const ROWS: usize = 4;
 
 /// Per-image attention buffers.
+#[derive(Default)]
 struct Scratch {
     kt: Vec<f32>,
+    q: Vec<f32>,
     scores: Vec<f32>,
+}
+
+/// A block's working buffers, kept by each thread from one call to the next: fresh buffers of
+/// this size on every block cost page faults (the allocator returns them to the system between
+/// calls; 5 % of a landscape cell in `perf`). Every element is written before it is read.
+#[derive(Default)]
+struct Buffers {
+    normed: Vec<f32>,
+    qkv: Vec<f32>,
+    mixed: Vec<f32>,
+    hid: Vec<f32>,
+    scratch: Scratch,
+}
+
+thread_local! {
+    static BUFFERS: RefCell<Buffers> = RefCell::default();
 }
 
 /// What a block's backward pass needs from its forward pass over one weight set, each row-major
@@ -249,12 +266,15 @@ pub(crate) struct BlockTape {
 /// the browser's wasm worker pulp has no levels to choose from and calls it as plain code, which
 /// the compiler vectorises for the `simd128` the build enables (`.cargo/config.toml`).
 pub(crate) fn block(x: &mut [f32], n: usize, heads: usize, w: &BlockWeights) {
-    pulp::Arch::new().dispatch(Fused {
-        x,
-        n,
-        heads,
-        w,
-        tape: None,
+    BUFFERS.with_borrow_mut(|buffers| {
+        pulp::Arch::new().dispatch(Fused {
+            x,
+            n,
+            heads,
+            w,
+            tape: None,
+            buffers,
+        })
     });
 }
 
@@ -266,12 +286,15 @@ pub(crate) fn block_taped(
     w: &BlockWeights,
     tape: &mut BlockTape,
 ) {
-    pulp::Arch::new().dispatch(Fused {
-        x,
-        n,
-        heads,
-        w,
-        tape: Some(tape),
+    BUFFERS.with_borrow_mut(|buffers| {
+        pulp::Arch::new().dispatch(Fused {
+            x,
+            n,
+            heads,
+            w,
+            tape: Some(tape),
+            buffers,
+        })
     });
 }
 
@@ -282,6 +305,7 @@ struct Fused<'a, 'w> {
     heads: usize,
     w: &'a BlockWeights<'w>,
     tape: Option<&'a mut BlockTape>,
+    buffers: &'a mut Buffers,
 }
 
 impl pulp::WithSimd for Fused<'_, '_> {
@@ -289,7 +313,7 @@ impl pulp::WithSimd for Fused<'_, '_> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        block_body(self.x, self.n, self.heads, self.w, self.tape);
+        block_body(self.x, self.n, self.heads, self.w, self.tape, self.buffers);
     }
 }
 
@@ -301,23 +325,31 @@ fn block_body(
     heads: usize,
     w: &BlockWeights,
     mut tape: Option<&mut BlockTape>,
+    buffers: &mut Buffers,
 ) {
     let d = w.norm1.0.len();
     let rows = x.len() / d.max(1);
     let hidden = w.fc1.0.len() / d.max(1);
-    let mut normed = vec![0.0; rows * d];
-    let mut qkv = vec![0.0; rows * 3 * d];
-    let mut mixed = vec![0.0; rows * d];
-    let mut scratch = Scratch {
-        kt: vec![0.0; d / heads.max(1) * n],
-        scores: vec![0.0; n * n],
-    };
+    let Buffers {
+        normed,
+        qkv,
+        mixed,
+        hid,
+        scratch,
+    } = buffers;
+    normed.resize(rows * d, 0.0);
+    qkv.resize(rows * 3 * d, 0.0);
+    mixed.resize(rows * d, 0.0);
+    hid.resize(rows * hidden, 0.0);
+    scratch.kt.resize(d / heads.max(1) * n, 0.0);
+    scratch.q.resize(d / heads.max(1) * n, 0.0);
+    scratch.scores.resize(n * n, 0.0);
     if let Some(t) = tape.as_deref_mut() {
         t.x = x.to_vec();
         t.probs = vec![0.0; rows / n.max(1) * heads * n * n];
     }
-    layer_norm(x, w.norm1, &mut normed);
-    linear(&normed, d, w.qkv, &mut qkv);
+    layer_norm(x, w.norm1, normed);
+    linear(normed, d, w.qkv, qkv);
     let per_image = heads * n * n;
     for (i, (image, out)) in qkv
         .chunks_exact(n * 3 * d)
@@ -327,29 +359,28 @@ fn block_body(
         let probs = tape
             .as_deref_mut()
             .map(|t| &mut t.probs[i * per_image..(i + 1) * per_image]);
-        attend(image, n, heads, out, &mut scratch, probs);
+        attend(image, n, heads, out, scratch, probs);
     }
     if let Some(t) = tape.as_deref_mut() {
         t.h1 = normed.clone();
-        t.qkv = std::mem::take(&mut qkv);
+        t.qkv = std::mem::take(qkv);
     }
-    linear(&mixed, d, (w.proj.0, Some(w.proj.1)), &mut normed);
-    x.iter_mut().zip(&normed).for_each(|(x, y)| *x += y);
+    linear(mixed, d, (w.proj.0, Some(w.proj.1)), normed);
+    x.iter_mut().zip(normed.iter()).for_each(|(x, y)| *x += y);
     if let Some(t) = tape.as_deref_mut() {
-        t.mixed = std::mem::take(&mut mixed);
+        t.mixed = std::mem::take(mixed);
         t.x1 = x.to_vec();
     }
-    let mut hid = vec![0.0; rows * hidden];
-    layer_norm(x, w.norm2, &mut normed);
-    linear(&normed, d, (w.fc1.0, Some(w.fc1.1)), &mut hid);
+    layer_norm(x, w.norm2, normed);
+    linear(normed, d, (w.fc1.0, Some(w.fc1.1)), hid);
     if let Some(t) = tape.as_deref_mut() {
         t.h2 = normed.clone();
         t.u = hid.clone();
     }
-    gelu(&mut hid);
-    linear(&hid, hidden, (w.fc2.0, Some(w.fc2.1)), &mut normed);
+    gelu(hid);
+    linear(hid, hidden, (w.fc2.0, Some(w.fc2.1)), normed);
     if let Some(t) = tape {
-        t.act = hid;
+        t.act = std::mem::take(hid);
     }
-    x.iter_mut().zip(&normed).for_each(|(x, y)| *x += y);
+    x.iter_mut().zip(normed.iter()).for_each(|(x, y)| *x += y);
 }
