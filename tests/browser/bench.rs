@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 use crate::harness::*;
 
 /// Not a test: the figures in BENCHMARKS.md. `cargo test --release --test browser -- --ignored
-/// --nocapture bench_` prints time to first picture, time to the full demo and throughput.
+/// --nocapture bench_` prints time to first picture, time to the full demo and throughput, and
+/// the page's steps to the first picture (its `vitscape:` User Timing marks).
+/// `VITSCAPE_JS_FLAGS=…` passes V8 flags to Chromium (`--no-wasm-dynamic-tiering` compiles every
+/// wasm function optimised up front), to see what the tiers cost.
 #[test]
 #[ignore]
 fn bench_demo_in_the_browser() {
@@ -53,6 +56,10 @@ fn bench_demo_in_the_browser() {
             b.first_picture().is_some()
         });
         let in_page = b.first_picture().unwrap_or(f64::NAN);
+        println!(
+            "the page's steps (ms from the navigation's start): {}",
+            b.marks()
+        );
         b.wait_for(
             "the full demo",
             Duration::from_secs(1800),

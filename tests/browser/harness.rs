@@ -244,6 +244,10 @@ impl Browser {
         if webgpu {
             args.push("--enable-unsafe-webgpu".into());
         }
+        // V8 flags for the benchmarks (`bench.rs`); the tests leave them unset.
+        if let Ok(f) = std::env::var("VITSCAPE_JS_FLAGS") {
+            args.push(format!("--js-flags={f}"));
+        }
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -486,6 +490,27 @@ impl Browser {
                clearInterval(watch);
              }}, 50);"
         ));
+    }
+
+    /// The page's User Timing marks (`vitscape:…`, `web::app::browser::mark`): each name with
+    /// the times of its first and last mark and how many there were, in milliseconds since the
+    /// navigation began.
+    pub(crate) fn marks(&self) -> String {
+        self.js(
+            "const seen = new Map();
+             for (const m of performance.getEntriesByType('mark')) {
+               const s = seen.get(m.name) || {first: m.startTime, last: m.startTime, n: 0};
+               s.last = m.startTime; s.n += 1; seen.set(m.name, s);
+             }
+             return [...seen].map(([k, s]) =>
+               `${k.replace('vitscape:', '')} ${s.first.toFixed(0)}` +
+               (s.n > 1 ? `…${s.last.toFixed(0)} (${s.n})` : '')).join(', ') + '; cells and draws: ' +
+               performance.getEntriesByType('mark').filter(m => /cells|drawn/.test(m.name) && m.startTime < 4000)
+                 .map(m => `${m.name.replace('vitscape:', '')[0]}${m.startTime.toFixed(0)}`).join(' ');",
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
     }
 
     /// What [`Browser::watch_first_picture`] recorded, in seconds since the navigation began.

@@ -15,6 +15,15 @@ pub(crate) fn js_error(e: JsValue) -> String {
         .unwrap_or_else(|| format!("{e:?}"))
 }
 
+/// A User Timing mark (`performance.mark`) named `vitscape:<name>`: the page's steps from
+/// loading to the first picture, seen in the browser's performance panel and read by the
+/// browser benchmark (`tests/browser/bench.rs`).
+pub(crate) fn mark(name: &str) {
+    if let Some(p) = window().performance() {
+        let _ = p.mark(&format!("vitscape:{name}"));
+    }
+}
+
 /// Fetch one of the page's own static files.
 pub(crate) async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     let response = JsFuture::from(window().fetch_with_str(url))

@@ -56,6 +56,7 @@ impl Ctx {
             request_animation_frame(move || self.run_draw_jobs(jobs));
             return;
         }
+        mark("drawn");
         // The pause before the next redraw counts from the end of this one: drawing takes at
         // most draw time / (draw time + REDRAW_INTERVAL) of the main thread while cells stream
         // in, and the workers sharing its cores keep the rest.

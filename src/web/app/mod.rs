@@ -230,6 +230,7 @@ pub(crate) fn App() -> impl IntoView {
             manifest.eval_subset.labels_file.clone(),
             manifest.eval_subset.labels_sha256.clone(),
         ));
+        mark("manifest");
         for (file, sha) in wanted {
             let fetched = match fetch_bytes(&format!("demo/{file}")).await {
                 Ok(bytes) => Ok((sha256_in_steps(&bytes).await, bytes)),
@@ -237,6 +238,7 @@ pub(crate) fn App() -> impl IntoView {
             };
             match fetched {
                 Ok((hash, bytes)) if hash == sha => {
+                    mark("demo-file");
                     ctx.store.update_value(|s| {
                         s.insert(sha.clone(), Arc::new(bytes));
                     });
@@ -254,6 +256,7 @@ pub(crate) fn App() -> impl IntoView {
                 }
             }
         }
+        mark("demo-loaded");
         ctx.manifest.set(Some(manifest));
         // A run asked for while the demo loaded goes first (instead of the demo).
         let mut waiting = None;

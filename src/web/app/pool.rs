@@ -87,6 +87,7 @@ impl Ctx {
         for slot in old.slots {
             slot.worker.terminate();
         }
+        mark("pool");
         let mut slots = Vec::new();
         for k in 0..pool_size() {
             match self.start_worker(k) {
@@ -191,6 +192,7 @@ impl Ctx {
             });
         });
         self.workers.set(workers);
+        mark("dispatched");
         for (k, message) in messages.into_iter().enumerate() {
             self.send(k, message);
         }

@@ -49,7 +49,10 @@ impl Ctx {
         };
         let current = self.progress.with_untracked(|p| p.job);
         match message {
-            FromWorker::Ready { .. } => self.worker_ready(k),
+            FromWorker::Ready { .. } => {
+                mark("worker-ready");
+                self.worker_ready(k)
+            }
             FromWorker::Crashed { message } => self.worker_crashed(k, message),
             FromWorker::Backend {
                 job,
@@ -57,6 +60,7 @@ impl Ctx {
                 gpu,
                 detail,
             } if job == current => {
+                mark("backend");
                 self.backend.set(Some((name, gpu, detail)));
             }
             FromWorker::Started {
@@ -65,6 +69,7 @@ impl Ctx {
                 surface,
                 files,
             } if job == current => {
+                mark("panel-started");
                 // Every worker of the pool starts every panel; the cells other workers sent
                 // before are kept, the files come from the first.
                 self.panels.update(|panels| {
@@ -117,6 +122,7 @@ impl Ctx {
                 images_per_second,
                 flops_per_image,
             } if job == current => {
+                mark("cells");
                 let n = cells.len();
                 self.panels.update(|panels| {
                     if let Some(p) = panels.get_mut(panel) {
