@@ -10,7 +10,9 @@ use crate::harness::*;
 /// --nocapture bench_` prints time to first picture, time to the full demo and throughput, and
 /// the page's steps to the first picture (its `vitscape:` User Timing marks).
 /// `VITSCAPE_JS_FLAGS=…` passes V8 flags to Chromium (`--no-wasm-dynamic-tiering` compiles every
-/// wasm function optimised up front), to see what the tiers cost.
+/// wasm function optimised up front), to see what the tiers cost; `VITSCAPE_SHIPPED_DIST=1`
+/// builds the bundle with the shipped profile (the worker with fat LTO, as `.ci/serve` serves it)
+/// instead of the tests' quicker build.
 #[test]
 #[ignore]
 fn bench_demo_in_the_browser() {

@@ -57,11 +57,16 @@ pub(crate) fn dist() -> PathBuf {
             // it that way; `trunk build --release` / `.ci/serve` (and BENCHMARKS' sizes) keep the
             // shipped profile. (Both bins at opt-level 2 instead of 3 gained nothing here: 23.4
             // min for the whole Trunk build, against 21 min in an earlier session.)
-            let status = Command::new("trunk")
-                .args(["build", "--release"])
-                .env("CARGO_PROFILE_WORKER_LTO", "false")
-                .env("CARGO_PROFILE_WORKER_CODEGEN_UNITS", "16")
-                .current_dir(root())
+            // `VITSCAPE_SHIPPED_DIST=1` (for the benchmarks) keeps the shipped profile: the
+            // bundle `.ci/serve` serves.
+            let mut trunk = Command::new("trunk");
+            trunk.args(["build", "--release"]).current_dir(root());
+            if std::env::var_os("VITSCAPE_SHIPPED_DIST").is_none() {
+                trunk
+                    .env("CARGO_PROFILE_WORKER_LTO", "false")
+                    .env("CARGO_PROFILE_WORKER_CODEGEN_UNITS", "16");
+            }
+            let status = trunk
                 .status()
                 .expect("trunk is not installed: run `bash .ci/setup`");
             assert!(status.success(), "trunk build failed");
