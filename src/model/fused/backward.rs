@@ -7,9 +7,8 @@
 
 use nalgebra::{DMatrixView, DMatrixViewMut};
 
-use super::block::{BlockTape, BlockWeights};
+use super::block::{BlockTape, BlockWeights, centre};
 use super::math::{dot, gelu_backward, lane_sum};
-use crate::model::arch::LN_EPS;
 
 /// `dx[rows, input] = dy[rows, out] · W[out, input]` (row-major; W in PyTorch layout).
 pub(super) fn linear_dx(dy: &[f32], w: &[f32], input: usize, dx: &mut [f32]) {
@@ -65,10 +64,7 @@ pub(super) fn layer_norm_backward(
         .zip(dy.chunks_exact(d))
         .zip(dx.chunks_exact_mut(d))
     {
-        let mean = lane_sum(row) * inv_d;
-        xhat.iter_mut().zip(row).for_each(|(c, &v)| *c = v - mean);
-        let var = dot(&xhat, &xhat) * inv_d;
-        let inv_sd = 1.0 / (var + LN_EPS as f32).sqrt();
+        let inv_sd = 1.0 / centre(row, &mut xhat);
         xhat.iter_mut().for_each(|c| *c *= inv_sd);
         for (((g, &dy), &w), db) in gy.iter_mut().zip(dyr).zip(gamma).zip(dbeta.iter_mut()) {
             *g = dy * w;

@@ -54,17 +54,24 @@ pub(super) fn linear(x: &[f32], input: usize, (w, b): (&[f32], Option<&[f32]>), 
     yt.gemm(1.0, &w, &xt, 1.0);
 }
 
+/// `out = row − mean(row)`; returns LayerNorm's √(biased variance + ε). Both sums run in SIMD
+/// lanes (a plain f32 `sum` is sequential). The forward pass and the backward pass's
+/// recomputation share it, so they see the same statistics.
+#[inline(always)]
+pub(super) fn centre(row: &[f32], out: &mut [f32]) -> f32 {
+    let inv_d = 1.0 / row.len().max(1) as f32;
+    let mean = lane_sum(row) * inv_d;
+    out.iter_mut().zip(row).for_each(|(o, &v)| *o = v - mean);
+    let var = dot(out, out) * inv_d;
+    (var + LN_EPS as f32).sqrt()
+}
+
 /// LayerNorm of each `d`-wide row (biased variance), as burn's `var_mean_bias` composes it.
 #[inline(always)]
 pub(super) fn layer_norm(x: &[f32], (w, b): (&[f32], &[f32]), out: &mut [f32]) {
     let d = w.len();
-    let inv_d = 1.0 / d as f32;
     for (row, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-        // Both sums in SIMD lanes (a plain f32 `sum` is sequential): `o` holds x − mean first.
-        let mean = lane_sum(row) * inv_d;
-        o.iter_mut().zip(row).for_each(|(o, &v)| *o = v - mean);
-        let var = dot(o, o) * inv_d;
-        let sd = (var + LN_EPS as f32).sqrt();
+        let sd = centre(row, o);
         for ((o, &w), &b) in o.iter_mut().zip(w).zip(b) {
             *o = *o / sd * w + b;
         }
