@@ -24,6 +24,14 @@ pub(crate) fn mark(name: &str) {
     }
 }
 
+/// Forget the marks named `vitscape:<name>`: those set many times a job (cells, redraws) are
+/// cleared when a job starts, so a long session keeps only the current job's.
+pub(crate) fn clear_marks(name: &str) {
+    if let Some(p) = window().performance() {
+        p.clear_marks_with_mark_name(&format!("vitscape:{name}"));
+    }
+}
+
 /// Fetch one of the page's own static files.
 pub(crate) async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     let response = JsFuture::from(window().fetch_with_str(url))

@@ -192,6 +192,9 @@ impl Ctx {
             });
         });
         self.workers.set(workers);
+        for name in ["cells", "drawn"] {
+            clear_marks(name);
+        }
         mark("dispatched");
         for (k, message) in messages.into_iter().enumerate() {
             self.send(k, message);
