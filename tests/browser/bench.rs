@@ -12,13 +12,39 @@ use crate::harness::*;
 /// `VITSCAPE_JS_FLAGS=…` passes V8 flags to Chromium (`--no-wasm-dynamic-tiering` compiles every
 /// wasm function optimised up front), to see what the tiers cost; `VITSCAPE_SHIPPED_DIST=1`
 /// builds the bundle with the shipped profile (the worker with fat LTO, as `.ci/serve` serves it)
-/// instead of the tests' quicker build.
+/// instead of the tests' quicker build. The first picture moves by a second with the machine's
+/// state, so `VITSCAPE_BENCH_CPU_RUNS=N` opens the CPU-fallback demo N times (and skips WebGPU),
+/// and `VITSCAPE_BENCH_DISTS=A,B` serves prebuilt bundles (`dist/` folders of two builds) in
+/// turn, to compare them alternated; each bundle's first pictures and median close the output.
 #[test]
 #[ignore]
 fn bench_demo_in_the_browser() {
     let _guard = serial();
-    let server = Server::start(dist());
-    for webgpu in [false, true] {
+    // Prebuilt bundles to alternate (an A/B of two builds in one run), else this tree's.
+    let dists: Vec<String> = std::env::var("VITSCAPE_BENCH_DISTS")
+        .map(|d| d.split(',').map(String::from).collect())
+        .unwrap_or_default();
+    let servers: Vec<(String, Server)> = if dists.is_empty() {
+        vec![("this tree".into(), Server::start(dist()))]
+    } else {
+        dists
+            .iter()
+            .map(|d| (d.clone(), Server::start(std::path::PathBuf::from(d))))
+            .collect()
+    };
+    let cpu_runs: usize = std::env::var("VITSCAPE_BENCH_CPU_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let order: Vec<bool> = if cpu_runs > 0 {
+        vec![false; cpu_runs]
+    } else {
+        vec![false, true]
+    };
+    let mut firsts: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
+    for (round, webgpu) in order.into_iter().enumerate() {
+        let (name, server) = &servers[round % servers.len()];
+        println!("bundle: {name}");
         let b = Browser::start(webgpu);
         let t0 = Instant::now();
         b.open(&server.url(""));
@@ -73,6 +99,15 @@ fn bench_demo_in_the_browser() {
             b.text("#estimate")
         );
         b.screenshot("bench-demo-full");
+        firsts[round % servers.len()].push(in_page);
+    }
+    for ((name, _), times) in servers.iter().zip(&mut firsts) {
+        times.sort_by(f64::total_cmp);
+        if let Some(median) = times.get(times.len() / 2) {
+            println!(
+                "{name}: first pictures {times:.2?} s by the page's clock, median {median:.2} s"
+            );
+        }
     }
 }
 
