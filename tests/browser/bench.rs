@@ -4,6 +4,8 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+
 use crate::harness::*;
 
 /// Not a test: the figures in BENCHMARKS.md. `cargo test --release --test browser -- --ignored
@@ -16,6 +18,9 @@ use crate::harness::*;
 /// state, so `VITSCAPE_BENCH_CPU_RUNS=N` opens the CPU-fallback demo N times (and skips WebGPU),
 /// and `VITSCAPE_BENCH_DISTS=A,B` serves prebuilt bundles (`dist/` folders of two builds) in
 /// turn, to compare them alternated; each bundle's first pictures and median close the output.
+/// `VITSCAPE_BENCH_PROFILE=PREFIX` writes the page's main thread, sampled by DevTools' CPU
+/// profiler from the load to the first picture, to `PREFIX.<round>.cpuprofile` (DevTools'
+/// Performance panel opens it).
 #[test]
 #[ignore]
 fn bench_demo_in_the_browser() {
@@ -49,6 +54,24 @@ fn bench_demo_in_the_browser() {
         let t0 = Instant::now();
         b.open(&server.url(""));
         let opened = t0.elapsed().as_secs_f64();
+        // The page's main thread, sampled from its load to the first picture (DevTools' CPU
+        // profiler; a `.cpuprofile` that DevTools' Performance panel opens).
+        let profile = std::env::var("VITSCAPE_BENCH_PROFILE")
+            .ok()
+            .filter(|_| !webgpu);
+        if profile.is_some() {
+            for (cmd, params) in [
+                ("Profiler.enable", json!({})),
+                ("Profiler.setSamplingInterval", json!({"interval": 250})),
+                ("Profiler.start", json!({})),
+            ] {
+                b.cmd(
+                    "POST",
+                    "/goog/cdp/execute",
+                    Some(json!({"cmd": cmd, "params": params})),
+                );
+            }
+        }
         if webgpu {
             // SwiftShader: a tiny comparison only.
             b.wait_for("WebGPU", Duration::from_secs(120), |b| {
@@ -74,16 +97,24 @@ fn bench_demo_in_the_browser() {
             continue;
         }
         b.watch_first_picture(3);
+        // The page's own watch says when (reading its record is cheap; reading the canvases
+        // back from WebDriver every 250 ms was not).
         b.wait_for("a first picture", Duration::from_secs(300), |b| {
-            b.pictures(3)
-        });
-        let first = t0.elapsed().as_secs_f64();
-        // The page's own clock, from the navigation's start: its watch checks every 50 ms, so it
-        // may still be due when WebDriver's check has passed.
-        b.wait_for("the page's record of it", Duration::from_secs(5), |b| {
             b.first_picture().is_some()
         });
+        let first = t0.elapsed().as_secs_f64();
+        assert!(b.pictures(3), "the watch saw a first picture that is gone");
         let in_page = b.first_picture().unwrap_or(f64::NAN);
+        if let Some(path) = &profile {
+            let stopped = b.cmd(
+                "POST",
+                "/goog/cdp/execute",
+                Some(json!({"cmd": "Profiler.stop", "params": {}})),
+            );
+            let path = format!("{path}.{round}.cpuprofile");
+            std::fs::write(&path, stopped["profile"].to_string()).unwrap();
+            println!("the page's main thread to the first picture: {path}");
+        }
         println!(
             "the page's steps (ms from the navigation's start): {}",
             b.marks()

@@ -482,18 +482,29 @@ impl Browser {
     }
 
     /// Start a watch inside the page that records, in `window.__firstPicture`, the page's clock
-    /// (`performance.now()`: milliseconds since the navigation began) the first time
-    /// [`Browser::pictures`] holds for the first `panels` canvases, checked every 50 ms — the
-    /// first picture without WebDriver's round trips in the figure.
+    /// (`performance.now()`: milliseconds since the navigation began) when [`Browser::pictures`]
+    /// first holds for the first `panels` canvases — the first picture without WebDriver's round
+    /// trips in the figure. The page draws each canvas in an animation frame, so the canvases
+    /// are checked as each frame's callback ends, when it drew (took 2 ms or more), and the time
+    /// is that end: exact, and the check's own work (reading every canvas back) is not done
+    /// every 50 ms on the cores the workers need, as a timer's was (200 ms of the page's main
+    /// thread before the first picture, by DevTools' profiler).
     pub(crate) fn watch_first_picture(&self, panels: usize) {
         self.js(&format!(
             "{LANDSCAPE_SHARE_JS}
              window.__firstPicture = null;
-             const watch = setInterval(() => {{
-               if (!allPictures({panels}, {PICTURE_SHARE})) return;
-               window.__firstPicture = performance.now();
-               clearInterval(watch);
-             }}, 50);"
+             const frame = window.requestAnimationFrame;
+             window.requestAnimationFrame = (callback) => frame.call(window, (t) => {{
+               const start = performance.now();
+               callback(t);
+               const now = performance.now();
+               // A frame that drew nothing (under 2 ms) cannot have completed the picture.
+               if (window.__firstPicture !== null || now - start < 2) return;
+               if (allPictures({panels}, {PICTURE_SHARE})) {{
+                 window.__firstPicture = now;
+                 window.requestAnimationFrame = frame;
+               }}
+             }});"
         ));
     }
 

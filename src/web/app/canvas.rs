@@ -3,7 +3,43 @@
 use super::*;
 
 /// The drawing of one canvas, run in its own animation frame.
-type DrawJob = Box<dyn FnOnce()>;
+/// Whether it drew (a canvas that already shows its drawing is left as it is).
+type DrawJob = Box<dyn FnOnce() -> bool>;
+
+/// What a canvas last showed: the element (a re-rendered view makes a new, blank one), its
+/// size (resizing clears it) and a hash of everything its drawing read.
+pub(crate) struct Shown {
+    canvas: HtmlCanvasElement,
+    size: (u32, u32),
+    inputs: u64,
+}
+
+/// Whether a surface already shows a landscape without a preview: a 1-D one with a cell, a 2-D
+/// one complete.
+fn shows_picture(surface: &Surface) -> bool {
+    let mut cells = surface.metrics.values().flatten().flatten();
+    if surface.is_1d() {
+        cells.any(Option::is_some)
+    } else {
+        cells.all(Option::is_some)
+    }
+}
+
+/// A hash of everything a drawing reads, through its `Debug` rendering (written straight into
+/// the hasher, nothing allocated).
+fn fingerprint(inputs: &impl std::fmt::Debug) -> u64 {
+    use std::hash::Hasher;
+    struct Hashing(std::hash::DefaultHasher);
+    impl std::fmt::Write for Hashing {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.write(s.as_bytes());
+            Ok(())
+        }
+    }
+    let mut hashing = Hashing(std::hash::DefaultHasher::new());
+    let _ = std::fmt::Write::write_fmt(&mut hashing, format_args!("{inputs:?}"));
+    hashing.0.finish()
+}
 
 impl Ctx {
     /// Colour range shared by every panel (when the view asks for it). None under the diverging
@@ -46,11 +82,13 @@ impl Ctx {
     }
 
     /// One canvas per animation frame (issue #13: the main thread never blocks > 100 ms; three
-    /// 101 × 101 contour panels in one frame took up to 117 ms); then the redraw asked for
-    /// meanwhile.
+    /// 101 × 101 contour panels in one frame took up to 117 ms); a canvas that already shows what
+    /// it would draw takes no frame. Then the redraw asked for meanwhile.
     fn run_draw_jobs(self, mut jobs: std::vec::IntoIter<DrawJob>) {
-        if let Some(job) = jobs.next() {
-            job();
+        for job in jobs.by_ref() {
+            if job() {
+                break;
+            }
         }
         if jobs.len() > 0 {
             request_animation_frame(move || self.run_draw_jobs(jobs));
@@ -69,63 +107,119 @@ impl Ctx {
         }
     }
 
+    /// Draw onto the canvas `id` with `draw`, unless it already shows what a drawing from
+    /// `inputs` (everything the drawing reads) would: the same element, at the same size, last
+    /// drawn from the same inputs. Whether it drew.
+    fn draw_if_changed(
+        self,
+        id: &str,
+        inputs: &impl std::fmt::Debug,
+        draw: impl FnOnce(&HtmlCanvasElement),
+    ) -> bool {
+        let Some(canvas) = canvas_by_id(id) else {
+            return false;
+        };
+        let inputs = fingerprint(inputs);
+        let unchanged = self.shown.with_value(|shown| {
+            shown.get(id).is_some_and(|s| {
+                s.inputs == inputs
+                    && s.size == (canvas.width(), canvas.height())
+                    && js_sys::Object::is(&s.canvas, &canvas)
+            })
+        });
+        if unchanged {
+            return false;
+        }
+        draw(&canvas);
+        let size = (canvas.width(), canvas.height());
+        self.shown.update_value(|shown| {
+            shown.insert(
+                id.to_string(),
+                Shown {
+                    canvas,
+                    size,
+                    inputs,
+                },
+            );
+        });
+        true
+    }
+
     /// The drawing of each canvas the page shows, from the current state: the panels, their
-    /// convexity maps and merge-tree barcodes, the paths and the training trajectories.
+    /// convexity maps and merge-tree barcodes, the paths and the training trajectories. While a
+    /// sweep's panel still waits for its first picture, only the panels are drawn: the other
+    /// figures wait for a later redraw rather than take the cores its workers need.
     fn draw_jobs(self) -> Vec<DrawJob> {
         let panels = Arc::new(self.panels.get_untracked());
         let view = Arc::new(self.view.get_untracked());
         let range = self.shared_range(&panels, &view);
         self.frames.update_value(|f| f.resize(panels.len(), None));
+        let previews: Arc<Vec<Option<crate::landscape::preview::Preview>>> = Arc::new(
+            panels
+                .iter()
+                .map(|p| crate::landscape::preview::preview(&p.surface))
+                .collect(),
+        );
         let mut jobs: Vec<DrawJob> = Vec::new();
         for i in 0..panels.len() {
-            let (panels, view) = (panels.clone(), view.clone());
+            let (panels, view, previews) = (panels.clone(), view.clone(), previews.clone());
             jobs.push(Box::new(move || {
                 let p = &panels[i];
-                let frame = canvas_of(i).and_then(|canvas| {
-                    // Nothing computed yet: say that it is coming, not that there is nothing.
-                    // (Only a running panel's cells are looked at, not every finished one's
-                    // on each redraw.)
-                    let waiting = matches!(p.status, Status::Computing)
+                // Nothing computed yet: say that it is coming, not that there is nothing.
+                // (Only a running panel's cells are looked at, not every finished one's on each
+                // redraw.)
+                let waiting =
+                    matches!(p.status, Status::Computing)
                         && !p.surface.metrics.get(&view.metric).is_some_and(|grid| {
                             grid.iter().flatten().flatten().any(|v| v.is_finite())
                         });
-                    if waiting {
+                let inputs = (&p.label, waiting, &p.surface, &*view, range);
+                self.draw_if_changed(&format!("canvas-{i}"), &inputs, |canvas| {
+                    let frame = if waiting {
                         note_on_canvas(
-                            &canvas,
+                            canvas,
                             &format!("{}: computing, the first cells are on their way…", p.label),
                         );
-                        return None;
-                    }
-                    // A partial surface is drawn from its finest complete coarse lattice,
-                    // interpolated, with every computed cell on top; the title says so.
-                    let preview = crate::landscape::preview::preview(&p.surface);
-                    let (shown, label) = match &preview {
-                        Some(preview) => (
-                            &preview.surface,
-                            format!("{} — {}", p.label, preview.caption()),
-                        ),
-                        None => (&p.surface, p.label.clone()),
-                    };
-                    let o = draw::options(&view, &label, range);
-                    draw::canvas(&canvas, shown, &view, &o).unwrap_or_else(|message| {
-                        note_on_canvas(&canvas, &format!("{}: {message}", p.label));
                         None
-                    })
-                });
-                self.frames.update_value(|f| {
-                    if let Some(slot) = f.get_mut(i) {
-                        *slot = frame;
-                    }
-                });
+                    } else {
+                        // A partial surface is drawn from its finest complete coarse lattice,
+                        // interpolated, with every computed cell on top; the title says so.
+                        let (shown, label) = match &previews[i] {
+                            Some(preview) => (
+                                &preview.surface,
+                                format!("{} — {}", p.label, preview.caption()),
+                            ),
+                            None => (&p.surface, p.label.clone()),
+                        };
+                        let o = draw::options(&view, &label, range);
+                        draw::canvas(canvas, shown, &view, &o).unwrap_or_else(|message| {
+                            note_on_canvas(canvas, &format!("{}: {message}", p.label));
+                            None
+                        })
+                    };
+                    self.frames.update_value(|f| {
+                        if let Some(slot) = f.get_mut(i) {
+                            *slot = frame;
+                        }
+                    });
+                })
             }));
         }
+        let first_pictures_pending = panels.iter().zip(previews.iter()).any(|(p, preview)| {
+            p.status == Status::Computing && preview.is_none() && !shows_picture(&p.surface)
+        });
+        if first_pictures_pending {
+            return jobs;
+        }
         for i in 0..panels.len() {
-            let (panels, view) = (panels.clone(), view.clone());
+            let (for_map, view) = (panels.clone(), view.clone());
             jobs.push(Box::new(move || {
-                let p = &panels[i];
-                if let (Some(map), Some(canvas)) =
-                    (&p.convexity, canvas_by_id(&format!("convexity-{i}")))
-                {
+                let p = &for_map[i];
+                let Some(map) = &p.convexity else {
+                    return false;
+                };
+                let inputs = (&p.label, map, &view.colour_map);
+                self.draw_if_changed(&format!("convexity-{i}"), &inputs, |canvas| {
                     let o = crate::plot::PlotOptions {
                         metric: crate::curvature::CONVEXITY.into(),
                         log_scale: false,
@@ -142,42 +236,46 @@ impl Ctx {
                         plot: PlotKind::Heatmap,
                         ..(*view).clone()
                     };
-                    if let Err(message) = draw::canvas(&canvas, map, &heat, &o) {
-                        note_on_canvas(&canvas, &format!("{}: {message}", p.label));
+                    if let Err(message) = draw::canvas(canvas, map, &heat, &o) {
+                        note_on_canvas(canvas, &format!("{}: {message}", p.label));
                     }
-                }
-                if let (Some(t), Some(canvas)) = (
-                    p.summary.as_ref().and_then(|s| s.topology.as_ref()),
-                    canvas_by_id(&format!("barcode-{i}")),
-                ) {
+                })
+            }));
+            let panels = panels.clone();
+            jobs.push(Box::new(move || {
+                let p = &panels[i];
+                let Some(t) = p.summary.as_ref().and_then(|s| s.topology.as_ref()) else {
+                    return false;
+                };
+                self.draw_if_changed(&format!("barcode-{i}"), &(&p.label, t), |canvas| {
                     let title = format!("{} — merge tree of the loss", p.label);
-                    if let Err(message) = draw::barcode(&canvas, t, &title) {
-                        note_on_canvas(&canvas, &format!("{}: {message}", p.label));
+                    if let Err(message) = draw::barcode(canvas, t, &title) {
+                        note_on_canvas(canvas, &format!("{}: {message}", p.label));
                     }
-                }
+                })
             }));
         }
         for (i, c) in self.connections.get_untracked().into_iter().enumerate() {
             jobs.push(Box::new(move || {
-                let Some(canvas) = canvas_by_id(&format!("connect-{i}")) else {
-                    return;
-                };
-                if let Err(message) = draw::paths(&canvas, &c.linear, &c.bezier) {
-                    note_on_canvas(&canvas, &format!("{}: {message}", c.title));
-                }
+                let inputs = (&c.title, &c.linear, &c.bezier);
+                self.draw_if_changed(&format!("connect-{i}"), &inputs, |canvas| {
+                    if let Err(message) = draw::paths(canvas, &c.linear, &c.bezier) {
+                        note_on_canvas(canvas, &format!("{}: {message}", c.title));
+                    }
+                })
             }));
         }
         for (i, t) in self.trajectories.get_untracked().into_iter().enumerate() {
             jobs.push(Box::new(move || {
-                let Some(canvas) = canvas_by_id(&format!("trajectory-{i}")) else {
-                    return;
-                };
-                let view = View::default();
-                let title = format!("{} — its training run's plane", t.title);
-                let options = draw::options(&view, &title, None);
-                if let Err(message) = draw::canvas(&canvas, &t.surface, &view, &options) {
-                    note_on_canvas(&canvas, &format!("{}: {message}", t.title));
-                }
+                let inputs = (&t.title, &t.surface);
+                self.draw_if_changed(&format!("trajectory-{i}"), &inputs, |canvas| {
+                    let view = View::default();
+                    let title = format!("{} — its training run's plane", t.title);
+                    let options = draw::options(&view, &title, None);
+                    if let Err(message) = draw::canvas(canvas, &t.surface, &view, &options) {
+                        note_on_canvas(canvas, &format!("{}: {message}", t.title));
+                    }
+                })
             }));
         }
         jobs

@@ -164,6 +164,7 @@ pub(crate) fn App() -> impl IntoView {
         draw_queued: StoredValue::new(false),
         draw_again: StoredValue::new(false),
         last_draw: StoredValue::new(f64::NEG_INFINITY),
+        shown: StoredValue::new_local(HashMap::new()),
     };
     ctx.spawn_pool();
     spawn_local(async move {

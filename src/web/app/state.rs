@@ -239,6 +239,8 @@ pub(crate) struct Ctx {
     /// A redraw was asked for after the queued one read the state: it follows.
     pub(crate) draw_again: StoredValue<bool>,
     pub(crate) last_draw: StoredValue<f64>,
+    /// What each canvas (by id) shows now, so that a redraw leaves unchanged ones alone.
+    pub(crate) shown: StoredValue<HashMap<String, Shown>, LocalStorage>,
 }
 
 /// What a checkpoint reference read from a stored file depends on.
