@@ -14,8 +14,8 @@ out=${OUT:-/tmp/out}; mkdir -p "$out"
 B=/tmp/vitscape
 gzip -dc gpubin/vitscape.gz > "$B" && chmod +x "$B"
 nvidia-smi -L; nproc
-echo "## vitscape bench, wgpu (Vulkan), 256 images/cell"
-timeout 120 $B bench --devices wgpu --images 256 --cells 20
+echo "## vitscape bench, wgpu (Vulkan), 256 images/cell, K = 1, 4, 16, 64 cells per dispatch"
+timeout 240 $B bench --devices wgpu --images 256 --cells 64 --cells-per-forward 1 4 16 64
 echo "## wgpu vs flex on the same sweep"
 for d in flex wgpu; do
   timeout 90 $B sweep --checkpoint tests/fixtures/models/cls_token.safetensors --data-dir gpubin/fmnist \
@@ -48,6 +48,8 @@ echo "## vitscape bench, wgpu, 2048 images/cell, batch 512"
 timeout 90 $B bench --devices wgpu --images 2048 --batch-size 512 --cells 10
 echo "## PyTorch CUDA, 2048 images/cell, batch 512"
 timeout 60 python3 tests/reference/bench_torch.py --device cuda --cells 10 --images 2048 --batch-size 512
-echo "## CPU backends on $(nproc) cores"
-timeout 60 $B bench --devices flex --images 256 --cells 10
-timeout 60 python3 tests/reference/bench_torch.py --device cpu --threads 16 --cells 10
+echo "## CPU on 1, 2 and $(nproc) threads (issue #11: $(nproc) cores ≥ 6× the 2-core figure)"
+timeout 120 $B bench --devices flex --images 256 --cells 64 --cells-per-forward 1 --threads 1 2 "$(nproc)"
+for t in 2 "$(nproc)"; do
+  timeout 60 python3 tests/reference/bench_torch.py --device cpu --threads "$t" --cells 20
+done
