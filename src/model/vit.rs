@@ -381,15 +381,16 @@ impl Vit<'_> {
 
     /// MAE `forward_encoder` on the visible patches only.
     ///
-    /// `ids_keep`: indices of the kept patches, already expanded to `[B, keep, D]` (the same
-    /// masks for every weight set).
+    /// `keep_rows`: the kept patches as rows of the `[B·L, D]` patch tokens, `b·L + patch`
+    /// (`[B·keep]`, [`token_rows`](crate::landscape::objective::token_rows); the same masks for
+    /// every weight set).
     ///
     /// # Shapes
     /// `[B, C, H, W]` → `[K·B, 1 + keep, D]`.
     pub fn forward_encoder_masked(
         &self,
         images: Tensor<4>,
-        ids_keep: Tensor<3, Int>,
+        keep_rows: Tensor<1, Int>,
     ) -> Result<Tensor<3>, ArchError> {
         let c = self.config;
         let l = c.num_patches();
@@ -401,7 +402,7 @@ impl Vit<'_> {
         }
         let b = images.dims()[0];
         let x = add_per_set(self.embed(images)?, self.pos_slice(1, l)?)?;
-        let x = x.gather(1, self.per_set_ids(ids_keep));
+        let x = self.select_tokens(x, keep_rows, b)?;
         let cls = add_per_set(self.cls(b)?, self.pos_slice(0, 1)?)?;
         let x = Tensor::cat(vec![cls, x], 1);
         self.encoder_blocks(x)
@@ -409,14 +410,15 @@ impl Vit<'_> {
 
     /// MAE `forward_decoder`: embed, append mask tokens, unshuffle, blocks, predict pixels.
     ///
-    /// `ids_restore`: the unshuffle permutation expanded to `[B, L, Dd]`.
+    /// `restore_rows`: the unshuffle permutation as rows of the `[B·L, Dd]` kept-then-masked
+    /// tokens, `b·L + rank` (`[B·L]`, [`token_rows`](crate::landscape::objective::token_rows)).
     ///
     /// # Shapes
     /// `[K·B, 1 + keep, D]` → `[K·B, L, p²·C]`.
     pub fn forward_decoder(
         &self,
         latent: Tensor<3>,
-        ids_restore: Tensor<3, Int>,
+        restore_rows: Tensor<1, Int>,
     ) -> Result<Tensor<3>, ArchError> {
         let c = self.config;
         let dec = c.decoder.ok_or_else(|| ArchError::Missing {
@@ -431,7 +433,7 @@ impl Vit<'_> {
         let b = per_set(r, self.weights.sets())?;
         let mask_tokens = self.token("mask_token", b, l - keep, dd)?;
         let patches = Tensor::cat(vec![x.clone().narrow(1, 1, keep), mask_tokens], 1);
-        let patches = patches.gather(1, self.per_set_ids(ids_restore));
+        let patches = self.select_tokens(patches, restore_rows, b)?;
         let pos = self.weights.get("decoder_pos_embed")?;
         let k = pos.dims()[0];
         let pos = pos.reshape([k, 1, l + 1, dd]);
@@ -450,11 +452,35 @@ impl Vit<'_> {
     }
 
     /// Per-image indices `[B, n, w]` repeated for each weight set: `[K·B, n, w]`.
-    fn per_set_ids(&self, ids: Tensor<3, Int>) -> Tensor<3, Int> {
-        match self.weights.sets() {
-            1 => ids,
-            k => ids.repeat_dim(0, k),
+    /// The tokens `rows` picks from each image's (`[B·n]` rows of the `[B·L, D]` tokens of one
+    /// weight set, [`token_rows`](crate::landscape::objective::token_rows)), for every weight
+    /// set of the set-major `x` (`[K·B, L, D]` → `[K·B, n, D]`): whole rows copied.
+    fn select_tokens(
+        &self,
+        x: Tensor<3>,
+        rows: Tensor<1, Int>,
+        b: usize,
+    ) -> Result<Tensor<3>, ArchError> {
+        let [r, l, d] = x.dims();
+        let sets = self.weights.sets();
+        let picked = rows.dims()[0];
+        if b == 0 || r != sets * b || !picked.is_multiple_of(b) {
+            return Err(ArchError::Invalid(format!(
+                "{picked} token rows for {r} activation rows of {sets} weight set(s) × {b} images"
+            )));
         }
+        let rows = match sets {
+            1 => rows,
+            k => Tensor::cat(
+                (0..k)
+                    .map(|set| rows.clone().add_scalar((set * b * l) as i64))
+                    .collect(),
+                0,
+            ),
+        };
+        Ok(x.reshape([r * l, d])
+            .select(0, rows)
+            .reshape([r, picked / b, d]))
     }
 }
 

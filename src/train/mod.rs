@@ -24,7 +24,7 @@ use crate::io::checkpoint::StateDict;
 use crate::io::data::ImageSet;
 use crate::landscape::objective::{
     Evaluator, MaskNoise, Objective, classification_sums, mask_indices, masked_mse_sum,
-    patchify_targets, read_vec,
+    patchify_targets, read_vec, upload_token_rows,
 };
 use crate::model::arch::{Head, VitConfig};
 use crate::model::{Layout, Vit, Weights, random_state, upload, upload_int};
@@ -526,14 +526,8 @@ pub fn train(
                     l,
                 };
                 let m = mask_indices(&noise, cfg.mask_ratio);
-                let dd = config.decoder.map(|d| d.embed_dim).unwrap_or(1);
-                let keep_ids = upload_int(m.ids_keep.clone(), [bs, m.keep, 1], &ad).expand([
-                    bs,
-                    m.keep,
-                    config.embed_dim,
-                ]);
-                let restore =
-                    upload_int(m.ids_restore.clone(), [bs, l, 1], &ad).expand([bs, l, dd]);
+                let keep_ids = upload_token_rows(&m.ids_keep, m.keep, l, &ad);
+                let restore = upload_token_rows(&m.ids_restore, l, l, &ad);
                 let batch_set = ImageSet {
                     pixels: pixels.clone(),
                     labels: None,

@@ -15,8 +15,9 @@ pub(crate) struct Batch {
 
 #[derive(Clone)]
 pub(crate) struct MaskedBatch {
-    pub(crate) ids_keep: Tensor<3, Int>,
-    pub(crate) ids_restore: Tensor<3, Int>,
+    /// The kept patches and the unshuffle as token rows ([`token_rows`]).
+    pub(crate) ids_keep: Tensor<1, Int>,
+    pub(crate) ids_restore: Tensor<1, Int>,
     pub(crate) target: Tensor<3>,
     pub(crate) mask: Tensor<2>,
     pub(crate) teacher_pred: Option<Tensor<3>>,
@@ -67,14 +68,16 @@ pub(crate) fn slice_images(
     )
 }
 
-pub(crate) fn expand_ids(
+/// Per-image token indices uploaded as token rows ([`token_rows`]).
+pub fn upload_token_rows(
     ids: &[i64],
-    b: usize,
-    k: usize,
-    width: usize,
+    per: usize,
+    stride: usize,
     device: &Device,
-) -> Tensor<3, Int> {
-    upload_int(ids.to_vec(), [b, k, 1], device).expand([b, k, width])
+) -> Tensor<1, Int> {
+    let rows = token_rows(ids, per, stride);
+    let n = rows.len();
+    upload_int(rows, [n], device)
 }
 
 impl Evaluator {
@@ -219,19 +222,16 @@ impl Evaluator {
             let masked = match (&masking, &targets) {
                 (Some(idx), Some(targets)) => {
                     let keep = idx.keep;
-                    let ids_keep = expand_ids(
+                    let ids_keep = upload_token_rows(
                         &idx.ids_keep[start * keep..(start + size) * keep],
-                        size,
                         keep,
-                        config.embed_dim,
+                        l,
                         device,
                     );
-                    let dd = config.decoder.map(|d| d.embed_dim).unwrap_or(1);
-                    let ids_restore = expand_ids(
+                    let ids_restore = upload_token_rows(
                         &idx.ids_restore[start * l..(start + size) * l],
-                        size,
                         l,
-                        dd,
+                        l,
                         device,
                     );
                     let target = Tensor::from_data(

@@ -35,6 +35,20 @@ pub struct MaskIndices {
     pub mask: Vec<f32>,
 }
 
+/// Per-image token indices (`[n, per]`, each in `0..stride`) as rows of the `[n·stride, …]`
+/// matrix of all images' tokens: image `i`'s index `t` is row `i·stride + t`. What
+/// [`Vit::forward_encoder_masked`](crate::model::Vit::forward_encoder_masked) (kept patches,
+/// `stride` = L) and [`Vit::forward_decoder`](crate::model::Vit::forward_decoder) (the
+/// unshuffle) select: whole rows, copied, where a gather over `[n, per, D]` indices worked out
+/// every element's source.
+pub fn token_rows(ids: &[i64], per: usize, stride: usize) -> Vec<i64> {
+    let per = per.max(1);
+    ids.iter()
+        .enumerate()
+        .map(|(j, &t)| (j / per * stride) as i64 + t)
+        .collect()
+}
+
 /// Patches kept for a given count and mask ratio, as Python's `int(L * (1 - r))`.
 pub fn kept_patches(l: usize, mask_ratio: f64) -> usize {
     (l as f64 * (1.0 - mask_ratio)).floor() as usize
