@@ -30,6 +30,17 @@ fn masking_keeps_floor_and_restores_order() {
 }
 
 #[test]
+fn token_rows_offset_each_image_by_its_tokens() {
+    // Two images of four tokens each, two indices per image.
+    assert_eq!(token_rows(&[2, 0, 1, 3], 2, 4), vec![2, 0, 5, 7]);
+    // The unshuffle: a permutation of each image's tokens.
+    assert_eq!(
+        token_rows(&[1, 0, 2, 2, 0, 1], 3, 3),
+        vec![1, 0, 2, 5, 3, 4]
+    );
+}
+
+#[test]
 fn patchify_order_and_norm_pix() {
     // One 2-channel 2×2 image, patch 2: values ordered (row, col, channel).
     let images = ImageSet {
