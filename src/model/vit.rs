@@ -451,7 +451,6 @@ impl Vit<'_> {
         Ok(x.narrow(1, 1, l))
     }
 
-    /// Per-image indices `[B, n, w]` repeated for each weight set: `[K·B, n, w]`.
     /// The tokens `rows` picks from each image's (`[B·n]` rows of the `[B·L, D]` tokens of one
     /// weight set, [`token_rows`](crate::landscape::objective::token_rows)), for every weight
     /// set of the set-major `x` (`[K·B, L, D]` → `[K·B, n, D]`): whole rows copied.
