@@ -11,6 +11,9 @@ use crate::harness::*;
 fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
     let _guard = serial();
     let server = Server::start(dist());
+    // The first run's files come first: the demo does not wait for a linear probe's (held back
+    // by the server until the probe demo below asks for it).
+    *server.held.lock().unwrap() = Some("/demo/mae-vit-linprobe".into());
     let b = Browser::start(false);
     b.open(&server.url(""));
     b.wait_for("CPU backend", Duration::from_secs(60), |b| {
@@ -476,8 +479,20 @@ fn demo_renders_on_the_cpu_fallback_and_cancel_stops_the_worker() {
         (page_centre - native_centre).abs() <= bound * native_centre.abs(),
         "convexity map centre λmax: browser {page_centre} vs native {native_centre} (bound {bound:.1e})"
     );
-    // The linear-probe toggle computes classification losses for the probes.
+    // The linear-probe toggle computes classification losses for the probes. It waits for the
+    // probe's file, held back since the page opened, and says so.
     b.click("#demo-probe");
+    b.wait_for(
+        "the wait for the probe's file",
+        Duration::from_secs(10),
+        |b| b.text("#notice").contains("MAE-ViT linear probe"),
+    );
+    assert!(b.finished(), "the probe demo started without its file");
+    *server.held.lock().unwrap() = None;
+    // The run starts (in the same task that clears the notice) once the file is here.
+    b.wait_for("the probe demo's start", Duration::from_secs(60), |b| {
+        !b.text("#notice").contains("Waiting for the demo's files")
+    });
     b.wait_for(
         "the probe demo",
         Duration::from_secs(300),

@@ -34,17 +34,38 @@ pub(crate) fn clear_marks(name: &str) {
 
 /// Fetch one of the page's own static files.
 pub(crate) async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
-    let response = JsFuture::from(window().fetch_with_str(url))
-        .await
-        .map_err(|e| format!("{url}: {}", js_error(e)))?;
-    let response: web_sys::Response = response.unchecked_into();
-    if !response.ok() {
-        return Err(format!("{url}: HTTP {}", response.status()));
+    Fetching::start(url).bytes().await
+}
+
+/// A request for one of the page's own static files, under way from [`Fetching::start`]: the
+/// demo asks for all its files at once and reads them in the order it needs them.
+pub(crate) struct Fetching {
+    url: String,
+    response: js_sys::Promise,
+}
+
+impl Fetching {
+    pub(crate) fn start(url: &str) -> Self {
+        Self {
+            url: url.to_string(),
+            response: window().fetch_with_str(url),
+        }
     }
-    let buffer = JsFuture::from(response.array_buffer().map_err(js_error)?)
-        .await
-        .map_err(js_error)?;
-    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+
+    pub(crate) async fn bytes(self) -> Result<Vec<u8>, String> {
+        let url = self.url;
+        let response = JsFuture::from(self.response)
+            .await
+            .map_err(|e| format!("{url}: {}", js_error(e)))?;
+        let response: web_sys::Response = response.unchecked_into();
+        if !response.ok() {
+            return Err(format!("{url}: HTTP {}", response.status()));
+        }
+        let buffer = JsFuture::from(response.array_buffer().map_err(js_error)?)
+            .await
+            .map_err(js_error)?;
+        Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+    }
 }
 
 /// Hex sha256 of `bytes`, hashed for at most about 20 ms per task (the page's main thread never

@@ -68,20 +68,6 @@ pub(crate) const DEMO_TRAJECTORIES: [(&str, &str); 3] = [
     ("rcmae-vit", "RC-MAE-ViT"),
 ];
 
-/// Fetch one demo path pair.
-async fn demo_connection(dir: &str, title: &str) -> Result<DemoConnection, String> {
-    async fn json<T: serde::de::DeserializeOwned>(url: String) -> Result<T, String> {
-        let bytes = fetch_bytes(&url).await?;
-        serde_json::from_slice(&bytes).map_err(|e| format!("{url}: {e}"))
-    }
-    Ok(DemoConnection {
-        title: title.to_string(),
-        report: json(format!("demo/connect/{dir}/connect.json")).await?,
-        linear: json(format!("demo/connect/{dir}/linear/surface.json")).await?,
-        bezier: json(format!("demo/connect/{dir}/bezier/surface.json")).await?,
-    })
-}
-
 /// Rademacher samples of the page's trace estimate.
 pub(crate) const TRACE_SAMPLES: usize = 20;
 /// Images per mini-batch of the page's max-eigenvalue spectrum (Park & Kim).
@@ -94,6 +80,7 @@ mod browser;
 mod canvas;
 mod components;
 mod crash;
+mod demo;
 mod pool;
 mod runs;
 mod share;
@@ -144,6 +131,8 @@ pub(crate) fn App() -> impl IntoView {
         bend: BendFields::new(),
         pending_connections: StoredValue::new(Vec::new()),
         waiting_run: StoredValue::new(None),
+        demo_queued: StoredValue::new(false),
+        demo_failed: StoredValue::new(Vec::new()),
         trajectories: RwSignal::new(Vec::new()),
         direction_uploads: RwSignal::new(Vec::new()),
         path: RwSignal::new(false),
@@ -208,101 +197,7 @@ pub(crate) fn App() -> impl IntoView {
     } else {
         false
     };
-    spawn_local(async move {
-        let manifest = match fetch_bytes("demo/manifest.json").await.and_then(|b| {
-            serde_json::from_slice::<Manifest>(&b).map_err(|e| format!("demo/manifest.json: {e}"))
-        }) {
-            Ok(m) => m,
-            Err(e) => {
-                ctx.error.set(Some(format!("cannot load the demo: {e}")));
-                return;
-            }
-        };
-        let mut wanted: Vec<(String, String)> = manifest
-            .models
-            .iter()
-            .map(|m| (m.file.clone(), m.sha256.clone()))
-            .collect();
-        wanted.push((
-            manifest.eval_subset.images_file.clone(),
-            manifest.eval_subset.images_sha256.clone(),
-        ));
-        wanted.push((
-            manifest.eval_subset.labels_file.clone(),
-            manifest.eval_subset.labels_sha256.clone(),
-        ));
-        mark("manifest");
-        for (file, sha) in wanted {
-            let fetched = match fetch_bytes(&format!("demo/{file}")).await {
-                Ok(bytes) => Ok((sha256_in_steps(&bytes).await, bytes)),
-                Err(e) => Err(e),
-            };
-            match fetched {
-                Ok((hash, bytes)) if hash == sha => {
-                    mark("demo-file");
-                    ctx.store.update_value(|s| {
-                        s.insert(sha.clone(), Arc::new(bytes));
-                    });
-                    ctx.read_demo_references(&manifest, &sha).await;
-                }
-                Ok(_) => {
-                    ctx.error.set(Some(format!(
-                        "demo/{file} does not match its hash in the manifest"
-                    )));
-                    return;
-                }
-                Err(e) => {
-                    ctx.error.set(Some(format!("cannot load the demo: {e}")));
-                    return;
-                }
-            }
-        }
-        mark("demo-loaded");
-        ctx.manifest.set(Some(manifest));
-        // A run asked for while the demo loaded goes first (instead of the demo).
-        let mut waiting = None;
-        ctx.waiting_run.update_value(|w| waiting = w.take());
-        match waiting {
-            Some((specs, images, task)) => {
-                ctx.notice.set(None);
-                ctx.run(specs, images, task);
-            }
-            None if !shared => ctx.run_demo(),
-            None => {}
-        }
-        // The verdict is extra: without it the demo still runs, and the page says why it is absent.
-        match fetch_bytes("demo/verdict.json").await.and_then(|b| {
-            serde_json::from_slice::<Verdict>(&b).map_err(|e| format!("demo/verdict.json: {e}"))
-        }) {
-            Ok(v) => ctx.verdict.set(Some(v)),
-            Err(e) => ctx.notice.set(Some(format!("no demo verdict: {e}"))),
-        }
-        // So are the paths between the fine-tuned models.
-        for (dir, title) in DEMO_CONNECTIONS {
-            match demo_connection(dir, title).await {
-                Ok(c) => ctx.connections.update(|all| all.push(c)),
-                Err(e) => ctx.notice.set(Some(format!("no demo path {dir}: {e}"))),
-            }
-        }
-        // And the training trajectories.
-        for (dir, title) in DEMO_TRAJECTORIES {
-            let url = format!("demo/trajectory/{dir}/surface.json");
-            match fetch_bytes(&url).await.and_then(|b| {
-                serde_json::from_slice::<Surface>(&b).map_err(|e| format!("{url}: {e}"))
-            }) {
-                Ok(surface) => ctx.trajectories.update(|all| {
-                    all.push(DemoTrajectory {
-                        title: title.to_string(),
-                        surface,
-                    })
-                }),
-                Err(e) => ctx
-                    .notice
-                    .set(Some(format!("no demo trajectory {dir}: {e}"))),
-            }
-        }
-        ctx.schedule_draw();
-    });
+    spawn_local(ctx.load_demo(shared));
 
     Effect::new(move |_| {
         ctx.view.track();

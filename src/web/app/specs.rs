@@ -69,6 +69,14 @@ impl Ctx {
         Ok(reference)
     }
 
+    /// The demo's comparison as chosen on the page.
+    pub(crate) fn demo_mode(self) -> DemoMode {
+        match self.demo_loss.get_untracked() {
+            DemoLoss::Probe => DemoMode::Probe,
+            DemoLoss::Pretraining => DemoMode::Pretraining,
+        }
+    }
+
     pub(crate) fn demo_data(self, settings: &Settings) -> Result<DataSpec, String> {
         let manifest = self
             .manifest
@@ -102,7 +110,45 @@ impl Ctx {
 
     /// The demo comparison: Sup-ViT, MAE-ViT, RC-MAE-ViT on their pre-training losses, or
     /// Sup-ViT and the two linear probes on classification.
+    /// A demo asked for before its files are here waits for them (the loader starts it, see
+    /// `demo.rs`), and the page says so.
     pub(crate) fn run_demo(self) {
+        let mode = self.demo_mode();
+        let files: Option<Vec<(String, String)>> = self.manifest.with_untracked(|m| {
+            m.as_ref().map(|m| {
+                verdict::demo_panels(m, mode)
+                    .into_iter()
+                    .filter(|p| !self.has_file(&p.sha256))
+                    .map(|p| (p.sha256, p.name))
+                    .collect()
+            })
+        });
+        let missing = match files {
+            None => vec!["its files".to_string()],
+            Some(files) => {
+                let failed = self.demo_failed.with_value(|failed| {
+                    files.iter().find_map(|(sha, _)| {
+                        failed
+                            .iter()
+                            .find(|(f, _)| f == sha)
+                            .map(|(_, e)| e.clone())
+                    })
+                });
+                if let Some(e) = failed {
+                    self.error.set(Some(format!("The demo cannot run: {e}")));
+                    return;
+                }
+                files.into_iter().map(|(_, name)| name).collect()
+            }
+        };
+        if !missing.is_empty() {
+            self.demo_queued.set_value(true);
+            self.notice.set(Some(format!(
+                "Waiting for the demo's files ({}): the run starts as soon as they are here.",
+                missing.join(", ")
+            )));
+            return;
+        }
         let result = (|| -> Result<Vec<(String, SweepSpec)>, String> {
             let manifest = self
                 .manifest
@@ -110,10 +156,6 @@ impl Ctx {
                 .ok_or("the demo files are not loaded yet")?;
             let settings = self.read_settings()?;
             let data = self.demo_data(&settings)?;
-            let mode = match self.demo_loss.get_untracked() {
-                DemoLoss::Probe => DemoMode::Probe,
-                DemoLoss::Pretraining => DemoMode::Pretraining,
-            };
             let mut out = Vec::new();
             for m in verdict::demo_panels(&manifest, mode) {
                 let loss = m.loss;

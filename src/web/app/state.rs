@@ -209,6 +209,10 @@ pub(crate) struct Ctx {
     pub(crate) pending_connections: StoredValue<Vec<PendingConnection>>,
     /// A run on the demo's images asked for before they loaded: it starts when they have.
     pub(crate) waiting_run: StoredValue<Option<(Labelled, Option<UserImages>, Task)>>,
+    /// The demo was asked for before its files were here: it starts when they are.
+    pub(crate) demo_queued: StoredValue<bool>,
+    /// Demo files that could not be loaded (sha256, why): a demo run that needs one says so.
+    pub(crate) demo_failed: StoredValue<Vec<(String, String)>>,
     /// The committed demo models' training trajectories (`demo/trajectory/`), as they load.
     pub(crate) trajectories: RwSignal<Vec<DemoTrajectory>>,
     pub(crate) demo_loss: RwSignal<DemoLoss>,
