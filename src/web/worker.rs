@@ -284,14 +284,20 @@ impl Files {
     }
 
     /// The model in attachment `index`, its bytes freed if no later panel reads them.
+    ///
+    /// Read with the `sha256` its spec records, not hashed again: the page holds files by their
+    /// hashes, computed when they came in (the demo's checked against its manifest, uploads
+    /// hashed by the worker that inspects them), and attaches them by that hash. Every worker of
+    /// a pool hashing every checkpoint again took about 0.1 s of each before the first picture.
     fn model(
         &mut self,
         index: usize,
         what: &str,
         branch: Option<Branch>,
         heads: HeadCounts,
+        sha256: &str,
     ) -> Result<Model, String> {
-        let loaded = checkpoint::read_checkpoint(self.get(index, what)?, branch)
+        let loaded = checkpoint::read_checkpoint_known(self.get(index, what)?, branch, sha256)
             .map_err(|e| format!("{what}: {e}"))?;
         if let Some(n) = self
             .reads_left
@@ -332,6 +338,7 @@ fn prepare(
         &spec.checkpoint.name,
         spec.checkpoint.branch,
         Model::heads_of(&spec.checkpoint),
+        &spec.checkpoint.sha256,
     )?;
     let teacher = match (&spec.loss, panel.teacher) {
         (LossSpec::RcMae { teacher, .. }, Some(index)) => {
@@ -344,6 +351,7 @@ fn prepare(
                 &format!("teacher {}", teacher.name),
                 Some(Branch::Teacher),
                 heads,
+                &teacher.sha256,
             )?)
         }
         (LossSpec::RcMae { .. }, None) => {
@@ -405,6 +413,7 @@ fn spec_files(panel: &PanelRequest, files: &mut Files) -> Result<Extras, String>
             &FileRole::Target.describe(&t.name),
             t.branch,
             Model::heads_of(t),
+            &t.sha256,
         )?),
         _ => None,
     };
