@@ -211,6 +211,9 @@ impl Ctx {
         if first_pictures_pending {
             return jobs;
         }
+        if !panels.is_empty() {
+            self.first_pictures.set_value(true);
+        }
         for i in 0..panels.len() {
             let (for_map, view) = (panels.clone(), view.clone());
             jobs.push(Box::new(move || {

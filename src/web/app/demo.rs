@@ -1,7 +1,7 @@
 //! Loading the embedded demo: its manifest, then its files, all asked for at once and read in the
 //! order the demo's first run needs them. The run starts as soon as its own files are here; the
-//! linear probes and fine-tuned models follow while it runs, beside the verdict, the paths and
-//! the training trajectories.
+//! linear probes and fine-tuned models are read once its first pictures show, beside the verdict,
+//! the paths and the training trajectories.
 
 use super::*;
 
@@ -79,7 +79,9 @@ impl Ctx {
                 mark("demo-loaded");
                 self.manifest.set(Some(manifest.clone()));
                 self.start_first_run(shared);
-                // Its figures load beside the other models.
+                // The other models (hashed here, on the page's main thread) and the figures
+                // wait for the first pictures, then load side by side.
+                self.after_first_pictures().await;
                 spawn_local(self.load_demo_figures());
             }
         }
@@ -120,6 +122,16 @@ impl Ctx {
             }
         }
         self.schedule_draw();
+    }
+
+    /// Until every panel shows a picture (at most [`FIRST_PICTURES_WAIT_MS`]).
+    async fn after_first_pictures(self) {
+        let since = js_sys::Date::now();
+        while !self.first_pictures.get_value()
+            && js_sys::Date::now() - since < FIRST_PICTURES_WAIT_MS
+        {
+            gloo_timers::future::TimeoutFuture::new(50).await;
+        }
     }
 
     pub(crate) fn has_file(self, sha256: &str) -> bool {
@@ -172,6 +184,10 @@ impl Ctx {
         }
     }
 }
+
+/// The longest the demo's other files and figures wait for the first pictures (ms): a run that
+/// shows none (an error, a slow machine) does not hold them back for longer.
+const FIRST_PICTURES_WAIT_MS: f64 = 10_000.0;
 
 /// The sha256 of every file a demo run in `mode` reads: its models, the images and labels.
 pub(crate) fn first_run_files(manifest: &Manifest, mode: DemoMode) -> Vec<String> {

@@ -132,6 +132,7 @@ pub(crate) fn App() -> impl IntoView {
         pending_connections: StoredValue::new(Vec::new()),
         waiting_run: StoredValue::new(None),
         demo_queued: StoredValue::new(false),
+        first_pictures: StoredValue::new(false),
         demo_failed: StoredValue::new(Vec::new()),
         trajectories: RwSignal::new(Vec::new()),
         direction_uploads: RwSignal::new(Vec::new()),

@@ -211,6 +211,9 @@ pub(crate) struct Ctx {
     pub(crate) waiting_run: StoredValue<Option<(Labelled, Option<UserImages>, Task)>>,
     /// The demo was asked for before its files were here: it starts when they are.
     pub(crate) demo_queued: StoredValue<bool>,
+    /// Every panel has shown a picture (none was left computing without one) since the page
+    /// opened: the demo's other files and figures wait for it, off the cores the workers need.
+    pub(crate) first_pictures: StoredValue<bool>,
     /// Demo files that could not be loaded (sha256, why): a demo run that needs one says so.
     pub(crate) demo_failed: StoredValue<Vec<(String, String)>>,
     /// The committed demo models' training trajectories (`demo/trajectory/`), as they load.
