@@ -143,43 +143,21 @@ impl Ctx {
     fn start_first_run(self, shared: bool) {
         let mut waiting = None;
         self.waiting_run.update_value(|w| waiting = w.take());
-        let queued = self.demo_queued.get_value();
-        self.demo_queued.set_value(false);
         match waiting {
             Some((specs, images, task)) => {
+                self.demo_queued.set_value(false);
                 self.notice.set(None);
                 self.run(specs, images, task);
             }
-            None if !shared || queued => {
-                if queued {
-                    self.notice.set(None);
-                }
-                self.run_demo();
-            }
+            None if !shared || self.demo_queued.get_value() => self.run_demo(),
             None => {}
         }
     }
 
-    /// A demo asked for before its files were here ([`Ctx::run_demo`] queued it), once they are
-    /// (or one of them could not be loaded, which the run reports).
+    /// A demo asked for before its files were here, tried again as each file comes in or fails:
+    /// [`Ctx::run_demo`] starts it once its files are here, reports one that failed, or waits on.
     fn run_queued_demo(self) {
-        if !self.demo_queued.get_value() {
-            return;
-        }
-        let Some(manifest) = self.manifest.get_untracked() else {
-            return;
-        };
-        // Run when every file is here, or one failed (the run then says which).
-        let failed = |sha: &String| {
-            self.demo_failed
-                .with_value(|failed| failed.iter().any(|(f, _)| f == sha))
-        };
-        if first_run_files(&manifest, self.demo_mode())
-            .iter()
-            .all(|sha| self.has_file(sha) || failed(sha))
-        {
-            self.demo_queued.set_value(false);
-            self.notice.set(None);
+        if self.demo_queued.get_value() {
             self.run_demo();
         }
     }

@@ -114,6 +114,9 @@ impl Ctx {
     /// `demo.rs`), and the page says so.
     pub(crate) fn run_demo(self) {
         let mode = self.demo_mode();
+        let queued = self.demo_queued.get_value();
+        self.demo_queued.set_value(false);
+        // The panels' files not here yet (sha256, name); `None` while the manifest itself loads.
         let files: Option<Vec<(String, String)>> = self.manifest.with_untracked(|m| {
             m.as_ref().map(|m| {
                 verdict::demo_panels(m, mode)
@@ -123,8 +126,8 @@ impl Ctx {
                     .collect()
             })
         });
-        let missing = match files {
-            None => vec!["its files".to_string()],
+        let waiting_for = match files {
+            None => Some(String::new()),
             Some(files) => {
                 let failed = self.demo_failed.with_value(|failed| {
                     files.iter().find_map(|(sha, _)| {
@@ -138,16 +141,19 @@ impl Ctx {
                     self.error.set(Some(format!("The demo cannot run: {e}")));
                     return;
                 }
-                files.into_iter().map(|(_, name)| name).collect()
+                let names: Vec<String> = files.into_iter().map(|(_, name)| name).collect();
+                (!names.is_empty()).then(|| format!(" ({})", names.join(", ")))
             }
         };
-        if !missing.is_empty() {
+        if let Some(which) = waiting_for {
             self.demo_queued.set_value(true);
             self.notice.set(Some(format!(
-                "Waiting for the demo's files ({}): the run starts as soon as they are here.",
-                missing.join(", ")
+                "Waiting for the demo's files{which}: the run starts as soon as they are here."
             )));
             return;
+        }
+        if queued {
+            self.notice.set(None);
         }
         let result = (|| -> Result<Vec<(String, SweepSpec)>, String> {
             let manifest = self
